@@ -1,0 +1,6 @@
+"""keyquorum: a self-hosted key management service."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]
