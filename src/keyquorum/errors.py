@@ -1,0 +1,122 @@
+"""Domain errors, one class per stable API error code.
+
+Services raise these; exactly one place (``keyquorum.api.errors``) maps them to
+HTTP. Messages state the rule that was broken and never carry secret bytes.
+
+    KeyquorumError
+    ├── InvalidRequest        400 invalid_request
+    ├── InvalidCiphertext     400 invalid_ciphertext
+    ├── Unauthenticated       401 unauthenticated
+    ├── Forbidden             403 forbidden
+    ├── ApprovalRequired      403 approval_required
+    ├── NotFound              404 not_found
+    ├── Conflict              409 conflict
+    ├── KeyStateError         409 key_state
+    ├── TooLarge              413 too_large
+    ├── RateLimited           429 rate_limited
+    ├── Sealed                503 sealed
+    └── AuditUnavailable      503 audit_unavailable
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class KeyquorumError(Exception):
+    """Base of every error with a stable code."""
+
+    code: ClassVar[str] = "internal"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code}: {self.message})"
+
+
+class InvalidRequest(KeyquorumError):
+    code = "invalid_request"
+    status = 400
+
+
+class InvalidCiphertext(KeyquorumError):
+    """One answer for every failure to parse or authenticate: never say which check failed."""
+
+    code = "invalid_ciphertext"
+    status = 400
+
+    def __init__(self, message: str = "ciphertext is invalid or does not match the context",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+class Unauthenticated(KeyquorumError):
+    code = "unauthenticated"
+    status = 401
+
+    def __init__(self, message: str = "missing, unknown, expired or revoked token",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+class Forbidden(KeyquorumError):
+    code = "forbidden"
+    status = 403
+
+
+class ApprovalRequired(KeyquorumError):
+    code = "approval_required"
+    status = 403
+
+
+class NotFound(KeyquorumError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(KeyquorumError):
+    code = "conflict"
+    status = 409
+
+
+class KeyStateError(KeyquorumError):
+    code = "key_state"
+    status = 409
+
+
+class TooLarge(KeyquorumError):
+    code = "too_large"
+    status = 413
+
+
+class RateLimited(KeyquorumError):
+    code = "rate_limited"
+    status = 429
+
+
+class Sealed(KeyquorumError):
+    code = "sealed"
+    status = 503
+
+    def __init__(self, message: str = "the service is sealed or not initialized",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+class AuditUnavailable(KeyquorumError):
+    code = "audit_unavailable"
+    status = 503
+
+    def __init__(self, message: str = "the audit write failed, so nothing was done",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+ALL_ERRORS: tuple[type[KeyquorumError], ...] = (
+    InvalidRequest, InvalidCiphertext, Unauthenticated, Forbidden, ApprovalRequired,
+    NotFound, Conflict, KeyStateError, TooLarge, RateLimited, Sealed, AuditUnavailable,
+)
