@@ -1,0 +1,129 @@
+"""The storage schema, in SQLAlchemy Core, dialect-neutral.
+
+What is stored: ids, names, metadata and ciphertext. Key material and the
+barrier keyring are only ever stored encrypted (by the barrier or the seal set);
+tokens only as hashes. Types are kept to those SQLite and PostgreSQL share
+(String, Text, Integer, BigInteger, Boolean, LargeBinary, Float) so moving to
+PostgreSQL is configuration, not a rewrite. Times are stored as UTC epoch
+seconds (Float) to keep comparisons dialect-neutral.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# Seal configuration, the wrapped root key and the encrypted barrier keyring:
+# small named entries, each a blob.
+system_entries = Table(
+    "system_entries",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+keys = Table(
+    "keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("spec", String(32), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("primary_version", Integer, nullable=False),
+    Column("min_decrypt_version", Integer, nullable=False, default=1),
+    Column("owner", String(256), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("labels", Text, nullable=False, default="{}"),
+    Column("origin", String(16), nullable=False),
+    Column("exportable", Boolean, nullable=False, default=False),
+    Column("rotation_period", BigInteger, nullable=True),
+    Column("next_rotation", Float, nullable=True),
+    Column("usage_limit", BigInteger, nullable=True),
+    Column("deletion_window_days", Integer, nullable=False),
+    Column("destroy_at", Float, nullable=True),
+    Column("state_before_deletion", String(24), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    # Optimistic concurrency: every change bumps it and is conditional on it, so two
+    # writers can never both move the primary version.
+    Column("revision", BigInteger, nullable=False, default=1),
+)
+Index("ix_keys_state", keys.c.state)
+
+key_versions = Table(
+    "key_versions",
+    metadata,
+    Column("key_id", String(36), ForeignKey("keys.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(24), nullable=False),
+    Column("state_reason", String(64), nullable=True),
+    # Barrier ciphertext of the key material; NULL once destroyed.
+    Column("material", LargeBinary, nullable=True),
+    Column("public_key", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("activated_at", Float, nullable=True),
+    Column("deactivated_at", Float, nullable=True),
+    Column("destroyed_at", Float, nullable=True),
+    # Protect operations reserved in blocks: a crash can only over-count.
+    Column("protect_reserved", BigInteger, nullable=False, default=0),
+    Column("last_used_at", Float, nullable=True),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("accessor", String(64), primary_key=True),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("name", String(128), nullable=True),
+    Column("policies", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("rules", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("time", Float, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("identity", String(64), nullable=True),
+    Column("operation", String(32), nullable=False),
+    Column("key", String(128), nullable=True),
+    Column("key_version", Integer, nullable=True),
+    Column("outcome", String(8), nullable=False),
+    Column("error_code", String(32), nullable=True),
+    Column("client", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+)
+Index("ix_audit_time", audit_records.c.time)
+Index("ix_audit_key", audit_records.c.key)
