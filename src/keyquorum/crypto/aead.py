@@ -1,0 +1,106 @@
+"""Authenticated encryption with associated data: four 256-bit algorithms.
+
+``AeadKey`` builds the cipher object once; the service caches it and calls
+``encrypt``/``decrypt`` on the hot path, so those methods do no lookups beyond
+one bound call. Nonces are random from the OS CSPRNG unless a caller passes one
+(known-answer tests do); with 12-byte random nonces the caller must bound the
+number of messages per key (NIST SP 800-38D: 2^32 for AES-GCM), which the key
+lifecycle does. Every failure to decrypt is the same ``InvalidCiphertext``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV, ChaCha20Poly1305
+from nacl import bindings as _sodium
+from nacl.exceptions import CryptoError as _SodiumError
+
+from keyquorum.crypto.errors import InvalidCiphertext, UnsupportedAlgorithm
+from keyquorum.crypto.random import random_bytes
+
+__all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "nonce_size"]
+
+KEY_SIZE = 32
+TAG_SIZE = 16
+
+_NONCE_SIZES: dict[str, int] = {
+    "aes-256-gcm": 12,
+    "chacha20-poly1305": 12,
+    "xchacha20-poly1305": 24,
+    "aes-256-gcm-siv": 12,
+}
+AEAD_ALGORITHMS: tuple[str, ...] = tuple(_NONCE_SIZES)
+
+_Seal = Callable[[bytes, bytes, bytes], bytes]  # (nonce, data, aad) -> bytes
+
+
+def nonce_size(alg: str) -> int:
+    """Nonce length in bytes for ``alg``."""
+    try:
+        return _NONCE_SIZES[alg]
+    except (KeyError, TypeError):
+        raise UnsupportedAlgorithm("aead", alg, AEAD_ALGORITHMS) from None
+
+
+def generate_key(alg: str) -> bytes:
+    """A fresh 32-byte key for ``alg`` from the OS CSPRNG."""
+    nonce_size(alg)
+    return random_bytes(KEY_SIZE)
+
+
+class AeadKey:
+    """One AEAD key, ready to use. The repr names the algorithm only."""
+
+    __slots__ = ("_decrypt", "_encrypt", "_nonce_size", "alg")
+
+    def __init__(self, alg: str, key: bytes) -> None:
+        self._nonce_size = nonce_size(alg)
+        if not isinstance(key, bytes | bytearray) or len(key) != KEY_SIZE:
+            raise ValueError(f"{alg} keys must be {KEY_SIZE} bytes")
+        self.alg = alg
+        self._encrypt, self._decrypt = _build(alg, bytes(key))
+
+    def __repr__(self) -> str:
+        return f"AeadKey(alg={self.alg!r})"
+
+    def encrypt(
+        self, plaintext: bytes, aad: bytes, nonce: bytes | None = None
+    ) -> tuple[bytes, bytes]:
+        """Encrypt; returns ``(nonce, ciphertext_with_tag)``.
+
+        Pass ``nonce`` only for known-answer tests: reusing a nonce under one key
+        breaks confidentiality and (for GCM/Poly1305) authenticity.
+        """
+        if nonce is None:
+            nonce = random_bytes(self._nonce_size)
+        elif len(nonce) != self._nonce_size:
+            raise ValueError(f"{self.alg} nonces must be {self._nonce_size} bytes")
+        return nonce, self._encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+        """Decrypt and authenticate, or raise ``InvalidCiphertext`` (never says why)."""
+        # Length is checked here because AES-GCM would accept other nonce sizes.
+        if len(nonce) != self._nonce_size or len(ciphertext) < TAG_SIZE:
+            raise InvalidCiphertext()
+        try:
+            return self._decrypt(nonce, ciphertext, aad)
+        except (InvalidTag, _SodiumError, ValueError, TypeError):
+            raise InvalidCiphertext() from None
+
+
+def _build(alg: str, key: bytes) -> tuple[_Seal, _Seal]:
+    """Bind the algorithm's encrypt/decrypt once, so the hot path is one call."""
+    if alg == "xchacha20-poly1305":
+        # pyca has no XChaCha20; libsodium's IETF construction (24-byte nonce) does.
+        def seal(nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            return _sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(data, aad, nonce, key)
+
+        def unseal(nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            return _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(data, aad, nonce, key)
+
+        return seal, unseal
+    cipher = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305,
+              "aes-256-gcm-siv": AESGCMSIV}[alg](key)
+    return cipher.encrypt, cipher.decrypt
