@@ -1,0 +1,207 @@
+"""The ``kq1:`` ciphertext format: self-describing, versioned, authenticated.
+
+Binary layout (docs/FORMAT.md has the byte-by-byte specification)::
+
+    magic "KQ" (2) | version u8 = 1 | algorithm id u8 | key id (16, UUID bytes)
+    | key version u32 BE | nonce (12 or 24, by algorithm) | AEAD ciphertext + tag
+
+shown as ``"kq1:" + base64url(binary)`` without padding. The AEAD's associated
+data is the whole header (nonce included) followed by the canonical encoding of
+the caller's encryption context, so changing any header byte, or decrypting
+under a different context, fails authentication. Decrypting needs no key name:
+the header names the key id and version.
+
+Every parse failure raises the same ``InvalidCiphertext`` as a failed tag
+check: the caller learns only "this is not a valid ciphertext for you".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keyquorum.crypto.aead import AeadKey, nonce_size
+from keyquorum.crypto.errors import InvalidCiphertext
+from keyquorum.crypto.random import random_bytes
+
+__all__ = [
+    "ALGORITHM_IDS",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "PREFIX",
+    "CiphertextHeader",
+    "canonical_context",
+    "encode_ciphertext",
+    "open_with",
+    "parse_ciphertext",
+    "seal_with",
+]
+
+PREFIX = "kq1:"
+MAGIC = b"KQ"
+FORMAT_VERSION = 1
+TAG_SIZE = 16
+
+ALGORITHM_IDS: dict[str, int] = {
+    "aes-256-gcm": 1,
+    "chacha20-poly1305": 2,
+    "xchacha20-poly1305": 3,
+    "aes-256-gcm-siv": 4,
+}
+_ALGORITHMS_BY_ID = {v: k for k, v in ALGORITHM_IDS.items()}
+
+# magic, version, algorithm id, key id, key version; the nonce follows.
+_FIXED = struct.Struct(">2sBB16sI")
+_MAX_U16 = 0xFFFF
+_MAX_U32 = 0xFFFFFFFF
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class CiphertextHeader:
+    """Everything before the AEAD body; all of it is authenticated."""
+
+    version: int
+    algorithm: str
+    key_id: uuid.UUID
+    key_version: int
+    nonce: bytes
+
+    def encode(self) -> bytes:
+        """The header's bytes, exactly as they are authenticated and transmitted."""
+        if self.version != FORMAT_VERSION:
+            raise ValueError(f"format version must be {FORMAT_VERSION}")
+        if self.algorithm not in ALGORITHM_IDS:
+            raise ValueError(f"algorithm must be one of {', '.join(ALGORITHM_IDS)}")
+        if not isinstance(self.key_id, uuid.UUID):
+            raise ValueError("key_id must be a uuid.UUID")
+        if not isinstance(self.key_version, int) or not 0 <= self.key_version <= _MAX_U32:
+            raise ValueError("key_version must fit in an unsigned 32-bit integer")
+        if len(self.nonce) != nonce_size(self.algorithm):
+            raise ValueError(f"{self.algorithm} nonces must be {nonce_size(self.algorithm)} bytes")
+        fixed = _FIXED.pack(
+            MAGIC, self.version, ALGORITHM_IDS[self.algorithm], self.key_id.bytes, self.key_version
+        )
+        return fixed + bytes(self.nonce)
+
+
+def canonical_context(context: Mapping[str, str] | None) -> bytes:
+    """One exact byte string per context map, independent of insertion order.
+
+    u16 count, then for each entry in order of its UTF-8 key bytes: u16 key
+    length, key, u32 value length, value. Lengths make it unambiguous (no
+    separator can be forged inside a value); ``None`` and ``{}`` are the same.
+    """
+    if context is None:
+        return b"\x00\x00"
+    if not isinstance(context, Mapping):
+        raise ValueError("encryption context must be a mapping of strings to strings")
+    entries: list[tuple[bytes, bytes]] = []
+    for key, value in context.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ValueError("encryption context keys and values must be strings")
+        try:
+            entries.append((key.encode("utf-8"), value.encode("utf-8")))
+        except UnicodeEncodeError:
+            raise ValueError("encryption context must be valid Unicode text") from None
+    if len(entries) > _MAX_U16:
+        raise ValueError(f"encryption context may hold at most {_MAX_U16} entries")
+    entries.sort()
+    parts = [struct.pack(">H", len(entries))]
+    for key_bytes, value_bytes in entries:
+        if len(key_bytes) > _MAX_U16:
+            raise ValueError(f"encryption context keys may be at most {_MAX_U16} bytes")
+        if len(value_bytes) > _MAX_U32:
+            raise ValueError("encryption context values may be at most 2^32-1 bytes")
+        parts.append(struct.pack(">H", len(key_bytes)))
+        parts.append(key_bytes)
+        parts.append(struct.pack(">I", len(value_bytes)))
+        parts.append(value_bytes)
+    return b"".join(parts)
+
+
+def encode_ciphertext(header: CiphertextHeader, body: bytes) -> str:
+    """The text form: ``kq1:`` + unpadded base64url of header || body."""
+    raw = header.encode() + bytes(body)
+    return PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def parse_ciphertext(text: str) -> tuple[CiphertextHeader, bytes, bytes]:
+    """Parse the text form into ``(header, header_bytes, body)``; nothing is decrypted."""
+    raw = _decode_text(text)
+    if len(raw) < _FIXED.size:
+        raise InvalidCiphertext()
+    magic, version, algorithm_id, key_id, key_version = _FIXED.unpack_from(raw)
+    algorithm = _ALGORITHMS_BY_ID.get(algorithm_id)
+    if magic != MAGIC or version != FORMAT_VERSION or algorithm is None:
+        raise InvalidCiphertext()
+    header_size = _FIXED.size + nonce_size(algorithm)
+    if len(raw) < header_size + TAG_SIZE:
+        raise InvalidCiphertext()
+    header = CiphertextHeader(
+        version=version,
+        algorithm=algorithm,
+        key_id=uuid.UUID(bytes=key_id),
+        key_version=key_version,
+        nonce=raw[_FIXED.size : header_size],
+    )
+    return header, raw[:header_size], raw[header_size:]
+
+
+def _decode_text(text: str) -> bytes:
+    """Strict base64url: right prefix, right alphabet, no padding, canonical bits."""
+    if not isinstance(text, str) or not text.startswith(PREFIX):
+        raise InvalidCiphertext()
+    encoded = text[len(PREFIX) :]
+    if len(encoded) % 4 == 1 or not _BASE64URL.fullmatch(encoded):
+        raise InvalidCiphertext()
+    try:
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidCiphertext() from None
+    # Refuse non-zero trailing bits, so each ciphertext has exactly one text form.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != encoded:
+        raise InvalidCiphertext()
+    return raw
+
+
+def seal_with(
+    aead: AeadKey,
+    key_id: uuid.UUID,
+    key_version: int,
+    plaintext: bytes,
+    context: Mapping[str, str] | None,
+    *,
+    nonce: bytes | None = None,
+) -> str:
+    """Encrypt ``plaintext`` under ``aead`` and return the ``kq1:`` text.
+
+    ``nonce`` is for known-answer tests only; leave it out to get a fresh
+    random nonce (a repeated nonce under one key breaks the AEAD).
+    """
+    if nonce is None:
+        nonce = random_bytes(nonce_size(aead.alg))
+    header = CiphertextHeader(FORMAT_VERSION, aead.alg, key_id, key_version, nonce)
+    header_bytes = header.encode()
+    # AAD = header (nonce included) || canonical context: binds key id, version,
+    # algorithm and the caller's context to this ciphertext.
+    _, body = aead.encrypt(plaintext, header_bytes + canonical_context(context), nonce)
+    return encode_ciphertext(header, body)
+
+
+def open_with(
+    aead: AeadKey,
+    header: CiphertextHeader,
+    header_bytes: bytes,
+    body: bytes,
+    context: Mapping[str, str] | None,
+) -> bytes:
+    """Authenticate and decrypt a parsed ciphertext, or raise ``InvalidCiphertext``."""
+    if header.algorithm != aead.alg:
+        raise InvalidCiphertext()
+    return aead.decrypt(header.nonce, body, header_bytes + canonical_context(context))
