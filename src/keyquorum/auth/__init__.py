@@ -1,1 +1,35 @@
-"""keyquorum.auth."""
+"""keyquorum.auth: who is calling (tokens, identities) and what they may do (policies).
+
+The public face is re-exported here; the modules hold one concept each.
+"""
+
+from __future__ import annotations
+
+from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
+from keyquorum.auth.operations import ALL_OPERATIONS, OPERATIONS
+from keyquorum.auth.policy import (
+    ROOT_POLICY,
+    Authorizer,
+    Policy,
+    PolicyStore,
+    Rule,
+    parse_policy,
+    validate_policy_name,
+)
+from keyquorum.auth.tokens import TokenStore, check_child_token
+
+__all__ = [
+    "ALL_OPERATIONS",
+    "OPERATIONS",
+    "ROOT_POLICY",
+    "ROOT_POLICY_NAME",
+    "Authorizer",
+    "Identity",
+    "Policy",
+    "PolicyStore",
+    "Rule",
+    "TokenStore",
+    "check_child_token",
+    "parse_policy",
+    "validate_policy_name",
+]

@@ -1,0 +1,28 @@
+"""Who is calling: what a token resolves to once authenticated.
+
+An ``Identity`` never holds the token itself, only its public ``accessor``, so it
+can be logged, audited and put in exceptions without leaking a credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOT_POLICY_NAME = "root"
+"""The built-in policy that allows everything; it cannot be stored or deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller: the token's accessor and the policies it holds."""
+
+    accessor: str
+    name: str | None
+    policies: tuple[str, ...]
+    expires_at: float | None
+    created_at: float
+
+    @property
+    def is_root(self) -> bool:
+        """A root identity bypasses policy evaluation entirely."""
+        return ROOT_POLICY_NAME in self.policies

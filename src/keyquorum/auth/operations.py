@@ -1,0 +1,21 @@
+"""The operations a policy rule can name.
+
+One closed set, so a typo in a policy ("encrpyt") is rejected when the policy is
+written instead of silently granting nothing at request time.
+"""
+
+from __future__ import annotations
+
+OPERATIONS: frozenset[str] = frozenset({
+    # key lifecycle
+    "create", "read", "list", "update", "rotate", "disable", "enable", "revoke", "delete",
+    # cryptographic use
+    "encrypt", "decrypt", "reencrypt", "datakey", "sign", "verify", "mac", "decapsulate",
+    "export", "import", "random",
+    # administration
+    "audit:read", "sys:seal", "sys:read", "sys:tokens", "sys:policies",
+})
+"""Every operation named in API.md, plus ``random`` and ``sys:read`` (seal details, custodians)."""
+
+ALL_OPERATIONS = "*"
+"""Accepted in a rule's ``operations`` to mean every operation, including future ones."""

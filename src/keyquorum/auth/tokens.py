@@ -1,0 +1,223 @@
+"""Bearer tokens: created once, stored only as a SHA-256 hash, named by a public accessor.
+
+The token text (``kq_`` + 32 random bytes, base64url) is shown to its holder once
+and never stored, logged or audited. Audit records and revocation use the
+``accessor``, a separate random id that grants nothing.
+
+``authenticate`` is on every request, so valid tokens are cached in memory by
+hash. Expiry is still checked against the clock on every call; a revocation in
+this process drops the entry at once; a revocation made by another node is seen
+within ``revalidate_after`` seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Row, insert, select, update
+
+from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
+from keyquorum.auth.policy import validate_policy_name
+from keyquorum.clock import Clock
+from keyquorum.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
+from keyquorum.storage.schema import tokens as tokens_table
+
+TOKEN_PREFIX = "kq_"  # noqa: S105 -- a public prefix, not a secret
+TOKEN_BYTES = 32
+MAX_TOKEN_NAME = 128
+MAX_POLICIES = 64
+_TOKEN_SHAPE = re.compile(r"kq_[A-Za-z0-9_-]{43}")
+_ACCESSOR_SHAPE = re.compile(r"acc_[0-9a-f]{16}")
+
+
+def new_token() -> str:
+    """Fresh token text from the OS CSPRNG."""
+    raw = secrets.token_bytes(TOKEN_BYTES)
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def new_accessor() -> str:
+    return "acc_" + secrets.token_hex(8)
+
+
+def token_hash(token: str) -> bytes:
+    """What is stored instead of the token. No salt is needed: the token is 256 random bits."""
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def validate_policies(policies: object) -> tuple[str, ...]:
+    """A non-empty list of well-formed policy names, de-duplicated in order."""
+    if isinstance(policies, str) or not isinstance(policies, Sequence) or not policies:
+        raise InvalidRequest("policies must be a non-empty list of policy names")
+    if len(policies) > MAX_POLICIES:
+        raise InvalidRequest(f"a token holds at most {MAX_POLICIES} policies")
+    return tuple(dict.fromkeys(validate_policy_name(name) for name in policies))
+
+
+def validate_ttl(ttl: float | None) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) \
+            or ttl <= 0:
+        raise InvalidRequest("ttl must be a positive number of seconds")
+    return float(ttl)
+
+
+def check_child_token(parent: Identity, policies: Sequence[str], ttl: float | None,
+                      now: float) -> float | None:
+    """Apply the rules for ``parent`` creating a token; return the ttl to use.
+
+    A non-root token may only hand out policies it holds itself (else any token
+    with ``sys:tokens`` could mint root); and a child never outlives its parent,
+    so a ttl past the parent's expiry is clipped to the parent's remaining life.
+    """
+    wanted = validate_policies(policies)
+    ttl = validate_ttl(ttl)
+    if not parent.is_root:
+        missing = [name for name in wanted if name not in parent.policies]
+        if missing:
+            raise Forbidden("a token may only grant policies it holds itself; not held: "
+                            + ", ".join(missing))
+    if parent.expires_at is None:
+        return ttl
+    remaining = parent.expires_at - now
+    if remaining <= 0:
+        raise Unauthenticated()
+    return remaining if ttl is None or ttl > remaining else ttl
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    identity: Identity
+    loaded_at: float  # time.monotonic(): freshness of the cache, not token expiry
+
+
+class TokenStore:
+    """Tokens in the ``tokens`` table, with a hash-keyed in-memory cache for authentication."""
+
+    def __init__(self, engine: Engine, clock: Clock, *, revalidate_after: float = 10.0,
+                 cache_size: int = 100_000) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._revalidate_after = revalidate_after
+        self._cache_size = cache_size
+        self._cache: dict[bytes, _Cached] = {}
+        self._lock = threading.Lock()
+        # Bumped by every revocation: a lookup that started before one must not
+        # put what it read into the cache (it may be the token just revoked).
+        self._epoch = 0
+
+    def create(self, *, policies: Sequence[str], ttl: float | None, name: str | None,
+               created_by: str | None) -> tuple[str, Identity]:
+        """Store a new token and return its text (the only time it exists) and identity.
+
+        The caller applies ``check_child_token`` first; this only validates shape.
+        """
+        wanted = validate_policies(policies)
+        ttl = validate_ttl(ttl)
+        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= MAX_TOKEN_NAME
+                                 or not name.isprintable()):
+            raise InvalidRequest(f"token name must be 1-{MAX_TOKEN_NAME} printable characters")
+        now = self._clock.now()
+        identity = Identity(
+            accessor=new_accessor(), name=name, policies=wanted,
+            expires_at=None if ttl is None else now + ttl, created_at=now)
+        token = new_token()
+        with self._engine.begin() as connection:
+            connection.execute(insert(tokens_table).values(
+                accessor=identity.accessor, token_hash=token_hash(token), name=name,
+                policies=json.dumps(list(wanted)), created_at=now, created_by=created_by,
+                expires_at=identity.expires_at, revoked_at=None))
+        return token, identity
+
+    def create_root(self, created_by: str = "init") -> tuple[str, Identity]:
+        """A token holding the ``root`` policy, without expiry (made at init)."""
+        return self.create(policies=[ROOT_POLICY_NAME], ttl=None, name="root",
+                           created_by=created_by)
+
+    def authenticate(self, token: str) -> Identity:
+        """The identity behind ``token``; ``Unauthenticated`` if malformed, unknown,
+        expired or revoked (one answer for all, so callers cannot probe which)."""
+        if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
+            raise Unauthenticated()
+        digest = token_hash(token)
+        # The cache and the index are keyed by SHA-256 of the token: lookup timing
+        # can only reveal a prefix of a hash, which gives no way to build a token.
+        entry = self._cache.get(digest)
+        if entry is None or time.monotonic() - entry.loaded_at > self._revalidate_after:
+            entry = self._load(digest)
+        expires_at = entry.identity.expires_at
+        if expires_at is not None and expires_at <= self._clock.now():
+            with self._lock:
+                self._cache.pop(digest, None)
+            raise Unauthenticated()
+        return entry.identity
+
+    def _load(self, digest: bytes) -> _Cached:
+        with self._lock:
+            epoch = self._epoch
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(tokens_table).where(tokens_table.c.token_hash == digest)).first()
+        if row is None or not hmac.compare_digest(row.token_hash, digest) \
+                or row.revoked_at is not None:
+            with self._lock:
+                self._cache.pop(digest, None)
+            raise Unauthenticated()
+        entry = _Cached(_identity(row), time.monotonic())
+        with self._lock:
+            if self._epoch == epoch:
+                if len(self._cache) >= self._cache_size and digest not in self._cache:
+                    self._cache.pop(next(iter(self._cache)))  # oldest insertion
+                self._cache[digest] = entry
+        return entry
+
+    def get(self, accessor: str) -> Identity:
+        """The identity named by ``accessor`` (also when expired); ``NotFound`` if
+        unknown or revoked."""
+        row = self._row(accessor)
+        if row is None or row.revoked_at is not None:
+            raise NotFound("no token with that accessor")
+        return _identity(row)
+
+    def revoke(self, accessor: str) -> None:
+        """Revoke the token at once; revoking an already revoked token changes nothing."""
+        row = self._row(accessor)
+        if row is None:
+            raise NotFound("no token with that accessor")
+        if row.revoked_at is None:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    update(tokens_table)
+                    .where(tokens_table.c.accessor == accessor,
+                           tokens_table.c.revoked_at.is_(None))
+                    .values(revoked_at=self._clock.now()))
+        # After the commit, so a concurrent lookup either reads the revocation or
+        # sees the epoch move and keeps its read out of the cache.
+        with self._lock:
+            self._epoch += 1
+            self._cache.pop(row.token_hash, None)
+
+    def _row(self, accessor: str) -> Row[Any] | None:
+        if not isinstance(accessor, str) or not _ACCESSOR_SHAPE.fullmatch(accessor):
+            return None
+        with self._engine.connect() as connection:
+            return connection.execute(
+                select(tokens_table).where(tokens_table.c.accessor == accessor)).first()
+
+
+def _identity(row: Row[Any]) -> Identity:
+    return Identity(accessor=row.accessor, name=row.name,
+                    policies=tuple(json.loads(row.policies)), expires_at=row.expires_at,
+                    created_at=row.created_at)
