@@ -1,0 +1,360 @@
+"""The asynchronous keyquorum client: ``Client``'s twin, method for method."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from . import _protocol as api
+from ._models import (
+    AuditPage,
+    AuditRecord,
+    AuditVerification,
+    Custodian,
+    CustodianProof,
+    DataKey,
+    DataKeyItem,
+    DecapsulateItem,
+    DecryptItem,
+    DecryptResult,
+    DeletionScheduled,
+    EncryptItem,
+    EncryptResult,
+    Health,
+    InitResult,
+    Key,
+    KeyPage,
+    Mac,
+    Policy,
+    PolicyRule,
+    PublicKey,
+    ReencryptItem,
+    SealStatus,
+    SharedSecret,
+    Signature,
+    SignItem,
+    Token,
+    TokenInfo,
+    Verification,
+    VerifyItem,
+    VerifyMacItem,
+)
+from ._protocol import BatchResult, Call, Context, Duration
+from ._transport import client_options, request_options, transport_error
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """A keyquorum client over HTTP, for asyncio; the same surface as ``Client``.
+
+    ``addr`` defaults to ``$KEYQUORUM_ADDR`` or ``http://127.0.0.1:8200``;
+    ``token`` to ``$KEYQUORUM_TOKEN``. ``verify`` is ``True``, ``False`` or the
+    path of a CA bundle. Binary values are ``bytes``; ciphertexts are ``str``.
+    API errors raise a ``KeyquorumAPIError`` subclass, connection failures
+    ``TransportError``. Use as an async context manager, or await ``aclose()``.
+    """
+
+    def __init__(self, addr: str | None = None, token: str | None = None, *,
+                 timeout: float | None = api.DEFAULT_TIMEOUT, verify: bool | str = True) -> None:
+        self.addr = api.resolve_addr(addr)
+        self._token = api.resolve_token(token)
+        self._http = httpx.AsyncClient(**client_options(self.addr, timeout, verify))
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(addr={self.addr!r})"  # never the token
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _run(self, call: Call[T]) -> T:
+        try:
+            answer = await self._http.request(call.method, call.path,
+                                        **request_options(call, self._token))
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.addr) from exc
+        return api.finish(call, answer.status_code, answer.headers.get("x-request-id"),
+                          answer.content)
+
+    # --- system -------------------------------------------------------------
+
+    async def health(self) -> Health:
+        """Liveness and seal state; answers even while sealed."""
+        return await self._run(api.health())
+
+    async def init(self, shares: int, threshold: int,
+             custodians: Sequence[str] | None = None) -> InitResult:
+        """Initialize the service once; the answer's shares and root token are shown once."""
+        return await self._run(api.init(shares, threshold, custodians))
+
+    async def seal_status(self) -> SealStatus:
+        return await self._run(api.seal_status())
+
+    async def unseal(self, share: str) -> SealStatus:
+        """Submit one unseal share; the answer shows the progress toward the threshold."""
+        return await self._run(api.unseal(share))
+
+    async def unseal_reset(self) -> SealStatus:
+        """Discard the shares submitted so far."""
+        return await self._run(api.unseal_reset())
+
+    async def seal(self) -> SealStatus:
+        """Seal the service (needs ``sys:seal``): keys leave memory until unsealed."""
+        return await self._run(api.seal())
+
+    async def custodians(self) -> list[Custodian]:
+        return await self._run(api.custodians())
+
+    async def prove_custodian(self, name: str, proof: Mapping[str, Any]) -> CustodianProof:
+        """Send a Schnorr proof of share possession (the share itself never leaves)."""
+        return await self._run(api.prove_custodian(name, proof))
+
+    # --- keys -----------------------------------------------------------------
+
+    async def create_key(self, name: str, spec: str, *, purpose: str | None = None,
+                   description: str | None = None, owner: str | None = None,
+                   labels: Mapping[str, str] | None = None, exportable: bool | None = None,
+                   rotation_period: Duration | None = None, usage_limit: int | None = None,
+                   deletion_window_days: int | None = None) -> Key:
+        return await self._run(api.create_key(
+            name, spec, purpose=purpose, description=description, owner=owner, labels=labels,
+            exportable=exportable, rotation_period=rotation_period, usage_limit=usage_limit,
+            deletion_window_days=deletion_window_days))
+
+    async def list_keys(self, *, prefix: str | None = None, state: str | None = None,
+                  spec: str | None = None, owner: str | None = None,
+                  labels: Mapping[str, str] | None = None, limit: int | None = None,
+                  page_token: str | None = None) -> KeyPage:
+        """One page of keys; see ``iter_keys`` for all of them."""
+        return await self._run(api.list_keys(prefix=prefix, state=state, spec=spec, owner=owner,
+                                       labels=labels, limit=limit, page_token=page_token))
+
+    async def iter_keys(self, *, prefix: str | None = None, state: str | None = None,
+                  spec: str | None = None, owner: str | None = None,
+                  labels: Mapping[str, str] | None = None,
+                  page_size: int | None = None) -> AsyncIterator[Key]:
+        """Every key matching the filters, fetching pages as needed."""
+        token: str | None = None
+        while True:
+            page = await self.list_keys(prefix=prefix, state=state, spec=spec, owner=owner,
+                                  labels=labels, limit=page_size, page_token=token)
+            for key in page.keys:
+                yield key
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    async def get_key(self, name: str) -> Key:
+        return await self._run(api.get_key(name))
+
+    async def update_key(self, name: str, *, description: str | None = None,
+                   owner: str | None = None, labels: Mapping[str, str] | None = None,
+                   rotation_period: Duration | None = None, usage_limit: int | None = None,
+                   min_decrypt_version: int | None = None) -> Key:
+        """Change the given metadata fields; fields left ``None`` are unchanged."""
+        return await self._run(api.update_key(
+            name, description=description, owner=owner, labels=labels,
+            rotation_period=rotation_period, usage_limit=usage_limit,
+            min_decrypt_version=min_decrypt_version))
+
+    async def rotate_key(self, name: str) -> Key:
+        """Make a new primary version; older versions still decrypt and verify."""
+        return await self._run(api.rotate_key(name))
+
+    async def disable_key(self, name: str, version: int | None = None) -> Key:
+        """Disable the whole key, or suspend one version (reversible)."""
+        return await self._run(api.disable_key(name, version))
+
+    async def enable_key(self, name: str, version: int | None = None) -> Key:
+        return await self._run(api.enable_key(name, version))
+
+    async def revoke_key(self, name: str, reason: str, *, version: int | None = None,
+                   note: str | None = None) -> Key:
+        """Revoke a version (default: the primary), e.g. ``reason="compromised"``."""
+        return await self._run(api.revoke_key(name, reason, version=version, note=note))
+
+    async def schedule_deletion(self, name: str, days: int | None = None) -> DeletionScheduled:
+        """Schedule the key's destruction in ``days`` (7-30; default its window)."""
+        return await self._run(api.schedule_deletion(name, days))
+
+    async def cancel_deletion(self, name: str) -> Key:
+        return await self._run(api.cancel_deletion(name))
+
+    async def public_key(self, name: str, version: int | None = None) -> PublicKey:
+        return await self._run(api.public_key(name, version))
+
+    # --- cryptographic operations ---------------------------------------------
+
+    async def encrypt(self, key: str, plaintext: bytes | str,
+                context: Context | None = None) -> EncryptResult:
+        """Encrypt under the key's primary version; ``context`` is bound as associated data."""
+        return await self._run(api.encrypt(key, plaintext, context))
+
+    async def encrypt_batch(self, key: str,
+                      items: Sequence[EncryptItem | bytes | str]) -> BatchResult[EncryptResult]:
+        return await self._run(api.encrypt_batch(key, items))
+
+    async def decrypt(self, ciphertext: str, context: Context | None = None, *,
+                key: str | None = None, unsafe_allow_compromised: bool = False) -> DecryptResult:
+        """Decrypt; the key is found from the ciphertext (``key`` pins it).
+
+        ``unsafe_allow_compromised`` decrypts under a compromised version: DANGER,
+        audited, for recovering data only.
+        """
+        return await self._run(api.decrypt(ciphertext, context, key=key,
+                                     unsafe_allow_compromised=unsafe_allow_compromised))
+
+    async def decrypt_batch(self, items: Sequence[DecryptItem | str], *, key: str | None = None,
+                      unsafe_allow_compromised: bool = False) -> BatchResult[DecryptResult]:
+        return await self._run(api.decrypt_batch(items, key=key,
+                                           unsafe_allow_compromised=unsafe_allow_compromised))
+
+    async def reencrypt(self, ciphertext: str, context: Context | None = None, *,
+                  destination_key: str | None = None,
+                  destination_context: Context | None = None,
+                  unsafe_allow_compromised: bool = False) -> EncryptResult:
+        """Re-encrypt under the primary version (or another key); plaintext never leaves."""
+        return await self._run(api.reencrypt(
+            ciphertext, context, destination_key=destination_key,
+            destination_context=destination_context,
+            unsafe_allow_compromised=unsafe_allow_compromised))
+
+    async def reencrypt_batch(self, items: Sequence[ReencryptItem | str], *,
+                        unsafe_allow_compromised: bool = False) -> BatchResult[EncryptResult]:
+        return await self._run(api.reencrypt_batch(items,
+                                             unsafe_allow_compromised=unsafe_allow_compromised))
+
+    async def datakey(self, key: str, *, bits: int | None = None, context: Context | None = None,
+                plaintext: bool = True) -> DataKey:
+        """A fresh data key wrapped under ``key`` (and in clear unless ``plaintext=False``)."""
+        return await self._run(api.datakey(key, bits=bits, context=context, plaintext=plaintext))
+
+    async def datakey_batch(self, key: str, items: Sequence[DataKeyItem]) -> BatchResult[DataKey]:
+        return await self._run(api.datakey_batch(key, items))
+
+    async def sign(self, key: str, message: bytes | str | None = None, *,
+             digest: bytes | None = None, hash: str | None = None) -> Signature:
+        """Sign a message, or a precomputed ``digest`` made with ``hash``."""
+        return await self._run(api.sign(key, message, digest=digest, hash=hash))
+
+    async def sign_batch(self, key: str,
+                   items: Sequence[SignItem | bytes | str]) -> BatchResult[Signature]:
+        return await self._run(api.sign_batch(key, items))
+
+    async def verify(self, key: str, signature: bytes, message: bytes | str | None = None, *,
+               digest: bytes | None = None, hash: str | None = None,
+               key_version: int | None = None) -> Verification:
+        """Check a signature (by the primary version unless ``key_version``); truthy if valid."""
+        return await self._run(api.verify(key, signature, message, digest=digest, hash=hash,
+                                    key_version=key_version))
+
+    async def verify_batch(self, key: str,
+                     items: Sequence[VerifyItem]) -> BatchResult[Verification]:
+        return await self._run(api.verify_batch(key, items))
+
+    async def mac(self, key: str, message: bytes | str) -> Mac:
+        return await self._run(api.mac(key, message))
+
+    async def mac_batch(self, key: str, messages: Sequence[bytes | str]) -> BatchResult[Mac]:
+        return await self._run(api.mac_batch(key, messages))
+
+    async def verify_mac(self, key: str, message: bytes | str, mac: bytes, *,
+                   key_version: int | None = None) -> Verification:
+        return await self._run(api.verify_mac(key, message, mac, key_version=key_version))
+
+    async def verify_mac_batch(self, key: str,
+                         items: Sequence[VerifyMacItem]) -> BatchResult[Verification]:
+        return await self._run(api.verify_mac_batch(key, items))
+
+    async def decapsulate(self, key: str, encapsulation: bytes, *, key_version: int | None = None,
+                    context: Context | None = None) -> SharedSecret:
+        """Recover the shared secret of an encapsulation made with the key's public key."""
+        return await self._run(api.decapsulate(key, encapsulation, key_version=key_version,
+                                         context=context))
+
+    async def decapsulate_batch(self, key: str, items: Sequence[DecapsulateItem | bytes]
+                          ) -> BatchResult[SharedSecret]:
+        return await self._run(api.decapsulate_batch(key, items))
+
+    async def random(self, n: int) -> bytes:
+        """``n`` (1-1024) random bytes from the server's CSPRNG."""
+        return await self._run(api.random(n))
+
+    # --- tokens and policies ----------------------------------------------------
+
+    async def create_token(self, policies: Sequence[str], *, ttl: Duration | None = None,
+                     name: str | None = None) -> Token:
+        return await self._run(api.create_token(policies, ttl=ttl, name=name))
+
+    async def token_self(self) -> TokenInfo:
+        """Who the calling token is: accessor, name, policies, expiry."""
+        return await self._run(api.token_self())
+
+    async def revoke_token(self, accessor: str) -> None:
+        await self._run(api.revoke_token(accessor))
+
+    async def put_policy(self, name: str,
+                   rules: Sequence[PolicyRule | Mapping[str, Any]]) -> Policy:
+        return await self._run(api.put_policy(name, rules))
+
+    async def get_policy(self, name: str) -> Policy:
+        return await self._run(api.get_policy(name))
+
+    async def list_policies(self) -> list[Policy]:
+        return await self._run(api.list_policies())
+
+    async def delete_policy(self, name: str) -> None:
+        await self._run(api.delete_policy(name))
+
+    # --- audit, approvals, reports --------------------------------------------------
+
+    async def list_audit(self, *, key: str | None = None, identity: str | None = None,
+                   operation: str | None = None, outcome: str | None = None,
+                   since: datetime | str | None = None, until: datetime | str | None = None,
+                   limit: int | None = None, page_token: str | None = None) -> AuditPage:
+        """One page of audit records; see ``iter_audit`` for all of them."""
+        return await self._run(api.list_audit(key=key, identity=identity, operation=operation,
+                                        outcome=outcome, since=since, until=until, limit=limit,
+                                        page_token=page_token))
+
+    async def iter_audit(self, *, key: str | None = None, identity: str | None = None,
+                   operation: str | None = None, outcome: str | None = None,
+                   since: datetime | str | None = None, until: datetime | str | None = None,
+                   page_size: int | None = None) -> AsyncIterator[AuditRecord]:
+        token: str | None = None
+        while True:
+            page = await self.list_audit(key=key, identity=identity, operation=operation,
+                                   outcome=outcome, since=since, until=until, limit=page_size,
+                                   page_token=token)
+            for record in page.records:
+                yield record
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    async def verify_audit(self) -> AuditVerification:
+        """Check the audit log's hash chain end to end."""
+        return await self._run(api.verify_audit())
+
+    async def list_approvals(self) -> list[dict[str, Any]]:
+        return await self._run(api.list_approvals())
+
+    async def approve(self, approval_id: str) -> dict[str, Any]:
+        return await self._run(api.approve(approval_id))
+
+    async def inventory_report(self) -> dict[str, Any]:
+        return await self._run(api.report("inventory"))
+
+    async def compliance_report(self) -> dict[str, Any]:
+        return await self._run(api.report("compliance"))

@@ -1,0 +1,358 @@
+"""The synchronous keyquorum client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from . import _protocol as api
+from ._models import (
+    AuditPage,
+    AuditRecord,
+    AuditVerification,
+    Custodian,
+    CustodianProof,
+    DataKey,
+    DataKeyItem,
+    DecapsulateItem,
+    DecryptItem,
+    DecryptResult,
+    DeletionScheduled,
+    EncryptItem,
+    EncryptResult,
+    Health,
+    InitResult,
+    Key,
+    KeyPage,
+    Mac,
+    Policy,
+    PolicyRule,
+    PublicKey,
+    ReencryptItem,
+    SealStatus,
+    SharedSecret,
+    Signature,
+    SignItem,
+    Token,
+    TokenInfo,
+    Verification,
+    VerifyItem,
+    VerifyMacItem,
+)
+from ._protocol import BatchResult, Call, Context, Duration
+from ._transport import client_options, request_options, transport_error
+
+T = TypeVar("T")
+
+
+class Client:
+    """A keyquorum client over HTTP.
+
+    ``addr`` defaults to ``$KEYQUORUM_ADDR`` or ``http://127.0.0.1:8200``;
+    ``token`` to ``$KEYQUORUM_TOKEN``. ``verify`` is ``True``, ``False`` or the
+    path of a CA bundle. Binary values are ``bytes``; ciphertexts are ``str``.
+    API errors raise a ``KeyquorumAPIError`` subclass, connection failures
+    ``TransportError``. Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(self, addr: str | None = None, token: str | None = None, *,
+                 timeout: float | None = api.DEFAULT_TIMEOUT, verify: bool | str = True) -> None:
+        self.addr = api.resolve_addr(addr)
+        self._token = api.resolve_token(token)
+        self._http = httpx.Client(**client_options(self.addr, timeout, verify))
+
+    def __repr__(self) -> str:
+        return f"Client(addr={self.addr!r})"  # never the token
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _run(self, call: Call[T]) -> T:
+        try:
+            answer = self._http.request(call.method, call.path,
+                                        **request_options(call, self._token))
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.addr) from exc
+        return api.finish(call, answer.status_code, answer.headers.get("x-request-id"),
+                          answer.content)
+
+    # --- system -------------------------------------------------------------
+
+    def health(self) -> Health:
+        """Liveness and seal state; answers even while sealed."""
+        return self._run(api.health())
+
+    def init(self, shares: int, threshold: int,
+             custodians: Sequence[str] | None = None) -> InitResult:
+        """Initialize the service once; the answer's shares and root token are shown once."""
+        return self._run(api.init(shares, threshold, custodians))
+
+    def seal_status(self) -> SealStatus:
+        return self._run(api.seal_status())
+
+    def unseal(self, share: str) -> SealStatus:
+        """Submit one unseal share; the answer shows the progress toward the threshold."""
+        return self._run(api.unseal(share))
+
+    def unseal_reset(self) -> SealStatus:
+        """Discard the shares submitted so far."""
+        return self._run(api.unseal_reset())
+
+    def seal(self) -> SealStatus:
+        """Seal the service (needs ``sys:seal``): keys leave memory until unsealed."""
+        return self._run(api.seal())
+
+    def custodians(self) -> list[Custodian]:
+        return self._run(api.custodians())
+
+    def prove_custodian(self, name: str, proof: Mapping[str, Any]) -> CustodianProof:
+        """Send a Schnorr proof of share possession (the share itself never leaves)."""
+        return self._run(api.prove_custodian(name, proof))
+
+    # --- keys -----------------------------------------------------------------
+
+    def create_key(self, name: str, spec: str, *, purpose: str | None = None,
+                   description: str | None = None, owner: str | None = None,
+                   labels: Mapping[str, str] | None = None, exportable: bool | None = None,
+                   rotation_period: Duration | None = None, usage_limit: int | None = None,
+                   deletion_window_days: int | None = None) -> Key:
+        return self._run(api.create_key(
+            name, spec, purpose=purpose, description=description, owner=owner, labels=labels,
+            exportable=exportable, rotation_period=rotation_period, usage_limit=usage_limit,
+            deletion_window_days=deletion_window_days))
+
+    def list_keys(self, *, prefix: str | None = None, state: str | None = None,
+                  spec: str | None = None, owner: str | None = None,
+                  labels: Mapping[str, str] | None = None, limit: int | None = None,
+                  page_token: str | None = None) -> KeyPage:
+        """One page of keys; see ``iter_keys`` for all of them."""
+        return self._run(api.list_keys(prefix=prefix, state=state, spec=spec, owner=owner,
+                                       labels=labels, limit=limit, page_token=page_token))
+
+    def iter_keys(self, *, prefix: str | None = None, state: str | None = None,
+                  spec: str | None = None, owner: str | None = None,
+                  labels: Mapping[str, str] | None = None,
+                  page_size: int | None = None) -> Iterator[Key]:
+        """Every key matching the filters, fetching pages as needed."""
+        token: str | None = None
+        while True:
+            page = self.list_keys(prefix=prefix, state=state, spec=spec, owner=owner,
+                                  labels=labels, limit=page_size, page_token=token)
+            yield from page.keys
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def get_key(self, name: str) -> Key:
+        return self._run(api.get_key(name))
+
+    def update_key(self, name: str, *, description: str | None = None,
+                   owner: str | None = None, labels: Mapping[str, str] | None = None,
+                   rotation_period: Duration | None = None, usage_limit: int | None = None,
+                   min_decrypt_version: int | None = None) -> Key:
+        """Change the given metadata fields; fields left ``None`` are unchanged."""
+        return self._run(api.update_key(
+            name, description=description, owner=owner, labels=labels,
+            rotation_period=rotation_period, usage_limit=usage_limit,
+            min_decrypt_version=min_decrypt_version))
+
+    def rotate_key(self, name: str) -> Key:
+        """Make a new primary version; older versions still decrypt and verify."""
+        return self._run(api.rotate_key(name))
+
+    def disable_key(self, name: str, version: int | None = None) -> Key:
+        """Disable the whole key, or suspend one version (reversible)."""
+        return self._run(api.disable_key(name, version))
+
+    def enable_key(self, name: str, version: int | None = None) -> Key:
+        return self._run(api.enable_key(name, version))
+
+    def revoke_key(self, name: str, reason: str, *, version: int | None = None,
+                   note: str | None = None) -> Key:
+        """Revoke a version (default: the primary), e.g. ``reason="compromised"``."""
+        return self._run(api.revoke_key(name, reason, version=version, note=note))
+
+    def schedule_deletion(self, name: str, days: int | None = None) -> DeletionScheduled:
+        """Schedule the key's destruction in ``days`` (7-30; default its window)."""
+        return self._run(api.schedule_deletion(name, days))
+
+    def cancel_deletion(self, name: str) -> Key:
+        return self._run(api.cancel_deletion(name))
+
+    def public_key(self, name: str, version: int | None = None) -> PublicKey:
+        return self._run(api.public_key(name, version))
+
+    # --- cryptographic operations ---------------------------------------------
+
+    def encrypt(self, key: str, plaintext: bytes | str,
+                context: Context | None = None) -> EncryptResult:
+        """Encrypt under the key's primary version; ``context`` is bound as associated data."""
+        return self._run(api.encrypt(key, plaintext, context))
+
+    def encrypt_batch(self, key: str,
+                      items: Sequence[EncryptItem | bytes | str]) -> BatchResult[EncryptResult]:
+        return self._run(api.encrypt_batch(key, items))
+
+    def decrypt(self, ciphertext: str, context: Context | None = None, *,
+                key: str | None = None, unsafe_allow_compromised: bool = False) -> DecryptResult:
+        """Decrypt; the key is found from the ciphertext (``key`` pins it).
+
+        ``unsafe_allow_compromised`` decrypts under a compromised version: DANGER,
+        audited, for recovering data only.
+        """
+        return self._run(api.decrypt(ciphertext, context, key=key,
+                                     unsafe_allow_compromised=unsafe_allow_compromised))
+
+    def decrypt_batch(self, items: Sequence[DecryptItem | str], *, key: str | None = None,
+                      unsafe_allow_compromised: bool = False) -> BatchResult[DecryptResult]:
+        return self._run(api.decrypt_batch(items, key=key,
+                                           unsafe_allow_compromised=unsafe_allow_compromised))
+
+    def reencrypt(self, ciphertext: str, context: Context | None = None, *,
+                  destination_key: str | None = None,
+                  destination_context: Context | None = None,
+                  unsafe_allow_compromised: bool = False) -> EncryptResult:
+        """Re-encrypt under the primary version (or another key); plaintext never leaves."""
+        return self._run(api.reencrypt(
+            ciphertext, context, destination_key=destination_key,
+            destination_context=destination_context,
+            unsafe_allow_compromised=unsafe_allow_compromised))
+
+    def reencrypt_batch(self, items: Sequence[ReencryptItem | str], *,
+                        unsafe_allow_compromised: bool = False) -> BatchResult[EncryptResult]:
+        return self._run(api.reencrypt_batch(items,
+                                             unsafe_allow_compromised=unsafe_allow_compromised))
+
+    def datakey(self, key: str, *, bits: int | None = None, context: Context | None = None,
+                plaintext: bool = True) -> DataKey:
+        """A fresh data key wrapped under ``key`` (and in clear unless ``plaintext=False``)."""
+        return self._run(api.datakey(key, bits=bits, context=context, plaintext=plaintext))
+
+    def datakey_batch(self, key: str, items: Sequence[DataKeyItem]) -> BatchResult[DataKey]:
+        return self._run(api.datakey_batch(key, items))
+
+    def sign(self, key: str, message: bytes | str | None = None, *,
+             digest: bytes | None = None, hash: str | None = None) -> Signature:
+        """Sign a message, or a precomputed ``digest`` made with ``hash``."""
+        return self._run(api.sign(key, message, digest=digest, hash=hash))
+
+    def sign_batch(self, key: str,
+                   items: Sequence[SignItem | bytes | str]) -> BatchResult[Signature]:
+        return self._run(api.sign_batch(key, items))
+
+    def verify(self, key: str, signature: bytes, message: bytes | str | None = None, *,
+               digest: bytes | None = None, hash: str | None = None,
+               key_version: int | None = None) -> Verification:
+        """Check a signature (by the primary version unless ``key_version``); truthy if valid."""
+        return self._run(api.verify(key, signature, message, digest=digest, hash=hash,
+                                    key_version=key_version))
+
+    def verify_batch(self, key: str,
+                     items: Sequence[VerifyItem]) -> BatchResult[Verification]:
+        return self._run(api.verify_batch(key, items))
+
+    def mac(self, key: str, message: bytes | str) -> Mac:
+        return self._run(api.mac(key, message))
+
+    def mac_batch(self, key: str, messages: Sequence[bytes | str]) -> BatchResult[Mac]:
+        return self._run(api.mac_batch(key, messages))
+
+    def verify_mac(self, key: str, message: bytes | str, mac: bytes, *,
+                   key_version: int | None = None) -> Verification:
+        return self._run(api.verify_mac(key, message, mac, key_version=key_version))
+
+    def verify_mac_batch(self, key: str,
+                         items: Sequence[VerifyMacItem]) -> BatchResult[Verification]:
+        return self._run(api.verify_mac_batch(key, items))
+
+    def decapsulate(self, key: str, encapsulation: bytes, *, key_version: int | None = None,
+                    context: Context | None = None) -> SharedSecret:
+        """Recover the shared secret of an encapsulation made with the key's public key."""
+        return self._run(api.decapsulate(key, encapsulation, key_version=key_version,
+                                         context=context))
+
+    def decapsulate_batch(self, key: str, items: Sequence[DecapsulateItem | bytes]
+                          ) -> BatchResult[SharedSecret]:
+        return self._run(api.decapsulate_batch(key, items))
+
+    def random(self, n: int) -> bytes:
+        """``n`` (1-1024) random bytes from the server's CSPRNG."""
+        return self._run(api.random(n))
+
+    # --- tokens and policies ----------------------------------------------------
+
+    def create_token(self, policies: Sequence[str], *, ttl: Duration | None = None,
+                     name: str | None = None) -> Token:
+        return self._run(api.create_token(policies, ttl=ttl, name=name))
+
+    def token_self(self) -> TokenInfo:
+        """Who the calling token is: accessor, name, policies, expiry."""
+        return self._run(api.token_self())
+
+    def revoke_token(self, accessor: str) -> None:
+        self._run(api.revoke_token(accessor))
+
+    def put_policy(self, name: str,
+                   rules: Sequence[PolicyRule | Mapping[str, Any]]) -> Policy:
+        return self._run(api.put_policy(name, rules))
+
+    def get_policy(self, name: str) -> Policy:
+        return self._run(api.get_policy(name))
+
+    def list_policies(self) -> list[Policy]:
+        return self._run(api.list_policies())
+
+    def delete_policy(self, name: str) -> None:
+        self._run(api.delete_policy(name))
+
+    # --- audit, approvals, reports --------------------------------------------------
+
+    def list_audit(self, *, key: str | None = None, identity: str | None = None,
+                   operation: str | None = None, outcome: str | None = None,
+                   since: datetime | str | None = None, until: datetime | str | None = None,
+                   limit: int | None = None, page_token: str | None = None) -> AuditPage:
+        """One page of audit records; see ``iter_audit`` for all of them."""
+        return self._run(api.list_audit(key=key, identity=identity, operation=operation,
+                                        outcome=outcome, since=since, until=until, limit=limit,
+                                        page_token=page_token))
+
+    def iter_audit(self, *, key: str | None = None, identity: str | None = None,
+                   operation: str | None = None, outcome: str | None = None,
+                   since: datetime | str | None = None, until: datetime | str | None = None,
+                   page_size: int | None = None) -> Iterator[AuditRecord]:
+        token: str | None = None
+        while True:
+            page = self.list_audit(key=key, identity=identity, operation=operation,
+                                   outcome=outcome, since=since, until=until, limit=page_size,
+                                   page_token=token)
+            yield from page.records
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the audit log's hash chain end to end."""
+        return self._run(api.verify_audit())
+
+    def list_approvals(self) -> list[dict[str, Any]]:
+        return self._run(api.list_approvals())
+
+    def approve(self, approval_id: str) -> dict[str, Any]:
+        return self._run(api.approve(approval_id))
+
+    def inventory_report(self) -> dict[str, Any]:
+        return self._run(api.report("inventory"))
+
+    def compliance_report(self) -> dict[str, Any]:
+        return self._run(api.report("compliance"))
