@@ -1,0 +1,88 @@
+"""Server settings, validated at start-up (not at first use)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LISTEN = "127.0.0.1:8200"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    listen: str = DEFAULT_LISTEN
+    database_url: str | None = None
+    max_item_bytes: int = 64 * 1024
+    max_batch_items: int = 1000
+    max_body_bytes: int = 128 * 1024 * 1024
+    scheduler_interval: float = 30.0
+    usage_reserve_block: int = 4096
+    default_deletion_window_days: int = 30
+    default_token_ttl: float = 32 * 86400
+    unsafe_test_clock: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allow_plain_http: bool = False
+
+    @property
+    def host(self) -> str:
+        return parse_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_listen(self.listen)[1]
+
+    def validate(self) -> Settings:
+        host, _ = parse_listen(self.listen)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if self.tls_cert is None and not self.allow_plain_http and not is_loopback(host):
+            raise ValueError(
+                f"refusing plain HTTP on non-loopback address {host}: give --tls-cert/--tls-key "
+                "or --allow-plain-http")
+        if not 1 <= self.max_item_bytes <= 64 * 1024 * 1024:
+            raise ValueError("max_item_bytes must be between 1 byte and 64 MiB")
+        if not 1 <= self.max_batch_items <= 100_000:
+            raise ValueError("max_batch_items must be between 1 and 100000")
+        if not 7 <= self.default_deletion_window_days <= 30:
+            raise ValueError("default_deletion_window_days must be 7-30")
+        if self.scheduler_interval <= 0:
+            raise ValueError("scheduler_interval must be positive")
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'keyquorum.db'}"
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"listen address must be HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config_file(settings: Settings, path: Path) -> Settings:
+    """Overlay a JSON config file's known fields on ``settings``; unknown fields are an error."""
+    raw: dict[str, Any] = json.loads(path.read_text())
+    known = {f.name for f in fields(Settings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+    for name in ("data_dir", "tls_cert", "tls_key"):
+        if raw.get(name) is not None:
+            raw[name] = Path(raw[name])
+    return replace(settings, **raw)

@@ -1,0 +1,130 @@
+"""Key and version states (NIST SP 800-57) and the one state machine every operation asks.
+
+Two levels:
+
+* the **key** is ``enabled``, ``disabled``, ``destroy-scheduled`` or ``destroyed``;
+  only an enabled key is used at all;
+* each **version** is ``pre-active`` → ``active`` → ``deactivated`` (unprotect
+  only), or ``suspended`` (reversible), ``compromised`` (no protection; unprotect
+  only with an explicit, audited override), ``destroyed`` (material erased).
+
+Use is split into *protect* (encrypt, sign, mac, datakey: only the primary,
+active version) and *unprotect* (decrypt, verify, verify-mac, decapsulate: any
+version at or above ``min_decrypt_version`` that is active or deactivated).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from keyquorum.errors import KeyStateError
+
+
+class KeyState(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    DESTROY_SCHEDULED = "destroy-scheduled"
+    DESTROYED = "destroyed"
+
+
+class VersionState(StrEnum):
+    PRE_ACTIVE = "pre-active"
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    SUSPENDED = "suspended"
+    COMPROMISED = "compromised"
+    DESTROY_SCHEDULED = "destroy-scheduled"
+    DESTROYED = "destroyed"
+
+
+class Use(StrEnum):
+    PROTECT = "protect"
+    UNPROTECT = "unprotect"
+
+
+# Version transitions by event; anything not listed is refused.
+_VERSION_TRANSITIONS: dict[str, dict[VersionState, VersionState]] = {
+    "activate": {VersionState.PRE_ACTIVE: VersionState.ACTIVE},
+    "deactivate": {VersionState.ACTIVE: VersionState.DEACTIVATED},
+    "suspend": {
+        VersionState.ACTIVE: VersionState.SUSPENDED,
+        VersionState.DEACTIVATED: VersionState.SUSPENDED,
+    },
+    "compromise": {
+        VersionState.PRE_ACTIVE: VersionState.COMPROMISED,
+        VersionState.ACTIVE: VersionState.COMPROMISED,
+        VersionState.DEACTIVATED: VersionState.COMPROMISED,
+        VersionState.SUSPENDED: VersionState.COMPROMISED,
+    },
+    "retire": {
+        VersionState.ACTIVE: VersionState.DEACTIVATED,
+        VersionState.SUSPENDED: VersionState.DEACTIVATED,
+    },
+    "destroy": {state: VersionState.DESTROYED for state in VersionState
+                if state is not VersionState.DESTROYED},
+}
+
+_KEY_TRANSITIONS: dict[str, dict[KeyState, KeyState]] = {
+    "disable": {KeyState.ENABLED: KeyState.DISABLED},
+    "enable": {KeyState.DISABLED: KeyState.ENABLED},
+    "schedule_deletion": {
+        KeyState.ENABLED: KeyState.DESTROY_SCHEDULED,
+        KeyState.DISABLED: KeyState.DESTROY_SCHEDULED,
+    },
+    "destroy": {KeyState.DESTROY_SCHEDULED: KeyState.DESTROYED},
+}
+
+
+def next_version_state(current: VersionState | str, event: str) -> VersionState:
+    """The state after ``event``, or ``KeyStateError`` if the event is not allowed now."""
+    state = VersionState(current)
+    target = _VERSION_TRANSITIONS[event].get(state)
+    if target is None:
+        raise KeyStateError(f"a {state.value} version cannot {event.replace('_', ' ')}")
+    return target
+
+
+def resume_version_state(is_primary: bool) -> VersionState:
+    """Where a suspended version returns on enable: primary → active, others → deactivated."""
+    return VersionState.ACTIVE if is_primary else VersionState.DEACTIVATED
+
+
+def next_key_state(current: KeyState | str, event: str) -> KeyState:
+    state = KeyState(current)
+    target = _KEY_TRANSITIONS[event].get(state)
+    if target is None:
+        raise KeyStateError(f"a {state.value} key cannot {event.replace('_', ' ')}")
+    return target
+
+
+def check_use(
+    *,
+    key_state: KeyState | str,
+    version_state: VersionState | str,
+    use: Use,
+    is_primary: bool,
+    version: int,
+    min_decrypt_version: int,
+    allow_compromised: bool = False,
+) -> None:
+    """Raise ``KeyStateError`` unless this version of this key may be used this way now."""
+    key_state = KeyState(key_state)
+    version_state = VersionState(version_state)
+    if key_state is not KeyState.ENABLED:
+        raise KeyStateError(f"the key is {key_state.value}")
+    if use is Use.PROTECT:
+        if not is_primary or version_state is not VersionState.ACTIVE:
+            raise KeyStateError(
+                f"version {version} is {version_state.value} and cannot protect new data")
+        return
+    if version < min_decrypt_version:
+        raise KeyStateError(
+            f"version {version} is below the key's min_decrypt_version {min_decrypt_version}")
+    if version_state in (VersionState.ACTIVE, VersionState.DEACTIVATED):
+        return
+    if version_state is VersionState.COMPROMISED and allow_compromised:
+        return
+    if version_state is VersionState.COMPROMISED:
+        raise KeyStateError(
+            f"version {version} is compromised; unprotecting needs unsafe_allow_compromised")
+    raise KeyStateError(f"version {version} is {version_state.value}")

@@ -1,0 +1,29 @@
+"""Who is asking, from where, under which request id: carried through one request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from keyquorum.auth.identity import Identity
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    client: str | None = None
+    identity: Identity | None = None
+    # Set when a service wrote the success record inside its own transaction.
+    audited: bool = False
+    detail: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def accessor(self) -> str | None:
+        return self.identity.accessor if self.identity else None
+
+
+SYSTEM_CONTEXT_ID = "system"
+
+
+def system_context(request_id: str) -> RequestContext:
+    """The scheduler's identity: background rotations and destructions are audited as it."""
+    return RequestContext(request_id=request_id, client="scheduler")

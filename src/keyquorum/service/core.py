@@ -1,0 +1,167 @@
+"""The service core: the seal, the barrier, and the stores every service shares.
+
+One ``Core`` per server process. It starts sealed; ``init`` creates the seal
+and the root token once; ``unseal`` takes shares one by one (each verified
+alone); ``seal`` drops every secret from memory.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+from keyquorum import __version__
+from keyquorum.audit.log import AuditLog
+from keyquorum.auth.policy import Authorizer, PolicyStore
+from keyquorum.auth.tokens import TokenStore
+from keyquorum.clock import Clock
+from keyquorum.config import Settings
+from keyquorum.crypto.random import random_bytes
+from keyquorum.errors import Conflict, InvalidRequest, Sealed
+from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
+from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
+from keyquorum.service.keycache import KeyCache
+from keyquorum.storage.system_repo import get_entry, put_entry
+
+SHAMIR_ENTRY = "seal/shamir"
+KEYRING_ENTRY = "barrier/keyring"
+
+
+class Core:
+    def __init__(self, settings: Settings, engine: Engine, clock: Clock, node: str) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.node = node
+        self.audit = AuditLog(engine)
+        self.tokens = TokenStore(engine, clock)
+        self.policies = PolicyStore(engine, clock)
+        self.authorizer = Authorizer(self.policies)
+        self.progress = UnsealProgress()
+        self.write_lock = threading.RLock()
+        self._barrier: Barrier | None = None
+        self._seal_config: ShamirSealConfig | None = None
+        self.keys = KeyCache(engine, self.barrier, settings.usage_reserve_block)
+        self._load_seal_config()
+
+    def _load_seal_config(self) -> None:
+        with self.engine.connect() as conn:
+            raw = get_entry(conn, SHAMIR_ENTRY)
+        self._seal_config = ShamirSealConfig.from_json(raw) if raw else None
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def initialized(self) -> bool:
+        return self._seal_config is not None
+
+    @property
+    def sealed(self) -> bool:
+        return self._barrier is None
+
+    def barrier(self) -> Barrier:
+        barrier = self._barrier
+        if barrier is None:
+            raise Sealed()
+        return barrier
+
+    def seal_status(self) -> dict[str, Any]:
+        config = self._seal_config
+        return {
+            "initialized": config is not None,
+            "sealed": self.sealed,
+            "threshold": config.threshold if config else None,
+            "shares": config.shares if config else None,
+            "progress": self.progress.count,
+            "seals": [{"type": "shamir", "shares": config.shares,
+                       "threshold": config.threshold}] if config else [],
+            "version": __version__,
+        }
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "initialized": self.initialized,
+            "sealed": self.sealed,
+            "version": __version__,
+            "node": self.node,
+            "storage": self.engine.dialect.name,
+        }
+
+    # -- ceremonies -------------------------------------------------------------------------
+
+    def init(self, shares: object, threshold: object,
+             custodians: object | None = None) -> dict[str, Any]:
+        """Create the root key, barrier keyring, Shamir seal and root token, once."""
+        if custodians is not None and (not isinstance(custodians, list) or not all(
+                isinstance(c, str) and c for c in custodians)):
+            raise InvalidRequest("custodians must be a list of names")
+        with self.write_lock:
+            if self.initialized:
+                raise Conflict("the service is already initialized")
+            root_key = random_bytes(32)
+            keyring = Keyring.generate()
+            config, share_texts = create_shamir_seal(
+                root_key, shares, threshold, custodians)  # type: ignore[arg-type]
+            now = self.clock.now()
+            with self.engine.begin() as conn:
+                put_entry(conn, SHAMIR_ENTRY, config.to_json(), now)
+                put_entry(conn, KEYRING_ENTRY, seal_keyring(root_key, keyring), now)
+            token, _identity = self.tokens.create_root(created_by="init")
+            self._seal_config = config
+        return {
+            "shares": share_texts,
+            "root_token": token,
+            "commitments": [c.hex() for c in config.commitments],
+            "threshold": config.threshold,
+            "custodians": list(config.custodians),
+        }
+
+    def unseal(self, share: object) -> dict[str, Any]:
+        config = self._seal_config
+        if config is None:
+            raise Sealed("the service is not initialized")
+        if not self.sealed:
+            return self.seal_status()
+        root_key = self.progress.submit(config, share)
+        if root_key is not None:
+            self._open_barrier(root_key)
+        return self.seal_status()
+
+    def unseal_with_root_key(self, root_key: bytes) -> None:
+        """Open the barrier with a root key obtained from a seal (dev auto-unseal)."""
+        self._open_barrier(root_key)
+
+    def _open_barrier(self, root_key: bytes) -> None:
+        with self.engine.connect() as conn:
+            blob = get_entry(conn, KEYRING_ENTRY)
+        if blob is None:
+            raise Sealed("the barrier keyring is missing from storage")
+        keyring = open_keyring(root_key, blob)
+        with self.write_lock:
+            self._barrier = Barrier(keyring)
+
+    def reset_unseal(self) -> dict[str, Any]:
+        self.progress.reset()
+        return self.seal_status()
+
+    def seal(self) -> dict[str, Any]:
+        """Drop the barrier, every cached key object and any unseal progress."""
+        with self.write_lock:
+            self._barrier = None
+            self.keys.clear()
+            self.progress.reset()
+        return self.seal_status()
+
+    def custodians(self) -> list[dict[str, Any]]:
+        config = self._seal_config
+        if config is None:
+            raise Sealed("the service is not initialized")
+        names = config.custodians or tuple(f"share-{i}" for i in range(1, config.shares + 1))
+        return [{"index": i, "name": name, "last_verified_at": None}
+                for i, name in enumerate(names, start=1)]
+
+    def describe(self) -> str:
+        return json.dumps(self.health())

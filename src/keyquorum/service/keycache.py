@@ -1,0 +1,163 @@
+"""In-memory cache of key metadata, unwrapped key objects and usage counters.
+
+The hot path (encrypt, decrypt, sign) must not touch storage per request, so
+metadata and loaded key objects live here while unsealed. Every lifecycle
+change replaces the cached entry from storage after its commit; sealing drops
+everything.
+
+Usage counters: each version's protect count is reserved in storage in blocks;
+the live count runs in memory up to the reserved ceiling, then reserves the
+next block. After a crash the count restarts at the ceiling, so it can only
+over-count, never under-count.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from keyquorum.errors import KeyStateError, NotFound
+from keyquorum.keys.models import Key
+from keyquorum.keys.specs import get_spec
+from keyquorum.seal.barrier import Barrier
+from keyquorum.storage import keys_repo
+
+
+def material_path(key_id: str, version: int) -> str:
+    """The barrier AAD for a version's material: a blob moved to another row fails to open."""
+    return f"keys/{key_id}/versions/{version}"
+
+
+@dataclass
+class UsageCounter:
+    count: int
+    ceiling: int
+
+
+@dataclass
+class LoadedKey:
+    key: Key
+    handles: dict[int, Any] = field(default_factory=dict, repr=False)
+    counters: dict[int, UsageCounter] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Last use per version, kept in memory on the hot path and flushed by the scheduler.
+    used_at: dict[int, float] = field(default_factory=dict)
+
+
+class KeyCache:
+    def __init__(self, engine: Engine, barrier: Callable[[], Barrier], reserve_block: int) -> None:
+        self._engine = engine
+        self._barrier = barrier
+        self._reserve_block = reserve_block
+        self._by_name: dict[str, LoadedKey] = {}
+        self._name_by_id: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Drop every cached key object (on seal). Python cannot zero immutable bytes; dropping
+        the last references lets the memory be reused."""
+        with self._lock:
+            self._by_name.clear()
+            self._name_by_id.clear()
+
+    def get(self, name: str) -> LoadedKey:
+        loaded = self._by_name.get(name)
+        if loaded is not None:
+            return loaded
+        with self._engine.connect() as conn:
+            key = keys_repo.get_key(conn, name=name)
+        if key is None:
+            raise NotFound(f"no key named {name}")
+        return self._install(key)
+
+    def get_by_id(self, key_id: str) -> LoadedKey:
+        name = self._name_by_id.get(key_id)
+        if name is not None and name in self._by_name:
+            return self._by_name[name]
+        with self._engine.connect() as conn:
+            key = keys_repo.get_key(conn, key_id=key_id)
+        if key is None:
+            raise NotFound("the ciphertext names a key that does not exist here")
+        return self._install(key)
+
+    def refresh(self, key: Key) -> LoadedKey:
+        """Install fresh metadata after a change, keeping loaded objects of live versions."""
+        return self._install(key)
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            loaded = self._by_name.pop(name, None)
+            if loaded is not None:
+                self._name_by_id.pop(loaded.key.id, None)
+
+    def _install(self, key: Key) -> LoadedKey:
+        with self._lock:
+            old = self._by_name.get(key.name)
+            fresh = LoadedKey(key=key)
+            if old is not None:
+                for version in key.versions:
+                    if version.destroyed_at is None and version.version in old.handles:
+                        fresh.handles[version.version] = old.handles[version.version]
+                for number, counter in old.counters.items():
+                    fresh.counters[number] = counter
+                fresh.used_at.update(old.used_at)
+            self._by_name[key.name] = fresh
+            self._name_by_id[key.id] = key.name
+            return fresh
+
+    def handle(self, loaded: LoadedKey, version: int) -> Any:
+        """The usable key object for ``version``, unwrapped through the barrier on first use."""
+        handle = loaded.handles.get(version)
+        if handle is not None:
+            return handle
+        with self._engine.connect() as conn:
+            blob = keys_repo.get_material(conn, loaded.key.id, version)
+        if blob is None:
+            raise KeyStateError(f"version {version} has no key material (destroyed)")
+        material = self._barrier().decrypt(material_path(loaded.key.id, version), blob)
+        handle = get_spec(loaded.key.spec).load(material)
+        loaded.handles[version] = handle
+        return handle
+
+    def count_protect(self, loaded: LoadedKey, version: int) -> int:
+        """Count one protect operation; reserve the next block in storage when needed."""
+        with loaded.lock:
+            counter = loaded.counters.get(version)
+            if counter is None:
+                stored = loaded.key.version(version)
+                reserved = stored.protect_reserved if stored else 0
+                counter = loaded.counters[version] = UsageCounter(reserved, reserved)
+            if counter.count >= counter.ceiling:
+                with self._engine.begin() as conn:
+                    counter.ceiling = keys_repo.reserve_protects(
+                        conn, loaded.key.id, version, self._reserve_block)
+            counter.count += 1
+            return counter.count
+
+    def protect_count(self, key: Key, version: int) -> int:
+        loaded = self._by_name.get(key.name)
+        if loaded is not None and version in loaded.counters:
+            return loaded.counters[version].count
+        stored = key.version(version)
+        return stored.protect_reserved if stored else 0
+
+    def mark_used(self, loaded: LoadedKey, version: int, now: float) -> None:
+        loaded.used_at[version] = now
+
+    def last_used(self, key: Key) -> tuple[float | None, dict[int, float]]:
+        loaded = self._by_name.get(key.name)
+        per_version = {v.version: v.last_used_at for v in key.versions if v.last_used_at}
+        if loaded is not None:
+            per_version.update(loaded.used_at)
+        overall = max(per_version.values(), default=key.last_used_at)
+        return overall, per_version  # type: ignore[return-value]
+
+    def pending_use(self) -> list[tuple[str, dict[int, float]]]:
+        """Key ids with in-memory last-use times, for the scheduler to flush to storage."""
+        with self._lock:
+            return [(loaded.key.id, dict(loaded.used_at))
+                    for loaded in self._by_name.values() if loaded.used_at]

@@ -1,0 +1,331 @@
+"""Key lifecycle: create, update, rotate, enable/disable, revoke, deletion and destruction.
+
+Every change runs under the core's write lock in one transaction that also
+writes its audit record, and is conditional on the key's revision, so two
+writers can never both move the primary version or half-apply a change.
+After commit the cache is refreshed from storage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from keyquorum.auth.durations import parse_duration
+from keyquorum.errors import Conflict, InvalidRequest, KeyStateError, NotFound
+from keyquorum.keys.models import Key, KeyVersion
+from keyquorum.keys.names import validate_key_name
+from keyquorum.keys.specs import get_spec, resolve_purpose
+from keyquorum.keys.states import (
+    KeyState,
+    VersionState,
+    next_key_state,
+    next_version_state,
+    resume_version_state,
+)
+from keyquorum.service.audit_rows import write_audit_in
+from keyquorum.service.context import RequestContext
+from keyquorum.service.core import Core
+from keyquorum.service.keycache import material_path
+from keyquorum.storage import keys_repo
+
+MIN_DELETION_DAYS = 7
+MAX_DELETION_DAYS = 30
+REVOKE_REASONS = ("compromised", "superseded", "retired", "other")
+_CREATE_FIELDS = {"name", "spec", "purpose", "description", "owner", "labels", "exportable",
+                  "rotation_period", "usage_limit", "deletion_window_days"}
+_UPDATE_FIELDS = {"description", "owner", "labels", "rotation_period", "usage_limit",
+                  "min_decrypt_version"}
+
+
+def _check_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(body) - allowed
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+
+
+def _labels(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 256
+            for k, v in value.items()):
+        raise InvalidRequest("labels must be a map of strings (keys <= 64, values <= 256 chars)")
+    return dict(value)
+
+
+def _optional_text(value: object, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidRequest(f"{field} must be a string of at most {limit} characters")
+    return value
+
+
+def _positive_int(value: object, field: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidRequest(f"{field} must be a positive integer")
+    return value
+
+
+def _rotation_period(value: object) -> int | None:
+    seconds = parse_duration(value)  # type: ignore[arg-type]
+    if seconds is None:
+        return None
+    if seconds < 3600:
+        raise InvalidRequest("rotation_period must be at least 1h")
+    return int(seconds)
+
+
+def _deletion_days(value: object, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not (
+            MIN_DELETION_DAYS <= value <= MAX_DELETION_DAYS):
+        raise InvalidRequest(f"{field} must be {MIN_DELETION_DAYS}-{MAX_DELETION_DAYS} days")
+    return value
+
+
+class KeyLifecycle:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _new_version(self, conn: Connection, key: Key, number: int, now: float) -> KeyVersion:
+        spec = get_spec(key.spec)
+        material = spec.generate()
+        public = spec.load(material).public_pem() if spec.asymmetric else None
+        version = KeyVersion(key_id=key.id, version=number, state=VersionState.ACTIVE,
+                             created_at=now, activated_at=now, public_key=public)
+        blob = self.core.barrier().encrypt(material_path(key.id, number), material)
+        keys_repo.insert_version(conn, version, blob)
+        return version
+
+    def _mutate(self, ctx: RequestContext, name: str, operation: str,
+                change: Callable[[Connection, Key, float], tuple[Key, int | None]]) -> Key:
+        """Apply ``change`` to the stored key in one audited, revision-checked transaction."""
+        self.core.barrier()
+        with self.core.write_lock:
+            now = self.core.clock.now()
+            with self.core.engine.begin() as conn:
+                key = keys_repo.get_key(conn, name=name)
+                if key is None:
+                    raise NotFound(f"no key named {name}")
+                changed, version = change(conn, key, now)
+                changed = changed.evolve(updated_at=now)
+                if not keys_repo.update_key(conn, key, changed):
+                    raise Conflict("the key changed concurrently; retry")
+                write_audit_in(conn, ctx, operation=operation, key=name, key_version=version,
+                               now=now)
+                fresh = keys_repo.get_key(conn, key_id=key.id)
+            assert fresh is not None
+            self.core.keys.refresh(fresh)
+            return fresh
+
+    # -- operations ------------------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, body: dict[str, Any]) -> Key:
+        _check_fields(body, _CREATE_FIELDS)
+        name = validate_key_name(body.get("name"))
+        spec = get_spec(body.get("spec"))
+        purpose = resolve_purpose(spec, body.get("purpose"))
+        exportable = body.get("exportable", False)
+        if not isinstance(exportable, bool):
+            raise InvalidRequest("exportable must be true or false")
+        rotation_period = _rotation_period(body.get("rotation_period"))
+        usage_limit = _positive_int(body.get("usage_limit"), "usage_limit")
+        window = _deletion_days(body.get("deletion_window_days",
+                                         self.core.settings.default_deletion_window_days),
+                                "deletion_window_days")
+        self.core.barrier()
+        with self.core.write_lock:
+            now = self.core.clock.now()
+            key = Key(
+                id=str(uuid.uuid4()), name=name, spec=spec.name, purpose=purpose,
+                state=KeyState.ENABLED, primary_version=1, min_decrypt_version=1,
+                origin="generated", exportable=exportable, deletion_window_days=window,
+                created_at=now, updated_at=now, revision=1,
+                owner=_optional_text(body.get("owner"), "owner", 256),
+                description=_optional_text(body.get("description"), "description", 4096),
+                labels=_labels(body.get("labels")), rotation_period=rotation_period,
+                next_rotation=now + rotation_period if rotation_period else None,
+                usage_limit=usage_limit, created_by=ctx.accessor,
+            )
+            try:
+                with self.core.engine.begin() as conn:
+                    keys_repo.insert_key(conn, key)
+                    self._new_version(conn, key, 1, now)
+                    write_audit_in(conn, ctx, operation="create", key=name, key_version=1,
+                                   now=now)
+                    fresh = keys_repo.get_key(conn, key_id=key.id)
+            except IntegrityError as exc:
+                raise Conflict(f"a key named {name} already exists") from exc
+            assert fresh is not None
+            self.core.keys.refresh(fresh)
+            return fresh
+
+    def update(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Key:
+        _check_fields(body, _UPDATE_FIELDS)
+        if not body:
+            raise InvalidRequest("nothing to update")
+        changes: dict[str, Any] = {}
+        if "description" in body:
+            changes["description"] = _optional_text(body["description"], "description", 4096)
+        if "owner" in body:
+            changes["owner"] = _optional_text(body["owner"], "owner", 256)
+        if "labels" in body:
+            changes["labels"] = _labels(body["labels"])
+        if "usage_limit" in body:
+            changes["usage_limit"] = _positive_int(body["usage_limit"], "usage_limit")
+        rotation = _rotation_period(body["rotation_period"]) if "rotation_period" in body else None
+        min_decrypt = (_positive_int(body["min_decrypt_version"], "min_decrypt_version")
+                       if "min_decrypt_version" in body else None)
+
+        def change(_conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            self._require_not_deleted(key)
+            updated = key.evolve(**changes)
+            if "rotation_period" in body:
+                updated = updated.evolve(rotation_period=rotation,
+                                         next_rotation=now + rotation if rotation else None)
+            if min_decrypt is not None:
+                if min_decrypt > key.primary_version:
+                    raise InvalidRequest("min_decrypt_version cannot exceed the primary version")
+                updated = updated.evolve(min_decrypt_version=min_decrypt)
+            return updated, None
+
+        return self._mutate(ctx, name, "update", change)
+
+    @staticmethod
+    def _require_not_deleted(key: Key) -> None:
+        if key.state in (KeyState.DESTROY_SCHEDULED, KeyState.DESTROYED):
+            raise KeyStateError(f"the key is {key.state.value}")
+
+    def _rotate_in(self, conn: Connection, key: Key, now: float) -> Key:
+        self._require_not_deleted(key)
+        old = key.version(key.primary_version)
+        if old is not None and old.state is VersionState.ACTIVE:
+            keys_repo.update_version(conn, key.id, old.version,
+                                     state=next_version_state(old.state, "deactivate"),
+                                     deactivated_at=now)
+        number = max(v.version for v in key.versions) + 1
+        self._new_version(conn, key, number, now)
+        return key.evolve(primary_version=number, next_rotation=(
+            now + key.rotation_period if key.rotation_period else None))
+
+    def rotate(self, ctx: RequestContext, name: str) -> Key:
+        def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            rotated = self._rotate_in(conn, key, now)
+            return rotated, rotated.primary_version
+
+        return self._mutate(ctx, name, "rotate", change)
+
+    def set_enabled(self, ctx: RequestContext, name: str, enabled: bool,
+                    version: object | None = None) -> Key:
+        operation = "enable" if enabled else "disable"
+        number = _positive_int(version, "version") if version is not None else None
+
+        def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            if number is None:
+                return key.evolve(state=next_key_state(key.state, operation)), None
+            self._require_not_deleted(key)
+            stored = key.version(number)
+            if stored is None:
+                raise NotFound(f"key {name} has no version {number}")
+            if enabled:
+                if stored.state is not VersionState.SUSPENDED:
+                    raise KeyStateError(f"version {number} is {stored.state.value}, not suspended")
+                target = resume_version_state(number == key.primary_version)
+            else:
+                target = next_version_state(stored.state, "suspend")
+            keys_repo.update_version(conn, key.id, number, state=target)
+            return key, number
+
+        return self._mutate(ctx, name, operation, change)
+
+    def revoke(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Key:
+        _check_fields(body, {"version", "reason", "note"})
+        reason = body.get("reason")
+        if reason not in REVOKE_REASONS:
+            raise InvalidRequest(f"reason must be one of {', '.join(REVOKE_REASONS)}")
+        note = _optional_text(body.get("note"), "note", 1024)
+        number = _positive_int(body.get("version"), "version")
+        event = "compromise" if reason == "compromised" else "retire"
+        ctx.detail["reason"] = str(reason)
+        if note:
+            ctx.detail["note"] = note
+
+        def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            self._require_not_deleted(key)
+            targets = [key.version(number)] if number is not None else [
+                v for v in key.versions if v.state not in (
+                    VersionState.DESTROYED, VersionState.COMPROMISED)]
+            if not targets or targets[0] is None:
+                raise NotFound(f"key {name} has no version {number}")
+            for stored in targets:
+                assert stored is not None
+                keys_repo.update_version(conn, key.id, stored.version,
+                                         state=next_version_state(stored.state, event),
+                                         state_reason=str(reason), deactivated_at=now)
+            # Revoking one version that is primary moves the key to a fresh version so new
+            # data is never protected by a revoked one; revoking the whole key leaves it with
+            # no usable primary (protect is refused with key_state).
+            if number is not None and number == key.primary_version:
+                reloaded = keys_repo.get_key(conn, key_id=key.id)
+                assert reloaded is not None
+                return self._rotate_in(conn, reloaded.evolve(revision=key.revision), now), number
+            return key, number
+
+        return self._mutate(ctx, name, "revoke", change)
+
+    def schedule_deletion(self, ctx: RequestContext, name: str, days: object | None) -> Key:
+        def change(_conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            window = _deletion_days(days if days is not None else key.deletion_window_days,
+                                    "days")
+            state = next_key_state(key.state, "schedule_deletion")
+            return key.evolve(state=state, destroy_at=now + window * 86400,
+                              state_before_deletion=key.state.value), None
+
+        return self._mutate(ctx, name, "delete", change)
+
+    def cancel_deletion(self, ctx: RequestContext, name: str) -> Key:
+        def change(_conn: Connection, key: Key, _now: float) -> tuple[Key, int | None]:
+            if key.state is not KeyState.DESTROY_SCHEDULED:
+                raise KeyStateError(f"the key is {key.state.value}, not scheduled for deletion")
+            restored = KeyState(key.state_before_deletion or KeyState.DISABLED.value)
+            return key.evolve(state=restored, destroy_at=None, state_before_deletion=None), None
+
+        ctx.detail["action"] = "cancel-deletion"
+        return self._mutate(ctx, name, "delete", change)
+
+    def destroy(self, ctx: RequestContext, name: str) -> Key:
+        """Erase every version's material; keep the metadata as a tombstone."""
+        def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            state = next_key_state(key.state, "destroy")
+            for stored in key.versions:
+                keys_repo.update_version(conn, key.id, stored.version,
+                                         state=VersionState.DESTROYED, material=None,
+                                         destroyed_at=now)
+            return key.evolve(state=state, next_rotation=None), None
+
+        ctx.detail["action"] = "destroy"
+        key = self._mutate(ctx, name, "delete", change)
+        self.core.keys.refresh(key)
+        loaded = self.core.keys.get(name)
+        loaded.handles.clear()
+        return key
+
+    def rotate_for_usage(self, ctx: RequestContext, name: str, spent_version: int) -> None:
+        """Rotate because ``spent_version`` reached its usage limit (unless already rotated)."""
+        def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            if key.primary_version != spent_version:
+                return key, key.primary_version
+            rotated = self._rotate_in(conn, key, now)
+            return rotated, rotated.primary_version
+
+        ctx.detail["reason"] = "usage_limit"
+        self._mutate(ctx, name, "rotate", change)

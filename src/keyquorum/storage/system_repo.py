@@ -1,0 +1,20 @@
+"""Named system entries: seal configuration and the sealed barrier keyring."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from keyquorum.storage.schema import system_entries
+
+
+def get_entry(conn: Connection, name: str) -> bytes | None:
+    return conn.execute(select(system_entries.c.value).where(system_entries.c.name == name)).scalar()
+
+
+def put_entry(conn: Connection, name: str, value: bytes, now: float) -> None:
+    exists = get_entry(conn, name) is not None
+    if exists:
+        conn.execute(system_entries.update().where(system_entries.c.name == name)
+                     .values(value=value, updated_at=now))
+    else:
+        conn.execute(system_entries.insert().values(name=name, value=value, updated_at=now))
