@@ -149,7 +149,10 @@ def test_encapsulate_refuses_a_key_of_another_algorithm(alg: str) -> None:
         encapsulate(alg, pem)
 
 
-@pytest.mark.parametrize("pem", ["", "not a pem", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"])
+GARBAGE_PEMS = ["", "not a pem", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]
+
+
+@pytest.mark.parametrize("pem", GARBAGE_PEMS)
 @pytest.mark.parametrize("alg", KEM_ALGORITHMS)
 def test_encapsulate_refuses_garbage(alg: str, pem: str) -> None:
     with pytest.raises(ValueError):
