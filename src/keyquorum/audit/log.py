@@ -1,0 +1,236 @@
+"""The audit log: every request's record is durably stored before its answer leaves.
+
+Writes use *group commit*. Callers enqueue a record and wait; one writer thread
+takes everything queued (up to ``max_batch``), inserts it in one transaction
+(one fsync for the whole group) and then wakes every waiter. Under load, many
+requests share each fsync, so throughput grows with concurrency instead of
+being capped at one commit per request.
+
+Fail closed: if a group's transaction fails, nothing of it is stored and every
+waiter gets ``AuditUnavailable``, so the operation it was auditing fails too.
+A waiter that times out is withdrawn if its record was not yet taken; if it was,
+the record may still land — the log can over-report an operation, never miss one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
+from keyquorum.errors import AuditUnavailable, InvalidRequest
+from keyquorum.storage.schema import audit_records
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_LIMIT = 1000
+
+
+def _settle(future: asyncio.Future[None], failed: bool) -> None:
+    """Runs on the waiter's event loop (the only thread allowed to touch its future)."""
+    if future.done():  # the waiting task was cancelled or timed out
+        return
+    if failed:
+        future.set_exception(AuditUnavailable())
+    else:
+        future.set_result(None)
+
+
+class _Pending:
+    """One queued record and how to wake whoever waits for it."""
+
+    __slots__ = ("event", "failed", "future", "loop", "row")
+
+    def __init__(self, row: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None,
+                 future: asyncio.Future[None] | None = None) -> None:
+        self.row = row
+        self.loop = loop
+        self.future = future
+        self.event = threading.Event() if future is None else None
+        self.failed = False
+
+    def resolve(self, failed: bool) -> None:
+        self.failed = failed
+        if self.event is not None:
+            self.event.set()
+            return
+        assert self.loop is not None and self.future is not None
+        with contextlib.suppress(RuntimeError):  # a closed loop has nobody left waiting
+            self.loop.call_soon_threadsafe(_settle, self.future, failed)
+
+
+class AuditLog:
+    """Group-committing audit writer over the ``audit_records`` table, and its reader."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 512) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._engine = engine
+        self._max_batch = max_batch
+        self._insert = audit_records.insert()
+        self._queue: deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._accepting = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread (idempotent)."""
+        with self._cond:
+            if self._accepting:
+                return
+            previous = self._thread
+        if previous is not None:  # a stop() still draining: let it finish first
+            previous.join()
+        with self._cond:
+            if self._accepting:
+                return
+            self._accepting = True
+            self._thread = threading.Thread(target=self._run, name="keyquorum-audit",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Refuse new records, write every queued one, then end the writer thread."""
+        with self._cond:
+            self._accepting = False
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if not thread.is_alive():
+                with self._cond:
+                    if self._thread is thread:
+                        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._accepting
+
+    @property
+    def backlog(self) -> int:
+        """Records queued and not yet taken by the writer (for health and metrics)."""
+        return len(self._queue)
+
+    # -- writing -----------------------------------------------------------------
+
+    def write_sync(self, record: AuditRecord, timeout: float = 10.0) -> None:
+        """Store ``record`` durably, from a thread; ``AuditUnavailable`` if it could not be."""
+        pending = _Pending(to_row(record))
+        self._enqueue(pending)
+        assert pending.event is not None
+        if not pending.event.wait(timeout):
+            self._withdraw(pending)
+            raise AuditUnavailable("the audit write timed out, so nothing was done")
+        if pending.failed:
+            raise AuditUnavailable()
+
+    async def write(self, record: AuditRecord, *, timeout: float = 10.0) -> None:
+        """Store ``record`` durably without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        pending = _Pending(to_row(record), loop, future)
+        self._enqueue(pending)
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            self._withdraw(pending)
+            raise AuditUnavailable("the audit write timed out, so nothing was done") from None
+
+    def _enqueue(self, pending: _Pending) -> None:
+        with self._cond:
+            if not self._accepting:
+                raise AuditUnavailable("the audit log is not running, so nothing was done")
+            self._queue.append(pending)
+            self._cond.notify()
+
+    def _withdraw(self, pending: _Pending) -> None:
+        # ValueError: already taken by the writer, so it may still be stored.
+        with self._cond, contextlib.suppress(ValueError):
+            self._queue.remove(pending)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and self._accepting:
+                        self._cond.wait()
+                    if not self._queue:  # stopped and drained
+                        return
+                    count = min(len(self._queue), self._max_batch)
+                    batch = [self._queue.popleft() for _ in range(count)]
+                failed = not self._commit(batch)
+                for pending in batch:
+                    pending.resolve(failed)
+        except BaseException:
+            log.exception("audit writer crashed; refusing further records")
+            self._fail_all()
+            raise
+
+    def _commit(self, batch: list[_Pending]) -> bool:
+        """Insert the group in one transaction; all of it or none of it."""
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(self._insert, [pending.row for pending in batch])
+        except Exception as exc:
+            # The exception's text is not logged: drivers put the bound parameters in it.
+            log.error("audit write of %d record(s) failed (%s); their operations fail",
+                      len(batch), type(exc).__name__)
+            return False
+        return True
+
+    def _fail_all(self) -> None:
+        with self._cond:
+            self._accepting = False
+            stranded = list(self._queue)
+            self._queue.clear()
+        for pending in stranded:
+            pending.resolve(True)
+
+    # -- reading -----------------------------------------------------------------
+
+    def query(self, *, key: str | None = None, identity: str | None = None,
+              operation: str | None = None, outcome: str | None = None,
+              since: float | None = None, until: float | None = None, limit: int = 100,
+              page_token: str | None = None) -> tuple[list[AuditRecord], str | None]:
+        """Matching records, newest first, and the token for the next page (or ``None``).
+
+        ``since`` is inclusive and ``until`` exclusive (epoch seconds). Pages are
+        cut by record id, so records written meanwhile never shift a page.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) \
+                or not 1 <= limit <= MAX_QUERY_LIMIT:
+            raise InvalidRequest(f"limit must be an integer from 1 to {MAX_QUERY_LIMIT}")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise InvalidRequest("outcome must be one of ok, denied, error")
+        table = audit_records
+        statement = select(table).order_by(table.c.id.desc()).limit(limit + 1)
+        for column, value in ((table.c.key, key), (table.c.identity, identity),
+                              (table.c.operation, operation), (table.c.outcome, outcome)):
+            if value is not None:
+                statement = statement.where(column == value)
+        if since is not None:
+            statement = statement.where(table.c.time >= since)
+        if until is not None:
+            statement = statement.where(table.c.time < until)
+        if page_token is not None:
+            statement = statement.where(table.c.id < _decode_page_token(page_token))
+        with self._engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        records = [from_row(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return records, (str(records[-1].id) if more else None)
+
+
+def _decode_page_token(page_token: str) -> int:
+    if not isinstance(page_token, str) or not page_token.isdigit() or len(page_token) > 19:
+        raise InvalidRequest("page_token is not one this server issued")
+    return int(page_token)
