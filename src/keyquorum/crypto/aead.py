@@ -101,6 +101,11 @@ def _build(alg: str, key: bytes) -> tuple[_Seal, _Seal]:
             return _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(data, aad, nonce, key)
 
         return seal, unseal
-    cipher = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305,
-              "aes-256-gcm-siv": AESGCMSIV}[alg](key)
+    cipher: AESGCM | ChaCha20Poly1305 | AESGCMSIV
+    if alg == "aes-256-gcm":
+        cipher = AESGCM(key)
+    elif alg == "chacha20-poly1305":
+        cipher = ChaCha20Poly1305(key)
+    else:
+        cipher = AESGCMSIV(key)
     return cipher.encrypt, cipher.decrypt

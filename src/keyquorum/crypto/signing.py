@@ -252,7 +252,11 @@ def _check_public(alg: str, spec: _Spec, public: Any, error: Exception | None = 
     elif spec.family == "ml-dsa":
         ok = isinstance(public, spec.mldsa_public)
     elif spec.family == "ecdsa":
-        ok = isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, spec.curve)
+        ok = (
+            spec.curve is not None
+            and isinstance(public, ec.EllipticCurvePublicKey)
+            and isinstance(public.curve, spec.curve)
+        )
     else:
         ok = isinstance(public, rsa.RSAPublicKey) and public.key_size == spec.bits
     if not ok:
