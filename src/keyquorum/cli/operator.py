@@ -1,0 +1,102 @@
+"""``keyquorum operator``: initialize, unseal, seal, and show the seal status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+
+from ..client import SealStatus
+from ._common import client, console, emit, err_console, fields_table, stdin_is_tty
+
+app = typer.Typer(help="Initialize, unseal and seal the service.", no_args_is_help=True)
+
+
+def _show_status(status: SealStatus) -> None:
+    if not status.initialized:
+        headline = "[yellow]not initialized[/yellow]"
+    elif status.sealed:
+        headline = f"[red]sealed[/red] (unseal progress {status.progress}/{status.threshold})"
+    else:
+        headline = "[green]unsealed[/green]"
+    console().print(headline)
+    fields_table([("initialized", status.initialized), ("sealed", status.sealed),
+                  ("threshold", status.threshold), ("shares", status.shares),
+                  ("progress", status.progress),
+                  ("seals", [s.get("type", s) if isinstance(s, dict) else s
+                             for s in status.seals])])
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    shares: Annotated[int, typer.Option("--shares", min=1, max=255,
+                                        help="How many unseal shares to make.")] = 5,
+    threshold: Annotated[int, typer.Option("--threshold", min=1, max=255,
+                                           help="How many shares unseal the service.")] = 3,
+    custodian: Annotated[list[str] | None, typer.Option(
+        "--custodian", help="Name of a share's custodian, in share order (repeat).")] = None,
+) -> None:
+    """Initialize the service: prints the unseal shares and root token ONCE."""
+    if threshold > shares:
+        raise typer.BadParameter("threshold cannot be more than shares", param_hint="--threshold")
+    if custodian and len(custodian) != shares:
+        raise typer.BadParameter(f"give one --custodian per share ({shares})")
+    result = client(ctx).init(shares, threshold, custodian or None)
+
+    def human() -> None:
+        err_console().print(Panel(
+            f"These {shares} unseal shares and the root token are shown ONCE and never again.\n"
+            f"Any {threshold} of the shares unseal the service; fewer reveal nothing.\n"
+            "Hand each share to its custodian now and store it offline. Anyone holding "
+            f"{threshold} shares holds every key. Revoke the root token once you have "
+            "created operator tokens.",
+            title="WARNING: SECRET MATERIAL", border_style="bold red"))
+        names = custodian or []
+        for i, share in enumerate(result.shares):
+            who = f" ({names[i]})" if i < len(names) else ""
+            typer.echo(f"Unseal share {i + 1}{who}: {share}")
+        typer.echo(f"Root token: {result.root_token}")
+
+    emit(ctx, result, human)
+
+
+@app.command()
+def unseal(
+    ctx: typer.Context,
+    share: Annotated[str | None, typer.Argument(
+        help="One unseal share; omit to type it hidden, or pipe it on stdin.",
+        show_default=False)] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Discard the shares given so far.")
+                     ] = False,
+) -> None:
+    """Submit one unseal share (repeat with other custodians until the threshold)."""
+    kq = client(ctx)
+    if reset:
+        status = kq.unseal_reset()
+    else:
+        if share is None:
+            if stdin_is_tty():
+                share = typer.prompt("Unseal share", hide_input=True)
+            else:
+                share = typer.get_text_stream("stdin").readline()
+        share = share.strip()
+        if not share:
+            raise typer.BadParameter("no share given")
+        status = kq.unseal(share)
+    emit(ctx, status, lambda: _show_status(status))
+
+
+@app.command()
+def seal(ctx: typer.Context) -> None:
+    """Seal the service now: every key leaves memory until the next unseal."""
+    status = client(ctx).seal()
+    emit(ctx, status, lambda: _show_status(status))
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Show whether the service is initialized and sealed."""
+    result = client(ctx).seal_status()
+    emit(ctx, result, lambda: _show_status(result))
