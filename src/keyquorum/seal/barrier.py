@@ -99,5 +99,6 @@ def open_keyring(root_key: bytes, blob: bytes) -> Keyring:
     try:
         data = aead.AeadKey(_ALG, root_key).decrypt(blob[:12], blob[12:], KEYRING_AAD)
     except InvalidCiphertext as exc:
-        raise BarrierError("the barrier keyring failed to authenticate under this root key") from exc
+        raise BarrierError(
+            "the barrier keyring failed to authenticate under this root key") from exc
     return Keyring.deserialize(data)

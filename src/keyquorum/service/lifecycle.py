@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from keyquorum.auth.durations import parse_duration
+from keyquorum.durations import parse_duration
 from keyquorum.errors import Conflict, InvalidRequest, KeyStateError, NotFound
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.names import validate_key_name

@@ -8,7 +8,8 @@ from keyquorum.storage.schema import system_entries
 
 
 def get_entry(conn: Connection, name: str) -> bytes | None:
-    return conn.execute(select(system_entries.c.value).where(system_entries.c.name == name)).scalar()
+    query = select(system_entries.c.value).where(system_entries.c.name == name)
+    return conn.execute(query).scalar()
 
 
 def put_entry(conn: Connection, name: str, value: bytes, now: float) -> None:

@@ -1,0 +1,52 @@
+"""The HTTP application: routes, error mapping, and the services behind them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from keyquorum import __version__
+from keyquorum.api import routes_auth, routes_crypto, routes_keys, routes_sys
+from keyquorum.api.errors import install_error_handlers
+from keyquorum.api.request_id import RequestIdHeader
+from keyquorum.api.runner import Runner
+from keyquorum.api.services import Services
+from keyquorum.service.core import Core
+from keyquorum.service.lifecycle import KeyLifecycle
+from keyquorum.service.operations import CryptoOperations
+from keyquorum.service.scheduler import Scheduler
+
+
+def build_services(core: Core) -> Services:
+    lifecycle = KeyLifecycle(core)
+    return Services(core=core, lifecycle=lifecycle,
+                    operations=CryptoOperations(core, lifecycle), runner=Runner(core),
+                    scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval))
+
+
+def create_app(core: Core) -> FastAPI:
+    services = build_services(core)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        core.audit.start()
+        services.scheduler.start()
+        try:
+            yield
+        finally:
+            services.scheduler.stop()
+            core.audit.stop()
+
+    app = FastAPI(title="keyquorum", version=__version__, lifespan=lifespan,
+                  default_response_class=ORJSONResponse, docs_url=None, redoc_url=None)
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(routes_sys.router)
+    app.include_router(routes_crypto.router)
+    app.include_router(routes_keys.router)
+    app.include_router(routes_auth.router)
+    app.add_middleware(RequestIdHeader)
+    return app

@@ -1,0 +1,74 @@
+"""The one place errors become HTTP: ``{"error": {"code", "message", "request_id"}}``.
+
+Crypto-layer exceptions never reach a client as such: any authentication
+failure is the one vague ``invalid_ciphertext``; caller mistakes the crypto
+layer detects (``ValueError`` subclasses) are ``invalid_request``. Anything
+unexpected is a 500 with no detail (it is logged without secrets).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keyquorum.crypto.errors import CryptoError
+from keyquorum.crypto.errors import InvalidCiphertext as CryptoInvalidCiphertext
+from keyquorum.errors import InvalidCiphertext, InvalidRequest, KeyquorumError, NotFound
+
+log = logging.getLogger("keyquorum.api")
+
+_STATUS_CODES = {404: "not_found", 405: "invalid_request", 413: "too_large", 401: "unauthenticated"}
+
+
+def translate(exc: BaseException) -> KeyquorumError | None:
+    """The domain error for ``exc``, or None if it is unexpected."""
+    if isinstance(exc, KeyquorumError):
+        return exc
+    if isinstance(exc, CryptoInvalidCiphertext):
+        return InvalidCiphertext()
+    if isinstance(exc, CryptoError) and isinstance(exc, ValueError):
+        return InvalidRequest(str(exc))
+    return None
+
+
+def error_response(error: KeyquorumError, request_id: str | None) -> ORJSONResponse:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if request_id:
+        body["request_id"] = request_id
+    body.update({k: v for k, v in error.details.items() if isinstance(v, str | int | float)})
+    headers = {"X-Request-Id": request_id} if request_id else None
+    return ORJSONResponse({"error": body}, status_code=error.status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KeyquorumError)
+    async def _domain(request: Request, exc: KeyquorumError) -> ORJSONResponse:
+        return error_response(exc, getattr(request.state, "request_id", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        return error_response(InvalidRequest("the request does not match the API"),
+                              getattr(request.state, "request_id", None))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "invalid_request")
+        error: KeyquorumError = (NotFound("no such path") if code == "not_found"
+                                 else InvalidRequest(str(exc.detail)))
+        response = error_response(error, getattr(request.state, "request_id", None))
+        response.status_code = exc.status_code
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+        error = translate(exc)
+        if error is None:
+            log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
+                      request.url.path)
+            error = KeyquorumError("internal error")
+        return error_response(error, getattr(request.state, "request_id", None))

@@ -1,0 +1,163 @@
+"""Tokens, policies and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from keyquorum.api.runner import read_json
+from keyquorum.api.services import Services, services
+from keyquorum.audit.records import to_json as audit_json
+from keyquorum.auth.identity import Identity
+from keyquorum.auth.policy import parse_policy
+from keyquorum.auth.tokens import check_child_token
+from keyquorum.clock import rfc3339
+from keyquorum.durations import parse_duration
+from keyquorum.errors import Forbidden, InvalidRequest
+from keyquorum.service.context import RequestContext
+
+router = APIRouter(prefix="/v1")
+
+
+def _identity_json(identity: Identity) -> dict[str, Any]:
+    return {"accessor": identity.accessor, "name": identity.name,
+            "policies": list(identity.policies), "expires_at": rfc3339(identity.expires_at),
+            "created_at": rfc3339(identity.created_at)}
+
+
+def _require(s: Services, ctx: RequestContext, operation: str) -> Identity:
+    assert ctx.identity is not None
+    s.core.authorizer.authorize(ctx.identity, operation, None)
+    return ctx.identity
+
+
+@router.post("/auth/tokens")
+async def create_token(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+    unknown = set(body) - {"policies", "ttl", "name"}
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        parent = _require(s, ctx, "sys:tokens")
+        ttl = parse_duration(body.get("ttl"), field="ttl")
+        if ttl is None:
+            ttl = s.core.settings.default_token_ttl
+        ttl = check_child_token(parent, body.get("policies"), ttl, s.core.clock.now())
+        token, identity = s.core.tokens.create(policies=body["policies"], ttl=ttl,
+                                               name=body.get("name"), created_by=parent.accessor)
+        ctx.detail["created_accessor"] = identity.accessor
+        return {"token": token, **_identity_json(identity)}
+
+    return await s.runner.run(request, "sys:tokens", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("/auth/tokens/self")
+async def token_self(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        assert ctx.identity is not None
+        return _identity_json(ctx.identity)
+
+    return await s.runner.run(request, "token:self", None, work)  # type: ignore[no-any-return]
+
+
+@router.delete("/auth/tokens/{accessor}")
+async def revoke_token(request: Request, accessor: str,
+                       s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        assert ctx.identity is not None
+        if ctx.identity.accessor != accessor:  # a token may always revoke itself
+            _require(s, ctx, "sys:tokens")
+        target = s.core.tokens.get(accessor)
+        if target.is_root and not ctx.identity.is_root:
+            raise Forbidden("only a root token may revoke a root token")
+        s.core.tokens.revoke(accessor)
+        ctx.detail["revoked_accessor"] = accessor
+        return {"accessor": accessor, "revoked": True}
+
+    return await s.runner.run(request, "sys:tokens", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("/policies")
+async def list_policies(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _require(s, ctx, "sys:policies")
+        return {"policies": [{"name": p.name, **p.to_json()} for p in s.core.policies.list()]}
+
+    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.put("/policies/{name}")
+async def put_policy(request: Request, name: str,
+                     s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _require(s, ctx, "sys:policies")
+        policy = parse_policy(name, body)
+        s.core.policies.put(policy)
+        ctx.detail["policy"] = name
+        return {"name": policy.name, **policy.to_json()}
+
+    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("/policies/{name}")
+async def get_policy(request: Request, name: str,
+                     s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _require(s, ctx, "sys:policies")
+        policy = s.core.policies.get(name)
+        return {"name": policy.name, **policy.to_json()}
+
+    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.delete("/policies/{name}")
+async def delete_policy(request: Request, name: str,
+                        s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _require(s, ctx, "sys:policies")
+        s.core.policies.delete(name)
+        ctx.detail["policy"] = name
+        return {"name": name, "deleted": True}
+
+    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+def _time(value: str | None, field: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise InvalidRequest(f"{field} must be an RFC 3339 time") from exc
+
+
+@router.get("/audit")
+async def list_audit(request: Request, key: str | None = None, identity: str | None = None,
+                     operation: str | None = None, outcome: str | None = None,
+                     since: str | None = None, until: str | None = None, limit: int = 100,
+                     page_token: str | None = None,
+                     s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _require(s, ctx, "audit:read")
+        records, next_token = s.core.audit.query(
+            key=key, identity=identity, operation=operation, outcome=outcome,
+            since=_time(since, "since"), until=_time(until, "until"), limit=limit,
+            page_token=page_token)
+        return {"records": [audit_json(r) for r in records], "next_page_token": next_token}
+
+    return await s.runner.run(request, "audit:read", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+__all__ = ["router"]

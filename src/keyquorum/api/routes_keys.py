@@ -1,0 +1,213 @@
+"""Key lifecycle routes: thin — parse, call one service method, shape the answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from keyquorum.api.runner import read_json
+from keyquorum.api.serialize import key_json
+from keyquorum.api.services import Services, services
+from keyquorum.errors import InvalidRequest
+from keyquorum.keys.names import validate_key_name
+from keyquorum.keys.states import KeyState
+from keyquorum.service.context import RequestContext
+from keyquorum.storage import keys_repo
+
+router = APIRouter(prefix="/v1/keys")
+MAX_PAGE = 1000
+
+
+def _authorize(s: Services, ctx: RequestContext, operation: str, name: str | None) -> None:
+    assert ctx.identity is not None
+    s.core.authorizer.authorize(ctx.identity, operation, name)
+
+
+def _page_token(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _after(token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("page_token is not one this server issued") from exc
+
+
+@router.post("")
+async def create_key(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+    name = body.get("name") if isinstance(body.get("name"), str) else None
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "create", validate_key_name(name))
+        return key_json(s.lifecycle.create(ctx, body), s.core.keys)
+
+    return await s.runner.run(request, "create", name, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("")
+async def list_keys(request: Request, prefix: str | None = None, state: str | None = None,
+                    spec: str | None = None, owner: str | None = None,
+                    label: str | None = None, limit: int = 100, page_token: str | None = None,
+                    s: Services = Depends(services)) -> dict[str, Any]:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be 1-{MAX_PAGE}")
+    if state is not None and state not in {s.value for s in KeyState}:
+        raise InvalidRequest("unknown state")
+    label_filter: tuple[str, str] | None = None
+    if label is not None:
+        k, sep, v = label.partition(":")
+        if not sep:
+            raise InvalidRequest("label filter must be key:value")
+        label_filter = (k, v)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        s.core.barrier()
+        assert ctx.identity is not None
+        found: list[dict[str, Any]] = []
+        after = _after(page_token)
+        more = False
+        with s.core.engine.connect() as conn:
+            while len(found) < limit:
+                batch = keys_repo.list_keys(conn, prefix=prefix, state=state, spec=spec,
+                                            owner=owner, after=after, limit=limit)
+                if not batch:
+                    more = False
+                    break
+                for key in batch:
+                    after = key.name
+                    if label_filter and key.labels.get(label_filter[0]) != label_filter[1]:
+                        continue
+                    if s.core.authorizer.allowed(ctx.identity, "list", key.name):
+                        found.append(key_json(key, s.core.keys))
+                    if len(found) >= limit:
+                        break
+                more = len(batch) == limit
+        next_token = _page_token(found[-1]["name"]) if found and more else None
+        return {"keys": found, "next_page_token": next_token}
+
+    return await s.runner.run(request, "list", prefix, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("/{name:path}/public-key")
+async def public_key(request: Request, name: str, version: int | None = None,
+                     s: Services = Depends(services)) -> dict[str, Any]:
+    return await s.runner.run(  # type: ignore[no-any-return]
+        request, "read", name, lambda ctx: s.operations.public_key(ctx, name, version))
+
+
+@router.post("/{name:path}/rotate")
+async def rotate(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
+    await read_json(request, s.core, allow_empty=True)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "rotate", name)
+        return key_json(s.lifecycle.rotate(ctx, name), s.core.keys)
+
+    return await s.runner.run(request, "rotate", name, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+async def _toggle(request: Request, name: str, s: Services, enabled: bool) -> dict[str, Any]:
+    body = await read_json(request, s.core, allow_empty=True)
+    if set(body) - {"version"}:
+        raise InvalidRequest("only version may be given")
+    operation = "enable" if enabled else "disable"
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, operation, name)
+        key = s.lifecycle.set_enabled(ctx, name, enabled, body.get("version"))
+        return key_json(key, s.core.keys)
+
+    return await s.runner.run(request, operation, name, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.post("/{name:path}/disable")
+async def disable(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
+    return await _toggle(request, name, s, enabled=False)
+
+
+@router.post("/{name:path}/enable")
+async def enable(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
+    return await _toggle(request, name, s, enabled=True)
+
+
+@router.post("/{name:path}/revoke")
+async def revoke(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "revoke", name)
+        return key_json(s.lifecycle.revoke(ctx, name, body), s.core.keys)
+
+    return await s.runner.run(request, "revoke", name, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.post("/{name:path}/schedule-deletion")
+async def schedule_deletion(request: Request, name: str,
+                            s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core, allow_empty=True)
+    if set(body) - {"days"}:
+        raise InvalidRequest("only days may be given")
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "delete", name)
+        key = s.lifecycle.schedule_deletion(ctx, name, body.get("days"))
+        answer = key_json(key, s.core.keys)
+        return {**answer, "destroy_at": answer["destroy_at"]}
+
+    return await s.runner.run(request, "delete", name, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.post("/{name:path}/cancel-deletion")
+async def cancel_deletion(request: Request, name: str,
+                          s: Services = Depends(services)) -> dict[str, Any]:
+    await read_json(request, s.core, allow_empty=True)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "delete", name)
+        return key_json(s.lifecycle.cancel_deletion(ctx, name), s.core.keys)
+
+    return await s.runner.run(request, "delete", name, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("/{name:path}")
+async def get_key(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        s.core.barrier()
+        _authorize(s, ctx, "read", name)
+        with s.core.engine.connect() as conn:
+            key = keys_repo.get_key(conn, name=name)
+        if key is None:
+            from keyquorum.errors import NotFound
+
+            raise NotFound(f"no key named {name}")
+        return key_json(key, s.core.keys)
+
+    return await s.runner.run(request, "read", name, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.patch("/{name:path}")
+async def update_key(request: Request, name: str,
+                     s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "update", name)
+        return key_json(s.lifecycle.update(ctx, name, body), s.core.keys)
+
+    return await s.runner.run(request, "update", name, work,  # type: ignore[no-any-return]
+                              in_thread=True)

@@ -1,0 +1,103 @@
+"""System routes: health, init, unseal, seal, custodians, and the test clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import ORJSONResponse
+
+from keyquorum.api.runner import read_json
+from keyquorum.api.services import Services, services
+from keyquorum.errors import Forbidden, InvalidRequest, NotFound
+from keyquorum.service.context import RequestContext
+
+router = APIRouter(prefix="/v1/sys")
+
+
+@router.get("/health")
+async def health(s: Services = Depends(services)) -> ORJSONResponse:
+    body = s.core.health()
+    ready = body["initialized"] and not body["sealed"]
+    return ORJSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/seal-status")
+async def seal_status(s: Services = Depends(services)) -> dict[str, Any]:
+    return s.core.seal_status()
+
+
+@router.post("/init")
+async def init(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+    unknown = set(body) - {"shares", "threshold", "custodians"}
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    return await s.runner.run(  # type: ignore[no-any-return]
+        request, "sys:init", None,
+        lambda _ctx: s.core.init(body.get("shares"), body.get("threshold"),
+                                 body.get("custodians")),
+        authenticate=False, in_thread=True)
+
+
+@router.post("/unseal")
+async def unseal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+    if body.get("reset") is True:
+        return await s.runner.run(request, "sys:unseal", None,  # type: ignore[no-any-return]
+                                  lambda _ctx: s.core.reset_unseal(), authenticate=False)
+    if set(body) != {"share"}:
+        raise InvalidRequest("give {\"share\": ...} or {\"reset\": true}")
+    return await s.runner.run(request, "sys:unseal", None,  # type: ignore[no-any-return]
+                              lambda _ctx: s.core.unseal(body["share"]), authenticate=False,
+                              in_thread=True)
+
+
+def _authorize(s: Services, ctx: RequestContext, operation: str) -> None:
+    assert ctx.identity is not None
+    s.core.authorizer.authorize(ctx.identity, operation, None)
+
+
+@router.post("/seal")
+async def seal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "sys:seal")
+        return s.core.seal_status()
+
+    answer = await s.runner.run(request, "sys:seal", None, work)
+    # Audited first (fail closed), then the secrets are dropped.
+    s.core.seal()
+    answer.update(s.core.seal_status())
+    return answer  # type: ignore[no-any-return]
+
+
+@router.get("/custodians")
+async def custodians(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        _authorize(s, ctx, "sys:read")
+        status = s.core.seal_status()
+        return {"threshold": status["threshold"], "custodians": s.core.custodians()}
+
+    return await s.runner.run(request, "sys:read", None, work)  # type: ignore[no-any-return]
+
+
+@router.post("/unsafe/clock")
+async def unsafe_clock(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """Test servers only (``--unsafe-test-clock``): move time forward, run the scheduler once."""
+    if not s.core.settings.unsafe_test_clock:
+        raise NotFound("no such path")
+    body = await read_json(request, s.core)
+    seconds = body.get("advance_seconds")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        raise InvalidRequest("advance_seconds must be a non-negative number")
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        assert ctx.identity is not None
+        if not ctx.identity.is_root:
+            raise Forbidden("only the root token may move the test clock")
+        s.core.clock.advance(float(seconds))  # type: ignore[attr-defined]
+        ran = s.scheduler.tick()
+        return {"now": s.core.clock.now(), **ran}
+
+    return await s.runner.run(request, "sys:clock", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)

@@ -1,0 +1,160 @@
+"""Every request goes through here: authenticate, run, audit, then answer.
+
+The audit record (ok, denied or error) is durably written before the answer
+leaves; if it cannot be, the client gets ``audit_unavailable`` instead of the
+result (fail closed). Lifecycle changes write their own record inside their
+transaction (``ctx.audited``), so the change and its record land together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from keyquorum.api.errors import translate
+from keyquorum.audit.records import AuditRecord
+from keyquorum.errors import (
+    ApprovalRequired,
+    AuditUnavailable,
+    Forbidden,
+    InvalidRequest,
+    KeyquorumError,
+    TooLarge,
+    Unauthenticated,
+)
+from keyquorum.service.context import RequestContext
+from keyquorum.service.core import Core
+from keyquorum.service.operations import ItemResult
+
+_DENIALS = (Unauthenticated, Forbidden, ApprovalRequired)
+
+
+def new_context(request: Request) -> RequestContext:
+    request_id = uuid.uuid4().hex
+    request.state.request_id = request_id
+    client = request.client.host if request.client else None
+    return RequestContext(request_id=request_id, client=client)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("missing bearer token")
+    return token.strip()
+
+
+async def read_json(request: Request, core: Core, *, allow_empty: bool = False) -> dict[str, Any]:
+    limit = core.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body exceeds {limit} bytes")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise TooLarge(f"request body exceeds {limit} bytes")
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise InvalidRequest("a JSON object body is required")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest("the body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return body
+
+
+def _record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
+            error: KeyquorumError | None, now: float) -> AuditRecord:
+    outcome = "ok" if error is None else ("denied" if isinstance(error, _DENIALS) else "error")
+    return AuditRecord(time=now, request_id=ctx.request_id, identity=ctx.accessor,
+                       operation=operation, key=key, key_version=version, outcome=outcome,
+                       error_code=error.code if error else None, client=ctx.client,
+                       detail=dict(ctx.detail) if ctx.detail else None)
+
+
+class Runner:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def authenticate(self, request: Request, ctx: RequestContext) -> None:
+        ctx.identity = self.core.tokens.authenticate(bearer_token(request))
+
+    async def _audit(self, records: list[AuditRecord]) -> None:
+        try:
+            if len(records) == 1:
+                await self.core.audit.write(records[0])
+            else:
+                await asyncio.gather(*(self.core.audit.write(r) for r in records))
+        except AuditUnavailable:
+            raise
+        except Exception as exc:  # any failure to record is a failure of the operation
+            raise AuditUnavailable() from exc
+
+    async def run(self, request: Request, operation: str, key: str | None,
+                  work: Callable[[RequestContext], Any], *, authenticate: bool = True,
+                  in_thread: bool = False) -> Any:
+        """Run one audited operation; ``work`` returns an ItemResult or a plain answer."""
+        ctx = new_context(request)
+        version: int | None = None
+        try:
+            if authenticate:
+                self.authenticate(request, ctx)
+            result = await run_in_threadpool(work, ctx) if in_thread else work(ctx)
+        except Exception as exc:
+            error = translate(exc)
+            if error is None:
+                raise
+            await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())])
+            raise error from exc
+        if isinstance(result, ItemResult):
+            key, version, answer = result.key or key, result.key_version, result.answer
+        else:
+            answer = result
+        if not ctx.audited:
+            await self._audit([_record(ctx, operation, key, version, None, self.core.clock.now())])
+        return answer
+
+    async def run_items(self, request: Request, operation: str, key: str | None,
+                        body: dict[str, Any],
+                        work: Callable[[RequestContext, object], ItemResult]) -> dict[str, Any]:
+        """A crypto operation, single (``body`` is the item) or batched (``{"batch": [...]}``)."""
+        if "batch" not in body:
+            return await self.run(request, operation, key, lambda ctx: work(ctx, body))  # type: ignore[no-any-return]
+        ctx = new_context(request)
+        try:
+            self.authenticate(request, ctx)
+            items = body["batch"]
+            if len(body) != 1 or not isinstance(items, list) or not items:
+                raise InvalidRequest("batch must be the only field: a non-empty list of items")
+            if len(items) > self.core.settings.max_batch_items:
+                raise TooLarge(f"a batch holds at most {self.core.settings.max_batch_items} items")
+        except KeyquorumError as error:
+            await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())])
+            raise
+        results: list[dict[str, Any]] = []
+        records: list[AuditRecord] = []
+        now = self.core.clock.now()
+        for item in items:
+            ctx.detail = {}
+            try:
+                outcome = work(ctx, item)
+            except Exception as exc:
+                error = translate(exc)
+                if error is None:
+                    raise
+                results.append({"error": {"code": error.code, "message": error.message}})
+                records.append(_record(ctx, operation, key, None, error, now))
+                continue
+            results.append(outcome.answer)
+            records.append(_record(ctx, operation, outcome.key or key, outcome.key_version,
+                                   None, now))
+        await self._audit(records)
+        return {"results": results}

@@ -1,0 +1,26 @@
+"""The services a route needs, found through one FastAPI dependency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from keyquorum.api.runner import Runner
+from keyquorum.service.core import Core
+from keyquorum.service.lifecycle import KeyLifecycle
+from keyquorum.service.operations import CryptoOperations
+from keyquorum.service.scheduler import Scheduler
+
+
+@dataclass
+class Services:
+    core: Core
+    lifecycle: KeyLifecycle
+    operations: CryptoOperations
+    runner: Runner
+    scheduler: Scheduler
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]

@@ -1,0 +1,123 @@
+"""Start a keyquorum server: ``run_server`` (the real thing) and ``run_dev`` (development).
+
+``run_server`` starts sealed and is opened only through ``/v1/sys/init`` and
+``/v1/sys/unseal``. ``run_dev`` initializes itself on first start with a 2-of-3
+Shamir seal, prints the shares and root token once with a loud warning, keeps
+them in a 0600 file in the data dir, and unseals itself from it on later starts:
+convenient and unsafe, which is why it says so every time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+import uvicorn
+
+from keyquorum.api.app import create_app
+from keyquorum.clock import Clock, OffsetClock, SystemClock
+from keyquorum.config import Settings, load_config_file
+from keyquorum.service.core import Core
+from keyquorum.storage.engine import migrate, open_engine
+
+DEV_INIT_FILE = "dev-init.json"
+_LOCK_FILE = "keyquorum.lock"
+
+
+def _prepare_data_dir(data_dir: Path) -> IO[Any]:
+    """Create the data dir (0700) and hold its lock: one server per embedded store."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    lock = open(data_dir / _LOCK_FILE, "a")  # noqa: SIM115 - held for the process lifetime
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"error: another keyquorum server is using {data_dir}") from None
+    return lock
+
+
+def build_core(settings: Settings) -> Core:
+    settings.validate()
+    engine = open_engine(settings.url)
+    migrate(engine)
+    clock: Clock = OffsetClock() if settings.unsafe_test_clock else SystemClock()
+    return Core(settings, engine, clock, node=socket.gethostname())
+
+
+def _serve(core: Core) -> None:
+    settings = core.settings
+    app = create_app(core)
+    ssl: dict[str, Any] = {}
+    if settings.tls_cert is not None:
+        ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                access_log=False, server_header=False, timeout_graceful_shutdown=10, **ssl)
+
+
+def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
+               tls_cert: Path | None = None, tls_key: Path | None = None,
+               allow_plain_http: bool = False, unsafe_test_clock: bool = False,
+               scheduler_interval: float | None = None) -> None:
+    settings = Settings(data_dir=data_dir, listen=listen, tls_cert=tls_cert, tls_key=tls_key,
+                        allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock)
+    if config_file is not None:
+        settings = load_config_file(settings, config_file)
+    if scheduler_interval is not None:
+        settings = replace(settings, scheduler_interval=scheduler_interval)
+    try:
+        settings.validate()
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    _lock = _prepare_data_dir(settings.data_dir)
+    core = build_core(settings)
+    state = "sealed" if core.initialized else "uninitialized"
+    print(f"keyquorum listening on {settings.listen} ({state}); data in {settings.data_dir}",
+          file=sys.stderr)
+    _serve(core)
+
+
+_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+  DEVELOPMENT MODE - NOT FOR REAL KEYS
+  The unseal shares and the root token below are also written to
+  {path} (mode 0600) so the dev server can unseal itself.
+  Anyone who can read that file holds every key in this store.
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+def run_dev(data_dir: Path, listen: str, *, unsafe_test_clock: bool = False) -> None:
+    settings = Settings(data_dir=data_dir, listen=listen, unsafe_test_clock=unsafe_test_clock)
+    try:
+        settings.validate()
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    _lock = _prepare_data_dir(data_dir)
+    core = build_core(settings)
+    init_file = data_dir / DEV_INIT_FILE
+    if not core.initialized:
+        answer = core.init(3, 2, None)
+        fd = os.open(init_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"shares": answer["shares"], "root_token": answer["root_token"]}, handle)
+        print(_WARNING.format(path=init_file), file=sys.stderr)
+        for index, share in enumerate(answer["shares"], start=1):
+            print(f"  unseal share {index}: {share}", file=sys.stderr)
+        print(f"  root token:     {answer['root_token']}\n", file=sys.stderr)
+    elif not init_file.exists():
+        raise SystemExit(f"error: {data_dir} was initialized without dev mode; "
+                         "use `keyquorum server` and unseal it with its shares")
+    saved = json.loads(init_file.read_text())
+    for share in saved["shares"][:2]:
+        core.unseal(share)
+    print(f"keyquorum dev server on http://{settings.listen} (unsealed, DEVELOPMENT MODE)\n"
+          f"  export KEYQUORUM_ADDR=http://{settings.listen}\n"
+          f"  export KEYQUORUM_TOKEN=$(python -c \"import json;print(json.load(open("
+          f"'{init_file}'))['root_token'])\")", file=sys.stderr)
+    _serve(core)

@@ -1,0 +1,93 @@
+"""Background work inside the server: due destructions, due rotations, last-use flushes.
+
+Runs on a timer thread while unsealed. Each job is an ordinary audited
+lifecycle change under the scheduler's identity, so it obeys the same state
+machine and leaves the same trail as a person's request. ``tick()`` can be
+called directly (the test clock does), and one failing key never stops the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, update
+
+from keyquorum.errors import KeyquorumError
+from keyquorum.service.context import system_context
+from keyquorum.service.core import Core
+from keyquorum.service.lifecycle import KeyLifecycle
+from keyquorum.storage import keys_repo
+from keyquorum.storage.schema import key_versions, keys
+
+log = logging.getLogger("keyquorum.scheduler")
+
+
+class Scheduler:
+    def __init__(self, core: Core, lifecycle: KeyLifecycle, interval: float) -> None:
+        self.core = core
+        self.lifecycle = lifecycle
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tick_lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="keyquorum-scheduler",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.core.sealed:
+                continue
+            try:
+                self.tick()
+            except Exception:  # keep the loop alive; the next tick retries
+                log.exception("scheduler tick failed")
+
+    def tick(self) -> dict[str, Any]:
+        """Run every due job once; return what was done (names only)."""
+        with self._tick_lock:
+            if self.core.sealed:
+                return {"destroyed": [], "rotated": []}
+            now = self.core.clock.now()
+            with self.core.engine.connect() as conn:
+                due_destroy = keys_repo.due_for_destruction(conn, now)
+                due_rotate = keys_repo.due_for_rotation(conn, now)
+            destroyed = self._each(due_destroy, self.lifecycle.destroy)
+            rotated = self._each(due_rotate, self.lifecycle.rotate)
+            self.flush_last_used()
+            return {"destroyed": destroyed, "rotated": rotated}
+
+    def _each(self, key_ids: list[str], job: Any) -> list[str]:
+        done: list[str] = []
+        for key_id in key_ids:
+            try:
+                name = self.core.keys.get_by_id(key_id).key.name
+                job(system_context(uuid.uuid4().hex), name)
+                done.append(name)
+            except KeyquorumError as exc:
+                log.warning("scheduled job on key %s failed: %s", key_id, exc.code)
+        return done
+
+    def flush_last_used(self) -> None:
+        """Persist in-memory last-use times (metadata only; losing some on a crash is harmless)."""
+        pending = self.core.keys.pending_use()
+        if not pending:
+            return
+        with self.core.engine.begin() as conn:
+            for key_id, per_version in pending:
+                for version, used_at in per_version.items():
+                    conn.execute(update(key_versions).where(and_(
+                        key_versions.c.key_id == key_id, key_versions.c.version == version))
+                        .values(last_used_at=used_at))
+                conn.execute(update(keys).where(keys.c.id == key_id)
+                             .values(last_used_at=max(per_version.values())))
