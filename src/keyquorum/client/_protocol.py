@@ -95,11 +95,11 @@ def finish(call: Call[T], status: int, request_id: str | None, content: bytes) -
             body = json.loads(content)
         except ValueError:
             body = None
-    if status >= 400:
-        is_body = isinstance(body, Mapping) and "error" not in body
-        if not (call.answer_on_error and is_body):
-            raise error_from_body(body, status=status, request_id=request_id)
-    if status >= 300 or (content and body is None):
+    ok = 200 <= status < 300 or (
+        call.answer_on_error and isinstance(body, Mapping) and "error" not in body)
+    if not ok and status >= 400:
+        raise error_from_body(body, status=status, request_id=request_id)
+    if not ok or (content and body is None):
         raise KeyquorumAPIError(f"unexpected answer from the server (HTTP {status})",
                                 code="unexpected_answer", status=status, request_id=request_id)
     return call.parse(body, request_id)
