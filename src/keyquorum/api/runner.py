@@ -25,6 +25,7 @@ from keyquorum.errors import (
     Forbidden,
     InvalidRequest,
     KeyquorumError,
+    Sealed,
     TooLarge,
     Unauthenticated,
 )
@@ -85,6 +86,9 @@ class Runner:
         self.core = core
 
     def authenticate(self, request: Request, ctx: RequestContext) -> None:
+        """Resolve the bearer token; while sealed nothing but the sys ceremonies answers."""
+        if self.core.sealed:
+            raise Sealed()
         ctx.identity = self.core.tokens.authenticate(bearer_token(request))
 
     async def _audit(self, records: list[AuditRecord]) -> None:
