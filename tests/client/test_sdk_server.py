@@ -236,9 +236,9 @@ def test_errors_map_to_their_exception_classes(shared_server, kq: Client) -> Non
     with pytest.raises(NotFoundError) as caught:
         kq.get_key("sdk/no-such-key")
     assert caught.value.code == "not_found" and caught.value.status == 404
-    with Client(shared_server.addr, "kq-not-a-real-token") as stranger:
-        with pytest.raises(UnauthenticatedError) as unauth:
-            stranger.list_keys()
+    with (Client(shared_server.addr, "kq-not-a-real-token") as stranger,
+          pytest.raises(UnauthenticatedError) as unauth):
+        stranger.list_keys()
     assert "kq-not-a-real-token" not in str(unauth.value) + repr(unauth.value)
     name = fresh("conflict")
     kq.create_key(name, "aes-256-gcm")

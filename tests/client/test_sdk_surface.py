@@ -110,7 +110,7 @@ def test_sign_needs_exactly_one_of_message_or_digest() -> None:
 
 
 def test_the_token_never_shows_in_reprs() -> None:
-    secret = "kq-token-SECRET"  # noqa: S105
+    secret = "kq-token-SECRET"
     with sdk.Client("http://127.0.0.1:1", token=secret) as kq:
         assert secret not in repr(kq)
     assert secret not in repr(sdk.AsyncClient("http://127.0.0.1:1", token=secret))
@@ -132,8 +132,8 @@ def test_unreachable_server_raises_transport_error_without_the_token() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    secret = "kq-token-SECRET"  # noqa: S105
-    with sdk.Client(f"http://127.0.0.1:{port}", token=secret, timeout=2) as kq:
-        with pytest.raises(sdk.TransportError) as caught:
-            kq.get_key("k")
+    secret = "kq-token-SECRET"
+    with (sdk.Client(f"http://127.0.0.1:{port}", token=secret, timeout=2) as kq,
+          pytest.raises(sdk.TransportError) as caught):
+        kq.get_key("k")
     assert secret not in str(caught.value) and secret not in repr(caught.value)
