@@ -249,6 +249,19 @@ def test_decisions_change_as_soon_as_a_policy_changes(store: PolicyStore,
     assert not authorizer.allowed(app, "encrypt", "app/b")
 
 
+def test_a_change_made_by_another_node_is_seen_after_refresh(engine: Engine,
+                                                             clock: FakeClock) -> None:
+    this_node = PolicyStore(engine, clock, refresh_after=0.0)
+    authorizer = Authorizer(this_node)
+    other_node = PolicyStore(engine, clock)
+    put(other_node, "app", {"keys": "app/*", "operations": ["encrypt"]})
+    app = identity("app")
+    assert authorizer.allowed(app, "encrypt", "app/a")
+    put(other_node, "app", {"keys": "app/*", "operations": ["decrypt"]})
+    time.sleep(0.001)  # refresh_after=0: any age is stale
+    assert not authorizer.allowed(app, "encrypt", "app/a")
+
+
 def test_repeated_decisions_are_served_from_memory(store: PolicyStore, engine: Engine,
                                                    authorizer: Authorizer) -> None:
     put(store, "app", {"keys": "app/*", "operations": ["encrypt"]})

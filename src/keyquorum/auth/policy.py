@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -129,19 +130,28 @@ class PolicyStore:
     """Policies in the ``policies`` table, all cached in memory and reloaded after writes.
 
     Policies are few and read on every request, so the whole table is one
-    snapshot. ``generation`` moves on every write in this process; caches built
-    on policies (the authorizer's) compare it to know when to drop themselves.
+    snapshot. ``generation`` moves on every write in this process, and when the
+    snapshot is older than ``refresh_after`` seconds (so a change made by another
+    node is seen within that bound); caches built on policies (the authorizer's)
+    compare it to know when to drop themselves.
     """
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, *,
+                 refresh_after: float = 10.0) -> None:
         self._engine = engine
         self._clock = clock
+        self._refresh_after = refresh_after
         self._lock = threading.Lock()
         self._snapshot: dict[str, Policy] | None = None
+        self._loaded_at = 0.0  # time.monotonic(): freshness of the snapshot
         self._generation = 0
 
     @property
     def generation(self) -> int:
+        """Changes whenever what ``find`` answers may have changed."""
+        if self._snapshot is not None \
+                and time.monotonic() - self._loaded_at > self._refresh_after:
+            self._invalidate()
         return self._generation
 
     def put(self, policy: Policy) -> None:
@@ -194,7 +204,7 @@ class PolicyStore:
         self._invalidate()
 
     def invalidate(self) -> None:
-        """Drop every cache built on policies (for a change made by another node)."""
+        """Drop every cache built on policies now (e.g. on a change notice from another node)."""
         self._invalidate()
 
     def _invalidate(self) -> None:
@@ -204,16 +214,21 @@ class PolicyStore:
 
     def _policies(self) -> dict[str, Policy]:
         snapshot = self._snapshot
-        if snapshot is not None:
+        if snapshot is not None and time.monotonic() - self._loaded_at <= self._refresh_after:
             return snapshot
         with self._lock:
+            if self._snapshot is not None:  # stale: drop every cache built on it too
+                self._generation += 1
+                self._snapshot = None
             generation = self._generation
+        loaded_at = time.monotonic()
         loaded = self._load()
         with self._lock:
             # Install only if no write happened while we read: else a stale read
-            # could overwrite the invalidation and live forever.
+            # could overwrite the invalidation and live until the next refresh.
             if self._generation == generation:
                 self._snapshot = loaded
+                self._loaded_at = loaded_at
         return loaded
 
     def _load(self) -> dict[str, Policy]:
