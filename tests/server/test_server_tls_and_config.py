@@ -1,0 +1,120 @@
+"""`keyquorum server` serves TLS when given a certificate and refuses unsafe plain HTTP."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from kq_support import ServerProcess, free_port
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyquorum test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.server
+def test_tls_server_answers_over_https_only(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
+                           extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    server.start(wait=False)
+    try:
+        url = f"https://127.0.0.1:{server.port}/v1/sys/seal-status"
+        for _ in range(100):
+            try:
+                answer = httpx.get(url, verify=ssl.create_default_context(cafile=str(cert)),
+                                   timeout=1)
+                break
+            except httpx.TransportError:
+                import time
+
+                time.sleep(0.1)
+        else:
+            pytest.fail("TLS server did not come up")
+        assert answer.status_code == 200
+        assert answer.json()["initialized"] is False
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{server.port}/v1/sys/seal-status", timeout=2)
+    finally:
+        server.stop()
+
+
+def test_plain_http_on_a_public_address_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "keyquorum", "server", "--data-dir", str(tmp_path / "d"),
+         "--listen", "0.0.0.0:8299"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "refusing plain HTTP" in result.stderr
+
+
+def test_unknown_config_field_is_refused_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "kq.json"
+    config.write_text('{"max_item_bytes": 1024, "colour": "blue"}')
+    result = subprocess.run(
+        [sys.executable, "-m", "keyquorum", "server", "--data-dir", str(tmp_path / "d"),
+         "--listen", f"127.0.0.1:{free_port()}", "--config", str(config)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "colour" in result.stderr
+
+
+@pytest.mark.server
+def test_config_limits_apply(tmp_path: Path) -> None:
+    config = tmp_path / "kq.json"
+    config.write_text('{"max_item_bytes": 16, "max_batch_items": 2}')
+    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
+                           extra_args=["--config", str(config)])
+    server.start()
+    try:
+        server.init()
+        server.unseal()
+        with server.client() as http:
+            assert http.post("/v1/keys", json={"name": "k", "spec": "aes-256-gcm"}).is_success
+            ok = http.post("/v1/keys/k/encrypt", json={"plaintext": "QUFBQUFBQUFBQUFBQUFBQQ=="})
+            assert ok.status_code == 200  # 16 bytes
+            big = http.post("/v1/keys/k/encrypt", json={"plaintext": "QUFBQUFBQUFBQUFBQUFBQUE="})
+            assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
+            batch = http.post("/v1/keys/k/encrypt",
+                              json={"batch": [{"plaintext": "QQ=="}] * 3})
+            assert batch.status_code == 413
+    finally:
+        server.stop()
+
+
+def test_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    server = ServerProcess(data_dir=tmp_path / "data", port=free_port())
+    server.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "keyquorum", "server", "--data-dir", str(server.data_dir),
+             "--listen", f"127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0
+        assert "another keyquorum server" in result.stderr
+    finally:
+        server.stop()
