@@ -40,10 +40,12 @@ def open_engine(url: str) -> Engine:
             pool_size=8,
             max_overflow=8,
             connect_args={"check_same_thread": False, "timeout": 15},
+            hide_parameters=True,  # never let a bound value (token hash, blob) reach a log
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 def alembic_config(engine: Engine) -> Config:
