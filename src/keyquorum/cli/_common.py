@@ -156,7 +156,9 @@ def show(value: Any) -> str:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    grid = Table(*columns, title=title, header_style="bold")
+    grid = Table(title=title, header_style="bold")
+    for column in columns:
+        grid.add_column(column, overflow="fold")  # fold, never cut: cells get copied
     for row in rows:
         grid.add_row(*(show(cell) for cell in row))
     console().print(grid)
@@ -164,8 +166,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
 
 def fields_table(pairs: Iterable[tuple[str, Any]], title: str | None = None) -> None:
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")  # long ciphertexts wrap whole instead of being cut
     for name, value in pairs:
         grid.add_row(name, show(value))
     out = console()

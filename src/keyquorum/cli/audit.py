@@ -31,9 +31,9 @@ def list_(
                                    page_size=min(limit, 1000))
     records = list(islice(found, limit))
     emit(ctx, {"records": records}, lambda: table(
-        ["time", "identity", "operation", "key", "version", "outcome", "error", "request"],
-        [(r.time, r.identity, r.operation, r.key, r.key_version, r.outcome, r.error_code,
-          r.request_id) for r in records]))
+        ["time", "identity", "operation", "key", "version", "outcome"],
+        [(r.time, r.identity, r.operation, r.key, r.key_version,
+          f"{r.outcome} ({r.error_code})" if r.error_code else r.outcome) for r in records]))
 
 
 @app.command()
