@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 Scope = dict[str, Any]
@@ -15,6 +16,10 @@ class RequestIdHeader:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+
+        # Every answer carries an id, even one no route handled (unknown path, bad method).
+        state = scope.setdefault("state", {})
+        state.setdefault("request_id", uuid.uuid4().hex)
 
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

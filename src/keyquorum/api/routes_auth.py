@@ -46,6 +46,9 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
         if ttl is None:
             ttl = s.core.settings.default_token_ttl
         ttl = check_child_token(parent, body.get("policies"), ttl, s.core.clock.now())
+        missing = [name for name in body["policies"] if s.core.policies.find(name) is None]
+        if missing:
+            raise InvalidRequest(f"no such policies: {', '.join(missing)}")
         token, identity = s.core.tokens.create(policies=body["policies"], ttl=ttl,
                                                name=body.get("name"), created_by=parent.accessor)
         ctx.detail["created_accessor"] = identity.accessor

@@ -37,7 +37,7 @@ _DENIALS = (Unauthenticated, Forbidden, ApprovalRequired)
 
 
 def new_context(request: Request) -> RequestContext:
-    request_id = uuid.uuid4().hex
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     request.state.request_id = request_id
     client = request.client.host if request.client else None
     return RequestContext(request_id=request_id, client=client)
