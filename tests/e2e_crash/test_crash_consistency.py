@@ -41,6 +41,8 @@ CREATORS = 2
 ENCRYPTORS = 4
 BATCH_ENCRYPTORS = 1
 BATCH_SIZE = 20
+WARM_UP_CIPHERTEXTS = 20  # acknowledged in the cycle before the kill clock starts
+WARM_UP_ROTATIONS = 2
 
 
 @dataclass
@@ -339,17 +341,25 @@ def test_sigkill_under_concurrent_writes_loses_nothing_acknowledged(tmp_path: Pa
                 ledger.created.add(name)
                 ledger.create_attempted.add(name)
                 ledger.rotations_attempted[name] = 0
-        # Different kill moments per cycle: early, middle, late (each jittered).
-        windows = [(0.3, 0.9), (1.0, 1.8), (1.9, 3.0)]
+        # Different kill moments per cycle: early, middle, late (each jittered), counted
+        # from when the writers are under way, so a slow start cannot make a cycle empty.
+        windows = [(0.0, 0.6), (0.6, 1.4), (1.4, 2.5)]
         for cycle in range(CYCLES):
             before = len(ledger.sealed)
+            rotated_before = sum(ledger.rotations_ok.values())
             writers = Writers(server, ledger, shared, cycle, seed + cycle)
             writers.start()
+            deadline = time.monotonic() + 30
+            while (len(ledger.sealed) - before < WARM_UP_CIPHERTEXTS
+                   or sum(ledger.rotations_ok.values()) - rotated_before < WARM_UP_ROTATIONS):
+                assert time.monotonic() < deadline, "the writers made no progress in 30 s"
+                assert not ledger.unexpected, "\n".join(ledger.unexpected[:20])
+                time.sleep(0.01)
             delay = rng.uniform(*windows[cycle % len(windows)])
             time.sleep(delay)
             server.stop(signal.SIGKILL)
             writers.join()
-            print(f"cycle {cycle}: killed after {delay:.2f}s, {writers.requests} requests, "
+            print(f"cycle {cycle}: killed {delay:.2f}s after warm-up, {writers.requests} requests, "
                   f"{len(ledger.sealed)} ciphertexts ({len(ledger.sealed) - before} "
                   f"this cycle), {len(ledger.created)} keys, rotations ok/attempted "
                   f"{sum(ledger.rotations_ok.values())}/"
