@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from keyquorum import __version__
-from keyquorum.api import routes_auth, routes_crypto, routes_keys, routes_sys
+from keyquorum.api import routes_auth, routes_keys, routes_sys
+from keyquorum.api.crypto_routes import CryptoFront
 from keyquorum.api.errors import install_error_handlers
 from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.runner import Runner
@@ -27,7 +28,7 @@ def build_services(core: Core) -> Services:
                     scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval))
 
 
-def create_app(core: Core) -> FastAPI:
+def create_app(core: Core) -> CryptoFront:
     services = build_services(core)
 
     @asynccontextmanager
@@ -45,8 +46,7 @@ def create_app(core: Core) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes_sys.router)
-    app.include_router(routes_crypto.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_auth.router)
     app.add_middleware(RequestIdHeader)
-    return app
+    return CryptoFront(app, services)

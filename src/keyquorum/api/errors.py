@@ -36,13 +36,19 @@ def translate(exc: BaseException) -> KeyquorumError | None:
     return None
 
 
-def error_response(error: KeyquorumError, request_id: str | None) -> ORJSONResponse:
+def error_body(error: KeyquorumError, request_id: str | None) -> dict[str, Any]:
+    """``{"error": {code, message, request_id, ...details}}`` — the one error shape."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if request_id:
         body["request_id"] = request_id
     body.update({k: v for k, v in error.details.items() if isinstance(v, str | int | float)})
+    return {"error": body}
+
+
+def error_response(error: KeyquorumError, request_id: str | None) -> ORJSONResponse:
     headers = {"X-Request-Id": request_id} if request_id else None
-    return ORJSONResponse({"error": body}, status_code=error.status, headers=headers)
+    return ORJSONResponse(error_body(error, request_id), status_code=error.status,
+                          headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

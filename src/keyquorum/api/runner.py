@@ -8,7 +8,7 @@ transaction (``ctx.audited``), so the change and its record land together.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +33,7 @@ from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.operations import ItemResult
 
+log = logging.getLogger("keyquorum.api")
 _DENIALS = (Unauthenticated, Forbidden, ApprovalRequired)
 
 
@@ -43,9 +44,8 @@ def new_context(request: Request) -> RequestContext:
     return RequestContext(request_id=request_id, client=client)
 
 
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer_token(header: str | None) -> str:
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("missing bearer token")
     return token.strip()
@@ -59,6 +59,11 @@ async def read_json(request: Request, core: Core, *, allow_empty: bool = False) 
     raw = await request.body()
     if len(raw) > limit:
         raise TooLarge(f"request body exceeds {limit} bytes")
+    return parse_json_body(raw, allow_empty=allow_empty)
+
+
+def parse_json_body(raw: bytes, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The body as a JSON object, or ``InvalidRequest`` saying what is wrong with it."""
     if not raw.strip():
         if allow_empty:
             return {}
@@ -70,6 +75,15 @@ async def read_json(request: Request, core: Core, *, allow_empty: bool = False) 
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     return body
+
+
+def _as_domain_error(exc: BaseException) -> KeyquorumError:
+    """The error to audit and answer; an unexpected one is logged (type only) as internal."""
+    error = translate(exc)
+    if error is None:
+        log.error("unexpected %s while serving a request", type(exc).__name__)
+        error = KeyquorumError("internal error")
+    return error
 
 
 def _record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
@@ -85,18 +99,15 @@ class Runner:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def authenticate(self, request: Request, ctx: RequestContext) -> None:
+    def authenticate(self, authorization: str | None, ctx: RequestContext) -> None:
         """Resolve the bearer token; while sealed nothing but the sys ceremonies answers."""
         if self.core.sealed:
             raise Sealed()
-        ctx.identity = self.core.tokens.authenticate(bearer_token(request))
+        ctx.identity = self.core.tokens.authenticate(bearer_token(authorization))
 
     async def _audit(self, records: list[AuditRecord]) -> None:
         try:
-            if len(records) == 1:
-                await self.core.audit.write(records[0])
-            else:
-                await asyncio.gather(*(self.core.audit.write(r) for r in records))
+            await self.core.audit.write_many(records)
         except AuditUnavailable:
             raise
         except Exception as exc:  # any failure to record is a failure of the operation
@@ -105,17 +116,22 @@ class Runner:
     async def run(self, request: Request, operation: str, key: str | None,
                   work: Callable[[RequestContext], Any], *, authenticate: bool = True,
                   in_thread: bool = False) -> Any:
+        """Run one audited operation for a FastAPI route."""
+        return await self.execute(new_context(request), request.headers.get("authorization"),
+                                  operation, key, work, authenticate=authenticate,
+                                  in_thread=in_thread)
+
+    async def execute(self, ctx: RequestContext, authorization: str | None, operation: str,
+                      key: str | None, work: Callable[[RequestContext], Any], *,
+                      authenticate: bool = True, in_thread: bool = False) -> Any:
         """Run one audited operation; ``work`` returns an ItemResult or a plain answer."""
-        ctx = new_context(request)
         version: int | None = None
         try:
             if authenticate:
-                self.authenticate(request, ctx)
+                self.authenticate(authorization, ctx)
             result = await run_in_threadpool(work, ctx) if in_thread else work(ctx)
         except Exception as exc:
-            error = translate(exc)
-            if error is None:
-                raise
+            error = _as_domain_error(exc)
             await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())])
             raise error from exc
         if isinstance(result, ItemResult):
@@ -126,15 +142,15 @@ class Runner:
             await self._audit([_record(ctx, operation, key, version, None, self.core.clock.now())])
         return answer
 
-    async def run_items(self, request: Request, operation: str, key: str | None,
-                        body: dict[str, Any],
+    async def run_items(self, ctx: RequestContext, authorization: str | None, operation: str,
+                        key: str | None, body: dict[str, Any],
                         work: Callable[[RequestContext, object], ItemResult]) -> dict[str, Any]:
         """A crypto operation, single (``body`` is the item) or batched (``{"batch": [...]}``)."""
         if "batch" not in body:
-            return await self.run(request, operation, key, lambda ctx: work(ctx, body))  # type: ignore[no-any-return]
-        ctx = new_context(request)
+            return await self.execute(  # type: ignore[no-any-return]
+                ctx, authorization, operation, key, lambda c: work(c, body))
         try:
-            self.authenticate(request, ctx)
+            self.authenticate(authorization, ctx)
             items = body["batch"]
             if len(body) != 1 or not isinstance(items, list) or not items:
                 raise InvalidRequest("batch must be the only field: a non-empty list of items")
@@ -151,9 +167,7 @@ class Runner:
             try:
                 outcome = work(ctx, item)
             except Exception as exc:
-                error = translate(exc)
-                if error is None:
-                    raise
+                error = _as_domain_error(exc)
                 results.append({"error": {"code": error.code, "message": error.message}})
                 records.append(_record(ctx, operation, key, None, error, now))
                 continue
