@@ -32,6 +32,7 @@ _LOCK_FILE = "keyquorum.lock"
 
 def _prepare_data_dir(data_dir: Path) -> IO[Any]:
     """Create the data dir (0700) and hold its lock: one server per embedded store."""
+    os.umask(0o077)  # every file the server writes (store, WAL, lock) is the owner's alone
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     lock = open(data_dir / _LOCK_FILE, "a")  # noqa: SIM115 - held for the process lifetime

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from keyquorum import __version__
 from keyquorum.api import routes_auth, routes_keys, routes_sys
 from keyquorum.api.crypto_routes import CryptoFront
 from keyquorum.api.errors import install_error_handlers
 from keyquorum.api.request_id import RequestIdHeader
+from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
 from keyquorum.api.services import Services
 from keyquorum.service.core import Core
@@ -42,7 +42,7 @@ def create_app(core: Core) -> CryptoFront:
             core.audit.stop()
 
     app = FastAPI(title="keyquorum", version=__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse, docs_url=None, redoc_url=None)
+                  default_response_class=JSONAnswer, docs_url=None, redoc_url=None)
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes_sys.router)

@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from keyquorum.api.responses import JSONAnswer
 from keyquorum.crypto.errors import CryptoError
 from keyquorum.crypto.errors import InvalidCiphertext as CryptoInvalidCiphertext
 from keyquorum.errors import InvalidCiphertext, InvalidRequest, KeyquorumError, NotFound
@@ -45,24 +45,24 @@ def error_body(error: KeyquorumError, request_id: str | None) -> dict[str, Any]:
     return {"error": body}
 
 
-def error_response(error: KeyquorumError, request_id: str | None) -> ORJSONResponse:
+def error_response(error: KeyquorumError, request_id: str | None) -> JSONAnswer:
     headers = {"X-Request-Id": request_id} if request_id else None
-    return ORJSONResponse(error_body(error, request_id), status_code=error.status,
+    return JSONAnswer(error_body(error, request_id), status_code=error.status,
                           headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KeyquorumError)
-    async def _domain(request: Request, exc: KeyquorumError) -> ORJSONResponse:
+    async def _domain(request: Request, exc: KeyquorumError) -> JSONAnswer:
         return error_response(exc, getattr(request.state, "request_id", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONAnswer:
         return error_response(InvalidRequest("the request does not match the API"),
                               getattr(request.state, "request_id", None))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONAnswer:
         code = _STATUS_CODES.get(exc.status_code, "invalid_request")
         error: KeyquorumError = (NotFound("no such path") if code == "not_found"
                                  else InvalidRequest(str(exc.detail)))
@@ -71,7 +71,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONAnswer:
         error = translate(exc)
         if error is None:
             log.error("unexpected %s on %s %s", type(exc).__name__, request.method,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import ORJSONResponse
 
+from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound
@@ -16,10 +16,10 @@ router = APIRouter(prefix="/v1/sys")
 
 
 @router.get("/health")
-async def health(s: Services = Depends(services)) -> ORJSONResponse:
+async def health(s: Services = Depends(services)) -> JSONAnswer:
     body = s.core.health()
     ready = body["initialized"] and not body["sealed"]
-    return ORJSONResponse(body, status_code=200 if ready else 503)
+    return JSONAnswer(body, status_code=200 if ready else 503)
 
 
 @router.get("/seal-status")
