@@ -89,6 +89,8 @@ def _as_domain_error(exc: BaseException) -> KeyquorumError:
 def _record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
             error: KeyquorumError | None, now: float) -> AuditRecord:
     outcome = "ok" if error is None else ("denied" if isinstance(error, _DENIALS) else "error")
+    if error is not None and key is None:  # e.g. /v1/decrypt: the key came from the ciphertext
+        key, version = ctx.key, ctx.key_version
     return AuditRecord(time=now, request_id=ctx.request_id, identity=ctx.accessor,
                        operation=operation, key=key, key_version=version, outcome=outcome,
                        error_code=error.code if error else None, client=ctx.client,
@@ -164,6 +166,7 @@ class Runner:
         now = self.core.clock.now()
         for item in items:
             ctx.detail = {}
+            ctx.key = ctx.key_version = None
             try:
                 outcome = work(ctx, item)
             except Exception as exc:

@@ -15,6 +15,10 @@ class RequestContext:
     # Set when a service wrote the success record inside its own transaction.
     audited: bool = False
     detail: dict[str, str] = field(default_factory=dict)
+    # The key (and version) an operation found on its own, e.g. from a ciphertext's
+    # header, so that a refusal after that point is audited against the right key.
+    key: str | None = None
+    key_version: int | None = None
 
     @property
     def accessor(self) -> str | None:

@@ -190,6 +190,7 @@ class CryptoOperations:
         except NotFound as exc:
             raise InvalidCiphertext() from exc
         name = loaded.key.name
+        ctx.key, ctx.key_version = name, header.key_version
         assert ctx.identity is not None
         self.core.authorizer.authorize(ctx.identity, operation, name)
         if expected_key is not None and name != expected_key:
