@@ -216,6 +216,8 @@ def test_every_request_is_audited_by_accessor_never_by_token(
         assert record["operation"] == operation, record
         assert record["identity"] == identity, record
         assert record["time"] and record["id"]
+    # a denied /v1/decrypt is recorded against the key its ciphertext names
+    assert _by_request(root, denied.headers["x-request-id"])["key"] == name
     ok_record = _by_request(root, good.headers["x-request-id"])
     assert (ok_record["key"], ok_record["key_version"]) == (name, 1)
     assert ok_record["client"] == "127.0.0.1"
