@@ -12,7 +12,6 @@ the same error mapping (``api.errors``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from keyquorum.api.errors import error_body, translate
 from keyquorum.api.runner import parse_json_body
 from keyquorum.api.services import Services
 from keyquorum.errors import InvalidRequest, KeyquorumError, TooLarge
-from keyquorum.service.context import RequestContext
+from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.operations import CryptoOperations, ItemResult
 
 Work = Callable[[RequestContext, object], ItemResult]
@@ -110,7 +109,7 @@ class CryptoFront:
     async def _handle(self, route: tuple[str, str | None], scope: dict[str, Any], receive: Any,
                       send: Send) -> None:
         segment, name = route
-        request_id = uuid.uuid4().hex
+        request_id = next_request_id()
         client = scope.get("client")
         ctx = RequestContext(request_id=request_id, client=client[0] if client else None)
         authorization: str | None = None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
+
+from keyquorum.service.context import next_request_id
 
 Scope = dict[str, Any]
 
@@ -19,7 +20,7 @@ class RequestIdHeader:
 
         # Every answer carries an id, even one no route handled (unknown path, bad method).
         state = scope.setdefault("state", {})
-        state.setdefault("request_id", uuid.uuid4().hex)
+        state.setdefault("request_id", next_request_id())
 
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

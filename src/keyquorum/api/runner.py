@@ -9,8 +9,8 @@ transaction (``ctx.audited``), so the change and its record land together.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -29,7 +29,7 @@ from keyquorum.errors import (
     TooLarge,
     Unauthenticated,
 )
-from keyquorum.service.context import RequestContext
+from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.core import Core
 from keyquorum.service.operations import ItemResult
 
@@ -38,7 +38,7 @@ _DENIALS = (Unauthenticated, Forbidden, ApprovalRequired)
 
 
 def new_context(request: Request) -> RequestContext:
-    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    request_id = getattr(request.state, "request_id", None) or next_request_id()
     request.state.request_id = request_id
     client = request.client.host if request.client else None
     return RequestContext(request_id=request_id, client=client)
@@ -84,6 +84,25 @@ def _as_domain_error(exc: BaseException) -> KeyquorumError:
         log.error("unexpected %s while serving a request", type(exc).__name__)
         error = KeyquorumError("internal error")
     return error
+
+
+def _aggregate(records: list[AuditRecord], batch_size: int) -> list[AuditRecord]:
+    """One record per (key, version, outcome, error, detail) of a batch, with its item count.
+
+    Every item is still accounted for — who, which key and version, how it ended,
+    and how many — without writing a hundred near-identical rows per request.
+    """
+    groups: dict[tuple[Any, ...], tuple[AuditRecord, int]] = {}
+    for record in records:
+        detail = tuple(sorted((record.detail or {}).items()))
+        group = (record.key, record.key_version, record.outcome, record.error_code, detail)
+        first, count = groups.get(group, (record, 0))
+        groups[group] = (first, count + 1)
+    return [
+        replace(first, detail={**(first.detail or {}), "items": str(count),
+                               "batch_size": str(batch_size)})
+        for first, count in groups.values()
+    ]
 
 
 def _record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
@@ -177,5 +196,5 @@ class Runner:
             results.append(outcome.answer)
             records.append(_record(ctx, operation, outcome.key or key, outcome.key_version,
                                    None, now))
-        await self._audit(records)
+        await self._audit(_aggregate(records, len(items)))
         return {"results": results}
