@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import struct
 import uuid
 from collections.abc import Mapping
@@ -59,7 +58,6 @@ _ALGORITHMS_BY_ID = {v: k for k, v in ALGORITHM_IDS.items()}
 _FIXED = struct.Struct(">2sBB16sI")
 _MAX_U16 = 0xFFFF
 _MAX_U32 = 0xFFFFFFFF
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -127,7 +125,10 @@ def canonical_context(context: Mapping[str, str] | None) -> bytes:
 
 def encode_ciphertext(header: CiphertextHeader, body: bytes) -> str:
     """The text form: ``kq1:`` + unpadded base64url of header || body."""
-    raw = header.encode() + bytes(body)
+    return _text(header.encode() + bytes(body))
+
+
+def _text(raw: bytes) -> str:
     return PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -153,19 +154,28 @@ def parse_ciphertext(text: str) -> tuple[CiphertextHeader, bytes, bytes]:
     return header, raw[:header_size], raw[header_size:]
 
 
+_URL_TO_STANDARD = str.maketrans("-_", "+/")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# How many low bits of the last character are padding for each remainder of len % 4.
+_UNUSED_BITS = {2: 4, 3: 2}
+
+
 def _decode_text(text: str) -> bytes:
     """Strict base64url: right prefix, right alphabet, no padding, canonical bits."""
     if not isinstance(text, str) or not text.startswith(PREFIX):
         raise InvalidCiphertext()
     encoded = text[len(PREFIX) :]
-    if len(encoded) % 4 == 1 or not _BASE64URL.fullmatch(encoded):
+    remainder = len(encoded) % 4
+    if remainder == 1 or "+" in encoded or "/" in encoded or "=" in encoded:
         raise InvalidCiphertext()
     try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        # strict_mode refuses any character outside the (translated) alphabet.
+        raw = binascii.a2b_base64(
+            encoded.translate(_URL_TO_STANDARD) + "=" * (-len(encoded) % 4), strict_mode=True)
     except (binascii.Error, ValueError):
         raise InvalidCiphertext() from None
     # Refuse non-zero trailing bits, so each ciphertext has exactly one text form.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != encoded:
+    if remainder and _ALPHABET.index(encoded[-1]) & ((1 << _UNUSED_BITS[remainder]) - 1):
         raise InvalidCiphertext()
     return raw
 
@@ -191,7 +201,7 @@ def seal_with(
     # AAD = header (nonce included) || canonical context: binds key id, version,
     # algorithm and the caller's context to this ciphertext.
     _, body = aead.encrypt(plaintext, header_bytes + canonical_context(context), nonce)
-    return encode_ciphertext(header, body)
+    return _text(header_bytes + body)
 
 
 def open_with(
