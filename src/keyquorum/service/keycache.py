@@ -97,6 +97,10 @@ class KeyCache:
     def _install(self, key: Key) -> LoadedKey:
         with self._lock:
             old = self._by_name.get(key.name)
+            if old is not None and old.key.id == key.id and old.key.revision > key.revision:
+                # A reader that loaded the row before a concurrent change committed must not
+                # put its older snapshot over the fresher entry that change installed.
+                return old
             fresh = LoadedKey(key=key)
             if old is not None:
                 for version in key.versions:
