@@ -18,7 +18,7 @@ from nacl import bindings as _sodium
 from nacl.exceptions import CryptoError as _SodiumError
 
 from keyquorum.crypto.errors import InvalidCiphertext, UnsupportedAlgorithm
-from keyquorum.crypto.random import random_bytes
+from keyquorum.crypto.random import random_bytes, random_nonce
 
 __all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "nonce_size"]
 
@@ -74,7 +74,7 @@ class AeadKey:
         breaks confidentiality and (for GCM/Poly1305) authenticity.
         """
         if nonce is None:
-            nonce = random_bytes(self._nonce_size)
+            nonce = random_nonce(self._nonce_size)
         elif len(nonce) != self._nonce_size:
             raise ValueError(f"{self.alg} nonces must be {self._nonce_size} bytes")
         return nonce, self._encrypt(nonce, plaintext, aad)

@@ -7,8 +7,9 @@ on Linux and never returns predictable bytes after boot.
 from __future__ import annotations
 
 import os
+import threading
 
-__all__ = ["random_bytes"]
+__all__ = ["random_bytes", "random_nonce"]
 
 
 def random_bytes(n: int) -> bytes:
@@ -16,3 +17,47 @@ def random_bytes(n: int) -> bytes:
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError("n must be a non-negative integer")
     return os.urandom(n)
+
+
+class _NonceBuffer:
+    """Public nonces sliced from one larger ``os.urandom`` read.
+
+    Nonces are not secret, only unique; reading them 12 bytes at a time costs a
+    system call per encryption, and under load each call gives up the GIL and
+    waits to win it back. The bytes still come from the OS CSPRNG. A forked
+    child drops the parent's buffer (``register_at_fork``), so two processes can
+    never hand out the same bytes.
+    """
+
+    _SIZE = 8192
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+
+    def take(self, n: int) -> bytes:
+        if n > 256:
+            return os.urandom(n)
+        with self._lock:
+            end = self._offset + n
+            if end > len(self._buffer):
+                self._buffer = os.urandom(self._SIZE)
+                self._offset, end = 0, n
+            chunk = self._buffer[self._offset : end]
+            self._offset = end
+            return chunk
+
+
+_NONCES = _NonceBuffer()
+
+
+def random_nonce(n: int) -> bytes:
+    """``n`` fresh random bytes for a public nonce (never for keys: use ``random_bytes``)."""
+    return _NONCES.take(n)

@@ -23,10 +23,11 @@ import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from keyquorum.crypto.aead import AeadKey, nonce_size
 from keyquorum.crypto.errors import InvalidCiphertext
-from keyquorum.crypto.random import random_bytes
+from keyquorum.crypto.random import random_nonce
 
 __all__ = [
     "ALGORITHM_IDS",
@@ -180,6 +181,14 @@ def _decode_text(text: str) -> bytes:
     return raw
 
 
+@lru_cache(maxsize=4096)
+def _fixed_header(algorithm: str, key_id: uuid.UUID, key_version: int) -> bytes:
+    """The header before the nonce, validated and packed once per key version."""
+    probe = CiphertextHeader(FORMAT_VERSION, algorithm, key_id, key_version,
+                             bytes(nonce_size(algorithm)))
+    return probe.encode()[: _FIXED.size]
+
+
 def seal_with(
     aead: AeadKey,
     key_id: uuid.UUID,
@@ -195,9 +204,10 @@ def seal_with(
     random nonce (a repeated nonce under one key breaks the AEAD).
     """
     if nonce is None:
-        nonce = random_bytes(nonce_size(aead.alg))
-    header = CiphertextHeader(FORMAT_VERSION, aead.alg, key_id, key_version, nonce)
-    header_bytes = header.encode()
+        nonce = random_nonce(nonce_size(aead.alg))
+    elif len(nonce) != nonce_size(aead.alg):
+        raise ValueError(f"{aead.alg} nonces must be {nonce_size(aead.alg)} bytes")
+    header_bytes = _fixed_header(aead.alg, key_id, key_version) + bytes(nonce)
     # AAD = header (nonce included) || canonical context: binds key id, version,
     # algorithm and the caller's context to this ciphertext.
     _, body = aead.encrypt(plaintext, header_bytes + canonical_context(context), nonce)
