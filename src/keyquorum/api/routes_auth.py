@@ -45,7 +45,8 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
         ttl = parse_duration(body.get("ttl"), field="ttl")
         if ttl is None:
             ttl = s.core.settings.default_token_ttl
-        ttl = check_child_token(parent, body.get("policies"), ttl, s.core.clock.now())
+        ttl = check_child_token(parent, body.get("policies"), ttl,  # type: ignore[arg-type]
+                                s.core.clock.now())
         missing = [name for name in body["policies"] if s.core.policies.find(name) is None]
         if missing:
             raise InvalidRequest(f"no such policies: {', '.join(missing)}")

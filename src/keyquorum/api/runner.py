@@ -177,8 +177,9 @@ class Runner:
                 raise InvalidRequest("batch must be the only field: a non-empty list of items")
             if len(items) > self.core.settings.max_batch_items:
                 raise TooLarge(f"a batch holds at most {self.core.settings.max_batch_items} items")
-        except KeyquorumError as error:
-            await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())])
+        except KeyquorumError as refusal:
+            await self._audit([_record(ctx, operation, key, None, refusal,
+                                       self.core.clock.now())])
             raise
         results: list[dict[str, Any]] = []
         records: list[AuditRecord] = []
@@ -189,9 +190,9 @@ class Runner:
             try:
                 outcome = work(ctx, item)
             except Exception as exc:
-                error = _as_domain_error(exc)
-                results.append({"error": {"code": error.code, "message": error.message}})
-                records.append(_record(ctx, operation, key, None, error, now))
+                failure = _as_domain_error(exc)
+                results.append({"error": {"code": failure.code, "message": failure.message}})
+                records.append(_record(ctx, operation, key, None, failure, now))
                 continue
             results.append(outcome.answer)
             records.append(_record(ctx, operation, outcome.key or key, outcome.key_version,
