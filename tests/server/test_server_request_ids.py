@@ -23,3 +23,23 @@ def test_token_naming_a_missing_policy_is_refused(shared_server: ServerProcess) 
         answer = http.post("/v1/auth/tokens", json={"policies": ["nobody-wrote-this"]})
     assert answer.status_code == 400
     assert "nobody-wrote-this" in answer.json()["error"]["message"]
+
+
+@pytest.mark.server
+def test_requests_refused_before_any_operation_are_audited(shared_server: ServerProcess) -> None:
+    with shared_server.client() as http:
+        me = http.get("/v1/auth/tokens/self").json()["accessor"]
+        refused = [
+            http.post("/v1/keys", content=b"{not json"),
+            http.post("/v1/keys/some/key/encrypt", content=b"[1, 2"),
+            http.get("/v1/nowhere/at/all"),
+        ]
+        ids = {answer.headers["x-request-id"] for answer in refused}
+        assert [a.status_code for a in refused] == [400, 400, 404]
+        records = http.get("/v1/audit", params={"limit": 50}).json()["records"]
+    found = {r["request_id"]: r for r in records if r["request_id"] in ids}
+    assert set(found) == ids
+    for record in found.values():
+        assert record["outcome"] == "error"
+        assert record["identity"] == me
+        assert record["error_code"] in ("invalid_request", "not_found")

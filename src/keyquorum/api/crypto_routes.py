@@ -20,7 +20,7 @@ import orjson
 from keyquorum.api.errors import error_body, translate
 from keyquorum.api.runner import parse_json_body
 from keyquorum.api.services import Services
-from keyquorum.errors import InvalidRequest, KeyquorumError, TooLarge
+from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError, TooLarge
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.operations import CryptoOperations, ItemResult
 
@@ -128,6 +128,12 @@ class CryptoFront:
             error = translate(exc)
             if error is None:
                 error = KeyquorumError("internal error")
+            if not (ctx.recorded or ctx.audited):  # refused before the runner (bad body)
+                try:
+                    await self.services.runner.record_refusal(ctx, authorization, operation,
+                                                              name, error)
+                except AuditUnavailable as unavailable:
+                    error = unavailable
             status, payload = error.status, orjson.dumps(error_body(error, request_id))
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"),

@@ -18,7 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.crypto.errors import CryptoError
 from keyquorum.crypto.errors import InvalidCiphertext as CryptoInvalidCiphertext
-from keyquorum.errors import InvalidCiphertext, InvalidRequest, KeyquorumError, NotFound
+from keyquorum.errors import (
+    AuditUnavailable,
+    InvalidCiphertext,
+    InvalidRequest,
+    KeyquorumError,
+    NotFound,
+)
 
 log = logging.getLogger("keyquorum.api")
 
@@ -51,23 +57,49 @@ def error_response(error: KeyquorumError, request_id: str | None) -> JSONAnswer:
                           headers=headers)
 
 
+async def _audited(request: Request, error: KeyquorumError) -> KeyquorumError:
+    """Make sure a refused request is in the audit log before its answer leaves.
+
+    Requests refused before their route reached the runner (malformed body,
+    unknown path, wrong method) are recorded here as operation ``http`` with the
+    method and path; if even that record cannot be written the answer becomes
+    ``audit_unavailable`` (fail closed).
+    """
+    from keyquorum.api.runner import new_context
+
+    ctx = getattr(request.state, "ctx", None) or new_context(request)
+    if ctx.recorded or ctx.audited:
+        return error
+    ctx.detail = {"method": request.method, "path": request.url.path[:256]}
+    runner = request.app.state.services.runner
+    try:
+        await runner.record_refusal(ctx, request.headers.get("authorization"), "http", None,
+                                    error)
+    except AuditUnavailable as unavailable:
+        return unavailable
+    return error
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KeyquorumError)
     async def _domain(request: Request, exc: KeyquorumError) -> JSONAnswer:
-        return error_response(exc, getattr(request.state, "request_id", None))
+        return error_response(await _audited(request, exc),
+                              getattr(request.state, "request_id", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONAnswer:
-        return error_response(InvalidRequest("the request does not match the API"),
-                              getattr(request.state, "request_id", None))
+        error = await _audited(request, InvalidRequest("the request does not match the API"))
+        return error_response(error, getattr(request.state, "request_id", None))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONAnswer:
         code = _STATUS_CODES.get(exc.status_code, "invalid_request")
         error: KeyquorumError = (NotFound("no such path") if code == "not_found"
                                  else InvalidRequest(str(exc.detail)))
+        error = await _audited(request, error)
         response = error_response(error, getattr(request.state, "request_id", None))
-        response.status_code = exc.status_code
+        if error.code != "audit_unavailable":
+            response.status_code = exc.status_code
         return response
 
     @app.exception_handler(Exception)
@@ -77,4 +109,5 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
                       request.url.path)
             error = KeyquorumError("internal error")
-        return error_response(error, getattr(request.state, "request_id", None))
+        return error_response(await _audited(request, error),
+                              getattr(request.state, "request_id", None))

@@ -8,6 +8,7 @@ transaction (``ctx.audited``), so the change and its record land together.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -41,7 +42,9 @@ def new_context(request: Request) -> RequestContext:
     request_id = getattr(request.state, "request_id", None) or next_request_id()
     request.state.request_id = request_id
     client = request.client.host if request.client else None
-    return RequestContext(request_id=request_id, client=client)
+    ctx = RequestContext(request_id=request_id, client=client)
+    request.state.ctx = ctx  # the error handlers audit a request no runner recorded
+    return ctx
 
 
 def bearer_token(header: str | None) -> str:
@@ -126,7 +129,24 @@ class Runner:
             raise Sealed()
         ctx.identity = self.core.tokens.authenticate(bearer_token(authorization))
 
-    async def _audit(self, records: list[AuditRecord]) -> None:
+    async def record_refusal(self, ctx: RequestContext, authorization: str | None,
+                             operation: str, key: str | None, error: KeyquorumError) -> None:
+        """Audit a request refused before any operation ran (bad body, unknown path, ...).
+
+        The identity is filled in when the token is valid, so a malformed request
+        is still attributed to whoever sent it.
+        """
+        if ctx.recorded or ctx.audited:
+            return
+        if ctx.identity is None and authorization is not None:
+            with contextlib.suppress(KeyquorumError):
+                ctx.identity = self.core.tokens.authenticate(bearer_token(authorization))
+        await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())],
+                          ctx)
+
+    async def _audit(self, records: list[AuditRecord], ctx: RequestContext | None = None) -> None:
+        if ctx is not None:
+            ctx.recorded = True
         try:
             await self.core.audit.write_many(records)
         except AuditUnavailable:
@@ -153,14 +173,16 @@ class Runner:
             result = await run_in_threadpool(work, ctx) if in_thread else work(ctx)
         except Exception as exc:
             error = _as_domain_error(exc)
-            await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())])
+            await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())],
+                              ctx)
             raise error from exc
         if isinstance(result, ItemResult):
             key, version, answer = result.key or key, result.key_version, result.answer
         else:
             answer = result
         if not ctx.audited:
-            await self._audit([_record(ctx, operation, key, version, None, self.core.clock.now())])
+            await self._audit(
+                [_record(ctx, operation, key, version, None, self.core.clock.now())], ctx)
         return answer
 
     async def run_items(self, ctx: RequestContext, authorization: str | None, operation: str,
@@ -179,7 +201,7 @@ class Runner:
                 raise TooLarge(f"a batch holds at most {self.core.settings.max_batch_items} items")
         except KeyquorumError as refusal:
             await self._audit([_record(ctx, operation, key, None, refusal,
-                                       self.core.clock.now())])
+                                       self.core.clock.now())], ctx)
             raise
         results: list[dict[str, Any]] = []
         records: list[AuditRecord] = []
@@ -197,5 +219,5 @@ class Runner:
             results.append(outcome.answer)
             records.append(_record(ctx, operation, outcome.key or key, outcome.key_version,
                                    None, now))
-        await self._audit(_aggregate(records, len(items)))
+        await self._audit(_aggregate(records, len(items)), ctx)
         return {"results": results}

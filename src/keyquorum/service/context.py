@@ -16,6 +16,8 @@ class RequestContext:
     identity: Identity | None = None
     # Set when a service wrote the success record inside its own transaction.
     audited: bool = False
+    # Set once any audit record for this request was written (or attempted).
+    recorded: bool = False
     detail: dict[str, str] = field(default_factory=dict)
     # The key (and version) an operation found on its own, e.g. from a ciphertext's
     # header, so that a refusal after that point is audited against the right key.
