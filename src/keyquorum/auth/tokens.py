@@ -38,6 +38,7 @@ TOKEN_BYTES = 32
 MAX_TOKEN_NAME = 128
 MAX_POLICIES = 64
 _TOKEN_SHAPE = re.compile(r"kq_[A-Za-z0-9_-]{43}")
+_TOKEN_LENGTH = 46
 _ACCESSOR_SHAPE = re.compile(r"acc_[0-9a-f]{16}")
 
 
@@ -149,13 +150,16 @@ class TokenStore:
     def authenticate(self, token: str) -> Identity:
         """The identity behind ``token``; ``Unauthenticated`` if malformed, unknown,
         expired or revoked (one answer for all, so callers cannot probe which)."""
-        if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
+        if not isinstance(token, str) or len(token) != _TOKEN_LENGTH or not token.isascii():
             raise Unauthenticated()
         digest = token_hash(token)
         # The cache and the index are keyed by SHA-256 of the token: lookup timing
         # can only reveal a prefix of a hash, which gives no way to build a token.
         entry = self._cache.get(digest)
         if entry is None or time.monotonic() - entry.loaded_at > self._revalidate_after:
+            # The full shape check runs only before storage is asked, not per cached hit.
+            if not _TOKEN_SHAPE.fullmatch(token):
+                raise Unauthenticated()
             entry = self._load(digest)
         expires_at = entry.identity.expires_at
         if expires_at is not None and expires_at <= self._clock.now():
