@@ -75,7 +75,7 @@ def _positive_int(value: object, field: str) -> int | None:
 
 
 def _rotation_period(value: object) -> int | None:
-    seconds = parse_duration(value)  # type: ignore[arg-type]
+    seconds = parse_duration(value, field="rotation_period")  # type: ignore[arg-type]
     if seconds is None:
         return None
     if seconds < 3600:
