@@ -27,6 +27,9 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     allow_plain_http: bool = False
+    # Addresses whose X-Forwarded-For is believed; none by default, so a client
+    # cannot put someone else's address into the audit log.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -85,4 +88,9 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
     for name in ("data_dir", "tls_cert", "tls_key"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
+    if "trusted_proxies" in raw:
+        proxies = raw["trusted_proxies"]
+        if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+            raise ValueError("trusted_proxies must be a list of addresses")
+        raw["trusted_proxies"] = tuple(proxies)
     return replace(settings, **raw)

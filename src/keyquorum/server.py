@@ -57,8 +57,13 @@ def _serve(core: Core) -> None:
     ssl: dict[str, Any] = {}
     if settings.tls_cert is not None:
         ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+    proxies: dict[str, Any] = {"proxy_headers": False}
+    if settings.trusted_proxies:
+        proxies = {"proxy_headers": True,
+                   "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, server_header=False, timeout_graceful_shutdown=10, **ssl)
+                access_log=False, server_header=False, timeout_graceful_shutdown=10,
+                **ssl, **proxies)
 
 
 def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,

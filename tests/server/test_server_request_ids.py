@@ -43,3 +43,14 @@ def test_requests_refused_before_any_operation_are_audited(shared_server: Server
         assert record["outcome"] == "error"
         assert record["identity"] == me
         assert record["error_code"] in ("invalid_request", "not_found")
+
+
+@pytest.mark.server
+def test_a_client_cannot_spoof_its_address_in_the_audit_log(shared_server: ServerProcess) -> None:
+    with shared_server.client() as http:
+        answer = http.post("/v1/random", json={"bytes": 8},
+                           headers={"X-Forwarded-For": "203.0.113.9"})
+        assert answer.status_code == 200
+        records = http.get("/v1/audit", params={"operation": "random", "limit": 20}).json()
+    mine = [r for r in records["records"] if r["request_id"] == answer.headers["x-request-id"]]
+    assert mine and mine[0]["client"] == "127.0.0.1"
