@@ -12,10 +12,13 @@ OPERATIONS: frozenset[str] = frozenset({
     # cryptographic use
     "encrypt", "decrypt", "reencrypt", "datakey", "sign", "verify", "mac", "decapsulate",
     "export", "import", "random",
+    # the audited override that unprotects with a compromised version
+    "unprotect-compromised",
     # administration
     "audit:read", "sys:seal", "sys:read", "sys:tokens", "sys:policies",
 })
-"""Every operation named in API.md, plus ``random`` and ``sys:read`` (seal details, custodians)."""
+"""Every operation named in API.md, plus ``random``, ``sys:read`` (seal details, custodians)
+and ``unprotect-compromised`` (needed, besides decrypt, to use ``unsafe_allow_compromised``)."""
 
 ALL_OPERATIONS = "*"
 """Accepted in a rule's ``operations`` to mean every operation, including future ones."""

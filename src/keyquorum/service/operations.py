@@ -212,6 +212,9 @@ class CryptoOperations:
         self._unprotect_check(loaded, header.key_version, allow_compromised=allow_compromised)
         stored = loaded.key.version(header.key_version)
         if allow_compromised and stored is not None and stored.state.value == "compromised":
+            # The override is its own permission: holding decrypt is not enough to read
+            # data under a key everyone should assume the attacker holds too.
+            self.core.authorizer.authorize(ctx.identity, "unprotect-compromised", name)
             ctx.detail["override"] = "unsafe_allow_compromised"
         handle = self.core.keys.handle(loaded, header.key_version)
         try:
