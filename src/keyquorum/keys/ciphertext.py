@@ -155,7 +155,7 @@ def parse_ciphertext(text: str) -> tuple[CiphertextHeader, bytes, bytes]:
     return header, raw[:header_size], raw[header_size:]
 
 
-_URL_TO_STANDARD = str.maketrans("-_", "+/")
+_URL_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # How many low bits of the last character are padding for each remainder of len % 4.
 _UNUSED_BITS = {2: 4, 3: 2}
@@ -170,10 +170,11 @@ def _decode_text(text: str) -> bytes:
     if remainder == 1 or "+" in encoded or "/" in encoded or "=" in encoded:
         raise InvalidCiphertext()
     try:
+        # bytes.translate is a C table lookup (str.translate is per-character Python work);
         # strict_mode refuses any character outside the (translated) alphabet.
-        raw = binascii.a2b_base64(
-            encoded.translate(_URL_TO_STANDARD) + "=" * (-len(encoded) % 4), strict_mode=True)
-    except (binascii.Error, ValueError):
+        standard = encoded.encode("ascii").translate(_URL_TO_STANDARD)
+        raw = binascii.a2b_base64(standard + b"=" * (-len(encoded) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         raise InvalidCiphertext() from None
     # Refuse non-zero trailing bits, so each ciphertext has exactly one text form.
     if remainder and _ALPHABET.index(encoded[-1]) & ((1 << _UNUSED_BITS[remainder]) - 1):
