@@ -17,7 +17,6 @@ check: the caller learns only "this is not a valid ciphertext for you".
 
 from __future__ import annotations
 
-import base64
 import binascii
 import struct
 import uuid
@@ -129,8 +128,12 @@ def encode_ciphertext(header: CiphertextHeader, body: bytes) -> str:
     return _text(header.encode() + bytes(body))
 
 
+_STANDARD_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
 def _text(raw: bytes) -> str:
-    return PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    encoded = binascii.b2a_base64(raw, newline=False).translate(_STANDARD_TO_URL)
+    return PREFIX + encoded.rstrip(b"=").decode("ascii")
 
 
 def parse_ciphertext(text: str) -> tuple[CiphertextHeader, bytes, bytes]:

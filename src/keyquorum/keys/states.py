@@ -108,8 +108,11 @@ def check_use(
     allow_compromised: bool = False,
 ) -> None:
     """Raise ``KeyStateError`` unless this version of this key may be used this way now."""
-    key_state = KeyState(key_state)
-    version_state = VersionState(version_state)
+    # Enum lookups by value are slow; callers on the hot path already pass members.
+    if not isinstance(key_state, KeyState):
+        key_state = KeyState(key_state)
+    if not isinstance(version_state, VersionState):
+        version_state = VersionState(version_state)
     if key_state is not KeyState.ENABLED:
         raise KeyStateError(f"the key is {key_state.value}")
     if use is Use.PROTECT:
