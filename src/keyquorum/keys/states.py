@@ -57,6 +57,7 @@ _VERSION_TRANSITIONS: dict[str, dict[VersionState, VersionState]] = {
         VersionState.SUSPENDED: VersionState.COMPROMISED,
     },
     "retire": {
+        VersionState.PRE_ACTIVE: VersionState.DEACTIVATED,
         VersionState.ACTIVE: VersionState.DEACTIVATED,
         VersionState.SUSPENDED: VersionState.DEACTIVATED,
     },

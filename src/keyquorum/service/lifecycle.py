@@ -261,11 +261,17 @@ class KeyLifecycle:
 
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
+            # Revoking the whole key moves every version the event applies to; versions
+            # already past it (deactivated when retiring, compromised, destroyed) stay.
+            applies = {VersionState.ACTIVE, VersionState.SUSPENDED, VersionState.PRE_ACTIVE}
+            if event == "compromise":
+                applies.add(VersionState.DEACTIVATED)
             targets = [key.version(number)] if number is not None else [
-                v for v in key.versions if v.state not in (
-                    VersionState.DESTROYED, VersionState.COMPROMISED)]
-            if not targets or targets[0] is None:
+                v for v in key.versions if v.state in applies]
+            if number is not None and targets[0] is None:
                 raise NotFound(f"key {name} has no version {number}")
+            if not targets:
+                raise KeyStateError(f"no version of key {name} can be revoked as {reason}")
             for stored in targets:
                 assert stored is not None
                 keys_repo.update_version(conn, key.id, stored.version,
