@@ -29,9 +29,6 @@ class RequestContext:
         return self.identity.accessor if self.identity else None
 
 
-SYSTEM_CONTEXT_ID = "system"
-
-
 def system_context(request_id: str) -> RequestContext:
     """The scheduler's identity: background rotations and destructions are audited as it."""
     return RequestContext(request_id=request_id, client="scheduler")

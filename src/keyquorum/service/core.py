@@ -7,7 +7,6 @@ alone); ``seal`` drops every secret from memory.
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -130,10 +129,6 @@ class Core:
             self._open_barrier(root_key)
         return self.seal_status()
 
-    def unseal_with_root_key(self, root_key: bytes) -> None:
-        """Open the barrier with a root key obtained from a seal (dev auto-unseal)."""
-        self._open_barrier(root_key)
-
     def _open_barrier(self, root_key: bytes) -> None:
         with self.engine.connect() as conn:
             blob = get_entry(conn, KEYRING_ENTRY)
@@ -162,6 +157,3 @@ class Core:
         names = config.custodians or tuple(f"share-{i}" for i in range(1, config.shares + 1))
         return [{"index": i, "name": name, "last_verified_at": None}
                 for i, name in enumerate(names, start=1)]
-
-    def describe(self) -> str:
-        return json.dumps(self.health())

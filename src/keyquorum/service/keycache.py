@@ -88,12 +88,6 @@ class KeyCache:
         """Install fresh metadata after a change, keeping loaded objects of live versions."""
         return self._install(key)
 
-    def forget(self, name: str) -> None:
-        with self._lock:
-            loaded = self._by_name.pop(name, None)
-            if loaded is not None:
-                self._name_by_id.pop(loaded.key.id, None)
-
     def _install(self, key: Key) -> LoadedKey:
         with self._lock:
             old = self._by_name.get(key.name)

@@ -76,10 +76,6 @@ def list_keys(conn: Connection, *, prefix: str | None, state: str | None, spec: 
     return [_key_from_row(row, _versions_of(conn, row.id)) for row in conn.execute(query)]
 
 
-def all_key_ids(conn: Connection) -> list[str]:
-    return [row.id for row in conn.execute(select(keys.c.id))]
-
-
 def insert_key(conn: Connection, key: Key) -> None:
     conn.execute(keys.insert().values(**_key_values(key)))
 
