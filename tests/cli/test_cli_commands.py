@@ -248,3 +248,11 @@ def test_operator_init_warns_loudly_and_prints_shares_once(fresh_server) -> None
     assert result.exit_code == 0, result.output
     assert "WARNING" in result.stderr and "ONCE" in result.stderr
     assert "Unseal share 1 (ana): " in result.stdout and "Root token: " in result.stdout
+
+
+def test_global_flags_may_follow_the_command() -> None:
+    from keyquorum.cli.main import hoist_global_flags
+
+    assert hoist_global_flags(["key", "show", "k", "--json"]) == ["--json", "key", "show", "k"]
+    assert hoist_global_flags(["--json", "key", "list"]) == ["--json", "key", "list"]
+    assert hoist_global_flags(["encrypt", "k", "--", "--json"]) == ["encrypt", "k", "--", "--json"]

@@ -8,6 +8,7 @@ usage error.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -89,6 +90,22 @@ app.add_typer(policies.app, name="policy")
 app.add_typer(audit.app, name="audit")
 
 
+_GLOBAL_FLAGS = ("--json", "--tls-skip-verify")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Let global flags follow the command too (``keyquorum key show K --json``).
+
+    Click only accepts a group's options before the subcommand; people type them
+    at the end. Flags (no value) are moved to the front; nothing after ``--`` is
+    touched, so a file literally named ``--json`` can still be passed after it.
+    """
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [arg for arg in argv[:end] if arg in _GLOBAL_FLAGS]
+    rest = [arg for arg in argv[:end] if arg not in _GLOBAL_FLAGS]
+    return flags + rest + argv[end:]
+
+
 def run() -> None:
-    """Entry point for ``python -m keyquorum``."""
-    app(prog_name="keyquorum")
+    """Entry point for the ``keyquorum`` script and ``python -m keyquorum``."""
+    app(args=hoist_global_flags(sys.argv[1:]), prog_name="keyquorum")
