@@ -122,8 +122,10 @@ def ensure_wrk() -> str:
 class Server:
     """A keyquorum server of the benchmark's own, on loopback, optionally under pyinstrument."""
 
-    def __init__(self, data_dir: Path, *, profile_to: Path | None = None) -> None:
+    def __init__(self, data_dir: Path, *, profile_to: Path | None = None,
+                 workers: int = 1) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.port = _free_port()
         self.addr = f"http://127.0.0.1:{self.port}"
         self.profile_to = profile_to
@@ -133,7 +135,7 @@ class Server:
 
     def start(self) -> None:
         server_args = ["-m", "keyquorum", "server", "--data-dir", str(self.data_dir),
-                       "--listen", f"127.0.0.1:{self.port}"]
+                       "--listen", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
         if self.profile_to is not None:
             # Flat: self time per function, hottest first (the tree is thousands of lines).
             command = [sys.executable, "-m", "pyinstrument", "--renderer", "text",
@@ -392,6 +394,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (keyquorum server --workers)")
     parser.add_argument("--iterations", type=int, default=20000,
                         help="in-process iterations per single-item scenario")
     parser.add_argument("--quick", action="store_true",
@@ -413,7 +417,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kq-bench-") as tmp:
         work_dir = Path(tmp)
         profile_to = RESULTS / "server-profile.txt" if args.profile_server else None
-        server = Server(work_dir / "server" / "data", profile_to=profile_to)
+        server = Server(work_dir / "server" / "data", profile_to=profile_to,
+                        workers=args.workers)
         server.data_dir.parent.mkdir(parents=True)
         print(f"starting keyquorum server on {server.addr}", file=sys.stderr)
         server.start()
@@ -440,6 +445,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "settings": {"duration_s": args.duration, "connections": args.connections,
+                     "workers": args.workers,
                      "threads": args.threads, "item_bytes": ITEM_BYTES, "batch": BATCH,
                      "in_process_iterations": args.iterations, "audit": "on"},
         "targets": {"single_encrypt_per_s": 5000, "batched_items_per_s": 100000},

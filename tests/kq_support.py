@@ -31,6 +31,7 @@ class ServerProcess:
     data_dir: Path
     port: int
     extra_args: list[str] = field(default_factory=list)
+    test_clock: bool = True
     process: subprocess.Popen[bytes] | None = None
     root_token: str = ""
     shares: list[str] = field(default_factory=list, repr=False)
@@ -44,7 +45,8 @@ class ServerProcess:
         log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "keyquorum", "server", "--data-dir", str(self.data_dir),
-             "--listen", f"127.0.0.1:{self.port}", "--unsafe-test-clock",
+             "--listen", f"127.0.0.1:{self.port}",
+             *(["--unsafe-test-clock"] if self.test_clock else []),
              "--scheduler-interval", "0.5", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

@@ -30,6 +30,8 @@ class Settings:
     # Addresses whose X-Forwarded-For is believed; none by default, so a client
     # cannot put someone else's address into the audit log.
     trusted_proxies: tuple[str, ...] = ()
+    # Server processes sharing the socket and store (``--workers``); set by the server.
+    workers: int = 1
 
     @property
     def host(self) -> str:

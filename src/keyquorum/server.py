@@ -69,7 +69,7 @@ def _serve(core: Core) -> None:
 def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
                tls_cert: Path | None = None, tls_key: Path | None = None,
                allow_plain_http: bool = False, unsafe_test_clock: bool = False,
-               scheduler_interval: float | None = None) -> None:
+               scheduler_interval: float | None = None, workers: int = 1) -> None:
     settings = Settings(data_dir=data_dir, listen=listen, tls_cert=tls_cert, tls_key=tls_key,
                         allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock)
     if config_file is not None:
@@ -80,7 +80,14 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
         settings.validate()
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    if workers > 1 and settings.unsafe_test_clock:
+        raise SystemExit("error: --unsafe-test-clock needs a single worker (one clock)")
     _lock = _prepare_data_dir(settings.data_dir)
+    if workers > 1:
+        from keyquorum.cluster import run_workers
+
+        run_workers(settings, workers)
+        return
     core = build_core(settings)
     state = "sealed" if core.initialized else "uninitialized"
     print(f"keyquorum listening on {settings.listen} ({state}); data in {settings.data_dir}",

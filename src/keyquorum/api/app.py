@@ -28,13 +28,14 @@ def build_services(core: Core) -> Services:
                     scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval))
 
 
-def create_app(core: Core) -> CryptoFront:
+def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     services = build_services(core)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         core.audit.start()
-        services.scheduler.start()
+        if run_scheduler:  # with several workers, one runs the background jobs
+            services.scheduler.start()
         try:
             yield
         finally:

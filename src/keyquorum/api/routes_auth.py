@@ -79,6 +79,7 @@ async def revoke_token(request: Request, accessor: str,
         if target.is_root and not ctx.identity.is_root:
             raise Forbidden("only a root token may revoke a root token")
         s.core.tokens.revoke(accessor)
+        s.core.peers.announce({"op": "token", "accessor": accessor})
         ctx.detail["revoked_accessor"] = accessor
         return {"accessor": accessor, "revoked": True}
 
@@ -105,6 +106,7 @@ async def put_policy(request: Request, name: str,
         _require(s, ctx, "sys:policies")
         policy = parse_policy(name, body)
         s.core.policies.put(policy)
+        s.core.peers.announce({"op": "policies"})
         ctx.detail["policy"] = name
         return {"name": policy.name, **policy.to_json()}
 
@@ -130,6 +132,7 @@ async def delete_policy(request: Request, name: str,
     def work(ctx: RequestContext) -> dict[str, Any]:
         _require(s, ctx, "sys:policies")
         s.core.policies.delete(name)
+        s.core.peers.announce({"op": "policies"})
         ctx.detail["policy"] = name
         return {"name": name, "deleted": True}
 

@@ -213,6 +213,13 @@ class TokenStore:
             self._epoch += 1
             self._cache.pop(row.token_hash, None)
 
+    def forget(self, accessor: str) -> None:
+        """Drop any cached identity for ``accessor`` (another process revoked it)."""
+        with self._lock:
+            self._epoch += 1
+            for digest in [d for d, e in self._cache.items() if e.identity.accessor == accessor]:
+                del self._cache[digest]
+
     def _row(self, accessor: str) -> Row[Any] | None:
         if not isinstance(accessor, str) or not _ACCESSOR_SHAPE.fullmatch(accessor):
             return None

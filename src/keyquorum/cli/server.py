@@ -41,6 +41,9 @@ def server(
     scheduler_interval: Annotated[float | None, typer.Option(
         "--scheduler-interval", help="Seconds between background job runs.", min=0.01)
     ] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Server processes sharing the socket and store (use the cores).",
+        min=1, max=64)] = 1,
 ) -> None:
     """Run the keyquorum server (it starts sealed; use `operator init` / `operator unseal`)."""
     if (tls_cert is None) != (tls_key is None):
@@ -49,7 +52,7 @@ def server(
 
     run_server(data_dir, listen, config_file=config, tls_cert=tls_cert, tls_key=tls_key,
                allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock,
-               scheduler_interval=scheduler_interval)
+               scheduler_interval=scheduler_interval, workers=workers)
 
 
 def register(app: typer.Typer) -> None:

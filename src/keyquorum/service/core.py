@@ -7,6 +7,7 @@ alone); ``seal`` drops every secret from memory.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -20,9 +21,12 @@ from keyquorum.clock import Clock
 from keyquorum.config import Settings
 from keyquorum.crypto.random import random_bytes
 from keyquorum.errors import Conflict, InvalidRequest, Sealed
+from keyquorum.keys.models import Key
 from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
 from keyquorum.service.keycache import KeyCache
+from keyquorum.service.peers import NoPeers, PeerLink, decode_key
+from keyquorum.storage import keys_repo
 from keyquorum.storage.system_repo import get_entry, put_entry
 
 SHAMIR_ENTRY = "seal/shamir"
@@ -35,7 +39,8 @@ class Core:
         self.engine = engine
         self.clock = clock
         self.node = node
-        self.audit = AuditLog(engine)
+        self.audit = AuditLog(engine, commit_lock=settings.data_dir / "audit.lock"
+                              if settings.workers > 1 else None)
         self.tokens = TokenStore(engine, clock)
         self.policies = PolicyStore(engine, clock)
         self.authorizer = Authorizer(self.policies)
@@ -44,6 +49,7 @@ class Core:
         self._barrier: Barrier | None = None
         self._seal_config: ShamirSealConfig | None = None
         self.keys = KeyCache(engine, self.barrier, settings.usage_reserve_block)
+        self.peers: NoPeers | PeerLink = NoPeers()
         self._load_seal_config()
 
     def _load_seal_config(self) -> None:
@@ -86,6 +92,7 @@ class Core:
             "sealed": self.sealed,
             "version": __version__,
             "node": self.node,
+            "worker": os.getpid(),
             "storage": self.engine.dialect.name,
         }
 
@@ -110,6 +117,7 @@ class Core:
                 put_entry(conn, KEYRING_ENTRY, seal_keyring(root_key, keyring), now)
             token, _identity = self.tokens.create_root(created_by="init")
             self._seal_config = config
+        self.peers.announce({"op": "init"})
         return {
             "shares": share_texts,
             "root_token": token,
@@ -124,6 +132,9 @@ class Core:
             raise Sealed("the service is not initialized")
         if not self.sealed:
             return self.seal_status()
+        if self.peers.active:  # the supervisor holds progress for every worker
+            answer = self.peers.unseal({"share": share})
+            return {**self.seal_status(), "progress": answer["progress"]}
         root_key = self.progress.submit(config, share)
         if root_key is not None:
             self._open_barrier(root_key)
@@ -139,16 +150,48 @@ class Core:
             self._barrier = Barrier(keyring)
 
     def reset_unseal(self) -> dict[str, Any]:
+        if self.peers.active:
+            self.peers.unseal({"reset": True})
         self.progress.reset()
         return self.seal_status()
 
     def seal(self) -> dict[str, Any]:
-        """Drop the barrier, every cached key object and any unseal progress."""
+        """Drop the barrier, every cached key object and any unseal progress (every worker)."""
+        self._seal_here()
+        self.peers.announce({"op": "seal"})
+        return self.seal_status()
+
+    def _seal_here(self) -> None:
         with self.write_lock:
             self._barrier = None
             self.keys.clear()
             self.progress.reset()
-        return self.seal_status()
+
+    def key_changed(self, key: Key) -> None:
+        """Install a key's new revision here and tell sibling workers to reload it."""
+        self.keys.refresh(key)
+        self.peers.announce({"op": "key", "id": key.id})
+
+    def apply_peer_event(self, event: dict[str, Any]) -> None:
+        """A change made by a sibling worker (or the supervisor), applied to this process."""
+        op = event.get("op")
+        if op == "open":
+            self._open_barrier(decode_key(event["root_key"]))
+        elif op == "seal":
+            self._seal_here()
+        elif op == "init":
+            self._load_seal_config()
+        elif op == "key":
+            if self.sealed:
+                return
+            with self.engine.connect() as conn:
+                key = keys_repo.get_key(conn, key_id=str(event["id"]))
+            if key is not None:
+                self.keys.refresh(key)
+        elif op == "token":
+            self.tokens.forget(str(event["accessor"]))
+        elif op == "policies":
+            self.policies.invalidate()
 
     def custodians(self) -> list[dict[str, Any]]:
         config = self._seal_config

@@ -124,7 +124,7 @@ class KeyLifecycle:
                                now=now)
                 fresh = keys_repo.get_key(conn, key_id=key.id)
             assert fresh is not None
-            self.core.keys.refresh(fresh)
+            self.core.key_changed(fresh)
             return fresh
 
     # -- operations ------------------------------------------------------------------------
@@ -166,7 +166,7 @@ class KeyLifecycle:
             except IntegrityError as exc:
                 raise Conflict(f"a key named {name} already exists") from exc
             assert fresh is not None
-            self.core.keys.refresh(fresh)
+            self.core.key_changed(fresh)
             return fresh
 
     def update(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Key:
@@ -320,7 +320,6 @@ class KeyLifecycle:
 
         ctx.detail["action"] = "destroy"
         key = self._mutate(ctx, name, "delete", change)
-        self.core.keys.refresh(key)
         loaded = self.core.keys.get(name)
         loaded.handles.clear()
         return key
