@@ -110,3 +110,27 @@ def test_workers_refuse_the_test_clock(tmp_path: Path) -> None:
          "--listen", f"127.0.0.1:{free_port()}", "--workers", "2", "--unsafe-test-clock"],
         capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "single worker" in result.stderr
+
+
+@pytest.mark.server
+def test_concurrent_inits_on_two_workers_make_exactly_one_seal(
+        two_workers: ServerProcess) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = two_workers
+    assert len(workers_seen(server)) == 2
+
+    def init(_: int) -> httpx.Response:
+        return fresh(server, "POST", "/v1/sys/init", json={"shares": 2, "threshold": 2})
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(init, range(6)))
+    winners = [a for a in answers if a.status_code == 200]
+    assert len(winners) == 1
+    assert {a.status_code for a in answers if a is not winners[0]} == {409}
+    shares = winners[0].json()["shares"]
+    for share in shares:
+        status = fresh(server, "POST", "/v1/sys/unseal", json={"share": share}).json()
+    assert status["sealed"] is False
+    token = winners[0].json()["root_token"]
+    assert fresh(server, "GET", "/v1/auth/tokens/self", token).status_code == 200

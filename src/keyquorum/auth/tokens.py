@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
 from keyquorum.auth.policy import validate_policy_name
@@ -120,7 +120,8 @@ class TokenStore:
         self._epoch = 0
 
     def create(self, *, policies: Sequence[str], ttl: float | None, name: str | None,
-               created_by: str | None) -> tuple[str, Identity]:
+               created_by: str | None,
+               connection: Connection | None = None) -> tuple[str, Identity]:
         """Store a new token and return its text (the only time it exists) and identity.
 
         The caller applies ``check_child_token`` first; this only validates shape.
@@ -135,17 +136,21 @@ class TokenStore:
             accessor=new_accessor(), name=name, policies=wanted,
             expires_at=None if ttl is None else now + ttl, created_at=now)
         token = new_token()
-        with self._engine.begin() as connection:
-            connection.execute(insert(tokens_table).values(
-                accessor=identity.accessor, token_hash=token_hash(token), name=name,
-                policies=json.dumps(list(wanted)), created_at=now, created_by=created_by,
-                expires_at=identity.expires_at, revoked_at=None))
+        row = {"accessor": identity.accessor, "token_hash": token_hash(token), "name": name,
+               "policies": json.dumps(list(wanted)), "created_at": now,
+               "created_by": created_by, "expires_at": identity.expires_at, "revoked_at": None}
+        if connection is not None:  # part of the caller's transaction (init)
+            connection.execute(insert(tokens_table).values(**row))
+        else:
+            with self._engine.begin() as own:
+                own.execute(insert(tokens_table).values(**row))
         return token, identity
 
-    def create_root(self, created_by: str = "init") -> tuple[str, Identity]:
+    def create_root(self, created_by: str = "init",
+                    connection: Connection | None = None) -> tuple[str, Identity]:
         """A token holding the ``root`` policy, without expiry (made at init)."""
         return self.create(policies=[ROOT_POLICY_NAME], ttl=None, name="root",
-                           created_by=created_by)
+                           created_by=created_by, connection=connection)
 
     def authenticate(self, token: str) -> Identity:
         """The identity behind ``token``; ``Unauthenticated`` if malformed, unknown,

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from keyquorum import __version__
 from keyquorum.audit.log import AuditLog
@@ -27,7 +28,7 @@ from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shami
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.peers import NoPeers, PeerLink, decode_key
 from keyquorum.storage import keys_repo
-from keyquorum.storage.system_repo import get_entry, put_entry
+from keyquorum.storage.system_repo import get_entry, insert_entry
 
 SHAMIR_ENTRY = "seal/shamir"
 KEYRING_ENTRY = "barrier/keyring"
@@ -112,10 +113,17 @@ class Core:
             config, share_texts = create_shamir_seal(
                 root_key, shares, threshold, custodians)  # type: ignore[arg-type]
             now = self.clock.now()
-            with self.engine.begin() as conn:
-                put_entry(conn, SHAMIR_ENTRY, config.to_json(), now)
-                put_entry(conn, KEYRING_ENTRY, seal_keyring(root_key, keyring), now)
-            token, _identity = self.tokens.create_root(created_by="init")
+            try:
+                # Seal, keyring and root token land together: a crash can never leave a
+                # store initialized with shares nobody was shown, or without a root token.
+                with self.engine.begin() as conn:
+                    insert_entry(conn, SHAMIR_ENTRY, config.to_json(), now)
+                    insert_entry(conn, KEYRING_ENTRY, seal_keyring(root_key, keyring), now)
+                    token, _identity = self.tokens.create_root(created_by="init",
+                                                               connection=conn)
+            except IntegrityError as exc:  # another worker initialized it first
+                self._load_seal_config()
+                raise Conflict("the service is already initialized") from exc
             self._seal_config = config
         self.peers.announce({"op": "init"})
         return {

@@ -112,17 +112,20 @@ class KeyLifecycle:
         self.core.barrier()
         with self.core.write_lock:
             now = self.core.clock.now()
-            with self.core.engine.begin() as conn:
-                key = keys_repo.get_key(conn, name=name)
-                if key is None:
-                    raise NotFound(f"no key named {name}")
-                changed, version = change(conn, key, now)
-                changed = changed.evolve(updated_at=now)
-                if not keys_repo.update_key(conn, key, changed):
-                    raise Conflict("the key changed concurrently; retry")
-                write_audit_in(conn, ctx, operation=operation, key=name, key_version=version,
-                               now=now)
-                fresh = keys_repo.get_key(conn, key_id=key.id)
+            try:
+                with self.core.engine.begin() as conn:
+                    key = keys_repo.get_key(conn, name=name)
+                    if key is None:
+                        raise NotFound(f"no key named {name}")
+                    changed, version = change(conn, key, now)
+                    changed = changed.evolve(updated_at=now)
+                    if not keys_repo.update_key(conn, key, changed):
+                        raise Conflict("the key changed concurrently; retry")
+                    write_audit_in(conn, ctx, operation=operation, key=name,
+                                   key_version=version, now=now)
+                    fresh = keys_repo.get_key(conn, key_id=key.id)
+            except IntegrityError as exc:  # another process took the same version number
+                raise Conflict("the key changed concurrently; retry") from exc
             assert fresh is not None
             self.core.key_changed(fresh)
             return fresh

@@ -12,10 +12,6 @@ def get_entry(conn: Connection, name: str) -> bytes | None:
     return conn.execute(query).scalar()
 
 
-def put_entry(conn: Connection, name: str, value: bytes, now: float) -> None:
-    exists = get_entry(conn, name) is not None
-    if exists:
-        conn.execute(system_entries.update().where(system_entries.c.name == name)
-                     .values(value=value, updated_at=now))
-    else:
-        conn.execute(system_entries.insert().values(name=name, value=value, updated_at=now))
+def insert_entry(conn: Connection, name: str, value: bytes, now: float) -> None:
+    """Create an entry that must not exist yet (IntegrityError if it does)."""
+    conn.execute(system_entries.insert().values(name=name, value=value, updated_at=now))
