@@ -134,3 +134,25 @@ def test_concurrent_inits_on_two_workers_make_exactly_one_seal(
     assert status["sealed"] is False
     token = winners[0].json()["root_token"]
     assert fresh(server, "GET", "/v1/auth/tokens/self", token).status_code == 200
+
+
+@pytest.mark.server
+def test_workers_stop_when_the_supervisor_is_killed(two_workers: ServerProcess) -> None:
+    import os
+    import signal
+    import time
+
+    server = two_workers
+    pids = workers_seen(server)
+    assert len(pids) == 2
+    server.stop(signal.SIGKILL)  # the supervisor dies without telling anyone
+    deadline = time.monotonic() + 20
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive.discard(pid)
+        time.sleep(0.2)
+    assert not alive, f"workers {alive} outlived their supervisor"

@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import signal
 import socket
 import struct
 import threading
@@ -110,8 +112,11 @@ class PeerLink:
             except (OSError, ValueError):
                 message = None
             if message is None:
-                log.error("lost the supervisor; sealing this worker")
+                # Without the supervisor this worker can no longer stay coherent with its
+                # siblings: drop the secrets and stop (uvicorn shuts down on SIGTERM).
+                log.error("lost the supervisor; sealing and stopping this worker")
                 self._apply({"op": "seal"})
+                os.kill(os.getpid(), signal.SIGTERM)
                 return
             if message.get("op") == "answer":
                 with self._answered:
