@@ -39,10 +39,12 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.server
-def test_tls_server_answers_over_https_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_tls_server_answers_over_https_only(tmp_path: Path, workers: int) -> None:
     cert, key = self_signed(tmp_path)
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                           extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(), test_clock=workers == 1,
+                           extra_args=["--tls-cert", str(cert), "--tls-key", str(key),
+                                       "--workers", str(workers)])
     server.start(wait=False)
     try:
         url = f"https://127.0.0.1:{server.port}/v1/sys/seal-status"
