@@ -290,14 +290,6 @@ def test_audit_records_every_use(kq: Client) -> None:
     assert len(page.records) == 1 and page.records[0].key_version == 1
 
 
-def test_audit_chain_verifies(kq: Client) -> None:
-    try:
-        result = kq.verify_audit()
-    except NotFoundError as exc:  # the route is listed in API.md but may not be served yet
-        pytest.skip(f"server has no POST /v1/audit/verify yet: {exc}")
-    assert result.ok and result.records > 0
-
-
 def test_seal_then_unseal_with_the_threshold(kq_server) -> None:
     with Client(kq_server.addr, kq_server.root_token) as kq:
         kq.create_key("seal/one", "aes-256-gcm")
