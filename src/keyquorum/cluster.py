@@ -33,12 +33,12 @@ from typing import Any
 from keyquorum.config import Settings
 from keyquorum.errors import InvalidRequest, KeyquorumError, Sealed
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress
+from keyquorum.service.core import SHAMIR_ENTRY
 from keyquorum.service.peers import PeerLink, encode_key, read_message, send_message
 from keyquorum.storage.engine import migrate, open_engine
 from keyquorum.storage.system_repo import get_entry
 
 log = logging.getLogger("keyquorum.cluster")
-SHAMIR_ENTRY = "seal/shamir"
 
 
 def _listen(settings: Settings) -> socket.socket:
@@ -79,7 +79,7 @@ def _worker_main(settings: Settings, listener: socket.socket, link: socket.socke
     import uvicorn
 
     from keyquorum.api.app import create_app
-    from keyquorum.server import build_core
+    from keyquorum.server import build_core, uvicorn_options
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
     core = build_core(settings)
@@ -87,12 +87,7 @@ def _worker_main(settings: Settings, listener: socket.socket, link: socket.socke
     core.peers = peers
     peers.start()
     app = create_app(core, run_scheduler=index == 0)
-    config = uvicorn.Config(app, log_level="warning", access_log=False,
-                            server_header=False, proxy_headers=bool(settings.trusted_proxies),
-                            forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-                            timeout_graceful_shutdown=10,
-                            ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-                            ssl_keyfile=str(settings.tls_key) if settings.tls_key else None)
+    config = uvicorn.Config(app, **uvicorn_options(settings))
     # The inherited socket object itself (uvicorn's ``fd=`` would rebuild it as a Unix
     # socket, and asyncio would then leave Nagle on: 40 ms per small answer).
     uvicorn.Server(config).run(sockets=[listener])

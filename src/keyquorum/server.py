@@ -51,19 +51,24 @@ def build_core(settings: Settings) -> Core:
     return Core(settings, engine, clock, node=socket.gethostname())
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How every keyquorum HTTP server runs: quiet, TLS when configured, and forwarded
+    client addresses believed only from configured proxies (they go into the audit log)."""
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False,
+                               "server_header": False, "timeout_graceful_shutdown": 10,
+                               "proxy_headers": bool(settings.trusted_proxies)}
+    if settings.trusted_proxies:
+        options["forwarded_allow_ips"] = ",".join(settings.trusted_proxies)
+    if settings.tls_cert is not None:
+        options["ssl_certfile"] = str(settings.tls_cert)
+        options["ssl_keyfile"] = str(settings.tls_key)
+    return options
+
+
 def _serve(core: Core) -> None:
     settings = core.settings
-    app = create_app(core)
-    ssl: dict[str, Any] = {}
-    if settings.tls_cert is not None:
-        ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
-    proxies: dict[str, Any] = {"proxy_headers": False}
-    if settings.trusted_proxies:
-        proxies = {"proxy_headers": True,
-                   "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, server_header=False, timeout_graceful_shutdown=10,
-                **ssl, **proxies)
+    uvicorn.run(create_app(core), host=settings.host, port=settings.port,
+                **uvicorn_options(settings))
 
 
 def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
