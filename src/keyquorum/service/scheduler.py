@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from typing import Any
 
 from sqlalchemy import and_, update
 
 from keyquorum.errors import KeyquorumError
-from keyquorum.service.context import system_context
+from keyquorum.service.context import next_request_id, system_context
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.storage import keys_repo
@@ -72,7 +71,7 @@ class Scheduler:
         for key_id in key_ids:
             try:
                 name = self.core.keys.get_by_id(key_id).key.name
-                job(system_context(uuid.uuid4().hex), name)
+                job(system_context(next_request_id()), name)
                 done.append(name)
             except KeyquorumError as exc:
                 log.warning("scheduled job on key %s failed: %s", key_id, exc.code)
