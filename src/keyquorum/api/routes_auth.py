@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.runner import read_json
-from keyquorum.api.services import Services, services
+from keyquorum.api.services import Services, authorize, services
 from keyquorum.audit.records import to_json as audit_json
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy import parse_policy
@@ -27,12 +27,6 @@ def _identity_json(identity: Identity) -> dict[str, Any]:
             "created_at": rfc3339(identity.created_at)}
 
 
-def _require(s: Services, ctx: RequestContext, operation: str) -> Identity:
-    assert ctx.identity is not None
-    s.core.authorizer.authorize(ctx.identity, operation, None)
-    return ctx.identity
-
-
 @router.post("/auth/tokens")
 async def create_token(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
@@ -41,7 +35,7 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        parent = _require(s, ctx, "sys:tokens")
+        parent = authorize(s, ctx, "sys:tokens")
         ttl = parse_duration(body.get("ttl"), field="ttl")
         if ttl is None:
             ttl = s.core.settings.default_token_ttl
@@ -74,7 +68,7 @@ async def revoke_token(request: Request, accessor: str,
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
         if ctx.identity.accessor != accessor:  # a token may always revoke itself
-            _require(s, ctx, "sys:tokens")
+            authorize(s, ctx, "sys:tokens")
         target = s.core.tokens.get(accessor)
         if target.is_root and not ctx.identity.is_root:
             raise Forbidden("only a root token may revoke a root token")
@@ -90,7 +84,7 @@ async def revoke_token(request: Request, accessor: str,
 @router.get("/policies")
 async def list_policies(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _require(s, ctx, "sys:policies")
+        authorize(s, ctx, "sys:policies")
         return {"policies": [{"name": p.name, **p.to_json()} for p in s.core.policies.list()]}
 
     return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
@@ -103,7 +97,7 @@ async def put_policy(request: Request, name: str,
     body = await read_json(request, s.core)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _require(s, ctx, "sys:policies")
+        authorize(s, ctx, "sys:policies")
         policy = parse_policy(name, body)
         s.core.policies.put(policy)
         s.core.peers.announce({"op": "policies"})
@@ -118,7 +112,7 @@ async def put_policy(request: Request, name: str,
 async def get_policy(request: Request, name: str,
                      s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _require(s, ctx, "sys:policies")
+        authorize(s, ctx, "sys:policies")
         policy = s.core.policies.get(name)
         return {"name": policy.name, **policy.to_json()}
 
@@ -130,7 +124,7 @@ async def get_policy(request: Request, name: str,
 async def delete_policy(request: Request, name: str,
                         s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _require(s, ctx, "sys:policies")
+        authorize(s, ctx, "sys:policies")
         s.core.policies.delete(name)
         s.core.peers.announce({"op": "policies"})
         ctx.detail["policy"] = name
@@ -156,7 +150,7 @@ async def list_audit(request: Request, key: str | None = None, identity: str | N
                      page_token: str | None = None,
                      s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _require(s, ctx, "audit:read")
+        authorize(s, ctx, "audit:read")
         records, next_token = s.core.audit.query(
             key=key, identity=identity, operation=operation, outcome=outcome,
             since=_time(since, "since"), until=_time(until, "until"), limit=limit,

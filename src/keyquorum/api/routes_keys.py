@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.runner import read_json
 from keyquorum.api.serialize import key_json
-from keyquorum.api.services import Services, services
+from keyquorum.api.services import Services, authorize, services
 from keyquorum.errors import InvalidRequest
 from keyquorum.keys.names import validate_key_name
 from keyquorum.keys.states import KeyState
@@ -19,11 +19,6 @@ from keyquorum.storage import keys_repo
 
 router = APIRouter(prefix="/v1/keys")
 MAX_PAGE = 1000
-
-
-def _authorize(s: Services, ctx: RequestContext, operation: str, name: str | None) -> None:
-    assert ctx.identity is not None
-    s.core.authorizer.authorize(ctx.identity, operation, name)
 
 
 def _page_token(name: str) -> str:
@@ -45,7 +40,7 @@ async def create_key(request: Request, s: Services = Depends(services)) -> dict[
     name = body.get("name") if isinstance(body.get("name"), str) else None
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "create", validate_key_name(name))
+        authorize(s, ctx, "create", validate_key_name(name))
         return key_json(s.lifecycle.create(ctx, body), s.core.keys)
 
     return await s.runner.run(request, "create", name, work,  # type: ignore[no-any-return]
@@ -109,7 +104,7 @@ async def rotate(request: Request, name: str, s: Services = Depends(services)) -
     await read_json(request, s.core, allow_empty=True)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "rotate", name)
+        authorize(s, ctx, "rotate", name)
         return key_json(s.lifecycle.rotate(ctx, name), s.core.keys)
 
     return await s.runner.run(request, "rotate", name, work,  # type: ignore[no-any-return]
@@ -123,7 +118,7 @@ async def _toggle(request: Request, name: str, s: Services, enabled: bool) -> di
     operation = "enable" if enabled else "disable"
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, operation, name)
+        authorize(s, ctx, operation, name)
         key = s.lifecycle.set_enabled(ctx, name, enabled, body.get("version"))
         return key_json(key, s.core.keys)
 
@@ -146,7 +141,7 @@ async def revoke(request: Request, name: str, s: Services = Depends(services)) -
     body = await read_json(request, s.core)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "revoke", name)
+        authorize(s, ctx, "revoke", name)
         return key_json(s.lifecycle.revoke(ctx, name, body), s.core.keys)
 
     return await s.runner.run(request, "revoke", name, work,  # type: ignore[no-any-return]
@@ -161,7 +156,7 @@ async def schedule_deletion(request: Request, name: str,
         raise InvalidRequest("only days may be given")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "delete", name)
+        authorize(s, ctx, "delete", name)
         key = s.lifecycle.schedule_deletion(ctx, name, body.get("days"))
         answer = key_json(key, s.core.keys)
         return {**answer, "destroy_at": answer["destroy_at"]}
@@ -176,7 +171,7 @@ async def cancel_deletion(request: Request, name: str,
     await read_json(request, s.core, allow_empty=True)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "delete", name)
+        authorize(s, ctx, "delete", name)
         return key_json(s.lifecycle.cancel_deletion(ctx, name), s.core.keys)
 
     return await s.runner.run(request, "delete", name, work,  # type: ignore[no-any-return]
@@ -187,7 +182,7 @@ async def cancel_deletion(request: Request, name: str,
 async def get_key(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.barrier()
-        _authorize(s, ctx, "read", name)
+        authorize(s, ctx, "read", name)
         with s.core.engine.connect() as conn:
             key = keys_repo.get_key(conn, name=name)
         if key is None:
@@ -206,7 +201,7 @@ async def update_key(request: Request, name: str,
     body = await read_json(request, s.core)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "update", name)
+        authorize(s, ctx, "update", name)
         return key_json(s.lifecycle.update(ctx, name, body), s.core.keys)
 
     return await s.runner.run(request, "update", name, work,  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import read_json
-from keyquorum.api.services import Services, services
+from keyquorum.api.services import Services, authorize, services
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound
 from keyquorum.service.context import RequestContext
 
@@ -53,15 +53,10 @@ async def unseal(request: Request, s: Services = Depends(services)) -> dict[str,
                               in_thread=True)
 
 
-def _authorize(s: Services, ctx: RequestContext, operation: str) -> None:
-    assert ctx.identity is not None
-    s.core.authorizer.authorize(ctx.identity, operation, None)
-
-
 @router.post("/seal")
 async def seal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "sys:seal")
+        authorize(s, ctx, "sys:seal")
         return s.core.seal_status()
 
     answer = await s.runner.run(request, "sys:seal", None, work)
@@ -74,7 +69,7 @@ async def seal(request: Request, s: Services = Depends(services)) -> dict[str, A
 @router.get("/custodians")
 async def custodians(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        _authorize(s, ctx, "sys:read")
+        authorize(s, ctx, "sys:read")
         status = s.core.seal_status()
         return {"threshold": status["threshold"], "custodians": s.core.custodians()}
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from keyquorum.api.runner import Runner
+from keyquorum.auth.identity import Identity
+from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations
@@ -24,3 +26,11 @@ class Services:
 
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
+
+
+def authorize(s: Services, ctx: RequestContext, operation: str,
+              key: str | None = None) -> Identity:
+    """The request's identity, if its policies allow ``operation`` (on ``key``); else Forbidden."""
+    assert ctx.identity is not None
+    s.core.authorizer.authorize(ctx.identity, operation, key)
+    return ctx.identity
