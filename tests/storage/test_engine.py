@@ -16,7 +16,20 @@ def test_sqlite_is_wal_with_full_sync_and_migrations_are_idempotent(tmp_path: Pa
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     tables = set(inspect(engine).get_table_names())
     assert {"keys", "key_versions", "tokens", "policies", "audit_records",
-            "system_entries"} <= tables
+            "system_entries", "audit_head", "audit_checkpoints", "approvals"} <= tables
+
+
+def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from keyquorum.storage.schema import metadata
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'kq.db'}")
+    migrate(engine)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []

@@ -14,11 +14,17 @@ OPERATIONS: frozenset[str] = frozenset({
     "export", "import", "random",
     # the audited override that unprotects with a compromised version
     "unprotect-compromised",
+    # accountability: approving dual-controlled requests, reading reports
+    "approve", "reports:read",
     # administration
-    "audit:read", "sys:seal", "sys:read", "sys:tokens", "sys:policies",
+    "audit:read", "sys:seal", "sys:read", "sys:tokens", "sys:policies", "sys:audit",
+    "sys:dual-control",
 })
-"""Every operation named in API.md, plus ``random``, ``sys:read`` (seal details, custodians)
-and ``unprotect-compromised`` (needed, besides decrypt, to use ``unsafe_allow_compromised``)."""
+"""Every operation named in API.md, plus ``random``, ``sys:read`` (seal details, custodians,
+metrics), ``unprotect-compromised`` (needed, besides decrypt, to use
+``unsafe_allow_compromised``), ``approve`` (decide dual-controlled requests),
+``reports:read`` (inventory and compliance), ``sys:audit`` (audit sinks, checkpoints,
+the audit public key) and ``sys:dual-control`` (turning dual control on or off)."""
 
 ALL_OPERATIONS = "*"
 """Accepted in a rule's ``operations`` to mean every operation, including future ones."""

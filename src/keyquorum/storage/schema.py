@@ -62,6 +62,8 @@ keys = Table(
     Column("created_by", String(64), nullable=True),
     Column("updated_at", Float, nullable=False),
     Column("last_used_at", Float, nullable=True),
+    # Seconds a version may stay primary (NIST SP 800-57 crypto-period); NULL: spec default.
+    Column("crypto_period", BigInteger, nullable=True),
     # Optimistic concurrency: every change bumps it and is conditional on it, so two
     # writers can never both move the primary version.
     Column("revision", BigInteger, nullable=False, default=1),
@@ -124,6 +126,56 @@ audit_records = Table(
     Column("error_code", String(32), nullable=True),
     Column("client", String(64), nullable=True),
     Column("detail", Text, nullable=True),
+    # HMAC'd encryption context ({hmac(name): hmac(value)}, JSON): searchable, not readable.
+    Column("context", Text, nullable=True),
+    # SHA-256 chain link (hex): hash of the previous link and this record's canonical form.
+    Column("chain_hash", String(64), nullable=True),
 )
 Index("ix_audit_time", audit_records.c.time)
 Index("ix_audit_key", audit_records.c.key)
+
+# The newest link of the audit chain, one row. Appending updates it first, which
+# serializes appenders on every database (row lock / SQLite write lock) and lets a
+# cut tail be noticed: the head names a record that is no longer there.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("chain_hash", String(64), nullable=False),
+)
+
+# Signed statements "the chain's record ``seq`` has hash ``chain_hash``", made at an
+# interval and on seal with the audit signing key (Ed25519, in the barrier).
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("chain_hash", String(64), nullable=False),
+    Column("time", Float, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+)
+
+# Dual control: a guarded request waiting for (or holding) M approvals. The request
+# itself is kept only as a hash of its exact parameters plus a non-secret summary.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("operation", String(32), nullable=False),
+    Column("key", String(128), nullable=True),
+    Column("requester", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("required", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("decisions", Text, nullable=False, default="[]"),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("decided_at", Float, nullable=True),
+    Column("consumed_at", Float, nullable=True),
+)
+Index("ix_approvals_state", approvals.c.state)
