@@ -23,6 +23,7 @@ from keyquorum.config import Settings
 from keyquorum.crypto.random import random_bytes
 from keyquorum.errors import Conflict, InvalidRequest, Sealed
 from keyquorum.keys.models import Key
+from keyquorum.metrics import OperationMetrics
 from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
 from keyquorum.service.keycache import KeyCache
@@ -45,6 +46,7 @@ class Core:
         self.tokens = TokenStore(engine, clock)
         self.policies = PolicyStore(engine, clock)
         self.authorizer = Authorizer(self.policies)
+        self.metrics = OperationMetrics()  # counted by the Runner, read by /metrics
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
         self._barrier: Barrier | None = None
