@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -144,7 +145,8 @@ class Runner:
         await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())],
                           ctx)
 
-    async def _audit(self, records: list[AuditRecord], ctx: RequestContext | None = None) -> None:
+    async def _audit(self, records: list[AuditRecord], ctx: RequestContext | None = None,
+                     started: float | None = None) -> None:
         if ctx is not None:
             ctx.recorded = True
         try:
@@ -153,6 +155,7 @@ class Runner:
             raise
         except Exception as exc:  # any failure to record is a failure of the operation
             raise AuditUnavailable() from exc
+        self.core.metrics.observe(records, started)  # counters for /metrics (dict updates)
 
     async def run(self, request: Request, operation: str, key: str | None,
                   work: Callable[[RequestContext], Any], *, authenticate: bool = True,
@@ -166,6 +169,7 @@ class Runner:
                       key: str | None, work: Callable[[RequestContext], Any], *,
                       authenticate: bool = True, in_thread: bool = False) -> Any:
         """Run one audited operation; ``work`` returns an ItemResult or a plain answer."""
+        started = time.perf_counter()
         version: int | None = None
         try:
             if authenticate:
@@ -174,15 +178,17 @@ class Runner:
         except Exception as exc:
             error = _as_domain_error(exc)
             await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())],
-                              ctx)
+                              ctx, started)
             raise error from exc
         if isinstance(result, ItemResult):
             key, version, answer = result.key or key, result.key_version, result.answer
         else:
             answer = result
-        if not ctx.audited:
-            await self._audit(
-                [_record(ctx, operation, key, version, None, self.core.clock.now())], ctx)
+        record = _record(ctx, operation, key, version, None, self.core.clock.now())
+        if ctx.audited:  # the change wrote its record in its own transaction: count it only
+            self.core.metrics.observe([record], started)
+        else:
+            await self._audit([record], ctx, started)
         return answer
 
     async def run_items(self, ctx: RequestContext, authorization: str | None, operation: str,
@@ -192,6 +198,7 @@ class Runner:
         if "batch" not in body:
             return await self.execute(  # type: ignore[no-any-return]
                 ctx, authorization, operation, key, lambda c: work(c, body))
+        started = time.perf_counter()
         try:
             self.authenticate(authorization, ctx)
             items = body["batch"]
@@ -201,7 +208,7 @@ class Runner:
                 raise TooLarge(f"a batch holds at most {self.core.settings.max_batch_items} items")
         except KeyquorumError as refusal:
             await self._audit([_record(ctx, operation, key, None, refusal,
-                                       self.core.clock.now())], ctx)
+                                       self.core.clock.now())], ctx, started)
             raise
         results: list[dict[str, Any]] = []
         records: list[AuditRecord] = []
@@ -219,5 +226,5 @@ class Runner:
             results.append(outcome.answer)
             records.append(_record(ctx, operation, outcome.key or key, outcome.key_version,
                                    None, now))
-        await self._audit(_aggregate(records, len(items)), ctx)
+        await self._audit(_aggregate(records, len(items)), ctx, started)
         return {"results": results}
