@@ -8,9 +8,16 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
     ├── InvalidCiphertext     400 invalid_ciphertext
     ├── Unauthenticated       401 unauthenticated
     ├── Forbidden             403 forbidden
+    │   ├── SelfApproval          403 self_approval
+    │   ├── ApprovalMismatch      403 approval_mismatch
+    │   └── ApprovalNotRequester  403 approval_not_requester
     ├── ApprovalRequired      403 approval_required
     ├── NotFound              404 not_found
     ├── Conflict              409 conflict
+    │   ├── DuplicateApproval     409 duplicate_approval
+    │   ├── ApprovalConsumed      409 approval_consumed
+    │   ├── ApprovalExpired       409 approval_expired
+    │   └── ApprovalRejected      409 approval_rejected
     ├── KeyStateError         409 key_state
     ├── TooLarge              413 too_large
     ├── RateLimited           429 rate_limited
@@ -73,6 +80,24 @@ class ApprovalRequired(KeyquorumError):
     status = 403
 
 
+class SelfApproval(Forbidden):
+    """Dual control: the requester of an approval may not decide it."""
+
+    code = "self_approval"
+
+
+class ApprovalMismatch(Forbidden):
+    """Dual control: the re-sent request is not the one that was approved."""
+
+    code = "approval_mismatch"
+
+
+class ApprovalNotRequester(Forbidden):
+    """Dual control: only the identity that asked may use an approval."""
+
+    code = "approval_not_requester"
+
+
 class NotFound(KeyquorumError):
     code = "not_found"
     status = 404
@@ -81,6 +106,30 @@ class NotFound(KeyquorumError):
 class Conflict(KeyquorumError):
     code = "conflict"
     status = 409
+
+
+class DuplicateApproval(Conflict):
+    """Dual control: this identity already decided this approval."""
+
+    code = "duplicate_approval"
+
+
+class ApprovalConsumed(Conflict):
+    """Dual control: the approval was already used; an approval runs its request once."""
+
+    code = "approval_consumed"
+
+
+class ApprovalExpired(Conflict):
+    """Dual control: the approval's time to live has passed."""
+
+    code = "approval_expired"
+
+
+class ApprovalRejected(Conflict):
+    """Dual control: an approver rejected the request."""
+
+    code = "approval_rejected"
 
 
 class KeyStateError(KeyquorumError):
@@ -119,4 +168,6 @@ class AuditUnavailable(KeyquorumError):
 ALL_ERRORS: tuple[type[KeyquorumError], ...] = (
     InvalidRequest, InvalidCiphertext, Unauthenticated, Forbidden, ApprovalRequired,
     NotFound, Conflict, KeyStateError, TooLarge, RateLimited, Sealed, AuditUnavailable,
+    SelfApproval, ApprovalMismatch, ApprovalNotRequester, DuplicateApproval, ApprovalConsumed,
+    ApprovalExpired, ApprovalRejected,
 )
