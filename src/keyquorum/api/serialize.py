@@ -26,6 +26,7 @@ def key_json(key: Key, cache: KeyCache) -> dict[str, Any]:
         "exportable": key.exportable,
         "rotation_period": key.rotation_period,
         "next_rotation": rfc3339(key.next_rotation),
+        "crypto_period": key.crypto_period,
         "usage_limit": key.usage_limit,
         "deletion_window_days": key.deletion_window_days,
         "destroy_at": rfc3339(key.destroy_at),

@@ -43,6 +43,9 @@ class Key:
     labels: dict[str, str] = field(default_factory=dict)
     rotation_period: int | None = None
     next_rotation: float | None = None
+    # Seconds a version may stay primary (NIST SP 800-57); None: the spec's default
+    # (keys/cryptoperiods.py).
+    crypto_period: int | None = None
     usage_limit: int | None = None
     destroy_at: float | None = None
     state_before_deletion: str | None = None

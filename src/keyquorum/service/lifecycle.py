@@ -37,9 +37,9 @@ MIN_DELETION_DAYS = 7
 MAX_DELETION_DAYS = 30
 REVOKE_REASONS = ("compromised", "superseded", "retired", "other")
 _CREATE_FIELDS = {"name", "spec", "purpose", "description", "owner", "labels", "exportable",
-                  "rotation_period", "usage_limit", "deletion_window_days"}
-_UPDATE_FIELDS = {"description", "owner", "labels", "rotation_period", "usage_limit",
-                  "min_decrypt_version"}
+                  "rotation_period", "crypto_period", "usage_limit", "deletion_window_days"}
+_UPDATE_FIELDS = {"description", "owner", "labels", "rotation_period", "crypto_period",
+                  "usage_limit", "min_decrypt_version"}
 
 
 def _check_fields(body: dict[str, Any], allowed: set[str]) -> None:
@@ -80,6 +80,16 @@ def _rotation_period(value: object) -> int | None:
         return None
     if seconds < 3600:
         raise InvalidRequest("rotation_period must be at least 1h")
+    return int(seconds)
+
+
+def _crypto_period(value: object) -> int | None:
+    """A per-key crypto-period override; ``None`` keeps the spec's NIST default."""
+    seconds = parse_duration(value, field="crypto_period")  # type: ignore[arg-type]
+    if seconds is None:
+        return None
+    if seconds < 86400:
+        raise InvalidRequest("crypto_period must be at least 1d")
     return int(seconds)
 
 
@@ -141,6 +151,7 @@ class KeyLifecycle:
         if not isinstance(exportable, bool):
             raise InvalidRequest("exportable must be true or false")
         rotation_period = _rotation_period(body.get("rotation_period"))
+        crypto_period = _crypto_period(body.get("crypto_period"))
         usage_limit = _positive_int(body.get("usage_limit"), "usage_limit")
         window = _deletion_days(body.get("deletion_window_days",
                                          self.core.settings.default_deletion_window_days),
@@ -157,7 +168,7 @@ class KeyLifecycle:
                 description=_optional_text(body.get("description"), "description", 4096),
                 labels=_labels(body.get("labels")), rotation_period=rotation_period,
                 next_rotation=now + rotation_period if rotation_period else None,
-                usage_limit=usage_limit, created_by=ctx.accessor,
+                crypto_period=crypto_period, usage_limit=usage_limit, created_by=ctx.accessor,
             )
             try:
                 with self.core.engine.begin() as conn:
@@ -185,6 +196,8 @@ class KeyLifecycle:
             changes["labels"] = _labels(body["labels"])
         if "usage_limit" in body:
             changes["usage_limit"] = _positive_int(body["usage_limit"], "usage_limit")
+        if "crypto_period" in body:
+            changes["crypto_period"] = _crypto_period(body["crypto_period"])
         rotation = _rotation_period(body["rotation_period"]) if "rotation_period" in body else None
         min_decrypt = (_positive_int(body["min_decrypt_version"], "min_decrypt_version")
                        if "min_decrypt_version" in body else None)

@@ -37,7 +37,7 @@ def _key_from_row(row: Any, versions: tuple[KeyVersion, ...]) -> Key:
         updated_at=row.updated_at, revision=row.revision, owner=row.owner,
         description=row.description, labels=json.loads(row.labels or "{}"),
         rotation_period=row.rotation_period, next_rotation=row.next_rotation,
-        usage_limit=row.usage_limit, destroy_at=row.destroy_at,
+        crypto_period=row.crypto_period, usage_limit=row.usage_limit, destroy_at=row.destroy_at,
         state_before_deletion=row.state_before_deletion, created_by=row.created_by,
         last_used_at=row.last_used_at, versions=versions,
     )
@@ -88,6 +88,7 @@ def _key_values(key: Key) -> dict[str, Any]:
         "description": key.description, "labels": json.dumps(key.labels, sort_keys=True),
         "origin": key.origin, "exportable": key.exportable,
         "rotation_period": key.rotation_period, "next_rotation": key.next_rotation,
+        "crypto_period": key.crypto_period,
         "usage_limit": key.usage_limit, "deletion_window_days": key.deletion_window_days,
         "destroy_at": key.destroy_at, "state_before_deletion": key.state_before_deletion,
         "created_at": key.created_at, "created_by": key.created_by,
