@@ -7,27 +7,35 @@ from __future__ import annotations
 
 from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
 from keyquorum.auth.operations import ALL_OPERATIONS, OPERATIONS
+from keyquorum.auth.conditions import Conditions
 from keyquorum.auth.policy import (
     ROOT_POLICY,
     Authorizer,
+    Decision,
     Policy,
     PolicyStore,
     Rule,
+    RuleRef,
     parse_policy,
     validate_policy_name,
 )
+from keyquorum.auth.roles import BUILTIN_ROLES
 from keyquorum.auth.tokens import TokenStore, check_child_token
 
 __all__ = [
     "ALL_OPERATIONS",
+    "BUILTIN_ROLES",
     "OPERATIONS",
     "ROOT_POLICY",
     "ROOT_POLICY_NAME",
     "Authorizer",
+    "Conditions",
+    "Decision",
     "Identity",
     "Policy",
     "PolicyStore",
     "Rule",
+    "RuleRef",
     "TokenStore",
     "check_child_token",
     "parse_policy",

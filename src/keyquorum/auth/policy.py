@@ -1,12 +1,19 @@
-"""Policies: named rule lists that say which operations a token may do on which keys.
+"""Where policies live and how a request is judged against them.
 
 Deny by default: a request is allowed only if some rule of the caller's policies
-allows it and no rule denies it (a matching deny always wins, whatever the order).
-The built-in ``root`` policy allows everything and cannot be written or deleted.
+allows it and no rule denies it (a matching deny always wins, whatever the order
+or specificity). A rule matches when it names the operation (or ``*``), its glob
+covers the key, and its conditions (``conditions.py``) apply to the request. The
+built-in ``root`` policy allows everything; the built-in roles (``roles.py``) are
+present on every server; neither can be written or deleted.
 
 Evaluation is on the hot path of every request, so ``Authorizer`` compiles each
-distinct tuple of policy names once and remembers decisions in a bounded LRU;
-both are tagged with the store's generation and so die on any policy change.
+distinct tuple of policy names once and remembers, per (generation, policies,
+operation, key), either the final answer or — only when a matching rule has
+conditions — the few rules whose conditions must be checked against the
+request's facts. Both caches are tagged with the store's generation and so die
+on any policy change. ``explain`` gives the full answer with the deciding rule
+(for simulation and denial messages), off the hot path.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -24,106 +31,47 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from keyquorum.auth.globs import compile_glob, matches_everything, validate_glob
+from keyquorum.auth.conditions import Conditions
+from keyquorum.auth.globs import compile_glob, matches_everything
 from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
-from keyquorum.auth.operations import ALL_OPERATIONS, OPERATIONS
+from keyquorum.auth.operations import ALL_OPERATIONS
+from keyquorum.auth.roles import BUILTIN_ROLE_NAMES, BUILTIN_ROLES
+from keyquorum.auth.rules import (
+    ALLOW,
+    DENY,
+    MAX_RULES,
+    ROOT_POLICY,
+    Policy,
+    Rule,
+    validate_policy_name,
+)
+from keyquorum.auth.rules import parse_policy as parse_rules_policy
 from keyquorum.clock import Clock
 from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from keyquorum.storage.schema import policies as policies_table
 
+__all__ = [
+    "ALLOW",
+    "DENY",
+    "MAX_RULES",
+    "ROOT_POLICY",
+    "Authorizer",
+    "Decision",
+    "Policy",
+    "PolicyStore",
+    "Rule",
+    "RuleRef",
+    "UnmetRule",
+    "parse_policy",
+    "validate_policy_name",
+]
+
 log = logging.getLogger(__name__)
-
-ALLOW = "allow"
-DENY = "deny"
-MAX_RULES = 256
-_NAME = re.compile(r"[a-z0-9._-]{1,64}")
-_RULE_FIELDS = frozenset({"keys", "operations", "effect"})
-
-
-def validate_policy_name(name: object) -> str:
-    """Return ``name`` if it is a valid policy name (``[a-z0-9._-]{1,64}``), else raise."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (".", ".."):
-        raise InvalidRequest(
-            f"bad policy name {name!r}: 1-64 characters of a-z 0-9 . _ - (not '.' or '..')")
-    return name
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One line of a policy: ``effect`` the ``operations`` on keys matching ``keys``."""
-
-    keys: str
-    operations: tuple[str, ...]
-    effect: str = ALLOW
-
-    def to_json(self) -> dict[str, Any]:
-        return {"keys": self.keys, "operations": list(self.operations), "effect": self.effect}
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """A named, validated list of rules."""
-
-    name: str
-    rules: tuple[Rule, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """The body form accepted by ``parse_policy`` (and answered by GET /v1/policies)."""
-        return {"rules": [rule.to_json() for rule in self.rules]}
-
-
-ROOT_POLICY = Policy(ROOT_POLICY_NAME, (Rule("**", (ALL_OPERATIONS,), ALLOW),))
-"""What ``root`` means, shown to operators; the authorizer short-circuits it anyway."""
 
 
 def parse_policy(name: str, body: object) -> Policy:
-    """Validate a policy body strictly and return it; every mistake names the broken rule.
-
-    Unknown fields and operations are errors rather than ignored, because a policy
-    that silently means less (or more) than its author thinks is a security bug.
-    """
-    validate_policy_name(name)
-    if name == ROOT_POLICY_NAME:
-        raise Conflict("the root policy is built in and cannot be changed")
-    if not isinstance(body, Mapping):
-        raise InvalidRequest('a policy must be an object like {"rules": [...]}')
-    unknown = set(body) - {"rules"}
-    if unknown:
-        raise InvalidRequest(f"unknown policy field(s): {', '.join(sorted(map(str, unknown)))}")
-    raw_rules = body.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise InvalidRequest("a policy needs a non-empty list of rules")
-    if len(raw_rules) > MAX_RULES:
-        raise InvalidRequest(f"a policy has at most {MAX_RULES} rules")
-    return Policy(name, tuple(_parse_rule(i, raw) for i, raw in enumerate(raw_rules)))
-
-
-def _parse_rule(index: int, raw: object) -> Rule:
-    where = f"rule {index}"
-    if not isinstance(raw, Mapping):
-        raise InvalidRequest(f"{where}: a rule must be an object with keys and operations")
-    unknown = set(raw) - _RULE_FIELDS
-    if unknown:
-        raise InvalidRequest(f"{where}: unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-    if "keys" not in raw:
-        raise InvalidRequest(f"{where}: keys (a glob) is required")
-    try:
-        keys = validate_glob(raw["keys"])
-    except InvalidRequest as exc:
-        raise InvalidRequest(f"{where}: {exc.message}") from None
-    operations = raw.get("operations")
-    if not isinstance(operations, list) or not operations:
-        raise InvalidRequest(f"{where}: operations must be a non-empty list")
-    seen: dict[str, None] = {}
-    for operation in operations:
-        if not isinstance(operation, str) or (
-                operation not in OPERATIONS and operation != ALL_OPERATIONS):
-            raise InvalidRequest(f"{where}: unknown operation {operation!r}")
-        seen[operation] = None
-    effect = raw.get("effect", ALLOW)
-    if effect not in (ALLOW, DENY):
-        raise InvalidRequest(f"{where}: effect must be 'allow' or 'deny'")
-    return Rule(keys, tuple(seen), effect)
+    """Validate a policy body for writing; ``root`` and the built-in roles are a conflict."""
+    return parse_rules_policy(name, body, reserved=BUILTIN_ROLE_NAMES)
 
 
 class PolicyStore:
@@ -155,9 +103,9 @@ class PolicyStore:
         return self._generation
 
     def put(self, policy: Policy) -> None:
-        """Create or replace ``policy``."""
-        if policy.name == ROOT_POLICY_NAME:
-            raise Conflict("the root policy is built in and cannot be changed")
+        """Create or replace ``policy``; built-in policies are refused."""
+        if policy.name == ROOT_POLICY_NAME or policy.name in BUILTIN_ROLES:
+            raise Conflict(f"the {policy.name} policy is built in and cannot be changed")
         rules = json.dumps([rule.to_json() for rule in policy.rules], separators=(",", ":"))
         now = self._clock.now()
         try:
@@ -176,7 +124,7 @@ class PolicyStore:
                     name=name, rules=rules, created_at=now, updated_at=now))
 
     def get(self, name: str) -> Policy:
-        """The policy called ``name`` (``root`` included), or ``NotFound``."""
+        """The policy called ``name`` (built-ins included), or ``NotFound``."""
         policy = self.find(name)
         if policy is None:
             raise NotFound(f"no policy named {name!r}")
@@ -186,16 +134,20 @@ class PolicyStore:
         """Like ``get`` but ``None`` when missing (the authorizer ignores missing policies)."""
         if name == ROOT_POLICY_NAME:
             return ROOT_POLICY
+        builtin = BUILTIN_ROLES.get(name)
+        if builtin is not None:
+            return builtin
         return self._policies().get(name)
 
     def list(self) -> list[Policy]:
-        """Every policy, ``root`` first, the rest by name."""
+        """Every policy: ``root`` first, then the built-in roles, then the rest by name."""
         stored = self._policies()
-        return [ROOT_POLICY, *(stored[name] for name in sorted(stored))]
+        return [ROOT_POLICY, *(BUILTIN_ROLES[name] for name in sorted(BUILTIN_ROLES)),
+                *(stored[name] for name in sorted(stored))]
 
     def delete(self, name: str) -> None:
-        if name == ROOT_POLICY_NAME:
-            raise Conflict("the root policy is built in and cannot be deleted")
+        if name == ROOT_POLICY_NAME or name in BUILTIN_ROLES:
+            raise Conflict(f"the {name} policy is built in and cannot be deleted")
         with self._engine.begin() as connection:
             removed = connection.execute(
                 delete(policies_table).where(policies_table.c.name == name)).rowcount
@@ -237,12 +189,64 @@ class PolicyStore:
                 select(policies_table.c.name, policies_table.c.rules)).all()
         loaded: dict[str, Policy] = {}
         for name, rules in rows:
+            if name in BUILTIN_ROLES:  # written before the role existed: the role wins
+                log.warning("stored policy %r has a built-in role's name and is ignored", name)
+                continue
             try:
-                loaded[name] = parse_policy(name, {"rules": json.loads(rules)})
+                loaded[name] = parse_rules_policy(name, {"rules": json.loads(rules)})
             except (InvalidRequest, Conflict, ValueError):
                 # Unreadable policy grants nothing (deny by default) rather than failing all.
                 log.error("stored policy %r is invalid and is ignored", name)
         return loaded
+
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """A rule and where it is: which policy, which line (0-based)."""
+
+    policy: str
+    index: int
+    rule: Rule
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy, "index": self.index, **self.rule.to_json()}
+
+    def __str__(self) -> str:
+        return f"policy {self.policy} rule {self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class UnmetRule:
+    """An allow rule that names the operation and key but whose conditions failed."""
+
+    ref: RuleRef
+    failed: tuple[str, ...]  # condition names: specs, context_keys, source
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.ref.to_json(), "failed": list(self.failed)}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The full answer: allowed or not, and the rule that explains it.
+
+    ``rule`` is the most specific matching deny when one matches (deny wins), else
+    the most specific matching allow, else ``None`` (denied by default; then
+    ``unmet`` lists the allow rules that would have applied but for their conditions).
+    """
+
+    allowed: bool
+    rule: RuleRef | None
+    unmet: tuple[UnmetRule, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"allowed": self.allowed,
+                "rule": self.rule.to_json() if self.rule is not None else None,
+                "unmet": [u.to_json() for u in self.unmet]}
+
+
+_ROOT_DECISION = Decision(True, RuleRef(ROOT_POLICY_NAME, 0, ROOT_POLICY.rules[0]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +255,52 @@ class _CompiledRule:
     pattern: re.Pattern[str]
     covers_keyless: bool
     deny: bool
+    conditions: Conditions | None
+    ref: RuleRef
+
+    def names(self, operation: str, key_name: str | None) -> bool:
+        """Whether the rule is about this operation on this key (conditions aside)."""
+        if operation not in self.operations and ALL_OPERATIONS not in self.operations:
+            return False
+        if key_name is None:
+            return self.covers_keyless
+        return self.pattern.match(key_name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A cached half-decision: the conditioned rules still to check against the request."""
+
+    allowed_without: bool  # an unconditioned allow matched
+    denies: tuple[_CompiledRule, ...]
+    allows: tuple[_CompiledRule, ...]
+
+    def allowed(self, spec: str | None, context: Mapping[str, str] | None,
+                client: str | None) -> bool:
+        for rule in self.denies:
+            assert rule.conditions is not None
+            if not rule.conditions.unmet(spec=spec, context=context, client=client,
+                                         unknown_holds=True):
+                return False
+        if self.allowed_without:
+            return True
+        for rule in self.allows:
+            assert rule.conditions is not None
+            if not rule.conditions.unmet(spec=spec, context=context, client=client,
+                                         unknown_holds=False):
+                return True
+        return False
 
 
 class Authorizer:
-    """Decides whether an identity may do an operation on a key; deny by default."""
+    """Decides whether an identity may do an operation on a key; deny by default.
+
+    The request's facts are keyword arguments: ``client`` (the address, already
+    resolved through trusted proxies), ``context`` (the encryption context of a
+    crypto operation or batch item; ``None`` is an empty one) and ``spec`` (on
+    create). They matter only to rules with conditions; a call site that cannot
+    give a fact leaves it ``None``, which conditions treat as unknown (fail closed).
+    """
 
     def __init__(self, policy_store: PolicyStore, *, cache_size: int = 65536) -> None:
         self._store = policy_store
@@ -264,37 +310,92 @@ class Authorizer:
         self._decide = lru_cache(maxsize=cache_size)(self._decide_uncached)
         self._compile = lru_cache(maxsize=1024)(self._compile_uncached)
 
-    def authorize(self, identity: Identity, operation: str, key_name: str | None) -> None:
-        """Return if allowed, else raise ``Forbidden`` naming the operation and key."""
-        if not self.allowed(identity, operation, key_name):
-            target = f" {key_name}" if key_name is not None else ""
-            raise Forbidden(f"token may not {operation}{target}")
+    def authorize(self, identity: Identity, operation: str, key_name: str | None, *,
+                  client: str | None = None, context: Mapping[str, str] | None = None,
+                  spec: str | None = None) -> None:
+        """Return if allowed, else raise ``Forbidden`` naming the operation, key and rule."""
+        if self.allowed(identity, operation, key_name, client=client, context=context,
+                        spec=spec):
+            return
+        target = f" {key_name}" if key_name is not None else ""
+        message = f"token may not {operation}{target}"
+        # Off the hot path: only a refusal pays for the explanation.
+        decision = self.explain(identity.policies, operation, key_name, client=client,
+                                context=context, spec=spec)
+        if decision.rule is not None and not decision.allowed:
+            message += f" (denied by {decision.rule})"
+        elif decision.unmet:
+            first = decision.unmet[0]
+            # Names which condition failed, never the ranges or keys it wants.
+            message += (f" ({first.ref} would allow it, but its conditions are not met: "
+                        f"{', '.join(first.failed)})")
+        raise Forbidden(message)
 
-    def allowed(self, identity: Identity, operation: str, key_name: str | None) -> bool:
+    def allowed(self, identity: Identity, operation: str, key_name: str | None, *,
+                client: str | None = None, context: Mapping[str, str] | None = None,
+                spec: str | None = None) -> bool:
         if identity.is_root:
             return True
+        verdict = self._decide(self._generation(), identity.policies, operation, key_name)
+        if isinstance(verdict, bool):
+            return verdict
+        return verdict.allowed(spec, context, client)
+
+    def explain(self, policies: Sequence[str], operation: str, key_name: str | None, *,
+                client: str | None = None, context: Mapping[str, str] | None = None,
+                spec: str | None = None) -> Decision:
+        """The decision for a holder of ``policies``, with the rule that explains it."""
+        names = tuple(policies)
+        if ROOT_POLICY_NAME in names:
+            return _ROOT_DECISION
+        deny: _CompiledRule | None = None
+        allow: _CompiledRule | None = None
+        unmet: list[UnmetRule] = []
+        for rule in self._compile(self._generation(), names):
+            if not rule.names(operation, key_name):
+                continue
+            if rule.conditions is not None:
+                failed = rule.conditions.unmet(spec=spec, context=context, client=client,
+                                               unknown_holds=rule.deny)
+                if failed:
+                    if not rule.deny:
+                        unmet.append(UnmetRule(rule.ref, failed))
+                    continue
+            if rule.deny:
+                deny = _more_specific(deny, rule)
+            else:
+                allow = _more_specific(allow, rule)
+        if deny is not None:
+            return Decision(False, deny.ref)
+        if allow is not None:
+            return Decision(True, allow.ref)
+        return Decision(False, None, tuple(unmet))
+
+    def _generation(self) -> int:
         generation = self._store.generation
         if generation != self._seen_generation:
             self._seen_generation = generation
             self._decide.cache_clear()
             self._compile.cache_clear()
-        return self._decide(generation, identity.policies, operation, key_name)
+        return generation
 
     def _decide_uncached(self, generation: int, names: tuple[str, ...], operation: str,
-                         key_name: str | None) -> bool:
+                         key_name: str | None) -> bool | _Pending:
         allowed = False
+        denies: list[_CompiledRule] = []
+        allows: list[_CompiledRule] = []
         for rule in self._compile(generation, names):
-            if operation not in rule.operations and ALL_OPERATIONS not in rule.operations:
+            if not rule.names(operation, key_name):
                 continue
-            if key_name is None:
-                if not rule.covers_keyless:
-                    continue
-            elif rule.pattern.match(key_name) is None:
-                continue
-            if rule.deny:
-                return False  # any matching deny wins over every allow
-            allowed = True
-        return allowed
+            if rule.conditions is not None:
+                (denies if rule.deny else allows).append(rule)
+            elif rule.deny:
+                return False  # an unconditioned matching deny wins over every allow
+            else:
+                allowed = True
+        if not denies and (allowed or not allows):
+            return allowed  # no condition can change the answer: cache it whole
+        return _Pending(allowed, tuple(denies), tuple(allows))
 
     def _compile_uncached(self, _generation: int,
                           names: tuple[str, ...]) -> tuple[_CompiledRule, ...]:
@@ -305,6 +406,14 @@ class Authorizer:
                 continue
             compiled.extend(
                 _CompiledRule(frozenset(rule.operations), compile_glob(rule.keys),
-                              matches_everything(rule.keys), rule.effect == DENY)
-                for rule in policy.rules)
+                              matches_everything(rule.keys), rule.effect == DENY,
+                              rule.conditions, RuleRef(name, index, rule))
+                for index, rule in enumerate(policy.rules))
         return tuple(compiled)
+
+
+def _more_specific(best: _CompiledRule | None, rule: _CompiledRule) -> _CompiledRule:
+    """The more specific of two matching rules; the earlier one on a tie."""
+    if best is None or rule.ref.rule.specificity > best.ref.rule.specificity:
+        return rule
+    return best
