@@ -40,7 +40,9 @@ async def create_key(request: Request, s: Services = Depends(services)) -> dict[
     name = body.get("name") if isinstance(body.get("name"), str) else None
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "create", validate_key_name(name))
+        spec = body.get("spec")
+        authorize(s, ctx, "create", validate_key_name(name),
+                  spec=spec if isinstance(spec, str) else None)
         return key_json(s.lifecycle.create(ctx, body), s.core.keys)
 
     return await s.runner.run(request, "create", name, work,  # type: ignore[no-any-return]

@@ -29,8 +29,12 @@ def services(request: Request) -> Services:
 
 
 def authorize(s: Services, ctx: RequestContext, operation: str,
-              key: str | None = None) -> Identity:
-    """The request's identity, if its policies allow ``operation`` (on ``key``); else Forbidden."""
+              key: str | None = None, *, spec: str | None = None) -> Identity:
+    """The request's identity, if its policies allow ``operation`` (on ``key``); else Forbidden.
+
+    The client address always goes along, for rules with a ``source`` condition;
+    ``spec`` is the key spec a create asks for (rules with a ``specs`` condition).
+    """
     assert ctx.identity is not None
-    s.core.authorizer.authorize(ctx.identity, operation, key)
+    s.core.authorizer.authorize(ctx.identity, operation, key, client=ctx.client, spec=spec)
     return ctx.identity

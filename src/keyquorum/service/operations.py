@@ -115,10 +115,13 @@ class CryptoOperations:
     # -- shared steps ----------------------------------------------------------------------
 
     def _key_for(self, ctx: RequestContext, operation: str, name: str, purposes: tuple[str, ...],
-                 ) -> LoadedKey:
+                 context: dict[str, str] | None = None) -> LoadedKey:
         self.core.barrier()
         assert ctx.identity is not None
-        self.core.authorizer.authorize(ctx.identity, operation, name)
+        # The request's facts go along for rules with conditions (context keys, source
+        # address); rules without them are answered from the authorizer's cache.
+        self.core.authorizer.authorize(ctx.identity, operation, name, client=ctx.client,
+                                       context=context)
         loaded = self.core.keys.get(name)
         if loaded.key.purpose not in purposes:
             raise Conflict(f"key {name} has purpose {loaded.key.purpose}; "
@@ -180,7 +183,7 @@ class CryptoOperations:
 
     def _encrypt_bytes(self, ctx: RequestContext, operation: str, name: str, plaintext: bytes,
                        context: dict[str, str] | None, extra: dict[str, Any]) -> ItemResult:
-        loaded = self._key_for(ctx, operation, name, ("encrypt",))
+        loaded = self._key_for(ctx, operation, name, ("encrypt",), context)
         loaded, version = self._protect_version(ctx, loaded)
         handle = self.core.keys.handle(loaded, version)
         text = seal_with(handle, _key_uuid(loaded.key.id), version, plaintext, context)
@@ -205,7 +208,8 @@ class CryptoOperations:
         name = loaded.key.name
         ctx.key, ctx.key_version = name, header.key_version
         assert ctx.identity is not None
-        self.core.authorizer.authorize(ctx.identity, operation, name)
+        self.core.authorizer.authorize(ctx.identity, operation, name, client=ctx.client,
+                                       context=context)
         if expected_key is not None and name != expected_key:
             raise InvalidCiphertext("the ciphertext belongs to another key")
         if header.algorithm != loaded.key.spec:
@@ -215,7 +219,8 @@ class CryptoOperations:
         if allow_compromised and stored is not None and stored.state.value == "compromised":
             # The override is its own permission: holding decrypt is not enough to read
             # data under a key everyone should assume the attacker holds too.
-            self.core.authorizer.authorize(ctx.identity, "unprotect-compromised", name)
+            self.core.authorizer.authorize(ctx.identity, "unprotect-compromised", name,
+                                           client=ctx.client, context=context)
             ctx.detail["override"] = "unsafe_allow_compromised"
         handle = self.core.keys.handle(loaded, header.key_version)
         try:
@@ -344,8 +349,8 @@ class CryptoOperations:
     def decapsulate(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
         body = check_fields(item, {"encapsulation", "context", "key_version"})
         encapsulation = b64decode_field(body, "encapsulation")
-        parse_context(body.get("context"))
-        loaded = self._key_for(ctx, "decapsulate", name, ("kem", "agree"))
+        context = parse_context(body.get("context"))
+        loaded = self._key_for(ctx, "decapsulate", name, ("kem", "agree"), context)
         version = self._version_for_use(loaded, body)
         try:
             secret = self.core.keys.handle(loaded, version).decapsulate(encapsulation)
@@ -357,7 +362,7 @@ class CryptoOperations:
     def public_key(self, ctx: RequestContext, name: str, version: int | None) -> ItemResult:
         self.core.barrier()
         assert ctx.identity is not None
-        self.core.authorizer.authorize(ctx.identity, "read", name)
+        self.core.authorizer.authorize(ctx.identity, "read", name, client=ctx.client)
         loaded = self.core.keys.get(name)
         if not get_spec(loaded.key.spec).asymmetric:
             raise Conflict(f"key {name} is symmetric and has no public key")
@@ -376,5 +381,5 @@ class CryptoOperations:
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1024:
             raise InvalidRequest("bytes must be an integer from 1 to 1024")
         assert ctx.identity is not None
-        self.core.authorizer.authorize(ctx.identity, "random", None)
+        self.core.authorizer.authorize(ctx.identity, "random", None, client=ctx.client)
         return ItemResult({"random": b64(random_bytes(count))}, None, None)
