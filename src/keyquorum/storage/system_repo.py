@@ -1,4 +1,4 @@
-"""Named system entries: seal configuration and the sealed barrier keyring."""
+"""Named system entries: seal configuration, the sealed barrier keyring, small settings."""
 
 from __future__ import annotations
 
@@ -15,3 +15,11 @@ def get_entry(conn: Connection, name: str) -> bytes | None:
 def insert_entry(conn: Connection, name: str, value: bytes, now: float) -> None:
     """Create an entry that must not exist yet (IntegrityError if it does)."""
     conn.execute(system_entries.insert().values(name=name, value=value, updated_at=now))
+
+
+def put_entry(conn: Connection, name: str, value: bytes, now: float) -> None:
+    """Create or replace an entry (for settings that change; not for the seal or keyring)."""
+    changed = conn.execute(system_entries.update().where(system_entries.c.name == name)
+                           .values(value=value, updated_at=now)).rowcount
+    if not changed:
+        conn.execute(system_entries.insert().values(name=name, value=value, updated_at=now))
