@@ -30,6 +30,7 @@ from ._models import (
     KeyPage,
     Mac,
     Policy,
+    PolicyDecision,
     PolicyRule,
     PublicKey,
     ReencryptItem,
@@ -316,6 +317,17 @@ class AsyncClient:
 
     async def delete_policy(self, name: str) -> None:
         await self._run(api.delete_policy(name))
+
+    async def simulate_policy(self, operation: str, key: str | None = None, *,
+                              token_accessor: str | None = None,
+                              policies: Sequence[str] | None = None,
+                              context: Context | None = None, spec: str | None = None,
+                              client: str | None = None) -> PolicyDecision:
+        """May a token (by accessor) or a set of policies do ``operation`` on ``key``,
+        and which rule decides? Nothing is done; needs ``sys:policies``."""
+        return await self._run(api.simulate_policy(
+            operation, key, token_accessor=token_accessor, policies=policies,
+            context=context, spec=spec, client=client))
 
     # --- audit, approvals, reports --------------------------------------------------
 

@@ -30,6 +30,7 @@ from ._models import (
     KeyPage,
     Mac,
     Policy,
+    PolicyDecision,
     PolicyRule,
     PublicKey,
     ReencryptItem,
@@ -315,6 +316,17 @@ class Client:
 
     def delete_policy(self, name: str) -> None:
         self._run(api.delete_policy(name))
+
+    def simulate_policy(self, operation: str, key: str | None = None, *,
+                        token_accessor: str | None = None,
+                        policies: Sequence[str] | None = None,
+                        context: Context | None = None, spec: str | None = None,
+                        client: str | None = None) -> PolicyDecision:
+        """May a token (by accessor) or a set of policies do ``operation`` on ``key``,
+        and which rule decides? Nothing is done; needs ``sys:policies``."""
+        return self._run(api.simulate_policy(
+            operation, key, token_accessor=token_accessor, policies=policies,
+            context=context, spec=spec, client=client))
 
     # --- audit, approvals, reports --------------------------------------------------
 

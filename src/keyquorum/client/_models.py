@@ -410,29 +410,77 @@ class TokenInfo:
 
 @dataclass(frozen=True)
 class PolicyRule:
+    """One rule; ``conditions`` (optional) is ``{specs?, context_keys?, source?}``."""
+
     keys: str
     operations: tuple[str, ...]
     effect: str = "allow"
+    conditions: Mapping[str, Any] | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> PolicyRule:
+        conditions = body.get("conditions")
         return cls(keys=str(body.get("keys", "")),
                    operations=tuple(body.get("operations") or ()),
-                   effect=str(body.get("effect") or "allow"))
+                   effect=str(body.get("effect") or "allow"),
+                   conditions=dict(conditions) if isinstance(conditions, Mapping) else None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"keys": self.keys, "operations": list(self.operations), "effect": self.effect}
+        out: dict[str, Any] = {"keys": self.keys, "operations": list(self.operations),
+                               "effect": self.effect}
+        if self.conditions is not None:
+            out["conditions"] = dict(self.conditions)
+        return out
 
 
 @dataclass(frozen=True)
 class Policy:
     name: str
     rules: tuple[PolicyRule, ...]
+    builtin: bool = False
+    description: str | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any], name: str | None = None) -> Policy:
         return cls(name=str(body.get("name") or name or ""),
-                   rules=tuple(PolicyRule.from_json(r) for r in body.get("rules") or ()))
+                   rules=tuple(PolicyRule.from_json(r) for r in body.get("rules") or ()),
+                   builtin=bool(body.get("builtin", False)),
+                   description=body.get("description"))
+
+
+@dataclass(frozen=True)
+class DecidingRule:
+    """A rule named in a policy decision: which policy, which line (0-based), what it says."""
+
+    policy: str
+    index: int
+    rule: PolicyRule
+    failed: tuple[str, ...] = ()  # for an unmet rule: the conditions that did not hold
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> DecidingRule:
+        return cls(policy=str(body.get("policy", "")), index=int(body.get("index") or 0),
+                   rule=PolicyRule.from_json(body), failed=tuple(body.get("failed") or ()))
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """The answer of ``simulate_policy``: allowed or not, and the rule that explains it
+    (``None`` when denied by default; ``unmet`` then lists allow rules whose
+    conditions did not hold)."""
+
+    allowed: bool
+    rule: DecidingRule | None
+    unmet: tuple[DecidingRule, ...] = ()
+    policies: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> PolicyDecision:
+        rule = body.get("rule")
+        return cls(allowed=bool(body.get("allowed")),
+                   rule=DecidingRule.from_json(rule) if isinstance(rule, Mapping) else None,
+                   unmet=tuple(DecidingRule.from_json(u) for u in body.get("unmet") or ()),
+                   policies=tuple(body.get("policies") or ()))
 
 
 @dataclass(frozen=True)

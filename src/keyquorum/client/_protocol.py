@@ -35,6 +35,7 @@ from ._models import (
     KeyPage,
     Mac,
     Policy,
+    PolicyDecision,
     PolicyRule,
     PublicKey,
     ReencryptItem,
@@ -519,6 +520,18 @@ def list_policies() -> Call[list[Policy]]:
 
 def delete_policy(name: str) -> Call[None]:
     return Call("DELETE", f"/v1/policies/{_segment(name, 'policy name')}", _nothing)
+
+
+def simulate_policy(operation: str, key: str | None = None, *,
+                    token_accessor: str | None = None, policies: Sequence[str] | None = None,
+                    context: Context | None = None, spec: str | None = None,
+                    client: str | None = None) -> Call[PolicyDecision]:
+    if (token_accessor is None) == (policies is None):
+        raise ValueError("give exactly one of token_accessor or policies")
+    body = _put({"operation": operation}, key=key, token_accessor=token_accessor,
+                policies=None if policies is None else list(policies),
+                context=_context(context), spec=spec, client=client)
+    return Call("POST", "/v1/policies/simulate", _one(PolicyDecision.from_json), json=body)
 
 
 def list_audit(*, key: str | None = None, identity: str | None = None,
