@@ -462,6 +462,13 @@ class DecidingRule:
         return cls(policy=str(body.get("policy", "")), index=int(body.get("index") or 0),
                    rule=PolicyRule.from_json(body), failed=tuple(body.get("failed") or ()))
 
+    def to_json(self) -> dict[str, Any]:
+        """The server's form: the rule's fields with ``policy`` and ``index`` beside them."""
+        out = {"policy": self.policy, "index": self.index, **self.rule.to_json()}
+        if self.failed:
+            out["failed"] = list(self.failed)
+        return out
+
 
 @dataclass(frozen=True)
 class PolicyDecision:
@@ -481,6 +488,12 @@ class PolicyDecision:
                    rule=DecidingRule.from_json(rule) if isinstance(rule, Mapping) else None,
                    unmet=tuple(DecidingRule.from_json(u) for u in body.get("unmet") or ()),
                    policies=tuple(body.get("policies") or ()))
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer as the server sent it (``keyquorum policy explain --json``)."""
+        return {"allowed": self.allowed,
+                "rule": self.rule.to_json() if self.rule is not None else None,
+                "unmet": [u.to_json() for u in self.unmet], "policies": list(self.policies)}
 
 
 @dataclass(frozen=True)
