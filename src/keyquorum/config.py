@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from keyquorum.audit.sinks import SinkConfig, parse_sink_configs
+
 DEFAULT_LISTEN = "127.0.0.1:8200"
 
 
@@ -32,6 +34,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Server processes sharing the socket and store (``--workers``); set by the server.
     workers: int = 1
+    # Audit sinks besides the database (file, syslog), each required or best-effort.
+    audit_sinks: tuple[SinkConfig, ...] = ()
+    # Seconds between signed audit checkpoints (one is also made on seal).
+    audit_checkpoint_interval: float = 300.0
 
     @property
     def host(self) -> str:
@@ -57,6 +63,8 @@ class Settings:
             raise ValueError("default_deletion_window_days must be 7-30")
         if self.scheduler_interval <= 0:
             raise ValueError("scheduler_interval must be positive")
+        if not 1 <= self.audit_checkpoint_interval <= 86400:
+            raise ValueError("audit_checkpoint_interval must be 1-86400 seconds")
         return self
 
     @property
@@ -95,4 +103,6 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
         if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
             raise ValueError("trusted_proxies must be a list of addresses")
         raw["trusted_proxies"] = tuple(proxies)
+    if "audit_sinks" in raw:
+        raw["audit_sinks"] = parse_sink_configs(raw["audit_sinks"])
     return replace(settings, **raw)

@@ -308,14 +308,16 @@ def test_records_read_back_as_written(audit: AuditLog) -> None:
     assert newest.id is not None
     assert newest == record("r5", time=500.0, key="app/a", operation="rotate",
                             outcome="error", error_code="key_state",
-                            detail={"reason": "disabled"}, id=newest.id)
+                            detail={"reason": "disabled"}, id=newest.id,
+                            chain_hash=newest.chain_hash)
+    assert newest.chain_hash is not None and len(newest.chain_hash) == 64
 
 
 def test_json_form_has_exactly_the_documented_fields(audit: AuditLog) -> None:
     audit.write_sync(record("r1", time=1_700_000_000.25))
     body = to_json(audit.query()[0][0])
     assert list(body) == ["id", "time", "request_id", "identity", "operation", "key",
-                          "key_version", "outcome", "error_code", "client"]
+                          "key_version", "outcome", "error_code", "client", "chain_hash"]
     assert body["time"] == "2023-11-14T22:13:20.250000Z"
     assert body["identity"] == "acc_00000000000000aa"
     with_detail = to_json(record("r2", detail={"reason": "superseded"}))

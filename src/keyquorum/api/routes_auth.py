@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, authorize, services
-from keyquorum.audit.records import to_json as audit_json
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy import parse_policy
 from keyquorum.auth.tokens import check_child_token
@@ -131,33 +129,6 @@ async def delete_policy(request: Request, name: str,
         return {"name": name, "deleted": True}
 
     return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
-                              in_thread=True)
-
-
-def _time(value: str | None, field: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError as exc:
-        raise InvalidRequest(f"{field} must be an RFC 3339 time") from exc
-
-
-@router.get("/audit")
-async def list_audit(request: Request, key: str | None = None, identity: str | None = None,
-                     operation: str | None = None, outcome: str | None = None,
-                     since: str | None = None, until: str | None = None, limit: int = 100,
-                     page_token: str | None = None,
-                     s: Services = Depends(services)) -> dict[str, Any]:
-    def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "audit:read")
-        records, next_token = s.core.audit.query(
-            key=key, identity=identity, operation=operation, outcome=outcome,
-            since=_time(since, "since"), until=_time(until, "until"), limit=limit,
-            page_token=page_token)
-        return {"records": [audit_json(r) for r in records], "next_page_token": next_token}
-
-    return await s.runner.run(request, "audit:read", None, work,  # type: ignore[no-any-return]
                               in_thread=True)
 
 

@@ -6,6 +6,10 @@ takes everything queued (up to ``max_batch``), inserts it in one transaction
 requests share each fsync, so throughput grows with concurrency instead of
 being capped at one commit per request.
 
+Each group is appended to the hash chain (``chain.py``) and handed to the
+external sinks (``sinks.py``) inside its transaction, so records reach every
+required sink in chain order, and a required sink that fails rolls the group back.
+
 Fail closed: if a group's transaction fails, nothing of it is stored and every
 waiter gets ``AuditUnavailable``, so the operation it was auditing fails too.
 A waiter that times out is withdrawn if its record was not yet taken; if it was,
@@ -18,21 +22,25 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
+from keyquorum.audit.chain import AuditChain, ChainHead, ensure_head
 from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
+from keyquorum.audit.sinks import SinkSet
 from keyquorum.errors import AuditUnavailable, InvalidRequest
 from keyquorum.storage.schema import audit_records
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_LIMIT = 1000
+_HASH = re.compile(r"[0-9a-f]{32}")
 
 
 def _settle_all(futures: list[asyncio.Future[None]], failed: bool) -> None:
@@ -75,24 +83,11 @@ def _resolve(batch: list[_Pending], failed: bool) -> None:
             loop.call_soon_threadsafe(_settle_all, futures, failed)
 
 
-def _prepared_insert(engine: Engine) -> tuple[str, tuple[str, ...] | None]:
-    """The audit INSERT compiled once for this dialect, and its parameter order if positional.
-
-    Compiling a Core insert for every group costs more CPU than the rows themselves
-    on the hot path; the driver-level statement is the same SQL, built once.
-    """
-    columns = [c.name for c in audit_records.columns if c.name != "id"]
-    compiled = audit_records.insert().compile(dialect=engine.dialect, column_keys=columns)
-    positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup \
-        else None
-    return str(compiled), positions
-
-
 class AuditLog:
     """Group-committing audit writer over the ``audit_records`` table, and its reader."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 512,
-                 commit_lock: Path | None = None) -> None:
+                 commit_lock: Path | None = None, sinks: SinkSet | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._engine = engine
@@ -101,7 +96,8 @@ class AuditLog:
         # sleeps for up to 100 ms between tries.
         self._commit_lock = open(commit_lock, "a") if commit_lock else None  # noqa: SIM115
         self._max_batch = max_batch
-        self._insert_sql, self._positions = _prepared_insert(engine)
+        self.chain = AuditChain(engine)
+        self.sinks = sinks if sinks is not None else SinkSet([])
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -110,7 +106,9 @@ class AuditLog:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the writer thread (idempotent)."""
+        """Start the writer thread (idempotent); the chain head is created on first start."""
+        ensure_head(self._engine)
+        self.sinks.start()
         with self._cond:
             if self._accepting:
                 return
@@ -137,6 +135,7 @@ class AuditLog:
                 with self._cond:
                     if self._thread is thread:
                         self._thread = None
+        self.sinks.stop()
 
     @property
     def running(self) -> bool:
@@ -208,14 +207,24 @@ class AuditLog:
             self._fail_all()
             raise
 
+    def append_in(self, connection: Connection, records: list[AuditRecord]) -> ChainHead:
+        """Append ``records`` inside the caller's transaction (a lifecycle change's own record).
+
+        The change and its records commit together; a failure here (storage or a
+        required sink) raises, and the caller's transaction rolls back with it.
+        """
+        rows = [to_row(record) for record in records]
+        head = self.chain.append(connection, rows)
+        self.sinks.deliver(rows)
+        return head
+
     def _commit(self, batch: list[_Pending]) -> bool:
-        """Insert the group in one transaction; all of it or none of it."""
+        """Append the group in one transaction; all of it or none of it."""
         try:
             rows = [row for pending in batch for row in pending.rows]
-            params: list[Any] = rows if self._positions is None else [
-                tuple(row[name] for name in self._positions) for row in rows]
             with self._between_processes(), self._engine.begin() as connection:
-                connection.exec_driver_sql(self._insert_sql, params)
+                self.chain.append(connection, rows)
+                self.sinks.deliver(rows)
         except Exception as exc:
             # The exception's text is not logged: drivers put the bound parameters in it.
             log.error("audit write of %d record(s) failed (%s); their operations fail",
@@ -245,6 +254,7 @@ class AuditLog:
 
     def query(self, *, key: str | None = None, identity: str | None = None,
               operation: str | None = None, outcome: str | None = None,
+              context: str | None = None,
               since: float | None = None, until: float | None = None, limit: int = 100,
               page_token: str | None = None) -> tuple[list[AuditRecord], str | None]:
         """Matching records, newest first, and the token for the next page (or ``None``).
@@ -263,6 +273,10 @@ class AuditLog:
                               (table.c.operation, operation), (table.c.outcome, outcome)):
             if value is not None:
                 statement = statement.where(column == value)
+        if context is not None:  # an HMAC from /v1/audit/hash: a name or a value in the context
+            if not isinstance(context, str) or not _HASH.fullmatch(context):
+                raise InvalidRequest("context must be a hash answered by /v1/audit/hash")
+            statement = statement.where(table.c.context.like(f'%"{context}"%'))
         if since is not None:
             statement = statement.where(table.c.time >= since)
         if until is not None:

@@ -2,7 +2,10 @@
 
 A record names the caller by token *accessor*, never by token, and carries no
 key material or plaintext: ``detail`` is for short non-secret facts (a reason,
-a destination key), and callers own that promise.
+a destination key), and callers own that promise. The encryption context may
+carry personal data, so it is kept only HMAC'd (``context``: hashed name →
+hashed value, see ``hashing.py``); an auditor finds records by hashing a known
+value through the API.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ class AuditRecord:
     error_code: str | None
     client: str | None
     detail: dict[str, str] | None = None
+    context: dict[str, str] | None = None  # already HMAC'd: never a clear value
     id: int | None = None  # set only on records read back from storage
+    chain_hash: str | None = None  # likewise
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -60,6 +65,8 @@ def to_row(record: AuditRecord) -> dict[str, Any]:
         "client": _fit(record.client, _WIDTHS["client"]),
         "detail": None if record.detail is None else json.dumps(
             record.detail, sort_keys=True, separators=(",", ":")),
+        "context": None if not record.context else json.dumps(
+            record.context, sort_keys=True, separators=(",", ":")),
     }
 
 
@@ -68,7 +75,9 @@ def from_row(row: Any) -> AuditRecord:
         time=row.time, request_id=row.request_id, identity=row.identity,
         operation=row.operation, key=row.key, key_version=row.key_version,
         outcome=row.outcome, error_code=row.error_code, client=row.client,
-        detail=None if row.detail is None else json.loads(row.detail), id=row.id)
+        detail=None if row.detail is None else json.loads(row.detail),
+        context=None if row.context is None else json.loads(row.context), id=row.id,
+        chain_hash=row.chain_hash)
 
 
 def to_json(record: AuditRecord) -> dict[str, Any]:
@@ -87,4 +96,8 @@ def to_json(record: AuditRecord) -> dict[str, Any]:
     }
     if record.detail is not None:
         body["detail"] = record.detail
+    if record.context is not None:
+        body["context"] = record.context
+    if record.chain_hash is not None:
+        body["chain_hash"] = record.chain_hash
     return body

@@ -7,6 +7,7 @@ alone); ``seal`` drops every secret from memory.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -15,7 +16,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum import __version__
+from keyquorum.audit.keys import AUDIT_KEYS_ENTRY, AuditKeys
 from keyquorum.audit.log import AuditLog
+from keyquorum.audit.sinks import SinkSet
 from keyquorum.auth.policy import Authorizer, PolicyStore
 from keyquorum.auth.tokens import TokenStore
 from keyquorum.clock import Clock
@@ -26,10 +29,13 @@ from keyquorum.keys.models import Key
 from keyquorum.metrics import OperationMetrics
 from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
+from keyquorum.service.audit_trail import AuditTrail
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.peers import NoPeers, PeerLink, decode_key
 from keyquorum.storage import keys_repo
 from keyquorum.storage.system_repo import get_entry, insert_entry
+
+log = logging.getLogger("keyquorum.core")
 
 SHAMIR_ENTRY = "seal/shamir"
 KEYRING_ENTRY = "barrier/keyring"
@@ -42,7 +48,9 @@ class Core:
         self.clock = clock
         self.node = node
         self.audit = AuditLog(engine, commit_lock=settings.data_dir / "audit.lock"
-                              if settings.workers > 1 else None)
+                              if settings.workers > 1 else None,
+                              sinks=SinkSet.from_configs(settings.audit_sinks))
+        self.audit_trail = AuditTrail(engine, self.audit, clock)
         self.tokens = TokenStore(engine, clock)
         self.policies = PolicyStore(engine, clock)
         self.authorizer = Authorizer(self.policies)
@@ -97,7 +105,14 @@ class Core:
             "node": self.node,
             "worker": os.getpid(),
             "storage": self.engine.dialect.name,
+            "audit": self.audit_health(),
         }
+
+    def audit_health(self) -> dict[str, Any]:
+        """The audit writer and every sink; ``degraded`` when a best-effort sink is failing."""
+        sinks = self.audit.sinks.status()
+        return {"running": self.audit.running, "backlog": self.audit.backlog,
+                "degraded": any(not sink["healthy"] for sink in sinks), "sinks": sinks}
 
     # -- ceremonies -------------------------------------------------------------------------
 
@@ -121,6 +136,8 @@ class Core:
                 with self.engine.begin() as conn:
                     insert_entry(conn, SHAMIR_ENTRY, config.to_json(), now)
                     insert_entry(conn, KEYRING_ENTRY, seal_keyring(root_key, keyring), now)
+                    insert_entry(conn, AUDIT_KEYS_ENTRY, Barrier(keyring).encrypt(
+                        AUDIT_KEYS_ENTRY, AuditKeys.generate_material()), now)
                     token, _identity = self.tokens.create_root(created_by="init",
                                                                connection=conn)
             except IntegrityError as exc:  # another worker initialized it first
@@ -156,8 +173,10 @@ class Core:
         if blob is None:
             raise Sealed("the barrier keyring is missing from storage")
         keyring = open_keyring(root_key, blob)
+        barrier = Barrier(keyring)
+        self.audit_trail.open(barrier)
         with self.write_lock:
-            self._barrier = Barrier(keyring)
+            self._barrier = barrier
 
     def reset_unseal(self) -> dict[str, Any]:
         if self.peers.active:
@@ -166,13 +185,23 @@ class Core:
         return self.seal_status()
 
     def seal(self) -> dict[str, Any]:
-        """Drop the barrier, every cached key object and any unseal progress (every worker)."""
-        self._seal_here()
+        """Drop the barrier, every cached key object and any unseal progress (every worker).
+
+        The audit log is checkpointed first (signed), so what happened up to the
+        seal is pinned under a signature.
+        """
+        self._seal_here(checkpoint=True)
         self.peers.announce({"op": "seal"})
         return self.seal_status()
 
-    def _seal_here(self) -> None:
+    def _seal_here(self, *, checkpoint: bool = False) -> None:
+        if checkpoint and not self.sealed:
+            try:  # sign where the log stands; sealing must go on even if this fails
+                self.audit_trail.checkpoint()
+            except Exception as exc:
+                log.error("audit checkpoint on seal failed (%s)", type(exc).__name__)
         with self.write_lock:
+            self.audit_trail.close()
             self._barrier = None
             self.keys.clear()
             self.progress.reset()

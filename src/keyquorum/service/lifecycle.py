@@ -131,8 +131,8 @@ class KeyLifecycle:
                     changed = changed.evolve(updated_at=now)
                     if not keys_repo.update_key(conn, key, changed):
                         raise Conflict("the key changed concurrently; retry")
-                    write_audit_in(conn, ctx, operation=operation, key=name,
-                                   key_version=version, now=now)
+                    write_audit_in(self.core.audit, conn, ctx, operation=operation,
+                                   key=name, key_version=version, now=now)
                     fresh = keys_repo.get_key(conn, key_id=key.id)
             except IntegrityError as exc:  # another process took the same version number
                 raise Conflict("the key changed concurrently; retry") from exc
@@ -174,8 +174,8 @@ class KeyLifecycle:
                 with self.core.engine.begin() as conn:
                     keys_repo.insert_key(conn, key)
                     self._new_version(conn, key, 1, now)
-                    write_audit_in(conn, ctx, operation="create", key=name, key_version=1,
-                                   now=now)
+                    write_audit_in(self.core.audit, conn, ctx, operation="create",
+                                   key=name, key_version=1, now=now)
                     fresh = keys_repo.get_key(conn, key_id=key.id)
             except IntegrityError as exc:
                 raise Conflict(f"a key named {name} already exists") from exc

@@ -1,4 +1,5 @@
-"""Background work inside the server: due destructions, due rotations, last-use flushes.
+"""Background work inside the server: due destructions and rotations, last-use flushes,
+and signed audit checkpoints.
 
 Runs on a timer thread while unsealed. Each job is an ordinary audited
 lifecycle change under the scheduler's identity, so it obeys the same state
@@ -32,6 +33,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()
+        self._last_checkpoint = core.clock.now()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="keyquorum-scheduler",
@@ -56,7 +58,7 @@ class Scheduler:
         """Run every due job once; return what was done (names only)."""
         with self._tick_lock:
             if self.core.sealed:
-                return {"destroyed": [], "rotated": []}
+                return {"destroyed": [], "rotated": [], "checkpoint": None}
             now = self.core.clock.now()
             with self.core.engine.connect() as conn:
                 due_destroy = keys_repo.due_for_destruction(conn, now)
@@ -64,7 +66,20 @@ class Scheduler:
             destroyed = self._each(due_destroy, self.lifecycle.destroy)
             rotated = self._each(due_rotate, self.lifecycle.rotate)
             self.flush_last_used()
-            return {"destroyed": destroyed, "rotated": rotated}
+            checkpoint = self._checkpoint_if_due(now)
+            return {"destroyed": destroyed, "rotated": rotated, "checkpoint": checkpoint}
+
+    def _checkpoint_if_due(self, now: float) -> int | None:
+        """Sign the audit chain head every ``audit_checkpoint_interval`` if it moved."""
+        if now - self._last_checkpoint < self.core.settings.audit_checkpoint_interval:
+            return None
+        self._last_checkpoint = now
+        try:
+            made = self.core.audit_trail.checkpoint(only_if_grown=True)
+        except Exception as exc:  # the next interval retries
+            log.error("audit checkpoint failed (%s)", type(exc).__name__)
+            return None
+        return None if made is None else made.seq
 
     def _each(self, key_ids: list[str], job: Any) -> list[str]:
         done: list[str] = []

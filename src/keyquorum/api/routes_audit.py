@@ -1,0 +1,131 @@
+"""Audit routes: read, verify, export, hash a value to search by, sign a checkpoint now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from keyquorum.api.runner import read_json
+from keyquorum.api.services import Services, authorize, services
+from keyquorum.audit.checkpoints import Checkpoint
+from keyquorum.audit.records import to_json as audit_json
+from keyquorum.errors import InvalidRequest
+from keyquorum.service.context import RequestContext
+
+router = APIRouter(prefix="/v1/audit")
+MAX_TRUSTED_CHECKPOINTS = 100
+MAX_HASH_INPUT = 4096
+
+
+def _time(value: str | None, field: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise InvalidRequest(f"{field} must be an RFC 3339 time") from exc
+
+
+@router.get("")
+async def list_audit(request: Request, key: str | None = None, identity: str | None = None,
+                     operation: str | None = None, outcome: str | None = None,
+                     context: str | None = None, since: str | None = None,
+                     until: str | None = None, limit: int = 100, page_token: str | None = None,
+                     s: Services = Depends(services)) -> dict[str, Any]:
+    """Records, newest first; ``context`` is a hash from POST /v1/audit/hash."""
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "audit:read")
+        records, next_token = s.core.audit.query(
+            key=key, identity=identity, operation=operation, outcome=outcome, context=context,
+            since=_time(since, "since"), until=_time(until, "until"), limit=limit,
+            page_token=page_token)
+        return {"records": [audit_json(r) for r in records], "next_page_token": next_token}
+
+    return await s.runner.run(request, "audit:read", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+def _trusted(body: dict[str, Any]) -> list[Checkpoint]:
+    unknown = set(body) - {"checkpoints"}
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+    raw = body.get("checkpoints", [])
+    if not isinstance(raw, list) or len(raw) > MAX_TRUSTED_CHECKPOINTS:
+        raise InvalidRequest(f"checkpoints must be a list of at most {MAX_TRUSTED_CHECKPOINTS}")
+    try:
+        return [Checkpoint.from_json(item) for item in raw]
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+@router.post("/verify")
+async def verify(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """Check the live chain, its signed checkpoints, and any checkpoints held outside."""
+    body = await read_json(request, s.core, allow_empty=True)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "audit:read")
+        return s.core.audit_trail.verify(_trusted(body)).to_json()
+
+    return await s.runner.run(request, "audit:verify", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("/export")
+async def export(request: Request, s: Services = Depends(services)) -> StreamingResponse:
+    """The whole chain as JSON lines (see docs/FORMAT.md), checkable offline."""
+    def work(ctx: RequestContext) -> Iterator[bytes]:
+        authorize(s, ctx, "audit:read")
+        return s.core.audit_trail.export()
+
+    lines = await s.runner.run(request, "audit:export", None, work, in_thread=True)
+    return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+@router.get("/public-key")
+async def public_key(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """The checkpoint signing key's public half, for auditors to keep."""
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "audit:read")
+        keys = s.core.audit_trail.keys
+        return {"public_key_pem": keys.public_pem, "key_id": keys.key_id, "alg": "ed25519"}
+
+    return await s.runner.run(request, "audit:read", None, work)  # type: ignore[no-any-return]
+
+
+@router.post("/hash")
+async def hash_value(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """The HMAC a known context name or value is stored as, to search records by it."""
+    body = await read_json(request, s.core)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "audit:read")
+        if set(body) != {"value"} or not isinstance(body["value"], str) \
+                or len(body["value"]) > MAX_HASH_INPUT:
+            raise InvalidRequest(f"give exactly value: a string of at most {MAX_HASH_INPUT} "
+                                 "characters")
+        return {"hash": s.core.audit_trail.hash_value(body["value"])}
+
+    return await s.runner.run(request, "audit:hash", None, work)  # type: ignore[no-any-return]
+
+
+@router.post("/checkpoint")
+async def checkpoint(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """Sign the chain head now (an operator before handing an export to an auditor)."""
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:audit")
+        s.core.audit_trail.keys  # noqa: B018 - raises Sealed while sealed
+        made = s.core.audit_trail.checkpoint()
+        if made is None:
+            raise InvalidRequest("the audit log is empty: nothing to checkpoint")
+        return made.to_json()
+
+    return await s.runner.run(request, "audit:checkpoint", None,  # type: ignore[no-any-return]
+                              work, in_thread=True)
+
+
+__all__ = ["router"]

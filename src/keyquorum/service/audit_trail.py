@@ -1,0 +1,156 @@
+"""The audit trail as a service: keys, checkpoints, verification and export of the live log.
+
+``AuditLog`` writes records; this module holds what needs the unsealed barrier
+(the audit keys) or reads the whole chain back (verify, export).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+
+from keyquorum.audit.chain import ChainHead, read_head
+from keyquorum.audit.checkpoints import Checkpoint, make_checkpoint, stored_checkpoints
+from keyquorum.audit.export import checkpoint_line, end_line, header_line, record_line
+from keyquorum.audit.keys import AUDIT_KEYS_ENTRY, AuditKeys
+from keyquorum.audit.log import AuditLog
+from keyquorum.audit.verify import Fault, VerifyReport, verify_chain
+from keyquorum.clock import Clock
+from keyquorum.errors import Sealed
+from keyquorum.seal.barrier import Barrier
+from keyquorum.storage.schema import audit_records
+from keyquorum.storage.system_repo import get_entry, insert_entry
+
+log = logging.getLogger("keyquorum.audit")
+_PAGE = 2000
+
+
+def load_or_create_keys(engine: Engine, barrier: Barrier, now: float) -> AuditKeys:
+    """The audit keys from the barrier, created on the first unseal of a store without them."""
+    with engine.connect() as conn:
+        blob = get_entry(conn, AUDIT_KEYS_ENTRY)
+    if blob is None:
+        material = AuditKeys.generate_material()
+        try:
+            with engine.begin() as conn:
+                insert_entry(conn, AUDIT_KEYS_ENTRY,
+                             barrier.encrypt(AUDIT_KEYS_ENTRY, material), now)
+            return AuditKeys(material)
+        except IntegrityError:  # another worker created them first: use theirs
+            with engine.connect() as conn:
+                blob = get_entry(conn, AUDIT_KEYS_ENTRY)
+            assert blob is not None
+    return AuditKeys(barrier.decrypt(AUDIT_KEYS_ENTRY, blob))
+
+
+class AuditTrail:
+    """Checkpoints, verification and export over one store's audit chain."""
+
+    def __init__(self, engine: Engine, audit: AuditLog, clock: Clock) -> None:
+        self._engine = engine
+        self._audit = audit
+        self._clock = clock
+        self._keys: AuditKeys | None = None
+        self._lock = threading.Lock()
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def open(self, barrier: Barrier) -> None:
+        self._keys = load_or_create_keys(self._engine, barrier, self._clock.now())
+
+    def close(self) -> None:
+        self._keys = None
+
+    @property
+    def keys(self) -> AuditKeys:
+        keys = self._keys
+        if keys is None:
+            raise Sealed()
+        return keys
+
+    @property
+    def keys_or_none(self) -> AuditKeys | None:
+        return self._keys
+
+    def hash_value(self, value: str) -> str:
+        return self.keys.hash_value(value)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self, *, only_if_grown: bool = False) -> Checkpoint | None:
+        """Sign the head now (if unsealed); the checkpoint also goes to every sink."""
+        keys = self._keys
+        if keys is None:
+            return None
+        with self._lock, self._engine.begin() as conn:
+            made = make_checkpoint(conn, keys, self._clock.now(), only_if_grown=only_if_grown)
+            if made is not None:
+                self._audit.sinks.deliver_lines([checkpoint_line(made)])
+        return made
+
+    # -- reading the chain back -------------------------------------------------------------
+
+    def _records(self) -> Iterator[dict[str, Any]]:
+        """Every record in chain order, a page at a time (no long-held read transaction)."""
+        after = 0
+        while True:
+            with self._engine.connect() as conn:
+                rows = conn.execute(select(audit_records).where(audit_records.c.id > after)
+                                    .order_by(audit_records.c.id).limit(_PAGE)).mappings().all()
+            if not rows:
+                return
+            for row in rows:
+                yield dict(row)
+            after = rows[-1]["id"]
+
+    def _snapshot(self) -> tuple[ChainHead, list[Checkpoint]]:
+        with self._engine.connect() as conn:
+            head = read_head(conn) or ChainHead(0, "0" * 64)
+            return head, stored_checkpoints(conn)
+
+    def verify(self, trusted: Sequence[Checkpoint] = ()) -> VerifyReport:
+        """Check the live chain up to the head read now, plus checkpoints held outside."""
+        head, checkpoints = self._snapshot()
+        records = (row for row in self._records() if row["id"] <= head.seq)
+        report = verify_chain(records, [*checkpoints, *trusted], self.keys.public_pem, head=head)
+        if report.ok:
+            # Records beyond the head were not appended by the service (which moves the head
+            # in the same transaction). Newest id first, head second: a legitimate append
+            # committed before the id was read is always covered by the head read after it.
+            with self._engine.connect() as conn:
+                newest = conn.execute(select(func.max(audit_records.c.id))).scalar() or 0
+                now_head = read_head(conn) or ChainHead(0, "0" * 64)
+            if newest > now_head.seq:
+                report = replace(report, ok=False, first_bad=Fault(
+                    now_head.seq + 1, f"records {now_head.seq + 1}-{newest} lie beyond the "
+                    "chain head: they were added outside the service"))
+        return report
+
+    def export(self) -> Iterator[bytes]:
+        """The export file's lines: header, records with each checkpoint after its record, end.
+
+        Keys and the head are read now (``Sealed`` is raised here, not mid-stream).
+        """
+        keys = self.keys
+        head, checkpoints = self._snapshot()
+        return self._export_lines(keys, head, checkpoints)
+
+    def _export_lines(self, keys: AuditKeys, head: ChainHead,
+                      checkpoints: list[Checkpoint]) -> Iterator[bytes]:
+        yield header_line(self._clock.now(), keys.public_pem, keys.key_id)
+        pending = sorted((c for c in checkpoints if c.seq <= head.seq), key=lambda c: c.seq)
+        index = 0
+        for row in self._records():
+            if row["id"] > head.seq:
+                break
+            yield record_line(row)
+            while index < len(pending) and pending[index].seq <= row["id"]:
+                yield checkpoint_line(pending[index])
+                index += 1
+        yield end_line(head)
