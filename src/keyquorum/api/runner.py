@@ -20,6 +20,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from keyquorum.api.errors import translate
+from keyquorum.audit.keys import AuditKeys
 from keyquorum.audit.records import AuditRecord
 from keyquorum.errors import (
     ApprovalRequired,
@@ -99,7 +100,9 @@ def _aggregate(records: list[AuditRecord], batch_size: int) -> list[AuditRecord]
     groups: dict[tuple[Any, ...], tuple[AuditRecord, int]] = {}
     for record in records:
         detail = tuple(sorted((record.detail or {}).items()))
-        group = (record.key, record.key_version, record.outcome, record.error_code, detail)
+        context = tuple(sorted((record.context or {}).items()))
+        group = (record.key, record.key_version, record.outcome, record.error_code, detail,
+                 context)
         first, count = groups.get(group, (record, 0))
         groups[group] = (first, count + 1)
     return [
@@ -109,20 +112,29 @@ def _aggregate(records: list[AuditRecord], batch_size: int) -> list[AuditRecord]
     ]
 
 
-def _record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
-            error: KeyquorumError | None, now: float) -> AuditRecord:
+def _make_record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
+                 error: KeyquorumError | None, now: float,
+                 audit_keys: AuditKeys | None = None) -> AuditRecord:
     outcome = "ok" if error is None else ("denied" if isinstance(error, _DENIALS) else "error")
     if error is not None and key is None:  # e.g. /v1/decrypt: the key came from the ciphertext
         key, version = ctx.key, ctx.key_version
+    # The context may carry personal data: only its HMAC is stored. Sealed (no audit
+    # key), no operation ran, so there is nothing to hash and nothing is kept.
+    context = audit_keys.hash_context(ctx.context) if ctx.context and audit_keys else None
     return AuditRecord(time=now, request_id=ctx.request_id, identity=ctx.accessor,
                        operation=operation, key=key, key_version=version, outcome=outcome,
                        error_code=error.code if error else None, client=ctx.client,
-                       detail=dict(ctx.detail) if ctx.detail else None)
+                       detail=dict(ctx.detail) if ctx.detail else None, context=context)
 
 
 class Runner:
     def __init__(self, core: Core) -> None:
         self.core = core
+
+    def _record(self, ctx: RequestContext, operation: str, key: str | None,
+                version: int | None, error: KeyquorumError | None, now: float) -> AuditRecord:
+        return _make_record(ctx, operation, key, version, error, now,
+                            self.core.audit_trail.keys_or_none)
 
     def authenticate(self, authorization: str | None, ctx: RequestContext) -> None:
         """Resolve the bearer token; while sealed nothing but the sys ceremonies answers."""
@@ -142,8 +154,8 @@ class Runner:
         if ctx.identity is None and authorization is not None:
             with contextlib.suppress(KeyquorumError):
                 ctx.identity = self.core.tokens.authenticate(bearer_token(authorization))
-        await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())],
-                          ctx)
+        await self._audit(
+            [self._record(ctx, operation, key, None, error, self.core.clock.now())], ctx)
 
     async def _audit(self, records: list[AuditRecord], ctx: RequestContext | None = None,
                      started: float | None = None) -> None:
@@ -177,14 +189,15 @@ class Runner:
             result = await run_in_threadpool(work, ctx) if in_thread else work(ctx)
         except Exception as exc:
             error = _as_domain_error(exc)
-            await self._audit([_record(ctx, operation, key, None, error, self.core.clock.now())],
-                              ctx, started)
+            await self._audit(
+                [self._record(ctx, operation, key, None, error, self.core.clock.now())],
+                ctx, started)
             raise error from exc
         if isinstance(result, ItemResult):
             key, version, answer = result.key or key, result.key_version, result.answer
         else:
             answer = result
-        record = _record(ctx, operation, key, version, None, self.core.clock.now())
+        record = self._record(ctx, operation, key, version, None, self.core.clock.now())
         if ctx.audited:  # the change wrote its record in its own transaction: count it only
             self.core.metrics.observe([record], started)
         else:
@@ -207,7 +220,7 @@ class Runner:
             if len(items) > self.core.settings.max_batch_items:
                 raise TooLarge(f"a batch holds at most {self.core.settings.max_batch_items} items")
         except KeyquorumError as refusal:
-            await self._audit([_record(ctx, operation, key, None, refusal,
+            await self._audit([self._record(ctx, operation, key, None, refusal,
                                        self.core.clock.now())], ctx, started)
             raise
         results: list[dict[str, Any]] = []
@@ -215,16 +228,16 @@ class Runner:
         now = self.core.clock.now()
         for item in items:
             ctx.detail = {}
-            ctx.key = ctx.key_version = None
+            ctx.key = ctx.key_version = ctx.context = None
             try:
                 outcome = work(ctx, item)
             except Exception as exc:
                 failure = _as_domain_error(exc)
                 results.append({"error": {"code": failure.code, "message": failure.message}})
-                records.append(_record(ctx, operation, key, None, failure, now))
+                records.append(self._record(ctx, operation, key, None, failure, now))
                 continue
             results.append(outcome.answer)
-            records.append(_record(ctx, operation, outcome.key or key, outcome.key_version,
+            records.append(self._record(ctx, operation, outcome.key or key, outcome.key_version,
                                    None, now))
         await self._audit(_aggregate(records, len(items)), ctx, started)
         return {"results": results}

@@ -23,6 +23,8 @@ class RequestContext:
     # header, so that a refusal after that point is audited against the right key.
     key: str | None = None
     key_version: int | None = None
+    # The encryption context given with the request; the audit stores it only HMAC'd.
+    context: dict[str, str] | None = None
 
     @property
     def accessor(self) -> str | None:

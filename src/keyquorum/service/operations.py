@@ -179,6 +179,7 @@ class CryptoOperations:
         assert plaintext is not None
         self._check_plaintext(plaintext)
         context = parse_context(body.get("context"))
+        ctx.context = context  # audited HMAC'd, never in clear
         return self._encrypt_bytes(ctx, "encrypt", name, plaintext, context, {})
 
     def _encrypt_bytes(self, ctx: RequestContext, operation: str, name: str, plaintext: bytes,
@@ -241,6 +242,7 @@ class CryptoOperations:
                 expected_key: str | None = None) -> ItemResult:
         body = check_fields(item, {"ciphertext", "context", "unsafe_allow_compromised"})
         context = parse_context(body.get("context"))
+        ctx.context = context  # audited HMAC'd, never in clear
         plaintext, loaded, version = self._open(
             ctx, "decrypt", body.get("ciphertext"), context, expected_key=expected_key,
             allow_compromised=self._override(body))
@@ -251,6 +253,7 @@ class CryptoOperations:
         body = check_fields(item, {"ciphertext", "context", "destination_key",
                                    "destination_context", "unsafe_allow_compromised"})
         context = parse_context(body.get("context"))
+        ctx.context = context  # audited HMAC'd, never in clear
         plaintext, loaded, _ = self._open(ctx, "reencrypt", body.get("ciphertext"), context,
                                           expected_key=None,
                                           allow_compromised=self._override(body))
@@ -271,6 +274,7 @@ class CryptoOperations:
         if not isinstance(want_plaintext, bool):
             raise InvalidRequest("plaintext must be true or false")
         context = parse_context(body.get("context"))
+        ctx.context = context  # audited HMAC'd, never in clear
         data_key = random_bytes(bits // 8)
         extra = {"plaintext": b64(data_key)} if want_plaintext else {}
         return self._encrypt_bytes(ctx, "datakey", name, data_key, context, extra)
@@ -350,6 +354,7 @@ class CryptoOperations:
         body = check_fields(item, {"encapsulation", "context", "key_version"})
         encapsulation = b64decode_field(body, "encapsulation")
         context = parse_context(body.get("context"))
+        ctx.context = context  # audited HMAC'd, never in clear
         loaded = self._key_for(ctx, "decapsulate", name, ("kem", "agree"), context)
         version = self._version_for_use(loaded, body)
         try:
