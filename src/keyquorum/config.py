@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from keyquorum.audit.sinks import SinkConfig, parse_sink_configs
+from keyquorum.auth.dual_settings import OFF, DualControlSettings, parse_settings
+from keyquorum.errors import KeyquorumError
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
 
@@ -38,6 +40,9 @@ class Settings:
     audit_sinks: tuple[SinkConfig, ...] = ()
     # Seconds between signed audit checkpoints (one is also made on seal).
     audit_checkpoint_interval: float = 300.0
+    # Dual control's floor: ``{"approvals": M, "operations"?: [...], "ttl"?: "24h"}`` in the
+    # file; settings made through the API may be stricter, never weaker. Off by default.
+    dual_control: DualControlSettings = OFF
 
     @property
     def host(self) -> str:
@@ -105,4 +110,9 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
         raw["trusted_proxies"] = tuple(proxies)
     if "audit_sinks" in raw:
         raw["audit_sinks"] = parse_sink_configs(raw["audit_sinks"])
+    if "dual_control" in raw:
+        try:
+            raw["dual_control"] = parse_settings(raw["dual_control"])
+        except KeyquorumError as exc:
+            raise ValueError(exc.message) from None
     return replace(settings, **raw)

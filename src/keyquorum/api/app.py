@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from keyquorum import __version__
-from keyquorum.api import routes_audit, routes_auth, routes_keys, routes_simulate, routes_sys
+from keyquorum.api import (
+    routes_approvals,
+    routes_audit,
+    routes_auth,
+    routes_keys,
+    routes_simulate,
+    routes_sys,
+)
 from keyquorum.api.crypto_routes import CryptoFront
 from keyquorum.api.errors import install_error_handlers
 from keyquorum.api.request_id import RequestIdHeader
@@ -51,5 +58,6 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     app.include_router(routes_auth.router)
     app.include_router(routes_simulate.router)
     app.include_router(routes_audit.router)
+    app.include_router(routes_approvals.router)
     app.add_middleware(RequestIdHeader)
     return CryptoFront(app, services)

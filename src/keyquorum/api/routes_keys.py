@@ -8,9 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.serialize import key_json
 from keyquorum.api.services import Services, authorize, services
+from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
 from keyquorum.errors import InvalidRequest
 from keyquorum.keys.names import validate_key_name
 from keyquorum.keys.states import KeyState
@@ -141,10 +143,12 @@ async def enable(request: Request, name: str, s: Services = Depends(services)) -
 @router.post("/{name:path}/revoke")
 async def revoke(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
+    approval_id = approval_id_from(request, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         authorize(s, ctx, "revoke", name)
-        return key_json(s.lifecycle.revoke(ctx, name, body), s.core.keys)
+        with s.core.dual_control.guard(ctx, REVOKE, name, body, approval_id=approval_id):
+            return key_json(s.lifecycle.revoke(ctx, name, body), s.core.keys)
 
     return await s.runner.run(request, "revoke", name, work,  # type: ignore[no-any-return]
                               in_thread=True)
@@ -154,12 +158,15 @@ async def revoke(request: Request, name: str, s: Services = Depends(services)) -
 async def schedule_deletion(request: Request, name: str,
                             s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core, allow_empty=True)
+    approval_id = approval_id_from(request, body)
     if set(body) - {"days"}:
         raise InvalidRequest("only days may be given")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         authorize(s, ctx, "delete", name)
-        key = s.lifecycle.schedule_deletion(ctx, name, body.get("days"))
+        with s.core.dual_control.guard(ctx, SCHEDULE_DELETION, name, body,
+                                       approval_id=approval_id):
+            key = s.lifecycle.schedule_deletion(ctx, name, body.get("days"))
         answer = key_json(key, s.core.keys)
         return {**answer, "destroy_at": answer["destroy_at"]}
 

@@ -1,4 +1,4 @@
-"""System routes: health, init, unseal, seal, custodians, and the test clock."""
+"""System routes: health, init, unseal, seal, custodians, dual control, and the test clock."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.responses import JSONAnswer
+from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, authorize, services
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound
@@ -35,8 +36,8 @@ async def init(request: Request, s: Services = Depends(services)) -> dict[str, A
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
     return await s.runner.run(  # type: ignore[no-any-return]
         request, "sys:init", None,
-        lambda _ctx: s.core.init(body.get("shares"), body.get("threshold"),
-                                 body.get("custodians")),
+        lambda ctx: s.core.init(body.get("shares"), body.get("threshold"),
+                                body.get("custodians"), ctx=ctx),
         authenticate=False, in_thread=True)
 
 
@@ -74,6 +75,32 @@ async def custodians(request: Request, s: Services = Depends(services)) -> dict[
         return {"threshold": status["threshold"], "custodians": s.core.custodians()}
 
     return await s.runner.run(request, "sys:read", None, work)  # type: ignore[no-any-return]
+
+
+@router.get("/dual-control")
+async def get_dual_control(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        assert ctx.identity is not None
+        if not s.core.authorizer.allowed(ctx.identity, "sys:read", None):
+            authorize(s, ctx, "sys:dual-control")
+        return s.core.dual_control.describe()
+
+    return await s.runner.run(request, "sys:dual-control", None,  # type: ignore[no-any-return]
+                              work, in_thread=True)
+
+
+@router.put("/dual-control")
+async def put_dual_control(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """Turn dual control on or change it; weakening it needs approval (``approval_id``)."""
+    body = await read_json(request, s.core)
+    approval_id = approval_id_from(request, body)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:dual-control")
+        return s.core.dual_control.set_settings(ctx, body, approval_id)
+
+    return await s.runner.run(request, "sys:dual-control", None,  # type: ignore[no-any-return]
+                              work, in_thread=True)
 
 
 @router.post("/unsafe/clock")

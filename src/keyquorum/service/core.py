@@ -29,7 +29,10 @@ from keyquorum.keys.models import Key
 from keyquorum.metrics import OperationMetrics
 from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
+from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.audit_trail import AuditTrail
+from keyquorum.service.context import RequestContext
+from keyquorum.service.dual_control import DualControl
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.peers import NoPeers, PeerLink, decode_key
 from keyquorum.storage import keys_repo
@@ -54,6 +57,8 @@ class Core:
         self.tokens = TokenStore(engine, clock)
         self.policies = PolicyStore(engine, clock)
         self.authorizer = Authorizer(self.policies)
+        self.dual_control = DualControl(engine, clock, settings.dual_control, self.policies,
+                                        self.authorizer, self.audit)
         self.metrics = OperationMetrics()  # counted by the Runner, read by /metrics
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
@@ -116,9 +121,14 @@ class Core:
 
     # -- ceremonies -------------------------------------------------------------------------
 
-    def init(self, shares: object, threshold: object,
-             custodians: object | None = None) -> dict[str, Any]:
-        """Create the root key, barrier keyring, Shamir seal and root token, once."""
+    def init(self, shares: object, threshold: object, custodians: object | None = None,
+             ctx: RequestContext | None = None) -> dict[str, Any]:
+        """Create the root key, barrier keyring, Shamir seal and root token, once.
+
+        With ``ctx``, the init's audit record is written inside the same transaction:
+        if it cannot be recorded, nothing is initialized, so shares are never made
+        that nobody gets to see.
+        """
         if custodians is not None and (not isinstance(custodians, list) or not all(
                 isinstance(c, str) and c for c in custodians)):
             raise InvalidRequest("custodians must be a list of names")
@@ -140,6 +150,9 @@ class Core:
                         AUDIT_KEYS_ENTRY, AuditKeys.generate_material()), now)
                     token, _identity = self.tokens.create_root(created_by="init",
                                                                connection=conn)
+                    if ctx is not None:
+                        write_audit_in(self.audit, conn, ctx, operation="sys:init", key=None,
+                                       key_version=None, now=now)
             except IntegrityError as exc:  # another worker initialized it first
                 self._load_seal_config()
                 raise Conflict("the service is already initialized") from exc

@@ -1,0 +1,94 @@
+"""Dual control routes: approvers list, read, approve and reject approval requests.
+
+Deciding goes through the runner like every other request, so each approval
+and rejection (and each refusal) is in the audit log, against the approval's
+key, with the approval id and the decision in the record's detail.
+
+``approval_id_from`` is the one place a guarded route takes the approval id a
+requester re-sends: from the JSON body (removed there, so the service's strict
+parsing never sees it) or from ``?approval_id=`` for requests without a body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from keyquorum.api.runner import read_json
+from keyquorum.api.services import Services, services
+from keyquorum.auth.approvals import APPROVE, REJECT
+from keyquorum.errors import InvalidRequest
+from keyquorum.service.context import RequestContext
+from keyquorum.service.dual_control import APPROVAL_ID_FIELD
+from keyquorum.service.operations import ItemResult
+
+router = APIRouter(prefix="/v1/approvals")
+MAX_PAGE = 1000
+
+
+def approval_id_from(request: Request, body: dict[str, Any] | None = None) -> str | None:
+    """The approval id of a re-sent guarded request (body field or query), if any."""
+    in_body = body.pop(APPROVAL_ID_FIELD, None) if body is not None else None
+    in_query = request.query_params.get(APPROVAL_ID_FIELD)
+    if in_body is not None and in_query is not None and in_body != in_query:
+        raise InvalidRequest("approval_id given twice, with different values")
+    value = in_body if in_body is not None else in_query
+    if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
+        raise InvalidRequest("approval_id must be an approval request id")
+    return value
+
+
+@router.get("")
+async def list_approvals(request: Request, state: str = "open", limit: int = 100,
+                         page_token: str | None = None,
+                         s: Services = Depends(services)) -> dict[str, Any]:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be 1-{MAX_PAGE}")
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        found, next_token = s.core.dual_control.visible(
+            ctx, None if state == "all" else state, limit, page_token)
+        now = s.core.clock.now()
+        return {"approvals": [a.to_json(now) for a in found], "next_page_token": next_token}
+
+    return await s.runner.run(request, "approvals:list", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.get("/{approval_id}")
+async def show_approval(request: Request, approval_id: str,
+                        s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> ItemResult:
+        approval = s.core.dual_control.show(ctx, approval_id)
+        return ItemResult(approval.to_json(s.core.clock.now()), approval.key, None)
+
+    return await s.runner.run(request, "approvals:read", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+async def _decide(request: Request, approval_id: str, decision: str,
+                  s: Services) -> dict[str, Any]:
+    body = await read_json(request, s.core, allow_empty=True)
+    unknown = set(body) - {"note"}
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+
+    def work(ctx: RequestContext) -> ItemResult:
+        approval = s.core.dual_control.decide(ctx, approval_id, decision, body.get("note"))
+        return ItemResult(approval.to_json(s.core.clock.now()), approval.key, None)
+
+    return await s.runner.run(request, decision, None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.post("/{approval_id}/approve")
+async def approve(request: Request, approval_id: str,
+                  s: Services = Depends(services)) -> dict[str, Any]:
+    return await _decide(request, approval_id, APPROVE, s)
+
+
+@router.post("/{approval_id}/reject")
+async def reject(request: Request, approval_id: str,
+                 s: Services = Depends(services)) -> dict[str, Any]:
+    return await _decide(request, approval_id, REJECT, s)

@@ -1,0 +1,356 @@
+"""Approval requests of dual control, in the ``approvals`` table.
+
+A guarded request that arrives without an approval is not run: it is *opened*
+here as an approval request holding only a non-secret summary and a salted
+SHA-256 of its exact parameters. Approvers *decide* it (approve or reject; one
+decision per identity, never the requester's own). When enough approvals are
+in, the requester re-sends the same request with the approval id, and it is
+*consumed* once: a conditional ``UPDATE ... WHERE consumed_at IS NULL`` that
+only one of any number of concurrent re-sends (in any process) can win.
+
+State machine (``expired`` is computed from ``expires_at``, never stored)::
+
+    pending ──M approve──▶ approved ──consume──▶ consumed
+       │                      │   ▲ restore (the guarded work changed nothing)
+       └──────reject──────────┴──▶ rejected      (one rejection vetoes)
+
+Every refusal has its own error code (``errors.py``). No rule about *who* may
+approve lives here (that is policy: the ``approve`` operation); this module
+only enforces what makes approvals mean something: distinct identities, no
+self-approval, exact parameters, once, in time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select, update
+
+from keyquorum.clock import Clock, rfc3339
+from keyquorum.errors import (
+    ApprovalConsumed,
+    ApprovalExpired,
+    ApprovalMismatch,
+    ApprovalNotRequester,
+    ApprovalRejected,
+    ApprovalRequired,
+    Conflict,
+    DuplicateApproval,
+    InvalidRequest,
+    NotFound,
+    SelfApproval,
+)
+from keyquorum.storage.schema import approvals as approvals_table
+
+PENDING = "pending"
+APPROVED = "approved"
+REJECTED = "rejected"
+CONSUMED = "consumed"
+EXPIRED = "expired"
+STATES = (PENDING, APPROVED, REJECTED, CONSUMED, EXPIRED)
+APPROVE = "approve"
+REJECT = "reject"
+MAX_NOTE = 1024
+_ID_PREFIX = "apr_"
+_HASH_DOMAIN = b"keyquorum/approval-request/v1\x00"
+_DECIDE_RETRIES = 8
+
+
+def new_approval_id() -> str:
+    """``apr_`` + 128 random bits: unguessable, and 36 characters like the column."""
+    return _ID_PREFIX + secrets.token_hex(16)
+
+
+def canonical_request(action: str, key: str | None, params: Mapping[str, Any]) -> bytes:
+    """One byte string per request: sorted keys, no whitespace, UTF-8, no NaN.
+
+    Two requests are "the same" exactly when these bytes are equal (so ``1`` and
+    ``1.0``, or a changed note, are different requests).
+    """
+    try:
+        return json.dumps({"action": action, "key": key, "params": dict(params)},
+                          sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest("the request parameters are not plain JSON") from exc
+
+
+def request_hash(approval_id: str, action: str, key: str | None,
+                 params: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical request, salted with the (random) approval id.
+
+    The salt means a stored hash cannot be used to confirm a guess of the
+    parameters of some other request (parameters may one day include material).
+    """
+    digest = hashlib.sha256(_HASH_DOMAIN + approval_id.encode("ascii") + b"\x00"
+                            + canonical_request(action, key, params))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    identity: str
+    decision: str  # APPROVE or REJECT
+    at: float
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"identity": self.identity, "decision": self.decision, "at": rfc3339(self.at),
+                "note": self.note}
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """One approval request as stored (``request_hash`` is never shown)."""
+
+    id: str
+    operation: str
+    key: str | None
+    requester: str
+    request_hash: str
+    summary: dict[str, str]
+    required: int
+    state: str
+    decisions: tuple[Decision, ...]
+    created_at: float
+    expires_at: float
+    decided_at: float | None
+    consumed_at: float | None
+    decisions_text: str  # as stored: the compare-and-set token of ``decide``
+
+    @property
+    def approvals(self) -> int:
+        return sum(1 for d in self.decisions if d.decision == APPROVE)
+
+    def status(self, now: float) -> str:
+        """The state, with ``expired`` for an open request past its time to live."""
+        if self.state in (PENDING, APPROVED) and now >= self.expires_at:
+            return EXPIRED
+        return self.state
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        return {
+            "id": self.id, "operation": self.operation, "key": self.key,
+            "requester": self.requester, "summary": dict(self.summary),
+            "state": self.status(now), "approvals": self.approvals, "required": self.required,
+            "decisions": [d.to_json() for d in self.decisions],
+            "created_at": rfc3339(self.created_at), "expires_at": rfc3339(self.expires_at),
+            "decided_at": rfc3339(self.decided_at), "consumed_at": rfc3339(self.consumed_at),
+        }
+
+
+def _decisions_from(text: str) -> tuple[Decision, ...]:
+    return tuple(Decision(str(d["identity"]), str(d["decision"]), float(d["at"]),
+                          d.get("note")) for d in json.loads(text or "[]"))
+
+
+def _decisions_text(decisions: tuple[Decision, ...]) -> str:
+    return json.dumps([{"identity": d.identity, "decision": d.decision, "at": d.at,
+                        "note": d.note} for d in decisions], separators=(",", ":"))
+
+
+def _from_row(row: Any) -> Approval:
+    return Approval(
+        id=row.id, operation=row.operation, key=row.key, requester=row.requester,
+        request_hash=row.request_hash, summary=json.loads(row.summary or "{}"),
+        required=row.required, state=row.state, decisions=_decisions_from(row.decisions),
+        created_at=row.created_at, expires_at=row.expires_at, decided_at=row.decided_at,
+        consumed_at=row.consumed_at, decisions_text=row.decisions,
+    )
+
+
+def _refuse_closed(approval: Approval, now: float) -> None:
+    """Raise the refusal for an approval that can no longer be decided or used."""
+    if approval.state == CONSUMED:
+        raise ApprovalConsumed(f"approval {approval.id} was already used")
+    if approval.state == REJECTED:
+        raise ApprovalRejected(f"approval {approval.id} was rejected")
+    if now >= approval.expires_at:
+        raise ApprovalExpired(f"approval {approval.id} expired at {rfc3339(approval.expires_at)}")
+
+
+def _page_token(approval: Approval) -> str:
+    raw = f"{approval.created_at!r}|{approval.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(token: str | None) -> tuple[float, str] | None:
+    if not token:
+        return None
+    try:
+        created, _, approval_id = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
+        return float(created), approval_id
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("page_token is not one this server issued") from exc
+
+
+class ApprovalStore:
+    """Open, decide, consume and list approval requests; all state in the database."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def open(self, *, action: str, key: str | None, requester: str,
+             params: Mapping[str, Any], summary: Mapping[str, str], required: int,
+             ttl: float) -> Approval:
+        """Record a new pending request for ``required`` approvals, usable for ``ttl`` s."""
+        approval_id = new_approval_id()
+        now = self._clock.now()
+        values = {
+            "id": approval_id, "operation": action, "key": key, "requester": requester,
+            "request_hash": request_hash(approval_id, action, key, params),
+            "summary": json.dumps(dict(summary), sort_keys=True), "required": required,
+            "state": PENDING, "decisions": "[]", "created_at": now, "expires_at": now + ttl,
+            "decided_at": None, "consumed_at": None,
+        }
+        with self._engine.begin() as conn:
+            conn.execute(approvals_table.insert().values(**values))
+        return self.get(approval_id)
+
+    def find(self, approval_id: str) -> Approval | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(approvals_table)
+                               .where(approvals_table.c.id == approval_id)).first()
+        return None if row is None else _from_row(row)
+
+    def get(self, approval_id: str) -> Approval:
+        approval = self.find(approval_id) if isinstance(approval_id, str) else None
+        if approval is None:
+            raise NotFound(f"no approval request {approval_id!r}")
+        return approval
+
+    def decide(self, approval_id: str, identity: str, decision: str,
+               note: str | None = None) -> Approval:
+        """Add ``identity``'s decision; refuse the requester, a second decision, a closed one.
+
+        Decisions are a read-modify-write of one row, so the write is conditional
+        on the row being unchanged since it was read (compare-and-set), retried a
+        few times: two approvers deciding at once both count, neither is lost.
+        """
+        if decision not in (APPROVE, REJECT):
+            raise InvalidRequest("a decision is approve or reject")
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+            raise InvalidRequest(f"note must be a string of at most {MAX_NOTE} characters")
+        for _attempt in range(_DECIDE_RETRIES):
+            current = self.get(approval_id)
+            now = self._clock.now()
+            if identity == current.requester:
+                raise SelfApproval("the requester may not decide their own request")
+            _refuse_closed(current, now)
+            if any(d.identity == identity for d in current.decisions):
+                raise DuplicateApproval(f"{identity} already decided approval {approval_id}")
+            decisions = (*current.decisions, Decision(identity, decision, now, note))
+            approvals = sum(1 for d in decisions if d.decision == APPROVE)
+            if decision == REJECT:
+                state = REJECTED  # one rejection vetoes, until the request has run
+            else:
+                state = APPROVED if approvals >= current.required else PENDING
+            decided_at = current.decided_at
+            if state != PENDING and current.state == PENDING:
+                decided_at = now
+            with self._engine.begin() as conn:
+                changed = conn.execute(
+                    update(approvals_table).where(
+                        approvals_table.c.id == approval_id,
+                        approvals_table.c.state == current.state,
+                        approvals_table.c.decisions == current.decisions_text,
+                        approvals_table.c.consumed_at.is_(None),
+                    ).values(decisions=_decisions_text(decisions), state=state,
+                             decided_at=decided_at)).rowcount
+            if changed:
+                return self.get(approval_id)
+        raise Conflict("the approval request changed concurrently; retry")
+
+    def consume(self, approval_id: str, *, requester: str, action: str, key: str | None,
+                params: Mapping[str, Any], required: int) -> Approval:
+        """Use an approval for exactly this request, once; raise the precise refusal if not.
+
+        ``required`` is the number of approvals wanted now: if an operator raised
+        it since the request was opened, the higher number applies.
+        """
+        approval = self.get(approval_id)
+        if requester != approval.requester:
+            raise ApprovalNotRequester("only the identity that made the request may use "
+                                       "its approval")
+        expected = request_hash(approval.id, action, key, params)
+        same = hmac.compare_digest(approval.request_hash.encode(), expected.encode())
+        if not same or approval.operation != action or approval.key != key:
+            raise ApprovalMismatch(f"approval {approval.id} was given for a different request "
+                                   "(operation, key or parameters differ)")
+        now = self._clock.now()
+        _refuse_closed(approval, now)
+        wanted = max(approval.required, required)
+        if approval.approvals < wanted:
+            raise ApprovalRequired(
+                f"approval {approval.id} has {approval.approvals} of {wanted} approvals",
+                approval_id=approval.id, approvals=approval.approvals,
+                approvals_required=wanted)
+        with self._engine.begin() as conn:
+            # The one atomic step: of concurrent re-sends (any process), one row update wins.
+            won = conn.execute(
+                update(approvals_table).where(
+                    approvals_table.c.id == approval.id,
+                    approvals_table.c.state == APPROVED,
+                    approvals_table.c.consumed_at.is_(None),
+                    approvals_table.c.expires_at > now,
+                ).values(state=CONSUMED, consumed_at=now)).rowcount
+        if not won:
+            _refuse_closed(self.get(approval.id), now)
+            raise ApprovalConsumed(f"approval {approval.id} was already used")
+        return self.get(approval.id)
+
+    def restore(self, consumed: Approval) -> bool:
+        """Undo ``consume`` when the guarded work provably changed nothing.
+
+        Conditional on the consumption being this one (same ``consumed_at``), so
+        it can never reopen an approval that another re-send used.
+        """
+        if consumed.consumed_at is None:
+            return False
+        with self._engine.begin() as conn:
+            return bool(conn.execute(
+                update(approvals_table).where(
+                    approvals_table.c.id == consumed.id,
+                    approvals_table.c.state == CONSUMED,
+                    approvals_table.c.consumed_at == consumed.consumed_at,
+                ).values(state=APPROVED, consumed_at=None)).rowcount)
+
+    def list(self, *, state: str | None = None, limit: int = 100,
+             page_token: str | None = None) -> tuple[list[Approval], str | None]:
+        """Newest first. ``state`` one of STATES, ``"open"`` (pending or approved, not
+        expired), or None for all. Answers ``(approvals, next_page_token)``."""
+        now = self._clock.now()
+        table = approvals_table
+        query = select(table)
+        if state == "open":
+            query = query.where(table.c.state.in_((PENDING, APPROVED)), table.c.expires_at > now)
+        elif state == EXPIRED:
+            query = query.where(table.c.state.in_((PENDING, APPROVED)),
+                                table.c.expires_at <= now)
+        elif state in (PENDING, APPROVED):
+            query = query.where(table.c.state == state, table.c.expires_at > now)
+        elif state in (REJECTED, CONSUMED):
+            query = query.where(table.c.state == state)
+        elif state is not None:
+            raise InvalidRequest("state must be open, all, or one of " + ", ".join(STATES))
+        after = _after(page_token)
+        if after is not None:
+            created, approval_id = after
+            query = query.where(or_(table.c.created_at < created,
+                                    and_(table.c.created_at == created,
+                                         table.c.id < approval_id)))
+        query = query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
+        with self._engine.connect() as conn:
+            found = [_from_row(row) for row in conn.execute(query)]
+        more = len(found) > limit
+        found = found[:limit]
+        return found, _page_token(found[-1]) if more and found else None

@@ -1,0 +1,309 @@
+"""Dual control as a service: the gate guarded routes call, its settings, and decisions.
+
+Routes (and other services: audit-sink removal, seal changes) call one gate::
+
+    core.dual_control.require(ctx, action, key, params)          # or, better:
+    with core.dual_control.guard(ctx, action, key, params, approval_id=...):
+        ...the guarded change...
+
+When the action is not under dual control it returns at once. Otherwise a
+request without ``approval_id`` opens an approval request and raises
+``ApprovalRequired`` (403 ``approval_required`` with ``approval_id``; the runner
+audits it as denied, with the approval id in the record's detail); a request
+with one consumes it — exactly once, for exactly these parameters, by the same
+requester, within its TTL — and runs, its audit record naming the approval.
+The root token is no exception.
+
+``params`` is everything that decides what the request does besides the key
+name: for key actions the request body (without ``approval_id``); for others
+whatever names the target too (``{"policy": name, "body": body}``). Action
+names are listed in ``keyquorum.auth.dual_settings``.
+
+Settings are read from storage on every guarded request (guarded requests are
+rare administrative ones), so a change made through any worker or node holds
+everywhere at once, with no cache to go stale.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from keyquorum.audit.log import AuditLog
+from keyquorum.auth.approvals import APPROVE, REJECT, Approval, ApprovalStore
+from keyquorum.auth.dual_settings import (
+    ACTIONS,
+    DUAL_CONTROL_CHANGE,
+    POLICY_DELETE,
+    POLICY_PUT,
+    REVOKE,
+    SCHEDULE_DELETION,
+    TOKEN_CREATE_PRIVILEGED,
+    DualControlSettings,
+    parse_settings,
+    strictest,
+)
+from keyquorum.auth.identity import Identity
+from keyquorum.auth.policy import Authorizer, PolicyStore
+from keyquorum.clock import Clock
+from keyquorum.errors import (
+    ApprovalRequired,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    KeyquorumError,
+)
+from keyquorum.service.audit_rows import write_audit_in
+from keyquorum.service.context import RequestContext
+from keyquorum.storage.system_repo import get_entry, put_entry
+
+SETTINGS_ENTRY = "dual_control/config"
+APPROVAL_ID_FIELD = "approval_id"
+_SUMMARY_VALUE = 512
+_RULES_SUMMARY = 4096
+
+# What an approver is shown of each action's parameters. Only these fields, so a
+# future action whose parameters hold material (import) shows nothing by default.
+_SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
+    REVOKE: ("reason", "version", "note"),
+    SCHEDULE_DELETION: ("days",),
+    POLICY_PUT: ("policy",),
+    POLICY_DELETE: ("policy",),
+    TOKEN_CREATE_PRIVILEGED: ("policies", "ttl", "name"),
+    DUAL_CONTROL_CHANGE: ("approvals", "operations", "ttl"),
+}
+
+
+def _text(value: Any, limit: int = _SUMMARY_VALUE) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
+                                                           separators=(",", ":"))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def summarize(action: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """The non-secret summary approvers see: allow-listed fields, bounded in size."""
+    fields = _SUMMARY_FIELDS.get(action)
+    if fields is None:
+        return {"fields": ", ".join(sorted(str(k) for k in params))}
+    summary = {name: _text(params[name]) for name in fields if params.get(name) is not None}
+    body = params.get("body")
+    if action == POLICY_PUT and isinstance(body, Mapping) and "rules" in body:
+        summary["rules"] = _text(body["rules"], _RULES_SUMMARY)
+    return summary
+
+
+def grants_privilege(policies: PolicyStore, names: tuple[str, ...] | list[str]) -> bool:
+    """Whether any of these policies allows a ``sys:*`` operation, ``approve`` or ``*``.
+
+    Deliberately coarse (any allow rule naming one, whatever its keys or
+    conditions): a token that could administer the service, or approve
+    dual-controlled requests, is created only under dual control.
+    """
+    for name in names:
+        policy = policies.find(name)
+        if policy is None:
+            continue
+        for rule in policy.rules:
+            if rule.effect != "allow":
+                continue
+            if any(op == "*" or op == APPROVE or op.startswith("sys:")
+                   for op in rule.operations):
+                return True
+    return False
+
+
+class DualControl:
+    """The gate, the settings (config-file floor plus stored) and approvers' decisions."""
+
+    def __init__(self, engine: Engine, clock: Clock, floor: DualControlSettings,
+                 policies: PolicyStore, authorizer: Authorizer, audit: AuditLog) -> None:
+        self._engine = engine
+        self._audit = audit
+        self._clock = clock
+        self.floor = floor
+        self._policies = policies
+        self._authorizer = authorizer
+        self.approvals = ApprovalStore(engine, clock)
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def stored(self) -> DualControlSettings | None:
+        """The settings last set through the API, if any."""
+        with self._engine.connect() as conn:
+            raw = get_entry(conn, SETTINGS_ENTRY)
+        if raw is None:
+            return None
+        try:
+            return parse_settings(json.loads(raw), where="stored dual_control")
+        except (KeyquorumError, ValueError):
+            # Fail closed: unreadable stored settings never mean "off"; the floor and the
+            # strictest reading apply until an operator writes valid ones.
+            return DualControlSettings(approvals=max(self.floor.approvals, 1),
+                                       ttl=self.floor.ttl)
+
+    def settings(self) -> DualControlSettings:
+        """What is in force now: the stricter of the config file and the stored settings."""
+        stored = self.stored()
+        return self.floor if stored is None else strictest(self.floor, stored)
+
+    def describe(self) -> dict[str, Any]:
+        """``GET /v1/sys/dual-control``: in force, and where it comes from."""
+        stored = self.stored()
+        effective = self.floor if stored is None else strictest(self.floor, stored)
+        return {**effective.to_json(), "enabled": effective.on,
+                "config_file": self.floor.to_json() if self.floor.on else None,
+                "stored": stored.to_json() if stored is not None else None,
+                "available_operations": sorted(ACTIONS)}
+
+    def set_settings(self, ctx: RequestContext, body: Mapping[str, Any],
+                     approval_id: str | None) -> dict[str, Any]:
+        """Store new settings; weakening the ones in force needs approval itself.
+
+        The config file is a floor: the API may only set settings at least as
+        strict (lowering it means editing the file and restarting the server).
+        """
+        wanted = parse_settings(body, where="body")
+        if self.floor.on and wanted.weaker_than(self.floor):
+            raise InvalidRequest(
+                "the config file requires at least: " + json.dumps(self.floor.to_json())
+                + "; the API may only set settings at least as strict")
+        ctx.detail.update({"approvals": str(wanted.approvals),
+                           "operations": ",".join(sorted(wanted.operations)),
+                           "ttl": str(int(wanted.ttl))})
+        current = self.settings()
+        consumed = None
+        if strictest(self.floor, wanted).weaker_than(current):
+            consumed = self._gate(ctx, DUAL_CONTROL_CHANGE, None, dict(body), approval_id,
+                                  current)
+        now = self._clock.now()
+        try:
+            with self._engine.begin() as conn:
+                put_entry(conn, SETTINGS_ENTRY, json.dumps(wanted.to_json()).encode(), now)
+                # The change and its audit record land together, or neither does.
+                write_audit_in(self._audit, conn, ctx, operation="sys:dual-control", key=None,
+                               key_version=None, now=now)
+        except Exception as exc:
+            if consumed is not None:  # rolled back: the approval was not used
+                self.approvals.restore(consumed)
+            if isinstance(exc, IntegrityError):  # another worker stored settings first
+                raise Conflict("dual control settings changed concurrently; retry") from exc
+            raise
+        return self.describe()
+
+    # -- the gate ----------------------------------------------------------------------------
+
+    def require(self, ctx: RequestContext, action: str, key: str | None,
+                params: Mapping[str, Any], *, approval_id: str | None = None,
+                summary: Mapping[str, str] | None = None) -> None:
+        """Return if ``action`` may run now; else raise ``ApprovalRequired`` (or a refusal).
+
+        ``approval_id`` may also be given inside ``params`` (it is never part of
+        what is approved). An approval given here is consumed for good, even if
+        the caller then fails; ``guard`` gives it back when the work changed nothing.
+        """
+        self._consume(ctx, action, key, params, approval_id, summary)
+
+    @contextmanager
+    def guard(self, ctx: RequestContext, action: str, key: str | None,
+              params: Mapping[str, Any], *, approval_id: str | None = None,
+              summary: Mapping[str, str] | None = None) -> Iterator[None]:
+        """``require``, then run the block; if the block raises a domain error before it
+        wrote anything (``ctx.audited`` still False), the approval is usable again.
+
+        The contract for the block: a ``KeyquorumError`` means nothing was changed
+        (true of every lifecycle change: one transaction with its audit record).
+        """
+        consumed = self._consume(ctx, action, key, params, approval_id, summary)
+        try:
+            yield
+        except KeyquorumError:
+            if consumed is not None and not ctx.audited:
+                self.approvals.restore(consumed)
+            raise
+
+    def _consume(self, ctx: RequestContext, action: str, key: str | None,
+                 params: Mapping[str, Any], approval_id: str | None,
+                 summary: Mapping[str, str] | None) -> Approval | None:
+        settings = self.settings()
+        if not settings.guards(action):
+            return None
+        return self._gate(ctx, action, key, params, approval_id, settings, summary)
+
+    def _gate(self, ctx: RequestContext, action: str, key: str | None,
+              params: Mapping[str, Any], approval_id: str | None,
+              settings: DualControlSettings,
+              summary: Mapping[str, str] | None = None) -> Approval:
+        assert ctx.identity is not None
+        params = dict(params)
+        given = params.pop(APPROVAL_ID_FIELD, None)
+        approval_id = approval_id if approval_id is not None else given
+        if approval_id is None:
+            opened = self.approvals.open(
+                action=action, key=key, requester=ctx.identity.accessor, params=params,
+                summary=summary if summary is not None else summarize(action, params),
+                required=settings.approvals, ttl=settings.ttl)
+            ctx.detail.update({"approval_id": opened.id, "dual_control": "requested",
+                               "action": action})
+            raise ApprovalRequired(
+                f"{action} is under dual control: it needs {settings.approvals} approval(s) "
+                "from other identities; re-send the same request with approval_id once "
+                "approved", approval_id=opened.id, approvals=0,
+                approvals_required=settings.approvals)
+        if not isinstance(approval_id, str) or not 1 <= len(approval_id) <= 64:
+            raise InvalidRequest("approval_id must be an approval request id")
+        ctx.detail.update({"approval_id": approval_id, "action": action})
+        consumed = self.approvals.consume(approval_id, requester=ctx.identity.accessor,
+                                          action=action, key=key, params=params,
+                                          required=settings.approvals)
+        ctx.detail["dual_control"] = "approved"
+        return consumed
+
+    def token_needs_approval(self, policies: list[str] | tuple[str, ...]) -> bool:
+        """Whether creating a token holding ``policies`` is the guarded privileged action."""
+        return grants_privilege(self._policies, policies)
+
+    # -- approvers ---------------------------------------------------------------------------
+
+    def may_see(self, identity: Identity, approval: Approval) -> bool:
+        """Approvers for the approval's key (``approve``), and its requester, may read it."""
+        return identity.accessor == approval.requester or self._authorizer.allowed(
+            identity, APPROVE, approval.key)
+
+    def show(self, ctx: RequestContext, approval_id: str) -> Approval:
+        assert ctx.identity is not None
+        approval = self.approvals.get(approval_id)
+        ctx.key = approval.key
+        ctx.detail["approval_id"] = approval.id
+        if not self.may_see(ctx.identity, approval):
+            raise Forbidden("token may not see this approval request")
+        return approval
+
+    def visible(self, ctx: RequestContext, state: str | None, limit: int,
+                page_token: str | None) -> tuple[list[Approval], str | None]:
+        """A page of approval requests the caller may approve or made itself."""
+        assert ctx.identity is not None
+        identity = ctx.identity
+        found, next_token = self.approvals.list(state=state, limit=limit, page_token=page_token)
+        return [a for a in found if self.may_see(identity, a)], next_token
+
+    def decide(self, ctx: RequestContext, approval_id: str, decision: str,
+               note: str | None) -> Approval:
+        """Approve or reject, as an identity whose policy grants ``approve`` on the key."""
+        assert ctx.identity is not None
+        approval = self.approvals.get(approval_id)
+        ctx.key = approval.key
+        ctx.detail.update({"approval_id": approval.id, "action": approval.operation,
+                           "decision": decision})
+        if note:
+            ctx.detail["note"] = note
+        self._authorizer.authorize(ctx.identity, APPROVE, approval.key)
+        return self.approvals.decide(approval.id, ctx.identity.accessor, decision, note)
+
+
+__all__ = ["APPROVAL_ID_FIELD", "APPROVE", "REJECT", "DualControl", "grants_privilege",
+           "summarize"]
