@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, authorize, services
+from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT, TOKEN_CREATE_PRIVILEGED
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy import parse_policy
 from keyquorum.auth.tokens import check_child_token
@@ -28,6 +31,7 @@ def _identity_json(identity: Identity) -> dict[str, Any]:
 @router.post("/auth/tokens")
 async def create_token(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
+    approval_id = approval_id_from(request, body)
     unknown = set(body) - {"policies", "ttl", "name"}
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -42,8 +46,15 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
         missing = [name for name in body["policies"] if s.core.policies.find(name) is None]
         if missing:
             raise InvalidRequest(f"no such policies: {', '.join(missing)}")
-        token, identity = s.core.tokens.create(policies=body["policies"], ttl=ttl,
-                                               name=body.get("name"), created_by=parent.accessor)
+        # A token that could administer the service or approve is itself dual-controlled.
+        gate: AbstractContextManager[None] = nullcontext()
+        if s.core.dual_control.token_needs_approval(body["policies"]):
+            gate = s.core.dual_control.guard(ctx, TOKEN_CREATE_PRIVILEGED, None, body,
+                                             approval_id=approval_id)
+        with gate:
+            token, identity = s.core.tokens.create(
+                policies=body["policies"], ttl=ttl, name=body.get("name"),
+                created_by=parent.accessor)
         ctx.detail["created_accessor"] = identity.accessor
         return {"token": token, **_identity_json(identity)}
 
@@ -93,13 +104,16 @@ async def list_policies(request: Request, s: Services = Depends(services)) -> di
 async def put_policy(request: Request, name: str,
                      s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
+    approval_id = approval_id_from(request, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         authorize(s, ctx, "sys:policies")
         policy = parse_policy(name, body)
-        s.core.policies.put(policy)
-        s.core.peers.announce({"op": "policies"})
         ctx.detail["policy"] = name
+        with s.core.dual_control.guard(ctx, POLICY_PUT, None, {"policy": name, "body": body},
+                                       approval_id=approval_id):
+            s.core.policies.put(policy)
+        s.core.peers.announce({"op": "policies"})
         return {"name": policy.name, **policy.to_json()}
 
     return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
@@ -121,11 +135,17 @@ async def get_policy(request: Request, name: str,
 @router.delete("/policies/{name}")
 async def delete_policy(request: Request, name: str,
                         s: Services = Depends(services)) -> dict[str, Any]:
+    """Bodiless: a re-sent deletion carries its approval as ``?approval_id=``."""
+    approval_id = approval_id_from(request)
+
     def work(ctx: RequestContext) -> dict[str, Any]:
         authorize(s, ctx, "sys:policies")
-        s.core.policies.delete(name)
-        s.core.peers.announce({"op": "policies"})
+        s.core.policies.get(name)  # no approval request for a policy that is not there
         ctx.detail["policy"] = name
+        with s.core.dual_control.guard(ctx, POLICY_DELETE, None, {"policy": name},
+                                       approval_id=approval_id):
+            s.core.policies.delete(name)
+        s.core.peers.announce({"op": "policies"})
         return {"name": name, "deleted": True}
 
     return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
