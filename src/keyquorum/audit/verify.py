@@ -97,8 +97,8 @@ def verify_chain(records: Iterable[dict[str, Any]], checkpoints: Sequence[Checkp
                 if record_id > expected:
                     raise _Stop(Fault(expected, f"record {expected} is missing: the log jumps "
                                       f"from {expected - 1} to {record_id}"))
-                raise _Stop(Fault(record_id, f"record {record_id} appears again or out of "
-                                  f"order after record {expected - 1}"))
+                raise _Stop(Fault(expected, f"where record {expected} should be, record "
+                                  f"{record_id} appears (repeated, inserted or out of order)"))
             computed = link(previous, row)
             if computed != row["chain_hash"]:
                 raise _Stop(Fault(record_id, f"record {record_id} does not match its link: it "
