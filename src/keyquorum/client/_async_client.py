@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 
@@ -334,30 +334,66 @@ class AsyncClient:
     async def list_audit(self, *, key: str | None = None, identity: str | None = None,
                    operation: str | None = None, outcome: str | None = None,
                    since: datetime | str | None = None, until: datetime | str | None = None,
-                   limit: int | None = None, page_token: str | None = None) -> AuditPage:
-        """One page of audit records; see ``iter_audit`` for all of them."""
+                   limit: int | None = None, page_token: str | None = None,
+                   context: str | None = None) -> AuditPage:
+        """One page of audit records; see ``iter_audit`` for all of them.
+
+        ``context`` is a hash from ``audit_hash``: records whose context has it.
+        """
         return await self._run(api.list_audit(key=key, identity=identity, operation=operation,
                                         outcome=outcome, since=since, until=until, limit=limit,
-                                        page_token=page_token))
+                                        page_token=page_token, context=context))
 
     async def iter_audit(self, *, key: str | None = None, identity: str | None = None,
                    operation: str | None = None, outcome: str | None = None,
                    since: datetime | str | None = None, until: datetime | str | None = None,
-                   page_size: int | None = None) -> AsyncIterator[AuditRecord]:
+                   page_size: int | None = None,
+                   context: str | None = None) -> AsyncIterator[AuditRecord]:
         token: str | None = None
         while True:
             page = await self.list_audit(key=key, identity=identity, operation=operation,
                                    outcome=outcome, since=since, until=until, limit=page_size,
-                                   page_token=token)
+                                   page_token=token, context=context)
             for record in page.records:
                 yield record
             if not page.next_page_token:
                 return
             token = page.next_page_token
 
-    async def verify_audit(self) -> AuditVerification:
-        """Check the audit log's hash chain end to end."""
-        return await self._run(api.verify_audit())
+    async def verify_audit(self, checkpoints: Sequence[Mapping[str, Any]] = ()
+                     ) -> AuditVerification:
+        """Check the audit chain, its signed checkpoints, and ``checkpoints`` you kept."""
+        return await self._run(api.verify_audit(checkpoints))
+
+    async def export_audit(self, out: IO[bytes]) -> int:
+        """Stream the audit export (JSON lines) into ``out``; returns the bytes written."""
+        call = api.export_audit()
+        written = 0
+        try:
+            async with self._http.stream(call.method, call.path,
+                                         **request_options(call, self._token)) as answer:
+                if answer.status_code != 200:
+                    await answer.aread()
+                    api.finish(call, answer.status_code, answer.headers.get("x-request-id"),
+                               answer.content)
+                async for chunk in answer.aiter_bytes():
+                    out.write(chunk)
+                    written += len(chunk)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.addr) from exc
+        return written
+
+    async def audit_public_key(self) -> dict[str, Any]:
+        """The audit checkpoint signing key: ``{public_key_pem, key_id, alg}``."""
+        return await self._run(api.audit_public_key())
+
+    async def audit_hash(self, value: str) -> str:
+        """The HMAC a context name or value is stored as (search the audit log by it)."""
+        return await self._run(api.audit_hash(value))
+
+    async def audit_checkpoint(self) -> dict[str, Any]:
+        """Sign the audit chain's head now; keep the answer to check a later export against."""
+        return await self._run(api.audit_checkpoint())
 
     async def list_approvals(self) -> list[dict[str, Any]]:
         return await self._run(api.list_approvals())

@@ -531,15 +531,23 @@ class AuditPage:
 
 @dataclass(frozen=True)
 class AuditVerification:
+    """The answer of ``POST /v1/audit/verify``: ``first_bad`` is ``{id, reason}`` when broken."""
+
     ok: bool
     records: int
-    first_bad: Any = None
-    head: str | None = None
+    first_bad: dict[str, Any] | None = None
+    head: dict[str, Any] | None = None
+    checkpoints: int = 0
+    last_checkpoint: int | None = None
+    unsigned_tail: int = 0
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> AuditVerification:
         return cls(ok=bool(body.get("ok")), records=int(body.get("records") or 0),
-                   first_bad=body.get("first_bad"), head=body.get("head"))
+                   first_bad=body.get("first_bad"), head=body.get("head"),
+                   checkpoints=int(body.get("checkpoints") or 0),
+                   last_checkpoint=body.get("last_checkpoint"),
+                   unsigned_tail=int(body.get("unsigned_tail") or 0))
 
 
 def rules_to_json(rules: Sequence[PolicyRule | Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -537,11 +537,13 @@ def simulate_policy(operation: str, key: str | None = None, *,
 def list_audit(*, key: str | None = None, identity: str | None = None,
                operation: str | None = None, outcome: str | None = None,
                since: datetime | str | None = None, until: datetime | str | None = None,
-               limit: int | None = None, page_token: str | None = None) -> Call[AuditPage]:
+               limit: int | None = None, page_token: str | None = None,
+               context: str | None = None) -> Call[AuditPage]:
     params = tuple(
         (k, str(v)) for k, v in (
             ("key", key), ("identity", identity), ("operation", operation),
-            ("outcome", outcome), ("since", None if since is None else _time(since)),
+            ("outcome", outcome), ("context", context),
+            ("since", None if since is None else _time(since)),
             ("until", None if until is None else _time(until)), ("limit", limit),
             ("page_token", page_token))
         if v is not None
@@ -549,8 +551,27 @@ def list_audit(*, key: str | None = None, identity: str | None = None,
     return Call("GET", "/v1/audit", _one(AuditPage.from_json), params=params)
 
 
-def verify_audit() -> Call[AuditVerification]:
-    return Call("POST", "/v1/audit/verify", _one(AuditVerification.from_json), json={})
+def verify_audit(checkpoints: Sequence[Mapping[str, Any]] = ()) -> Call[AuditVerification]:
+    return Call("POST", "/v1/audit/verify", _one(AuditVerification.from_json),
+                json={"checkpoints": [dict(c) for c in checkpoints]} if checkpoints else {})
+
+
+def audit_public_key() -> Call[dict[str, Any]]:
+    return Call("GET", "/v1/audit/public-key", lambda body, _rid: dict(body))
+
+
+def audit_hash(value: str) -> Call[str]:
+    return Call("POST", "/v1/audit/hash", lambda body, _rid: str(body["hash"]),
+                json={"value": value})
+
+
+def audit_checkpoint() -> Call[dict[str, Any]]:
+    return Call("POST", "/v1/audit/checkpoint", lambda body, _rid: dict(body), json={})
+
+
+def export_audit() -> Call[None]:
+    """The export's request; the clients stream its body instead of parsing it."""
+    return Call("GET", "/v1/audit/export", _nothing)
 
 
 def list_approvals() -> Call[list[dict[str, Any]]]:
