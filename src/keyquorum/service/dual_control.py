@@ -164,14 +164,16 @@ class DualControl:
                      approval_id: str | None) -> dict[str, Any]:
         """Store new settings; weakening the ones in force needs approval itself.
 
-        The config file is a floor: the API may only set settings at least as
-        strict (lowering it means editing the file and restarting the server).
+        The config file is a floor: what is in force is the stricter of both
+        (more approvals, the union of actions, the shorter TTL). Asking for fewer
+        approvals than the file is refused rather than silently ignored; lowering
+        the floor means editing the file and restarting the server.
         """
         wanted = parse_settings(body, where="body")
-        if self.floor.on and wanted.weaker_than(self.floor):
+        if self.floor.on and wanted.approvals < self.floor.approvals:
             raise InvalidRequest(
-                "the config file requires at least: " + json.dumps(self.floor.to_json())
-                + "; the API may only set settings at least as strict")
+                f"the config file requires at least {self.floor.approvals} approval(s); "
+                "the API cannot go below it")
         ctx.detail.update({"approvals": str(wanted.approvals),
                            "operations": ",".join(sorted(wanted.operations)),
                            "ttl": str(int(wanted.ttl))})
