@@ -13,6 +13,8 @@ from keyquorum.api import (
     routes_audit,
     routes_auth,
     routes_keys,
+    routes_metrics,
+    routes_reports,
     routes_simulate,
     routes_sys,
 )
@@ -22,6 +24,7 @@ from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
 from keyquorum.api.services import Services
+from keyquorum.metrics import share_between_workers
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations
@@ -41,6 +44,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         core.audit.start()
+        share_between_workers(core)  # --workers N: every scrape sees all workers' counts
         if run_scheduler:  # with several workers, one runs the background jobs
             services.scheduler.start()
         try:
@@ -59,5 +63,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     app.include_router(routes_simulate.router)
     app.include_router(routes_audit.router)
     app.include_router(routes_approvals.router)
+    app.include_router(routes_reports.router)
+    app.include_router(routes_metrics.router)
     app.add_middleware(RequestIdHeader)
     return CryptoFront(app, services)

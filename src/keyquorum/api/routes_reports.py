@@ -1,0 +1,65 @@
+"""Report routes: the key inventory and the compliance report, as JSON or HTML.
+
+Both need ``reports:read`` (the ``auditor`` role). They read the live system
+and change nothing; each request is audited like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import HTMLResponse, Response
+
+from keyquorum.api.responses import JSONAnswer
+from keyquorum.api.services import Services, authorize, services
+from keyquorum.errors import InvalidRequest
+from keyquorum.service.compliance import build_compliance
+from keyquorum.service.context import RequestContext
+from keyquorum.service.core import Core
+from keyquorum.service.inventory import build_inventory
+from keyquorum.service.reports_html import render_compliance_html, render_inventory_html
+
+router = APIRouter(prefix="/v1/reports")
+FORMATS = ("json", "html")
+
+# The HTML pages are self-contained: forbid every fetch, script and frame, so even a
+# rendering mistake could not run anything (defence in depth behind html.escape).
+_HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+async def _report(request: Request, s: Services, name: str, fmt: str,
+                  build: Callable[[Core], Any], render: Callable[[Any], str]) -> Response:
+    """Authorize ``reports:read``, build the report off the event loop, answer it as asked."""
+    if fmt not in FORMATS:
+        raise InvalidRequest("format must be json or html")
+
+    def work(ctx: RequestContext) -> Any:
+        authorize(s, ctx, "reports:read")
+        report = build(s.core)
+        return render(report) if fmt == "html" else report.to_json()
+
+    body = await s.runner.run(request, f"reports:{name}", None, work, in_thread=True)
+    if fmt == "html":
+        return HTMLResponse(body, headers=_HTML_HEADERS)
+    return JSONAnswer(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/inventory")
+async def inventory(request: Request, format: str = "json",
+                    s: Services = Depends(services)) -> Response:
+    return await _report(request, s, "inventory", format, build_inventory,
+                         render_inventory_html)
+
+
+@router.get("/compliance")
+async def compliance(request: Request, format: str = "json",
+                     s: Services = Depends(services)) -> Response:
+    return await _report(request, s, "compliance", format, build_compliance,
+                         render_compliance_html)
