@@ -402,7 +402,22 @@ class AsyncClient:
         return await self._run(api.approve(approval_id))
 
     async def inventory_report(self) -> dict[str, Any]:
+        """Every key with its use, crypto-period and flags (``reports:read``)."""
         return await self._run(api.report("inventory"))
 
+    async def inventory_report_html(self) -> str:
+        """The inventory as a self-contained HTML page."""
+        return await self._run(api.report_html("inventory"))
+
     async def compliance_report(self) -> dict[str, Any]:
+        """PCI DSS 3.6-3.7 and NIST SP 800-57 controls: pass, attention or fail, per control
+        and per key (``reports:read``)."""
         return await self._run(api.report("compliance"))
+
+    async def compliance_report_html(self) -> str:
+        """The compliance report as a self-contained HTML page."""
+        return await self._run(api.report_html("compliance"))
+
+    async def metrics(self) -> str:
+        """``/metrics`` in Prometheus text format (``sys:read``)."""
+        return await self._run(api.metrics())

@@ -400,7 +400,22 @@ class Client:
         return self._run(api.approve(approval_id))
 
     def inventory_report(self) -> dict[str, Any]:
+        """Every key with its use, crypto-period and flags (``reports:read``)."""
         return self._run(api.report("inventory"))
 
+    def inventory_report_html(self) -> str:
+        """The inventory as a self-contained HTML page."""
+        return self._run(api.report_html("inventory"))
+
     def compliance_report(self) -> dict[str, Any]:
+        """PCI DSS 3.6-3.7 and NIST SP 800-57 controls: pass, attention or fail, per control
+        and per key (``reports:read``)."""
         return self._run(api.report("compliance"))
+
+    def compliance_report_html(self) -> str:
+        """The compliance report as a self-contained HTML page."""
+        return self._run(api.report_html("compliance"))
+
+    def metrics(self) -> str:
+        """``/metrics`` in Prometheus text format (``sys:read``)."""
+        return self._run(api.metrics())

@@ -78,6 +78,7 @@ class Call(Generic[T]):
     params: tuple[tuple[str, str], ...] = ()
     auth: bool = True
     answer_on_error: bool = False  # health answers 503 with a health body when sealed
+    text: bool = False  # a successful answer is text (HTML report, metrics), not JSON
 
 
 def resolve_addr(addr: str | None) -> str:
@@ -90,6 +91,8 @@ def resolve_token(token: str | None) -> str | None:
 
 def finish(call: Call[T], status: int, request_id: str | None, content: bytes) -> T:
     """Turn an HTTP answer into the call's result, or raise the API error it carries."""
+    if call.text and 200 <= status < 300:
+        return call.parse(content.decode("utf-8", "replace"), request_id)
     body: Any = None
     if content:
         try:
@@ -587,7 +590,21 @@ def approve(approval_id: str) -> Call[dict[str, Any]]:
                 lambda body, _rid: dict(body or {}), json={})
 
 
+REPORTS = ("inventory", "compliance")
+
+
 def report(kind: str) -> Call[dict[str, Any]]:
-    if kind not in ("inventory", "compliance"):
+    if kind not in REPORTS:
         raise ValueError("report kind must be 'inventory' or 'compliance'")
     return Call("GET", f"/v1/reports/{kind}", lambda body, _rid: dict(body or {}))
+
+
+def report_html(kind: str) -> Call[str]:
+    if kind not in REPORTS:
+        raise ValueError("report kind must be 'inventory' or 'compliance'")
+    return Call("GET", f"/v1/reports/{kind}", lambda text, _rid: str(text),
+                params=(("format", "html"),), text=True)
+
+
+def metrics() -> Call[str]:
+    return Call("GET", "/metrics", lambda text, _rid: str(text), text=True)
