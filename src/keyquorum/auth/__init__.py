@@ -5,9 +5,9 @@ The public face is re-exported here; the modules hold one concept each.
 
 from __future__ import annotations
 
+from keyquorum.auth.conditions import Conditions
 from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
 from keyquorum.auth.operations import ALL_OPERATIONS, OPERATIONS
-from keyquorum.auth.conditions import Conditions
 from keyquorum.auth.policy import (
     ROOT_POLICY,
     Authorizer,

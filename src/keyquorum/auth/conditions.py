@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from keyquorum.errors import InvalidRequest
@@ -85,6 +86,7 @@ class Conditions:
         return tuple(failed)
 
 
+@lru_cache(maxsize=4096)  # clients repeat; parsing an address per request is measurable
 def client_address(client: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The client's IP address, or ``None`` when it is unknown (no address, a socket path)."""
     if not client:
