@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from ._approvals import Approval, ApprovalDecision, ApprovalPage, DualControlSettings
 from ._async_client import AsyncClient
 from ._client import Client
 from ._models import (
@@ -51,9 +52,15 @@ from ._models import (
     VerifyMacItem,
 )
 from .errors import (
+    ApprovalConsumedError,
+    ApprovalExpiredError,
+    ApprovalMismatchError,
+    ApprovalNotRequesterError,
+    ApprovalRejectedError,
     ApprovalRequiredError,
     AuditUnavailableError,
     ConflictError,
+    DuplicateApprovalError,
     ForbiddenError,
     InvalidCiphertextError,
     InvalidRequestError,
@@ -63,12 +70,21 @@ from .errors import (
     NotFoundError,
     RateLimitedError,
     SealedError,
+    SelfApprovalError,
     TooLargeError,
     TransportError,
     UnauthenticatedError,
 )
 
 __all__ = [
+    "Approval",
+    "ApprovalConsumedError",
+    "ApprovalDecision",
+    "ApprovalExpiredError",
+    "ApprovalMismatchError",
+    "ApprovalNotRequesterError",
+    "ApprovalPage",
+    "ApprovalRejectedError",
     "ApprovalRequiredError",
     "AsyncClient",
     "AuditPage",
@@ -86,6 +102,8 @@ __all__ = [
     "DecryptItem",
     "DecryptResult",
     "DeletionScheduled",
+    "DualControlSettings",
+    "DuplicateApprovalError",
     "EncryptItem",
     "EncryptResult",
     "ForbiddenError",
@@ -109,6 +127,7 @@ __all__ = [
     "ReencryptItem",
     "SealStatus",
     "SealedError",
+    "SelfApprovalError",
     "SharedSecret",
     "SignItem",
     "Signature",

@@ -9,7 +9,9 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
+from . import _approvals as dual
 from . import _protocol as api
+from ._approvals import Approval, ApprovalPage, DualControlSettings
 from ._models import (
     AuditPage,
     AuditRecord,
@@ -181,13 +183,15 @@ class AsyncClient:
         return await self._run(api.enable_key(name, version))
 
     async def revoke_key(self, name: str, reason: str, *, version: int | None = None,
-                   note: str | None = None) -> Key:
+                   note: str | None = None, approval_id: str | None = None) -> Key:
         """Revoke a version (default: the primary), e.g. ``reason="compromised"``."""
-        return await self._run(api.revoke_key(name, reason, version=version, note=note))
+        return await self._run(api.revoke_key(name, reason, version=version, note=note,
+                                              approval_id=approval_id))
 
-    async def schedule_deletion(self, name: str, days: int | None = None) -> DeletionScheduled:
+    async def schedule_deletion(self, name: str, days: int | None = None, *,
+                          approval_id: str | None = None) -> DeletionScheduled:
         """Schedule the key's destruction in ``days`` (7-30; default its window)."""
-        return await self._run(api.schedule_deletion(name, days))
+        return await self._run(api.schedule_deletion(name, days, approval_id=approval_id))
 
     async def cancel_deletion(self, name: str) -> Key:
         return await self._run(api.cancel_deletion(name))
@@ -295,8 +299,9 @@ class AsyncClient:
     # --- tokens and policies ----------------------------------------------------
 
     async def create_token(self, policies: Sequence[str], *, ttl: Duration | None = None,
-                     name: str | None = None) -> Token:
-        return await self._run(api.create_token(policies, ttl=ttl, name=name))
+                     name: str | None = None, approval_id: str | None = None) -> Token:
+        return await self._run(api.create_token(policies, ttl=ttl, name=name,
+                                                approval_id=approval_id))
 
     async def token_self(self) -> TokenInfo:
         """Who the calling token is: accessor, name, policies, expiry."""
@@ -305,9 +310,9 @@ class AsyncClient:
     async def revoke_token(self, accessor: str) -> None:
         await self._run(api.revoke_token(accessor))
 
-    async def put_policy(self, name: str,
-                   rules: Sequence[PolicyRule | Mapping[str, Any]]) -> Policy:
-        return await self._run(api.put_policy(name, rules))
+    async def put_policy(self, name: str, rules: Sequence[PolicyRule | Mapping[str, Any]], *,
+                   approval_id: str | None = None) -> Policy:
+        return await self._run(api.put_policy(name, rules, approval_id=approval_id))
 
     async def get_policy(self, name: str) -> Policy:
         return await self._run(api.get_policy(name))
@@ -315,8 +320,8 @@ class AsyncClient:
     async def list_policies(self) -> list[Policy]:
         return await self._run(api.list_policies())
 
-    async def delete_policy(self, name: str) -> None:
-        await self._run(api.delete_policy(name))
+    async def delete_policy(self, name: str, *, approval_id: str | None = None) -> None:
+        await self._run(api.delete_policy(name, approval_id=approval_id))
 
     async def simulate_policy(self, operation: str, key: str | None = None, *,
                               token_accessor: str | None = None,
@@ -395,11 +400,35 @@ class AsyncClient:
         """Sign the audit chain's head now; keep the answer to check a later export against."""
         return await self._run(api.audit_checkpoint())
 
-    async def list_approvals(self) -> list[dict[str, Any]]:
-        return await self._run(api.list_approvals())
+    # Dual control: a guarded call raises ApprovalRequiredError (``.approval_id``); once
+    # approved, the same call again with ``approval_id=`` runs it, exactly once.
 
-    async def approve(self, approval_id: str) -> dict[str, Any]:
-        return await self._run(api.approve(approval_id))
+    async def list_approvals(self, *, state: str | None = None, limit: int | None = None,
+                       page_token: str | None = None) -> ApprovalPage:
+        """Approval requests this token may decide or made itself (open ones by default)."""
+        return await self._run(dual.list_approvals(state=state, limit=limit,
+                                                   page_token=page_token))
+
+    async def get_approval(self, approval_id: str) -> Approval:
+        return await self._run(dual.get_approval(approval_id))
+
+    async def approve(self, approval_id: str, note: str | None = None) -> Approval:
+        """Approve someone else's request (needs the ``approve`` operation on its key)."""
+        return await self._run(dual.decide(approval_id, "approve", note))
+
+    async def reject(self, approval_id: str, note: str | None = None) -> Approval:
+        """Reject a request: one rejection vetoes it."""
+        return await self._run(dual.decide(approval_id, "reject", note))
+
+    async def dual_control(self) -> DualControlSettings:
+        return await self._run(dual.dual_control())
+
+    async def set_dual_control(self, approvals: int, *, operations: Sequence[str] | None = None,
+                         ttl: Duration | None = None,
+                         approval_id: str | None = None) -> DualControlSettings:
+        """Turn dual control on (``approvals`` > 0) or change it; weakening needs approval."""
+        return await self._run(dual.set_dual_control(approvals, operations=operations, ttl=ttl,
+                                                     approval_id=approval_id))
 
     async def inventory_report(self) -> dict[str, Any]:
         """Every key with its use, crypto-period and flags (``reports:read``)."""

@@ -9,7 +9,9 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
+from . import _approvals as dual
 from . import _protocol as api
+from ._approvals import Approval, ApprovalPage, DualControlSettings
 from ._models import (
     AuditPage,
     AuditRecord,
@@ -180,13 +182,15 @@ class Client:
         return self._run(api.enable_key(name, version))
 
     def revoke_key(self, name: str, reason: str, *, version: int | None = None,
-                   note: str | None = None) -> Key:
+                   note: str | None = None, approval_id: str | None = None) -> Key:
         """Revoke a version (default: the primary), e.g. ``reason="compromised"``."""
-        return self._run(api.revoke_key(name, reason, version=version, note=note))
+        return self._run(api.revoke_key(name, reason, version=version, note=note,
+                                        approval_id=approval_id))
 
-    def schedule_deletion(self, name: str, days: int | None = None) -> DeletionScheduled:
+    def schedule_deletion(self, name: str, days: int | None = None, *,
+                          approval_id: str | None = None) -> DeletionScheduled:
         """Schedule the key's destruction in ``days`` (7-30; default its window)."""
-        return self._run(api.schedule_deletion(name, days))
+        return self._run(api.schedule_deletion(name, days, approval_id=approval_id))
 
     def cancel_deletion(self, name: str) -> Key:
         return self._run(api.cancel_deletion(name))
@@ -294,8 +298,9 @@ class Client:
     # --- tokens and policies ----------------------------------------------------
 
     def create_token(self, policies: Sequence[str], *, ttl: Duration | None = None,
-                     name: str | None = None) -> Token:
-        return self._run(api.create_token(policies, ttl=ttl, name=name))
+                     name: str | None = None, approval_id: str | None = None) -> Token:
+        return self._run(api.create_token(policies, ttl=ttl, name=name,
+                                          approval_id=approval_id))
 
     def token_self(self) -> TokenInfo:
         """Who the calling token is: accessor, name, policies, expiry."""
@@ -304,9 +309,9 @@ class Client:
     def revoke_token(self, accessor: str) -> None:
         self._run(api.revoke_token(accessor))
 
-    def put_policy(self, name: str,
-                   rules: Sequence[PolicyRule | Mapping[str, Any]]) -> Policy:
-        return self._run(api.put_policy(name, rules))
+    def put_policy(self, name: str, rules: Sequence[PolicyRule | Mapping[str, Any]], *,
+                   approval_id: str | None = None) -> Policy:
+        return self._run(api.put_policy(name, rules, approval_id=approval_id))
 
     def get_policy(self, name: str) -> Policy:
         return self._run(api.get_policy(name))
@@ -314,8 +319,8 @@ class Client:
     def list_policies(self) -> list[Policy]:
         return self._run(api.list_policies())
 
-    def delete_policy(self, name: str) -> None:
-        self._run(api.delete_policy(name))
+    def delete_policy(self, name: str, *, approval_id: str | None = None) -> None:
+        self._run(api.delete_policy(name, approval_id=approval_id))
 
     def simulate_policy(self, operation: str, key: str | None = None, *,
                         token_accessor: str | None = None,
@@ -393,11 +398,35 @@ class Client:
         """Sign the audit chain's head now; keep the answer to check a later export against."""
         return self._run(api.audit_checkpoint())
 
-    def list_approvals(self) -> list[dict[str, Any]]:
-        return self._run(api.list_approvals())
+    # Dual control: a guarded call raises ApprovalRequiredError (``.approval_id``); once
+    # approved, the same call again with ``approval_id=`` runs it, exactly once.
 
-    def approve(self, approval_id: str) -> dict[str, Any]:
-        return self._run(api.approve(approval_id))
+    def list_approvals(self, *, state: str | None = None, limit: int | None = None,
+                       page_token: str | None = None) -> ApprovalPage:
+        """Approval requests this token may decide or made itself (open ones by default)."""
+        return self._run(dual.list_approvals(state=state, limit=limit,
+                                             page_token=page_token))
+
+    def get_approval(self, approval_id: str) -> Approval:
+        return self._run(dual.get_approval(approval_id))
+
+    def approve(self, approval_id: str, note: str | None = None) -> Approval:
+        """Approve someone else's request (needs the ``approve`` operation on its key)."""
+        return self._run(dual.decide(approval_id, "approve", note))
+
+    def reject(self, approval_id: str, note: str | None = None) -> Approval:
+        """Reject a request: one rejection vetoes it."""
+        return self._run(dual.decide(approval_id, "reject", note))
+
+    def dual_control(self) -> DualControlSettings:
+        return self._run(dual.dual_control())
+
+    def set_dual_control(self, approvals: int, *, operations: Sequence[str] | None = None,
+                         ttl: Duration | None = None,
+                         approval_id: str | None = None) -> DualControlSettings:
+        """Turn dual control on (``approvals`` > 0) or change it; weakening needs approval."""
+        return self._run(dual.set_dual_control(approvals, operations=operations, ttl=ttl,
+                                               approval_id=approval_id))
 
     def inventory_report(self) -> dict[str, Any]:
         """Every key with its use, crypto-period and flags (``reports:read``)."""

@@ -273,15 +273,18 @@ def enable_key(name: str, version: int | None = None) -> Call[Key]:
                 json=_put({}, version=version))
 
 
-def revoke_key(name: str, reason: str, *, version: int | None = None,
-               note: str | None = None) -> Call[Key]:
+def revoke_key(name: str, reason: str, *, version: int | None = None, note: str | None = None,
+               approval_id: str | None = None) -> Call[Key]:
     return Call("POST", key_path(name, "/revoke"), _one(Key.from_json),
-                json=_put({"reason": reason}, version=version, note=note))
+                json=_put({"reason": reason}, version=version, note=note,
+                          approval_id=approval_id))
 
 
-def schedule_deletion(name: str, days: int | None = None) -> Call[DeletionScheduled]:
+def schedule_deletion(name: str, days: int | None = None, *,
+                      approval_id: str | None = None) -> Call[DeletionScheduled]:
     return Call("POST", key_path(name, "/schedule-deletion"),
-                _one(DeletionScheduled.from_json), json=_put({}, days=days))
+                _one(DeletionScheduled.from_json),
+                json=_put({}, days=days, approval_id=approval_id))
 
 
 def cancel_deletion(name: str) -> Call[Key]:
@@ -487,9 +490,9 @@ def random(n: int) -> Call[bytes]:
 
 
 def create_token(policies: Sequence[str], *, ttl: Duration | None = None,
-                 name: str | None = None) -> Call[Token]:
+                 name: str | None = None, approval_id: str | None = None) -> Call[Token]:
     body = _put({"policies": list(policies)}, ttl=None if ttl is None else _duration(ttl),
-                name=name)
+                name=name, approval_id=approval_id)
     return Call("POST", "/v1/auth/tokens", _one(Token.from_json), json=body)
 
 
@@ -501,14 +504,15 @@ def revoke_token(accessor: str) -> Call[None]:
     return Call("DELETE", f"/v1/auth/tokens/{_segment(accessor, 'accessor')}", _nothing)
 
 
-def put_policy(name: str, rules: Sequence[PolicyRule | Mapping[str, Any]]) -> Call[Policy]:
+def put_policy(name: str, rules: Sequence[PolicyRule | Mapping[str, Any]], *,
+               approval_id: str | None = None) -> Call[Policy]:
     def parse(body: Any, _rid: str | None) -> Policy:
         if isinstance(body, Mapping) and "rules" in body:
             return Policy.from_json(body, name)
         return Policy(name, tuple(PolicyRule.from_json(r) for r in rules_to_json(rules)))
 
     return Call("PUT", f"/v1/policies/{_segment(name, 'policy name')}", parse,
-                json={"rules": rules_to_json(rules)})
+                json=_put({"rules": rules_to_json(rules)}, approval_id=approval_id))
 
 
 def get_policy(name: str) -> Call[Policy]:
@@ -521,8 +525,10 @@ def list_policies() -> Call[list[Policy]]:
                 lambda body, _rid: [Policy.from_json(p) for p in body.get("policies") or ()])
 
 
-def delete_policy(name: str) -> Call[None]:
-    return Call("DELETE", f"/v1/policies/{_segment(name, 'policy name')}", _nothing)
+def delete_policy(name: str, *, approval_id: str | None = None) -> Call[None]:
+    params = () if approval_id is None else (("approval_id", approval_id),)
+    return Call("DELETE", f"/v1/policies/{_segment(name, 'policy name')}", _nothing,
+                params=params)
 
 
 def simulate_policy(operation: str, key: str | None = None, *,
@@ -575,19 +581,6 @@ def audit_checkpoint() -> Call[dict[str, Any]]:
 def export_audit() -> Call[None]:
     """The export's request; the clients stream its body instead of parsing it."""
     return Call("GET", "/v1/audit/export", _nothing)
-
-
-def list_approvals() -> Call[list[dict[str, Any]]]:
-    def parse(body: Any, _rid: str | None) -> list[dict[str, Any]]:
-        items = body.get("approvals", []) if isinstance(body, Mapping) else body
-        return [dict(a) for a in items or ()]
-
-    return Call("GET", "/v1/approvals", parse)
-
-
-def approve(approval_id: str) -> Call[dict[str, Any]]:
-    return Call("POST", f"/v1/approvals/{_segment(approval_id, 'approval id')}/approve",
-                lambda body, _rid: dict(body or {}), json={})
 
 
 REPORTS = ("inventory", "compliance")

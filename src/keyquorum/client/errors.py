@@ -7,9 +7,16 @@
         ├── InvalidCiphertextError     400 invalid_ciphertext
         ├── UnauthenticatedError       401 unauthenticated
         ├── ForbiddenError             403 forbidden
+        │   ├── SelfApprovalError          403 self_approval
+        │   ├── ApprovalMismatchError      403 approval_mismatch
+        │   └── ApprovalNotRequesterError  403 approval_not_requester
         ├── ApprovalRequiredError      403 approval_required (carries approval_id)
         ├── NotFoundError              404 not_found
         ├── ConflictError              409 conflict
+        │   ├── DuplicateApprovalError     409 duplicate_approval
+        │   ├── ApprovalConsumedError      409 approval_consumed
+        │   ├── ApprovalExpiredError       409 approval_expired
+        │   └── ApprovalRejectedError      409 approval_rejected
         ├── KeyStateError              409 key_state
         ├── TooLargeError              413 too_large
         ├── RateLimitedError           429 rate_limited
@@ -30,9 +37,15 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
+    "ApprovalConsumedError",
+    "ApprovalExpiredError",
+    "ApprovalMismatchError",
+    "ApprovalNotRequesterError",
+    "ApprovalRejectedError",
     "ApprovalRequiredError",
     "AuditUnavailableError",
     "ConflictError",
+    "DuplicateApprovalError",
     "ForbiddenError",
     "InvalidCiphertextError",
     "InvalidRequestError",
@@ -42,6 +55,7 @@ __all__ = [
     "NotFoundError",
     "RateLimitedError",
     "SealedError",
+    "SelfApprovalError",
     "TooLargeError",
     "TransportError",
     "UnauthenticatedError",
@@ -134,6 +148,24 @@ class ApprovalRequiredError(KeyquorumAPIError):
         return None if value is None else str(value)
 
 
+class SelfApprovalError(ForbiddenError):
+    """Dual control: the requester may not decide their own request."""
+
+    code_name = "self_approval"
+
+
+class ApprovalMismatchError(ForbiddenError):
+    """Dual control: the approval was given for a different request (key or parameters)."""
+
+    code_name = "approval_mismatch"
+
+
+class ApprovalNotRequesterError(ForbiddenError):
+    """Dual control: only the identity that made the request may use its approval."""
+
+    code_name = "approval_not_requester"
+
+
 class NotFoundError(KeyquorumAPIError):
     """No such key, version, token or policy."""
 
@@ -146,6 +178,30 @@ class ConflictError(KeyquorumAPIError):
 
     code_name = "conflict"
     http_status = 409
+
+
+class DuplicateApprovalError(ConflictError):
+    """Dual control: this identity already decided this request."""
+
+    code_name = "duplicate_approval"
+
+
+class ApprovalConsumedError(ConflictError):
+    """Dual control: the approval was already used (it runs its request once)."""
+
+    code_name = "approval_consumed"
+
+
+class ApprovalExpiredError(ConflictError):
+    """Dual control: the approval request's time to live has passed."""
+
+    code_name = "approval_expired"
+
+
+class ApprovalRejectedError(ConflictError):
+    """Dual control: an approver rejected the request."""
+
+    code_name = "approval_rejected"
 
 
 class KeyStateError(KeyquorumAPIError):
@@ -188,7 +244,9 @@ _BY_CODE: dict[str, type[KeyquorumAPIError]] = {
     for cls in (
         InvalidRequestError, InvalidCiphertextError, UnauthenticatedError, ForbiddenError,
         ApprovalRequiredError, NotFoundError, ConflictError, KeyStateError, TooLargeError,
-        RateLimitedError, SealedError, AuditUnavailableError,
+        RateLimitedError, SealedError, AuditUnavailableError, SelfApprovalError,
+        ApprovalMismatchError, ApprovalNotRequesterError, DuplicateApprovalError,
+        ApprovalConsumedError, ApprovalExpiredError, ApprovalRejectedError,
     )
 }
 
