@@ -1,4 +1,5 @@
-"""Fixtures for auth tests: a migrated SQLite file and a clock the test moves by hand."""
+"""Fixtures for auth tests: a migrated SQLite file, a clock the test moves by hand, and
+the policy store and authorizer on them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from keyquorum.auth.policy import Authorizer, PolicyStore
 from keyquorum.storage.engine import migrate, open_engine, sqlite_url
 
 
@@ -35,3 +37,13 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def store(engine: Engine, clock: FakeClock) -> PolicyStore:
+    return PolicyStore(engine, clock)
+
+
+@pytest.fixture
+def authorizer(store: PolicyStore) -> Authorizer:
+    return Authorizer(store)

@@ -18,16 +18,6 @@ if TYPE_CHECKING:
     from conftest import FakeClock
 
 
-@pytest.fixture
-def store(engine: Engine, clock: FakeClock) -> PolicyStore:
-    return PolicyStore(engine, clock)
-
-
-@pytest.fixture
-def authorizer(store: PolicyStore) -> Authorizer:
-    return Authorizer(store)
-
-
 def holder(*names: str) -> Identity:
     return Identity("acc_00000000000000dd", "app", names, None, 0.0)
 

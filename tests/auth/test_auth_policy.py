@@ -27,16 +27,6 @@ if TYPE_CHECKING:
     from conftest import FakeClock
 
 
-@pytest.fixture
-def store(engine: Engine, clock: FakeClock) -> PolicyStore:
-    return PolicyStore(engine, clock)
-
-
-@pytest.fixture
-def authorizer(store: PolicyStore) -> Authorizer:
-    return Authorizer(store)
-
-
 def identity(*policy_names: str) -> Identity:
     return Identity("acc_00000000000000bb", "app", policy_names, None, 0.0)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, insert
@@ -15,9 +14,6 @@ from keyquorum.auth.policy import Authorizer, Policy, PolicyStore, Rule, parse_p
 from keyquorum.auth.roles import BUILTIN_ROLES, ROLES
 from keyquorum.errors import Conflict
 from keyquorum.storage.schema import policies
-
-if TYPE_CHECKING:
-    from conftest import FakeClock
 
 # Written out here on purpose, not read from roles.py: this is the specification the
 # role table must meet, so a grant added or dropped there by mistake fails here.
@@ -34,16 +30,6 @@ EXPECTED = {
 }
 KEY_MATERIAL = {"encrypt", "decrypt", "reencrypt", "datakey", "sign", "verify", "mac",
                 "decapsulate", "export", "import", "unprotect-compromised"}
-
-
-@pytest.fixture
-def store(engine: Engine, clock: FakeClock) -> PolicyStore:
-    return PolicyStore(engine, clock)
-
-
-@pytest.fixture
-def authorizer(store: PolicyStore) -> Authorizer:
-    return Authorizer(store)
 
 
 def holder(*names: str) -> Identity:
