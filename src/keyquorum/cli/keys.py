@@ -10,6 +10,7 @@ import typer
 
 from ..client import Key
 from ._common import client, console, emit, fields_table, parse_pairs, table
+from .approvals import ApprovalIdOpt
 
 app = typer.Typer(help="Create, inspect and manage keys.", no_args_is_help=True)
 
@@ -153,9 +154,11 @@ def revoke(
         "--version", min=1, help="Default: the primary version.")] = None,
     note: Annotated[str | None, typer.Option("--note", help="Free text for the audit log.")
                     ] = None,
+    approval_id: ApprovalIdOpt = None,
 ) -> None:
     """Revoke a version: no new protection with it, ever."""
-    key = client(ctx).revoke_key(name, reason, version=version, note=note)
+    key = client(ctx).revoke_key(name, reason, version=version, note=note,
+                                 approval_id=approval_id)
     _answer(ctx, key, f"{key.name}: revoked ({reason})")
 
 
@@ -165,9 +168,10 @@ def schedule_deletion(
     name: NameArg,
     days: Annotated[int | None, typer.Option(
         "--days", min=7, max=30, help="Default: the key's deletion window.")] = None,
+    approval_id: ApprovalIdOpt = None,
 ) -> None:
     """Schedule the key's destruction (cancellable until then)."""
-    result = client(ctx).schedule_deletion(name, days)
+    result = client(ctx).schedule_deletion(name, days, approval_id=approval_id)
     emit(ctx, result, lambda: console().print(
         f"{name}: destroyed at {result.destroy_at} unless cancelled", markup=False))
 

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..client import KeyquorumAPIError, TransportError
-from . import audit, crypto, files, keys, operator, policies, reports, server, tokens
+from . import approvals, audit, crypto, files, keys, operator, policies, reports, server, tokens
 from ._common import CliState
 
 
@@ -88,6 +88,8 @@ app.add_typer(keys.app, name="key")
 app.add_typer(tokens.app, name="token")
 app.add_typer(policies.app, name="policy")
 app.add_typer(audit.app, name="audit")
+app.add_typer(approvals.app, name="approval")
+operator.app.add_typer(approvals.dual_control_app, name="dual-control")
 app.add_typer(files.app, name="file")
 app.add_typer(reports.app, name="report")
 

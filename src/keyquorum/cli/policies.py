@@ -9,6 +9,7 @@ import typer
 
 from ..client import DecidingRule, Policy, PolicyDecision
 from ._common import client, console, emit, fields_table, parse_pairs, read_input, table
+from .approvals import ApprovalIdOpt
 
 app = typer.Typer(help="Write, read, list and delete policies.", no_args_is_help=True)
 
@@ -49,9 +50,10 @@ def put(
     file: Annotated[str, typer.Argument(
         help='JSON {"rules": [{"keys": "glob", "operations": [...], "effect": "allow"}]}; '
              "'-' for stdin.", show_default=False)],
+    approval_id: ApprovalIdOpt = None,
 ) -> None:
     """Create or replace a policy from a JSON file."""
-    policy = client(ctx).put_policy(name, _rules(read_input(file)))
+    policy = client(ctx).put_policy(name, _rules(read_input(file)), approval_id=approval_id)
     emit(ctx, policy, lambda: console().print(
         f"policy {name}: written ({len(policy.rules)} rules)", markup=False))
 
@@ -72,9 +74,9 @@ def list_(ctx: typer.Context) -> None:
 
 
 @app.command()
-def delete(ctx: typer.Context, name: NameArg) -> None:
+def delete(ctx: typer.Context, name: NameArg, approval_id: ApprovalIdOpt = None) -> None:
     """Delete a policy."""
-    client(ctx).delete_policy(name)
+    client(ctx).delete_policy(name, approval_id=approval_id)
     emit(ctx, {"name": name, "deleted": True},
          lambda: console().print(f"policy {name}: deleted", markup=False))
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ._common import client, console, emit, err_console, fields_table
+from .approvals import ApprovalIdOpt
 
 app = typer.Typer(help="Create, inspect and revoke API tokens.", no_args_is_help=True)
 
@@ -19,9 +20,10 @@ def create(
     ttl: Annotated[str | None, typer.Option("--ttl", help="Lifetime, e.g. 3600 or 8h.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="A name for the audit log.")
                     ] = None,
+    approval_id: ApprovalIdOpt = None,
 ) -> None:
     """Create a token; the token itself is printed once (the accessor names it later)."""
-    token = client(ctx).create_token(policy, ttl=ttl, name=name)
+    token = client(ctx).create_token(policy, ttl=ttl, name=name, approval_id=approval_id)
 
     def human() -> None:
         fields_table([("token", token.token), ("accessor", token.accessor),

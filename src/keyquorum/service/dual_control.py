@@ -252,9 +252,10 @@ class DualControl:
             ctx.detail.update({"approval_id": opened.id, "dual_control": "requested",
                                "action": action})
             raise ApprovalRequired(
-                f"{action} is under dual control: it needs {settings.approvals} approval(s) "
-                "from other identities; re-send the same request with approval_id once "
-                "approved", approval_id=opened.id, approvals=0,
+                f"{action} is under dual control: approval request {opened.id} needs "
+                f"{settings.approvals} approval(s) from other identities; once approved, "
+                "re-send the same request with its approval_id", approval_id=opened.id,
+                approvals=0,
                 approvals_required=settings.approvals)
         if not isinstance(approval_id, str) or not 1 <= len(approval_id) <= 64:
             raise InvalidRequest("approval_id must be an approval request id")
