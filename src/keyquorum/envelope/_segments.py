@@ -136,6 +136,11 @@ class _Pipeline:
     reader. One wake-up per segment each way: fewer thread switches than a
     pool plus a separate writer, which on small machines costs more than the
     cipher itself.
+
+    A failure is pinned to the segment it happened at (``failed_at``): every
+    earlier segment is still written, as the one-thread loop would have done,
+    and no later one is, so the output after an error is the same whatever the
+    thread count. The error of the earliest failed segment is raised.
     """
 
     def __init__(self, fill: Filler, write: Writer, job: Job, in_size: int, delta: int,
@@ -148,20 +153,21 @@ class _Pipeline:
         self.work: queue.SimpleQueue[tuple[_Slot, int, bool, int] | None] = queue.SimpleQueue()
         self.turn = threading.Condition()
         self.next_to_write = 0
+        self.failed_at: int | None = None
         self.error: BaseException | None = None
+        self.segments = 0
         self.written = 0
 
     def run(self) -> tuple[int, int]:
         workers = [threading.Thread(target=self._work, args=(self.in_size + max(self.delta, 0),),
-                                    name=f"keyquorum-envelope-{i}",
-                                    daemon=True) for i in range(self.threads)]
+                                    name=f"keyquorum-envelope-{i}", daemon=True)
+                   for i in range(self.threads)]
         for worker in workers:
             worker.start()
-        index = 0
         try:
-            index = self._read_all()
+            self._read_all()
         except BaseException as exc:
-            self._fail(exc)
+            self._fail(self.segments, exc)  # the segment the reader was making
         finally:
             for _ in workers:
                 self.work.put(None)
@@ -169,22 +175,24 @@ class _Pipeline:
                 worker.join()
         if self.error is not None:
             raise self.error
-        return index, self.written
+        return self.segments, self.written
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, index: int, exc: BaseException) -> None:
         with self.turn:
-            if self.error is None:
-                self.error = exc
+            if self.failed_at is None or index < self.failed_at:
+                self.failed_at, self.error = index, exc
             self.turn.notify_all()
 
-    def _read_all(self) -> int:
+    def _stopped_before(self, index: int) -> bool:
+        return self.failed_at is not None and index >= self.failed_at
+
+    def _read_all(self) -> None:
         carry = memoryview(bytearray(1))
         has_carry = False
-        index = 0
         while True:
             slot = self.free.get()
-            if self.error is not None:
-                return index
+            if self.failed_at is not None:
+                return
             start = 0
             if has_carry:
                 slot.inp[0] = carry[0]
@@ -194,10 +202,10 @@ class _Pipeline:
             has_carry = not last
             if n + self.delta < 0:
                 raise InvalidEnvelopeError()  # shorter than a tag: truncated
-            self.work.put((slot, index, last, n))
-            index += 1
+            self.work.put((slot, self.segments, last, n))
+            self.segments += 1
             if last:
-                return index
+                return
 
     def _work(self, out_size: int) -> None:
         out = memoryview(bytearray(out_size))  # each worker's own output buffer
@@ -208,11 +216,11 @@ class _Pipeline:
             slot, index, last, n = item
             try:
                 size = self.job(index, last, slot.inp[:n], out[:n + self.delta])
-                with self.turn:  # nothing after a failed segment reaches the sink
-                    while self.next_to_write != index and self.error is None:
+                with self.turn:
+                    while self.next_to_write != index and not self._stopped_before(index):
                         self.turn.wait()
-                    if self.error is not None:
-                        continue
+                    if self._stopped_before(index):
+                        continue  # nothing after a failed segment reaches the sink
                 self.write(out[:size])
                 self.written += size
                 if self.progress is not None:
@@ -221,6 +229,6 @@ class _Pipeline:
                     self.next_to_write += 1
                     self.turn.notify_all()
             except BaseException as exc:
-                self._fail(exc)
+                self._fail(index, exc)
             finally:
                 self.free.put(slot)
