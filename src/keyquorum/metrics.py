@@ -116,11 +116,22 @@ class OperationMetrics:
                 _merge(operations, latency, other_ops, other_latency, len(self.buckets) + 1)
         return operations, latency
 
-    def share(self, directory: Path, group: int) -> None:
-        """Publish snapshots for sibling workers of supervisor ``group`` (idempotent)."""
+    def share(self, directory: Path, group: int, member: int | None = None, *,
+              publish_every: float | None = SHARE_INTERVAL) -> None:
+        """Publish snapshots for the sibling workers of supervisor ``group`` (idempotent).
+
+        ``member`` names this worker (its pid); ``publish_every=None`` starts no thread
+        (tests call ``publish()`` themselves).
+        """
         if self._sharing is None:
-            self._sharing = _Sharing(self, directory, group)
-            self._sharing.start()
+            self._sharing = _Sharing(self, directory, group,
+                                     os.getpid() if member is None else member)
+            self._sharing.start(publish_every)
+
+    def publish(self) -> None:
+        """Write this worker's snapshot now (the sharing thread does it every second)."""
+        if self._sharing is not None:
+            self._sharing.publish()
 
 
 def _merge(operations: Counts, latency: Latency, other_ops: Counts, other_latency: Latency,
@@ -137,29 +148,32 @@ def _merge(operations: Counts, latency: Latency, other_ops: Counts, other_latenc
 class _Sharing:
     """One worker's snapshot publisher and its siblings' snapshot reader."""
 
-    def __init__(self, metrics: OperationMetrics, directory: Path, group: int) -> None:
+    def __init__(self, metrics: OperationMetrics, directory: Path, group: int,
+                 member: int) -> None:
         self.metrics = metrics
         self.directory = directory
         self.prefix = f"{group}-"
-        self.path = directory / f"{group}-{os.getpid()}.json"
+        self.path = directory / f"{group}-{member}.json"
         self._published = -1
 
-    def start(self) -> None:
+    def start(self, every: float | None) -> None:
         self.directory.mkdir(mode=0o700, exist_ok=True)
         for old in self.directory.glob("*.json"):  # an earlier run's workers
             if not old.name.startswith(self.prefix):
                 with contextlib.suppress(OSError):
                     old.unlink()
-        threading.Thread(target=self._run, name="keyquorum-metrics", daemon=True).start()
+        if every is not None:
+            threading.Thread(target=self._run, args=(every,), name="keyquorum-metrics",
+                             daemon=True).start()
 
-    def _run(self) -> None:
+    def _run(self, every: float) -> None:
         while True:
             try:
                 self.publish()
             except OSError as exc:  # a full disk must not stop the worker; say so once a tick
                 log.warning("could not publish metrics for sibling workers (%s)",
                             type(exc).__name__)
-            time.sleep(SHARE_INTERVAL)
+            time.sleep(every)
 
     def publish(self) -> None:
         changes = self.metrics._changes
