@@ -62,6 +62,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     app.include_router(routes_auth.router)
     app.include_router(routes_simulate.router)
     app.include_router(routes_audit.router)
+    app.include_router(routes_audit.sinks_router)
     app.include_router(routes_approvals.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_metrics.router)

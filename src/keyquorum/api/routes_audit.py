@@ -9,14 +9,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, authorize, services
 from keyquorum.audit.checkpoints import Checkpoint
 from keyquorum.audit.records import to_json as audit_json
+from keyquorum.auth.dual_settings import AUDIT_SINK_REMOVE
 from keyquorum.errors import InvalidRequest
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/audit")
+sinks_router = APIRouter(prefix="/v1/sys/audit/sinks")
 MAX_TRUSTED_CHECKPOINTS = 100
 MAX_HASH_INPUT = 4096
 
@@ -128,4 +131,55 @@ async def checkpoint(request: Request, s: Services = Depends(services)) -> dict[
                               work, in_thread=True)
 
 
-__all__ = ["router"]
+@sinks_router.get("")
+async def list_sinks(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """Every sink, where it was defined (config file or API), and its health."""
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:read")
+        return {"sinks": s.core.audit_sinks.describe()}
+
+    return await s.runner.run(request, "sys:read", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@sinks_router.put("/{name}")
+async def add_sink(request: Request, name: str, s: Services = Depends(services)
+                   ) -> dict[str, Any]:
+    """Add a file or syslog sink at run time (kept across restarts)."""
+    body = await read_json(request, s.core)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:audit")
+        ctx.detail["sink"] = name
+        added = s.core.audit_sinks.add(name, body)
+        s.core.peers.announce({"op": "audit-sinks"})
+        return added
+
+    return await s.runner.run(request, "audit:sink-add", None,  # type: ignore[no-any-return]
+                              work, in_thread=True)
+
+
+@sinks_router.delete("/{name}")
+async def remove_sink(request: Request, name: str, s: Services = Depends(services)
+                      ) -> dict[str, Any]:
+    """Remove an API-added sink: under dual control (``audit-sink-remove``) when it is on."""
+    body = await read_json(request, s.core, allow_empty=True)
+    approval_id = approval_id_from(request, body)
+    if body:
+        raise InvalidRequest("removing a sink takes no body but approval_id")
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:audit")
+        ctx.detail["sink"] = name
+        s.core.audit_sinks.check_removable(name)
+        with s.core.dual_control.guard(ctx, AUDIT_SINK_REMOVE, None, {"sink": name},
+                                       approval_id=approval_id):
+            s.core.audit_sinks.remove(name)
+        s.core.peers.announce({"op": "audit-sinks"})
+        return {"name": name, "removed": True}
+
+    return await s.runner.run(request, "audit:sink-remove", None,  # type: ignore[no-any-return]
+                              work, in_thread=True)
+
+
+__all__ = ["router", "sinks_router"]

@@ -365,22 +365,55 @@ class SinkWorker:
 
 
 class SinkSet:
-    """Every configured sink; ``deliver`` enforces each one's failure policy."""
+    """Every configured sink; ``deliver`` enforces each one's failure policy.
+
+    Sinks can be added and removed while records flow: the list is replaced, never
+    edited in place, so a delivery in progress finishes on the list it started with.
+    """
 
     def __init__(self, workers: Sequence[SinkWorker]) -> None:
         self._workers = list(workers)
+        self._change = threading.Lock()
+        self._started = False
+
+    def names(self) -> list[str]:
+        return [worker.config.name for worker in self._workers]
+
+    def add(self, config: SinkConfig) -> None:
+        """Start delivering to a new sink (its name must be new)."""
+        worker = SinkWorker(config)
+        with self._change:
+            if config.name in self.names():
+                raise ValueError(f"an audit sink named {config.name!r} exists")
+            if self._started:
+                worker.start()
+            self._workers = [*self._workers, worker]
+
+    def remove(self, name: str) -> SinkConfig:
+        """Stop delivering to sink ``name``; its thread drains what it holds, then ends."""
+        with self._change:
+            found = [w for w in self._workers if w.config.name == name]
+            if not found:
+                raise KeyError(name)
+            self._workers = [w for w in self._workers if w.config.name != name]
+        found[0].stop(timeout=0)
+        return found[0].config
 
     @classmethod
     def from_configs(cls, configs: Sequence[SinkConfig]) -> SinkSet:
         return cls([SinkWorker(config) for config in configs])
 
     def start(self) -> None:
-        for worker in self._workers:
-            worker.start()
+        with self._change:
+            self._started = True
+            for worker in self._workers:
+                worker.start()
 
     def stop(self) -> None:
-        for worker in self._workers:
-            worker.stop()
+        with self._change:
+            self._started = False
+            for worker in self._workers:
+                worker.stop()
 
     def __bool__(self) -> bool:
         return bool(self._workers)
@@ -393,7 +426,7 @@ class SinkSet:
 
     def deliver_lines(self, lines: list[bytes]) -> None:
         waits: list[tuple[SinkWorker, _Ticket | None]] = []
-        for worker in self._workers:
+        for worker in self._workers:  # one snapshot of the list for this delivery
             required = worker.config.policy == REQUIRED
             if worker.stuck:
                 worker.timed_out()

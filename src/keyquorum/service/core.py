@@ -30,6 +30,7 @@ from keyquorum.metrics import OperationMetrics
 from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
 from keyquorum.service.audit_rows import write_audit_in
+from keyquorum.service.audit_sinks import AuditSinkRegistry
 from keyquorum.service.audit_trail import AuditTrail
 from keyquorum.service.context import RequestContext
 from keyquorum.service.dual_control import DualControl
@@ -54,6 +55,8 @@ class Core:
                               if settings.workers > 1 else None,
                               sinks=SinkSet.from_configs(settings.audit_sinks))
         self.audit_trail = AuditTrail(engine, self.audit, clock)
+        self.audit_sinks = AuditSinkRegistry(engine, clock, self.audit.sinks,
+                                             settings.audit_sinks)
         self.tokens = TokenStore(engine, clock)
         self.policies = PolicyStore(engine, clock)
         self.authorizer = Authorizer(self.policies)
@@ -244,6 +247,8 @@ class Core:
             self.tokens.forget(str(event["accessor"]))
         elif op == "policies":
             self.policies.invalidate()
+        elif op == "audit-sinks":
+            self.audit_sinks.reload()
 
     def custodians(self) -> list[dict[str, Any]]:
         config = self._seal_config

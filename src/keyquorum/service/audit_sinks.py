@@ -1,0 +1,97 @@
+"""Audit sinks managed at run time, next to the ones fixed in the config file.
+
+Sinks from the config file are part of the deployment and cannot be removed
+through the API (edit the file). Sinks added through the API are stored (system
+entry ``audit/sinks``, no secrets in it) and come back on restart; removing one
+is the dual-controlled action ``audit-sink-remove``, since quietly dropping the
+copy of the log an auditor relies on is exactly what an insider would want.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+
+from keyquorum.audit.sinks import SinkConfig, SinkSet, parse_sink_config
+from keyquorum.clock import Clock
+from keyquorum.errors import Conflict, InvalidRequest, NotFound
+from keyquorum.storage.system_repo import get_entry, put_entry
+
+RUNTIME_SINKS_ENTRY = "audit/sinks"
+
+
+class AuditSinkRegistry:
+    """Which sinks exist, where each came from, and the stored list of API-added ones."""
+
+    def __init__(self, engine: Engine, clock: Clock, sinks: SinkSet,
+                 configured: tuple[SinkConfig, ...]) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._sinks = sinks
+        self._configured = {config.name for config in configured}
+        self._lock = threading.Lock()
+        self.reload()
+
+    def _stored(self) -> list[SinkConfig]:
+        with self._engine.connect() as conn:
+            raw = get_entry(conn, RUNTIME_SINKS_ENTRY)
+        items = json.loads(raw) if raw else []
+        return [parse_sink_config(item, index) for index, item in enumerate(items)]
+
+    def _save(self, configs: list[SinkConfig]) -> None:
+        with self._engine.begin() as conn:
+            put_entry(conn, RUNTIME_SINKS_ENTRY,
+                      json.dumps([c.to_json() for c in configs]).encode(), self._clock.now())
+
+    def reload(self) -> None:
+        """Make the running sinks match storage (at start, and when another worker changed it)."""
+        with self._lock:
+            wanted = {config.name: config for config in self._stored()}
+            running = set(self._sinks.names()) - self._configured
+            for name in running - set(wanted):
+                self._sinks.remove(name)
+            for name in set(wanted) - running:
+                if name not in self._configured:
+                    self._sinks.add(wanted[name])
+
+    def describe(self) -> list[dict[str, Any]]:
+        configs = {c.name: c for c in (*self._stored(),)}
+        answer = []
+        for status in self._sinks.status():
+            name = status["name"]
+            source = "config" if name in self._configured else "api"
+            config = configs.get(name)
+            answer.append({**status, "source": source,
+                           "config": config.to_json() if config else None})
+        return answer
+
+    def add(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if "name" in body and body["name"] != name:
+            raise InvalidRequest("the sink's name is the one in the path")
+        try:
+            config = parse_sink_config({**body, "name": name})
+        except ValueError as exc:
+            raise InvalidRequest(str(exc).replace("audit_sinks[0]: ", "")) from None
+        with self._lock:
+            if name in self._sinks.names():
+                raise Conflict(f"an audit sink named {name!r} exists; remove it first")
+            stored = self._stored()
+            self._save([*stored, config])
+            self._sinks.add(config)
+        return config.to_json()
+
+    def check_removable(self, name: str) -> None:
+        if name in self._configured:
+            raise Conflict(f"audit sink {name!r} is set in the config file; remove it there")
+        if name not in self._sinks.names():
+            raise NotFound(f"no audit sink named {name!r}")
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self.check_removable(name)
+            self._save([c for c in self._stored() if c.name != name])
+            self._sinks.remove(name)
