@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 KEY = "bench/aes"
 ITEM_BYTES = 1024
+BENCH_CONTEXT = {"tenant": "acme-corp", "purpose": "bench"}
 BATCH = 100
 
 # wrk reads the body from a file and reports its own JSON line from done().
@@ -207,9 +208,12 @@ def run_wrk(wrk: str, server: Server, path: str, body: bytes, *, threads: int, c
 def http_scenarios(wrk: str, server: Server, args: argparse.Namespace,
                    work_dir: Path) -> list[Row]:
     plaintext = os.urandom(ITEM_BYTES)
-    single_encrypt = json.dumps({"plaintext": _b64(plaintext)}).encode()
+    # --context: every item carries an encryption context, so the audit HMACs it too.
+    extra = {"context": BENCH_CONTEXT} if args.context else {}
+    single_encrypt = json.dumps({"plaintext": _b64(plaintext), **extra}).encode()
     batch_encrypt = json.dumps(
-        {"batch": [{"plaintext": _b64(os.urandom(ITEM_BYTES))} for _ in range(BATCH)]}).encode()
+        {"batch": [{"plaintext": _b64(os.urandom(ITEM_BYTES)), **extra}
+                   for _ in range(BATCH)]}).encode()
     with server.client() as http:
         http.post("/v1/keys", json={"name": KEY, "spec": "aes-256-gcm"}).raise_for_status()
         answer = http.post(f"/v1/keys/{KEY}/encrypt", content=single_encrypt,
@@ -220,8 +224,9 @@ def http_scenarios(wrk: str, server: Server, args: argparse.Namespace,
                            headers={"Content-Type": "application/json"})
         answer.raise_for_status()
         ciphertexts = [r["ciphertext"] for r in answer.json()["results"]]
-        single_decrypt = json.dumps({"ciphertext": ciphertext}).encode()
-        batch_decrypt = json.dumps({"batch": [{"ciphertext": c} for c in ciphertexts]}).encode()
+        single_decrypt = json.dumps({"ciphertext": ciphertext, **extra}).encode()
+        batch_decrypt = json.dumps(
+            {"batch": [{"ciphertext": c, **extra} for c in ciphertexts]}).encode()
         # Every body must be answered 200 before it is measured.
         for path, body in ((f"/v1/keys/{KEY}/decrypt", single_decrypt),
                            (f"/v1/keys/{KEY}/decrypt", batch_decrypt)):
@@ -404,6 +409,8 @@ def main() -> None:
                         help="cProfile the in-process single encrypt (bench/results/)")
     parser.add_argument("--profile-server", action="store_true",
                         help="run the server under pyinstrument (pip install pyinstrument)")
+    parser.add_argument("--context", action="store_true",
+                        help="give every item an encryption context (audited as HMACs)")
     parser.add_argument("--output", type=Path, default=RESULTS / "ops.json")
     args = parser.parse_args()
     if args.quick:
