@@ -304,3 +304,33 @@ def test_context_values_are_stored_only_as_hmacs(trail: AuditTrail, engine: Engi
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT context FROM audit_records")).scalar_one()
     assert "acme" not in stored
+
+
+def test_records_written_before_the_chain_existed_are_linked_on_first_start(
+        tmp_path: Path) -> None:
+    from alembic import command
+
+    from keyquorum.audit.chain import ensure_head
+    from keyquorum.storage.engine import alembic_config
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:  # a store as the previous release left it
+        config = alembic_config(engine)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        for n in range(1, 4):
+            conn.execute(text(
+                "INSERT INTO audit_records (time, request_id, operation, outcome) "
+                "VALUES (:t, :r, 'encrypt', 'ok')"), {"t": float(n), "r": f"old-{n}"})
+    migrate(engine)
+    head = ensure_head(engine)
+    assert head.seq == 3
+    assert ensure_head(engine) == head  # idempotent
+    audit = AuditLog(engine)
+    audit.start()
+    trail = AuditTrail(engine, audit, SystemClock())
+    trail.open(Barrier(Keyring.generate()))
+    audit.write_sync(record(4))
+    report = trail.verify()
+    audit.stop()
+    assert report.ok and report.records == 4
