@@ -104,3 +104,21 @@ def test_the_prometheus_families_parse(tmp_path: Path) -> None:
     parsed = {s.labels["key"]: s.value for f in text_string_to_metric_families(text)
               for s in f.samples if s.name == "keyquorum_operations_total"}
     assert parsed == {'we"ird\\key': 1.0}  # label values are escaped by the exposition
+
+
+def test_sink_status_adds_up_across_workers_and_is_healthy_only_everywhere(
+        tmp_path: Path) -> None:
+    from keyquorum.metrics import sink_totals
+
+    sibling = OperationMetrics()
+    sibling.share(tmp_path, group=3, member=2, publish_every=None, sinks=lambda: [
+        {"name": "siem", "type": "syslog", "policy": "best-effort", "healthy": False,
+         "delivered": 5, "failures": 2, "dropped": 2, "queued": 1}])
+    sibling.publish()
+    mine = OperationMetrics()
+    mine.share(tmp_path, group=3, member=1, publish_every=None)
+    own = [{"name": "siem", "type": "syslog", "policy": "best-effort", "healthy": True,
+            "delivered": 10, "failures": 0, "dropped": 0, "queued": 0}]
+    totals = sink_totals([*own, *mine.sibling_sinks()])
+    assert totals == {"siem": {"type": "syslog", "policy": "best-effort", "healthy": False,
+                               "delivered": 15, "failures": 2, "dropped": 2, "queued": 1}}

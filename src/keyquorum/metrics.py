@@ -19,7 +19,9 @@ a server's life; snapshots of an earlier run (another supervisor) are removed
 at start. A sibling's counts may lag by up to ``SHARE_INTERVAL``.
 
 Gauges (keys by state, overdue rotations) are computed from the store at scrape
-time, so every worker answers the same.
+time, so every worker answers the same. Audit sinks run in every worker; their
+health and counts are published with the snapshots and added up per sink
+(healthy only if healthy in every worker).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import os
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,21 +114,29 @@ class OperationMetrics:
         """This process's counts plus its sibling workers' latest snapshots."""
         operations, latency = self.local()
         if self._sharing is not None:
-            for other_ops, other_latency in self._sharing.siblings():
+            for other_ops, other_latency, _sinks in self._sharing.siblings():
                 _merge(operations, latency, other_ops, other_latency, len(self.buckets) + 1)
         return operations, latency
 
     def share(self, directory: Path, group: int, member: int | None = None, *,
-              publish_every: float | None = SHARE_INTERVAL) -> None:
+              publish_every: float | None = SHARE_INTERVAL,
+              sinks: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         """Publish snapshots for the sibling workers of supervisor ``group`` (idempotent).
 
-        ``member`` names this worker (its pid); ``publish_every=None`` starts no thread
-        (tests call ``publish()`` themselves).
+        ``member`` names this worker (its pid); ``sinks`` reads its audit sinks' status,
+        published with the counts; ``publish_every=None`` starts no thread (tests call
+        ``publish()`` themselves).
         """
         if self._sharing is None:
             self._sharing = _Sharing(self, directory, group,
-                                     os.getpid() if member is None else member)
+                                     os.getpid() if member is None else member, sinks)
             self._sharing.start(publish_every)
+
+    def sibling_sinks(self) -> list[dict[str, Any]]:
+        """The audit sink status every sibling worker last published (none when alone)."""
+        if self._sharing is None:
+            return []
+        return [sink for _ops, _latency, sinks in self._sharing.siblings() for sink in sinks]
 
     def publish(self) -> None:
         """Write this worker's snapshot now (the sharing thread does it every second)."""
@@ -148,13 +158,14 @@ def _merge(operations: Counts, latency: Latency, other_ops: Counts, other_latenc
 class _Sharing:
     """One worker's snapshot publisher and its siblings' snapshot reader."""
 
-    def __init__(self, metrics: OperationMetrics, directory: Path, group: int,
-                 member: int) -> None:
+    def __init__(self, metrics: OperationMetrics, directory: Path, group: int, member: int,
+                 sinks: Callable[[], list[dict[str, Any]]] | None) -> None:
         self.metrics = metrics
         self.directory = directory
         self.prefix = f"{group}-"
         self.path = directory / f"{group}-{member}.json"
-        self._published = -1
+        self.sinks = sinks
+        self._published: tuple[int, list[dict[str, Any]]] | None = None
 
     def start(self, every: float | None) -> None:
         self.directory.mkdir(mode=0o700, exist_ok=True)
@@ -176,18 +187,19 @@ class _Sharing:
             time.sleep(every)
 
     def publish(self) -> None:
-        changes = self.metrics._changes
-        if changes == self._published:
+        state = (self.metrics._changes, self.sinks() if self.sinks is not None else [])
+        if state == self._published:
             return
         operations, latency = self.metrics.local()
         body = {"operations": [[*label, count] for label, count in operations.items()],
-                "latency": {op: [counts, total] for op, (counts, total) in latency.items()}}
+                "latency": {op: [counts, total] for op, (counts, total) in latency.items()},
+                "sinks": state[1]}
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(body))
         os.replace(temporary, self.path)  # readers see the old or the new file, never half
-        self._published = changes
+        self._published = state
 
-    def siblings(self) -> Iterator[tuple[Counts, Latency]]:
+    def siblings(self) -> Iterator[tuple[Counts, Latency, list[dict[str, Any]]]]:
         for path in self.directory.glob(f"{self.prefix}*.json"):
             if path == self.path:
                 continue
@@ -197,9 +209,10 @@ class _Sharing:
                               for k, o, r, n in body["operations"]}
                 latency = {str(op): ([int(c) for c in counts], float(total))
                            for op, (counts, total) in body["latency"].items()}
+                sinks = [dict(sink) for sink in body.get("sinks", [])]
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # a sibling mid-start or a damaged file: its counts are skipped
-            yield operations, latency
+            yield operations, latency, sinks
 
 
 # -- the scrape ---------------------------------------------------------------------------
@@ -280,10 +293,23 @@ class ServiceCollector(Collector):
         yield overdue
 
 
+def sink_totals(statuses: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Audit sink status per sink across workers: counts added, healthy only if all are."""
+    totals: dict[str, dict[str, Any]] = {}
+    for status in statuses:
+        name = str(status["name"])
+        total = totals.setdefault(name, {"type": status.get("type"),
+                                         "policy": status.get("policy"), "healthy": True,
+                                         "delivered": 0, "failures": 0, "dropped": 0,
+                                         "queued": 0})
+        total["healthy"] = total["healthy"] and bool(status.get("healthy"))
+        for field in ("delivered", "failures", "dropped", "queued"):
+            total[field] += int(status.get(field) or 0)
+    return totals
+
+
 def audit_metrics(core: Core) -> Iterator[Metric]:
-    """Audit health. The hook for sink health: when the audit log offers a per-sink
-    status (``core.audit.sink_status()``: up, failures, policy per sink), export it here
-    as ``keyquorum_audit_sink_up{sink}`` and ``keyquorum_audit_sink_failures{sink}``."""
+    """Audit health: the writer's backlog and every sink's health and counts (all workers)."""
     backlog = GaugeMetricFamily("keyquorum_audit_backlog",
                                 "Audit records queued and not yet written (this process)")
     backlog.add_metric((), core.audit.backlog)
@@ -292,6 +318,26 @@ def audit_metrics(core: Core) -> Iterator[Metric]:
                                 "1 while this process's audit writer accepts records")
     running.add_metric((), 1.0 if core.audit.running else 0.0)
     yield running
+    sinks = sink_totals([*core.audit.sinks.status(), *core.metrics.sibling_sinks()])
+    labels = ("sink", "type", "policy")
+    healthy = GaugeMetricFamily("keyquorum_audit_sink_healthy",
+                                "1 while the audit sink accepts records in time (every worker)",
+                                labels=labels)
+    queued = GaugeMetricFamily("keyquorum_audit_sink_queued",
+                               "Records waiting for the audit sink", labels=labels)
+    counters = {field: CounterMetricFamily(f"keyquorum_audit_sink_{field}", text, labels=labels)
+                for field, text in (("delivered", "Records the audit sink accepted"),
+                                    ("failures", "Failed or timed-out writes to the audit sink"),
+                                    ("dropped", "Records a best-effort sink lost"))}
+    for name, total in sorted(sinks.items()):
+        values = (name, str(total["type"]), str(total["policy"]))
+        healthy.add_metric(values, 1.0 if total["healthy"] else 0.0)
+        queued.add_metric(values, total["queued"])
+        for field, family in counters.items():
+            family.add_metric(values, total[field])
+    yield healthy
+    yield queued
+    yield from counters.values()
 
 
 def registry_for(core: Core) -> CollectorRegistry:
@@ -307,4 +353,5 @@ def share_between_workers(core: Core) -> None:
     The group is the supervisor's pid: every worker of one server run shares it.
     """
     if core.settings.workers > 1:
-        core.metrics.share(core.settings.data_dir / "metrics", os.getppid())
+        core.metrics.share(core.settings.data_dir / "metrics", os.getppid(),
+                           sinks=core.audit.sinks.status)

@@ -89,6 +89,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 
         # (tokens made before the move would have expired: the default TTL is 32 days)
         tokens = {role: _token(http, [role]) for role in ("auditor", "operator", "key-user")}
+        ok(http.put("/v1/sys/audit/sinks/trail", json={  # a second copy of the log
+            "type": "file", "policy": "best-effort",
+            "path": str(server.data_dir.parent / "trail.jsonl")}))
         create_key(http, "rep/young", "chacha20-poly1305", **owned)
         for _ in range(2):  # refused: the version is compromised
             assert_error(http.post("/v1/decrypt", json={"ciphertext": compromised_ct}),
@@ -207,6 +210,9 @@ def test_every_control_outcome_matches_the_seeding(seeded: Seeded) -> None:
     assert per_key["rep/exportable"]["controls"]["pci-3.7.9"] == "attention"
     assert "rep/overdue" in controls["pci-3.7.4"]["summary"]
     assert controls["pci-3.7.6"]["evidence"][0] == "dual control: off"
+    assert "sinks are healthy" in controls["nist-accountability"]["summary"]
+    assert any("trail (file, best-effort, healthy" in line
+               for line in controls["nist-accountability"]["evidence"])
 
 
 def test_turning_on_dual_control_passes_split_knowledge(seeded: Seeded) -> None:
@@ -273,6 +279,10 @@ def test_metrics_count_operations_and_gauge_keys(seeded: Seeded) -> None:
         assert before[("keyquorum_rotations_overdue", ())] == 1
         assert before[("keyquorum_sealed", ())] == 0
         assert ("keyquorum_audit_backlog", ()) in before
+        sink = (("policy", "best-effort"), ("sink", "trail"), ("type", "file"))
+        assert before[("keyquorum_audit_sink_healthy", sink)] == 1
+        assert before[("keyquorum_audit_sink_failures_total", sink)] == 0
+        assert before[("keyquorum_audit_sink_delivered_total", sink)] > 0
         encrypt(seeded.http, "rep/clean", b"one more")
         ok(seeded.http.post("/v1/keys/rep/clean/encrypt",
                             json={"batch": [{"plaintext": b64(b"y")}] * 5}))

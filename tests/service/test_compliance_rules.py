@@ -192,3 +192,29 @@ def test_html_pages_escape_every_client_supplied_string() -> None:
         assert html.escape(EVIL_OWNER, quote=True) in page
         assert page.startswith("<!DOCTYPE html>") and "http" not in page  # loads nothing
     assert html.escape(EVIL_DESCRIPTION, quote=True) in render_inventory_html(ev.inventory)
+
+
+def fake_core(running: bool, *sinks: dict[str, object]) -> object:
+    from types import SimpleNamespace
+
+    status = [{"name": "s", "type": "file", "policy": "best-effort", "healthy": True,
+               "failures": 0, "dropped": 0, **sink} for sink in sinks]
+    return SimpleNamespace(audit=SimpleNamespace(
+        running=running, backlog=0, sinks=SimpleNamespace(status=lambda: status)))
+
+
+@pytest.mark.parametrize(("running", "sinks", "status", "words"), [
+    (True, (), "attention", "not judged"),  # the chain is not verified by the report
+    (True, ({"name": "siem", "healthy": True},), "attention", "sinks are healthy"),
+    (True, ({"name": "siem", "healthy": False},), "attention", "siem are failing"),
+    (True, ({"name": "wal", "policy": "required", "healthy": False},), "fail", "wal"),
+    (False, (), "fail", "not running"),
+])
+def test_audit_controls_judge_the_writer_and_the_sinks(running: bool, sinks: tuple,
+                                                       status: str, words: str) -> None:
+    from keyquorum.service.compliance import audit_controls
+
+    [control] = audit_controls(fake_core(running, *sinks), NOW)  # type: ignore[arg-type]
+    assert control.id == "nist-accountability"
+    assert control.status == status
+    assert words in control.summary

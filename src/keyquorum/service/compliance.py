@@ -110,25 +110,40 @@ def audit_controls(core: Core, now: float) -> tuple[Control, ...]:
     """The audit-related controls (accountability of key use).
 
     One place for everything the report says about the audit log, so the audit
-    owner can extend it: chain verification (``core.audit_trail.verify``, a full
-    scan) and sink health (best-effort sinks failing) are not judged here yet,
-    which is why the control answers ``attention`` while the log itself runs.
+    owner can extend it. Judged here: the writer runs, and every sink is healthy
+    (a failing ``required`` sink fails requests; a failing ``best-effort`` sink
+    loses records). Not judged yet: the hash chain (``core.audit_trail.verify``
+    scans every record), which is why a healthy log still answers ``attention``.
     """
     running = core.audit.running
-    backlog = core.audit.backlog
+    sinks = core.audit.sinks.status()
+    failing = [s for s in sinks if not s["healthy"]]
     evidence = (
         "every request is audited (ok, denied, error) before its answer leaves; a failed "
         "audit write fails the request (audit_unavailable)",
-        f"audit log writer running: {'yes' if running else 'no'}; records queued: {backlog}",
+        f"audit log writer running: {'yes' if running else 'no'}; records queued: "
+        f"{core.audit.backlog}",
+        "sinks: " + (", ".join(f"{s['name']} ({s['type']}, {s['policy']}, "
+                               f"{'healthy' if s['healthy'] else 'FAILING'}, "
+                               f"{s['failures']} failures, {s['dropped']} dropped)"
+                               for s in sinks) or "the database only"),
         "records form a SHA-256 hash chain with signed checkpoints: check it with "
         "POST /v1/audit/verify or `keyquorum audit verify`",
     )
+    required_failing = [s["name"] for s in failing if s["policy"] == "required"]
     if not running:
         status, summary = FAIL, "the audit log is not running: no operation can be recorded"
+    elif required_failing:
+        status, summary = FAIL, (f"required audit sink(s) {', '.join(required_failing)} are "
+                                 "failing: operations fail with audit_unavailable")
+    elif failing:
+        status, summary = ATTENTION, ("best-effort audit sink(s) "
+                                      f"{', '.join(s['name'] for s in failing)} are failing: "
+                                      "their copies of the log have gaps")
     else:
-        status, summary = ATTENTION, ("the audit log runs and fails closed; the hash chain and "
-                                      "sink health are not yet judged by this report: verify "
-                                      "the chain separately")
+        status, summary = ATTENTION, ("the audit log runs, fails closed and its sinks are "
+                                      "healthy; the hash chain is not judged by this report: "
+                                      "verify it separately")
     return (Control("nist-accountability", NIST, "accountability and audit",
                     "Key use and state changes are recorded and attributable", status, summary,
                     evidence),)
