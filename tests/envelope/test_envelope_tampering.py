@@ -187,7 +187,7 @@ def _field_offsets(stream: bytes) -> dict[str, int]:
 
 @pytest.mark.parametrize("field", [
     "magic", "version", "algorithm", "segment size", "context length", "context", "key count",
-    "wrapped key length", "salt", "nonce prefix", "commitment"])
+    "salt", "nonce prefix", "commitment"])
 def test_each_header_field_edited(keys, refused, field: str) -> None:
     stream = bytearray(sealed(keys))
     stream[_field_offsets(bytes(stream))[field]] ^= 0x01
@@ -198,6 +198,12 @@ def test_segment_size_changed_to_another_valid_size(keys, refused) -> None:
     stream = bytearray(sealed(keys))
     stream[6:10] = struct.pack(">I", 2 * SEG)
     refused(bytes(stream), InvalidEnvelopeError, released=0)
+
+
+def test_wrapped_key_length_edited_mangles_the_copy(keys, refused) -> None:
+    stream = bytearray(sealed(keys))
+    stream[_field_offsets(bytes(stream))["wrapped key length"]] -= 1  # one character short
+    refused(bytes(stream), NoUsableKeyError, released=0)
 
 
 def test_key_name_edited_finds_no_key(keys, refused) -> None:
