@@ -73,3 +73,17 @@ def test_sdk_reports_and_metrics(shared_server: ServerProcess) -> None:
         assert limited.inventory_report()["keys"] is not None
         with pytest.raises(ForbiddenError):
             limited.metrics()
+
+
+def test_crypto_period_through_the_cli_and_the_sdk(run, shared_server: ServerProcess) -> None:
+    name = f"clirep/{uuid.uuid4().hex[:8]}"
+    created = run("key", "create", name, "--spec", "ed25519", "--crypto-period", "180d")
+    assert created.exit_code == 0, created.output
+    assert "15552000" in created.stdout
+    assert run("key", "update", name, "--crypto-period", "90d").exit_code == 0
+    with Client(shared_server.addr, shared_server.root_token) as sdk:
+        assert sdk.get_key(name).crypto_period == 90 * 86400
+        other = sdk.create_key(f"{name}-sdk", "hmac-sha256", crypto_period="400d")
+        assert other.crypto_period == 400 * 86400
+        assert sdk.update_key(other.name, crypto_period=86400 * 30).crypto_period == 30 * 86400
+        assert sdk.create_key(f"{name}-dflt", "hmac-sha256").crypto_period is None

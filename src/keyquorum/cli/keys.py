@@ -28,7 +28,9 @@ def show_key(key: Key) -> None:
         ("min decrypt version", key.min_decrypt_version), ("owner", key.owner),
         ("description", key.description), ("labels", key.labels), ("origin", key.origin),
         ("exportable", key.exportable), ("rotation period", key.rotation_period),
-        ("next rotation", key.next_rotation), ("usage limit", key.usage_limit),
+        ("next rotation", key.next_rotation),
+        ("crypto-period", key.crypto_period if key.crypto_period is not None else "spec default"),
+        ("usage limit", key.usage_limit),
         ("deletion window (days)", key.deletion_window_days), ("destroy at", key.destroy_at),
         ("created", key.created_at), ("created by", key.created_by),
         ("last used", key.last_used_at),
@@ -58,6 +60,9 @@ def create(
                           ] = False,
     rotation_period: Annotated[str | None, typer.Option(
         "--rotation-period", help="Automatic rotation, e.g. 90d.")] = None,
+    crypto_period: Annotated[str | None, typer.Option(
+        "--crypto-period", help="How long a version may stay primary, e.g. 365d "
+        "(default: the spec's NIST SP 800-57 crypto-period).")] = None,
     usage_limit: Annotated[int | None, typer.Option(
         "--usage-limit", min=1, help="Protect operations per version before rotation.")] = None,
     deletion_window_days: Annotated[int | None, typer.Option(
@@ -68,7 +73,7 @@ def create(
         name, spec, purpose=purpose, description=description, owner=owner,
         labels=parse_pairs(label, "--label"), exportable=exportable or None,
         rotation_period=rotation_period, usage_limit=usage_limit,
-        deletion_window_days=deletion_window_days)
+        deletion_window_days=deletion_window_days, crypto_period=crypto_period)
     emit(ctx, key, lambda: show_key(key))
 
 
@@ -110,6 +115,7 @@ def update(
     label: Annotated[list[str] | None, typer.Option(
         "--label", help="key=value (repeat); replaces all labels.")] = None,
     rotation_period: Annotated[str | None, typer.Option("--rotation-period")] = None,
+    crypto_period: Annotated[str | None, typer.Option("--crypto-period")] = None,
     usage_limit: Annotated[int | None, typer.Option("--usage-limit", min=1)] = None,
     min_decrypt_version: Annotated[int | None, typer.Option(
         "--min-decrypt-version", min=1, help="Refuse to decrypt under older versions.")] = None,
@@ -118,7 +124,7 @@ def update(
     key = client(ctx).update_key(
         name, description=description, owner=owner, labels=parse_pairs(label, "--label"),
         rotation_period=rotation_period, usage_limit=usage_limit,
-        min_decrypt_version=min_decrypt_version)
+        min_decrypt_version=min_decrypt_version, crypto_period=crypto_period)
     emit(ctx, key, lambda: show_key(key))
 
 

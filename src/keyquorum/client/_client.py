@@ -129,11 +129,13 @@ class Client:
                    description: str | None = None, owner: str | None = None,
                    labels: Mapping[str, str] | None = None, exportable: bool | None = None,
                    rotation_period: Duration | None = None, usage_limit: int | None = None,
-                   deletion_window_days: int | None = None) -> Key:
+                   deletion_window_days: int | None = None,
+                   crypto_period: Duration | None = None) -> Key:
+        """Create a key; ``crypto_period`` overrides the spec's NIST SP 800-57 default."""
         return self._run(api.create_key(
             name, spec, purpose=purpose, description=description, owner=owner, labels=labels,
             exportable=exportable, rotation_period=rotation_period, usage_limit=usage_limit,
-            deletion_window_days=deletion_window_days))
+            deletion_window_days=deletion_window_days, crypto_period=crypto_period))
 
     def list_keys(self, *, prefix: str | None = None, state: str | None = None,
                   spec: str | None = None, owner: str | None = None,
@@ -163,12 +165,13 @@ class Client:
     def update_key(self, name: str, *, description: str | None = None,
                    owner: str | None = None, labels: Mapping[str, str] | None = None,
                    rotation_period: Duration | None = None, usage_limit: int | None = None,
-                   min_decrypt_version: int | None = None) -> Key:
+                   min_decrypt_version: int | None = None,
+                   crypto_period: Duration | None = None) -> Key:
         """Change the given metadata fields; fields left ``None`` are unchanged."""
         return self._run(api.update_key(
             name, description=description, owner=owner, labels=labels,
             rotation_period=rotation_period, usage_limit=usage_limit,
-            min_decrypt_version=min_decrypt_version))
+            min_decrypt_version=min_decrypt_version, crypto_period=crypto_period))
 
     def rotate_key(self, name: str) -> Key:
         """Make a new primary version; older versions still decrypt and verify."""

@@ -159,6 +159,7 @@ class Key:
     exportable: bool = False
     rotation_period: int | str | None = None
     next_rotation: datetime | None = None
+    crypto_period: int | None = None  # seconds; None: the spec's NIST SP 800-57 default
     usage_limit: int | None = None
     deletion_window_days: int | None = None
     destroy_at: datetime | None = None
@@ -178,6 +179,7 @@ class Key:
             labels=dict(body.get("labels") or {}), origin=body.get("origin"),
             exportable=bool(body.get("exportable")), rotation_period=body.get("rotation_period"),
             next_rotation=parse_time(body.get("next_rotation")),
+            crypto_period=_int_or_none(body.get("crypto_period")),
             usage_limit=_int_or_none(body.get("usage_limit")),
             deletion_window_days=_int_or_none(body.get("deletion_window_days")),
             destroy_at=parse_time(body.get("destroy_at")),

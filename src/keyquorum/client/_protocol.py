@@ -223,12 +223,14 @@ def create_key(name: str, spec: str, *, purpose: str | None = None,
                description: str | None = None, owner: str | None = None,
                labels: Mapping[str, str] | None = None, exportable: bool | None = None,
                rotation_period: Duration | None = None, usage_limit: int | None = None,
-               deletion_window_days: int | None = None) -> Call[Key]:
+               deletion_window_days: int | None = None,
+               crypto_period: Duration | None = None) -> Call[Key]:
     key_path(name)  # validate early, with the same rule
     body = _put({"name": name, "spec": spec}, purpose=purpose, description=description,
                 owner=owner, labels=None if labels is None else dict(labels),
                 exportable=exportable,
                 rotation_period=None if rotation_period is None else _duration(rotation_period),
+                crypto_period=None if crypto_period is None else _duration(crypto_period),
                 usage_limit=usage_limit, deletion_window_days=deletion_window_days)
     return Call("POST", "/v1/keys", _one(Key.from_json), json=body)
 
@@ -251,10 +253,12 @@ def get_key(name: str) -> Call[Key]:
 
 def update_key(name: str, *, description: str | None = None, owner: str | None = None,
                labels: Mapping[str, str] | None = None, rotation_period: Duration | None = None,
-               usage_limit: int | None = None, min_decrypt_version: int | None = None) -> Call[Key]:
+               usage_limit: int | None = None, min_decrypt_version: int | None = None,
+               crypto_period: Duration | None = None) -> Call[Key]:
     body = _put({}, description=description, owner=owner,
                 labels=None if labels is None else dict(labels),
                 rotation_period=None if rotation_period is None else _duration(rotation_period),
+                crypto_period=None if crypto_period is None else _duration(crypto_period),
                 usage_limit=usage_limit, min_decrypt_version=min_decrypt_version)
     return Call("PATCH", key_path(name), _one(Key.from_json), json=body)
 
