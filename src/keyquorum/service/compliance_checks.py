@@ -275,75 +275,116 @@ class ControlSpec:
     per_key: KeyCheck | None = None
 
 
+def _says(*lines: str) -> Callable[[Evidence], tuple[str, ...]]:
+    return lambda _ev: lines
+
+
+def _specs_in_use(ev: Evidence) -> tuple[str, ...]:
+    return ("specs in use: " + ", ".join(sorted({e.key.spec for e in ev.inventory.entries})),)
+
+
 # The controls, in report order.
-CATALOGUE: tuple[ControlSpec, ...] = tuple(ControlSpec(*row) for row in (
-    ("pci-3.6.1", PCI, "3.6.1", "Keys protecting stored data are protected against "
-     "disclosure and misuse", _custodians, _storage_evidence, _exportable),
-    ("pci-3.6.1.1", PCI, "3.6.1.1", "The cryptographic architecture is documented "
-     "(algorithms, keys, strength, expiry, usage)", _structural(
-         "the inventory documents every key's algorithm, crypto-period, expiry and use"),
-     lambda ev: ("GET /v1/reports/inventory lists every key with spec, crypto-period and "
-                 "use",), _documented),
-    ("pci-3.6.1.2", PCI, "3.6.1.2", "Secret and private keys are stored encrypted under a "
-     "key-encrypting key at least as strong, or as key shares", _root_key_split,
-     _storage_evidence, _storage),
-    ("pci-3.6.1.3", PCI, "3.6.1.3", "Access to cleartext key components is restricted to "
-     "the fewest custodians", _custodians, _seal_evidence, None),
-    ("pci-3.6.1.4", PCI, "3.6.1.4", "Keys are stored in the fewest possible locations",
-     _structural("one encrypted store; material is used in place"), _storage_evidence,
-     _exportable),
-    ("pci-3.7.1", PCI, "3.7.1", "Strong keys are generated", _structural(
-        "keys are generated inside the service from the OS CSPRNG"),
-     lambda ev: ("specs: " + ", ".join(sorted({e.key.spec for e in ev.inventory.entries})),),
-     _generated),
-    ("pci-3.7.2", PCI, "3.7.2", "Keys are distributed securely", _transport,
-     lambda ev: ("keys are used in place over the API; only data keys (datakey) and "
-                 "exportable keys leave it",), _exportable),
-    ("pci-3.7.3", PCI, "3.7.3", "Keys are stored securely", _root_key_split, _storage_evidence,
-     _storage),
-    ("pci-3.7.4", PCI, "3.7.4", "Keys are changed at the end of their crypto-period",
-     _structural("every spec has a crypto-period (NIST SP 800-57 Table 1) unless the key "
-                 "sets its own; rotation is scheduled per key"),
-     lambda ev: ("crypto-periods: keys/cryptoperiods.py",), _key_change),
-    ("pci-3.7.5", PCI, "3.7.5", "Keys are retired or replaced at the end of their "
-     "crypto-period, when weakened, or when compromised", _structural(
-         "retired versions never protect new data (the state machine refuses it)"),
-     lambda ev: ("revoked-compromised versions refuse decryption except through the "
-                 "audited override",), _retirement),
-    ("pci-3.7.6", PCI, "3.7.6", "Manual cleartext key operations use split knowledge and "
-     "dual control", _split_knowledge, _dual_evidence, None),
-    ("pci-3.7.7", PCI, "3.7.7", "Unauthorized substitution of keys is prevented",
-     _structural("key ids are random UUIDs; ciphertexts name key and version in "
-                 "authenticated headers; stored material is bound to its path"),
-     lambda ev: (), _substitution),
-    ("pci-3.7.8", PCI, "3.7.8", "Key custodians acknowledge their responsibilities",
-     _acknowledgement, _seal_evidence, None),
-    ("pci-3.7.9", PCI, "3.7.9", "Customers receive guidance when keys are shared with them",
-     _structural("no key is shared in the clear except data keys and exportable keys"),
-     lambda ev: (), _exportable),
-    ("nist-generation", NIST, "key generation", "Keys are generated with approved "
-     "algorithms and an approved random source", _structural(
-         "material comes from the OS CSPRNG through pyca/cryptography and libsodium"),
-     lambda ev: (), _approved),
-    ("nist-storage", NIST, "key storage", "Keys are protected in storage", _root_key_split,
-     _storage_evidence, _storage),
-    ("nist-distribution", NIST, "key distribution", "Keys are protected in transit",
-     _transport, lambda ev: (), _exportable),
-    ("nist-crypto-period", NIST, "crypto-period (section 5.3, Table 1)", "Each key is used "
-     "only within its crypto-period", _structural("every key has a crypto-period"),
-     lambda ev: (), _crypto_period),
-    ("nist-rotation", NIST, "key rotation", "Keys are replaced before their crypto-period "
-     "ends", _structural("rotation keeps old versions for unprotect only"), lambda ev: (),
-     _rotation),
-    ("nist-retirement", NIST, "key retirement", "Retired and compromised keys are no longer "
-     "used", _structural("deactivated and compromised versions never protect"),
-     lambda ev: (), _retirement),
-    ("nist-destruction", NIST, "key destruction", "Keys no longer needed are destroyed",
-     _structural("destruction erases material after a cancellable waiting period"),
-     lambda ev: (), _destruction),
-    ("nist-split-knowledge", NIST, "split knowledge and dual control", "No single person "
-     "can reconstruct the root key or act alone on keys", _split_knowledge, _dual_evidence,
-     None),
-    ("nist-custodian-acknowledgement", NIST, "custodian acknowledgement", "Key custodians "
-     "acknowledge their responsibilities", _acknowledgement, _seal_evidence, None),
-))
+CATALOGUE: tuple[ControlSpec, ...] = (
+    ControlSpec(
+        "pci-3.6.1", PCI, "3.6.1",
+        "Keys protecting stored data are protected against disclosure and misuse",
+        _custodians, _storage_evidence, _exportable),
+    ControlSpec(
+        "pci-3.6.1.1", PCI, "3.6.1.1",
+        "The cryptographic architecture is documented (algorithms, keys, strength, expiry, "
+        "usage)",
+        _structural("the inventory documents every key's algorithm, crypto-period, expiry "
+                    "and use"),
+        _says("GET /v1/reports/inventory lists every key with spec, crypto-period and use"),
+        _documented),
+    ControlSpec(
+        "pci-3.6.1.2", PCI, "3.6.1.2",
+        "Secret and private keys are stored encrypted under a key-encrypting key at least "
+        "as strong, or as key shares",
+        _root_key_split, _storage_evidence, _storage),
+    ControlSpec(
+        "pci-3.6.1.3", PCI, "3.6.1.3",
+        "Access to cleartext key components is restricted to the fewest custodians",
+        _custodians, _seal_evidence),
+    ControlSpec(
+        "pci-3.6.1.4", PCI, "3.6.1.4", "Keys are stored in the fewest possible locations",
+        _structural("one encrypted store; material is used in place"), _storage_evidence,
+        _exportable),
+    ControlSpec(
+        "pci-3.7.1", PCI, "3.7.1", "Strong keys are generated",
+        _structural("keys are generated inside the service from the OS CSPRNG"),
+        _specs_in_use, _generated),
+    ControlSpec(
+        "pci-3.7.2", PCI, "3.7.2", "Keys are distributed securely", _transport,
+        _says("keys are used in place over the API; only data keys (datakey) and exportable "
+              "keys leave it"),
+        _exportable),
+    ControlSpec(
+        "pci-3.7.3", PCI, "3.7.3", "Keys are stored securely",
+        _root_key_split, _storage_evidence, _storage),
+    ControlSpec(
+        "pci-3.7.4", PCI, "3.7.4", "Keys are changed at the end of their crypto-period",
+        _structural("every spec has a crypto-period (NIST SP 800-57 Table 1) unless the key "
+                    "sets its own; rotation is scheduled per key"),
+        _says("crypto-periods: keys/cryptoperiods.py"), _key_change),
+    ControlSpec(
+        "pci-3.7.5", PCI, "3.7.5",
+        "Keys are retired or replaced at the end of their crypto-period, when weakened, or "
+        "when compromised",
+        _structural("retired versions never protect new data (the state machine refuses it)"),
+        _says("revoked-compromised versions refuse decryption except through the audited "
+              "override"),
+        _retirement),
+    ControlSpec(
+        "pci-3.7.6", PCI, "3.7.6",
+        "Manual cleartext key operations use split knowledge and dual control",
+        _split_knowledge, _dual_evidence),
+    ControlSpec(
+        "pci-3.7.7", PCI, "3.7.7", "Unauthorized substitution of keys is prevented",
+        _structural("key ids are random UUIDs; ciphertexts name key and version in "
+                    "authenticated headers; stored material is bound to its path"),
+        _says(), _substitution),
+    ControlSpec(
+        "pci-3.7.8", PCI, "3.7.8", "Key custodians acknowledge their responsibilities",
+        _acknowledgement, _seal_evidence),
+    ControlSpec(
+        "pci-3.7.9", PCI, "3.7.9", "Customers receive guidance when keys are shared with them",
+        _structural("no key is shared in the clear except data keys and exportable keys"),
+        _says(), _exportable),
+    ControlSpec(
+        "nist-generation", NIST, "key generation",
+        "Keys are generated with approved algorithms and an approved random source",
+        _structural("material comes from the OS CSPRNG through pyca/cryptography and "
+                    "libsodium"),
+        _specs_in_use, _approved),
+    ControlSpec(
+        "nist-storage", NIST, "key storage", "Keys are protected in storage",
+        _root_key_split, _storage_evidence, _storage),
+    ControlSpec(
+        "nist-distribution", NIST, "key distribution", "Keys are protected in transit",
+        _transport, _says(), _exportable),
+    ControlSpec(
+        "nist-crypto-period", NIST, "crypto-period (section 5.3, Table 1)",
+        "Each key is used only within its crypto-period",
+        _structural("every key has a crypto-period"), _says(), _crypto_period),
+    ControlSpec(
+        "nist-rotation", NIST, "key rotation", "Keys are replaced before their crypto-period ends",
+        _structural("rotation keeps old versions for unprotect only"), _says(), _rotation),
+    ControlSpec(
+        "nist-retirement", NIST, "key retirement",
+        "Retired and compromised keys are no longer used",
+        _structural("deactivated and compromised versions never protect"), _says(),
+        _retirement),
+    ControlSpec(
+        "nist-destruction", NIST, "key destruction", "Keys no longer needed are destroyed",
+        _structural("destruction erases material after a cancellable waiting period"),
+        _says(), _destruction),
+    ControlSpec(
+        "nist-split-knowledge", NIST, "split knowledge and dual control",
+        "No single person can reconstruct the root key or act alone on keys",
+        _split_knowledge, _dual_evidence),
+    ControlSpec(
+        "nist-custodian-acknowledgement", NIST, "custodian acknowledgement",
+        "Key custodians acknowledge their responsibilities",
+        _acknowledgement, _seal_evidence),
+)
