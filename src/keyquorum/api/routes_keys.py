@@ -84,7 +84,8 @@ async def list_keys(request: Request, prefix: str | None = None, state: str | No
                     after = key.name
                     if label_filter and key.labels.get(label_filter[0]) != label_filter[1]:
                         continue
-                    if s.core.authorizer.allowed(ctx.identity, "list", key.name):
+                    if s.core.authorizer.allowed(ctx.identity, "list", key.name,
+                                                 client=ctx.client):
                         found.append(key_json(key, s.core.keys))
                     if len(found) >= limit:
                         break
