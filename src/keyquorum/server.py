@@ -77,13 +77,15 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
                scheduler_interval: float | None = None, workers: int = 1) -> None:
     settings = Settings(data_dir=data_dir, listen=listen, tls_cert=tls_cert, tls_key=tls_key,
                         allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock)
-    if config_file is not None:
-        settings = load_config_file(settings, config_file)
-    if scheduler_interval is not None:
-        settings = replace(settings, scheduler_interval=scheduler_interval)
     try:
+        if config_file is not None:
+            settings = load_config_file(settings, config_file)
+        if scheduler_interval is not None:
+            settings = replace(settings, scheduler_interval=scheduler_interval)
         settings.validate()
-    except ValueError as exc:
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read the config file: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:
         raise SystemExit(f"error: {exc}") from None
     if workers > 1 and settings.unsafe_test_clock:
         raise SystemExit("error: --unsafe-test-clock needs a single worker (one clock)")

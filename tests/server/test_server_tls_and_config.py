@@ -84,6 +84,20 @@ def test_unknown_config_field_is_refused_at_start(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "colour" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("body", ['{"audit_sinks": [{"name": "x", "type": "kafka"}]}',
+                                  "{not json", '{"max_item_bytes": "big"}'])
+def test_a_bad_config_file_is_one_clear_error_line(tmp_path: Path, body: str) -> None:
+    config = tmp_path / "kq.json"
+    config.write_text(body)
+    result = subprocess.run(
+        [sys.executable, "-m", "keyquorum", "server", "--data-dir", str(tmp_path / "d"),
+         "--listen", f"127.0.0.1:{free_port()}", "--config", str(config)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
 
 
 @pytest.mark.server
