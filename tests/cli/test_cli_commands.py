@@ -256,3 +256,13 @@ def test_global_flags_may_follow_the_command() -> None:
     assert hoist_global_flags(["key", "show", "k", "--json"]) == ["--json", "key", "show", "k"]
     assert hoist_global_flags(["--json", "key", "list"]) == ["--json", "key", "list"]
     assert hoist_global_flags(["encrypt", "k", "--", "--json"]) == ["encrypt", "k", "--", "--json"]
+
+
+def test_server_strings_are_printed_as_text_never_as_rich_markup(run) -> None:
+    name = fresh("markup")
+    owner = "[red]mallory[/red] [link=http://x]y[/link]"
+    assert run("key", "create", name, "--spec", "aes-256-gcm", "--owner", owner).exit_code == 0
+    shown = run("key", "show", name)
+    assert shown.exit_code == 0 and owner in shown.stdout
+    listed = run("key", "list", "--prefix", name)
+    assert listed.exit_code == 0 and "[red]mallory" in listed.stdout.replace("\n", "")

@@ -212,3 +212,17 @@ def test_a_hung_best_effort_sink_is_counted_while_the_service_keeps_answering(
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # let the stuck thread go
         server.stop()
         os.close(reader)
+
+
+def test_a_refused_decrypt_is_recorded_against_the_version_it_hit(
+        server: ServerProcess) -> None:
+    use_keys(server)
+    with server.client() as http:
+        sealed = http.post("/v1/keys/app/k/encrypt", json={"plaintext": b64(b"x")}).json()
+        assert http.post("/v1/keys/app/k/rotate").is_success
+        refused = http.post("/v1/keys/app/k/decrypt", json={
+            "ciphertext": sealed["ciphertext"], "context": {"wrong": "context"}})
+        assert refused.status_code == 400
+        records = http.get("/v1/audit", params={"operation": "decrypt",
+                                                "outcome": "error"}).json()["records"]
+    assert (records[0]["key"], records[0]["key_version"]) == ("app/k", 1)

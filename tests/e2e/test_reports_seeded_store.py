@@ -188,7 +188,7 @@ EXPECTED_CONTROLS = {
     "nist-destruction": "attention",  # the compromised version still holds material
     "nist-split-knowledge": "fail",
     "nist-custodian-acknowledgement": "attention",
-    "nist-accountability": "attention",
+    "nist-accountability": "pass",    # chain and checkpoints verify, the sink is healthy
 }
 
 

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from keyquorum.audit.chain import ChainHead
+from keyquorum.audit.verify import Fault, VerifyReport
 from keyquorum.auth.dual_settings import ACTIONS, EXPORT
 from keyquorum.keys.cryptoperiods import DAY
 from keyquorum.keys.models import Key, KeyVersion
@@ -199,13 +201,17 @@ def fake_core(running: bool, *sinks: dict[str, object]) -> object:
 
     status = [{"name": "s", "type": "file", "policy": "best-effort", "healthy": True,
                "failures": 0, "dropped": 0, **sink} for sink in sinks]
-    return SimpleNamespace(audit=SimpleNamespace(
-        running=running, backlog=0, sinks=SimpleNamespace(status=lambda: status)))
+    chain = VerifyReport(ok=True, records=10, head=ChainHead(10, "ab" * 32), checkpoints=1,
+                         last_checkpoint=8)
+    return SimpleNamespace(
+        audit=SimpleNamespace(running=running, backlog=0,
+                              sinks=SimpleNamespace(status=lambda: status)),
+        audit_trail=SimpleNamespace(recent_verification=lambda _age: (NOW, chain)))
 
 
 @pytest.mark.parametrize(("running", "sinks", "status", "words"), [
-    (True, (), "attention", "not judged"),  # the chain is not verified by the report
-    (True, ({"name": "siem", "healthy": True},), "attention", "sinks are healthy"),
+    (True, (), "pass", "chain and signed checkpoints verify"),
+    (True, ({"name": "siem", "healthy": True},), "pass", "sinks are healthy"),
     (True, ({"name": "siem", "healthy": False},), "attention", "siem are failing"),
     (True, ({"name": "wal", "policy": "required", "healthy": False},), "fail", "wal"),
     (False, (), "fail", "not running"),
@@ -218,3 +224,23 @@ def test_audit_controls_judge_the_writer_and_the_sinks(running: bool, sinks: tup
     assert control.id == "nist-accountability"
     assert control.status == status
     assert words in control.summary
+
+
+@pytest.mark.parametrize(("chain", "status", "words"), [
+    (VerifyReport(ok=False, records=9, head=ChainHead(9, "ab" * 32), checkpoints=1,
+                  last_checkpoint=None, first_bad=Fault(4, "record 4 is missing")),
+     "fail", "broken at record 4"),
+    (VerifyReport(ok=True, records=9, head=ChainHead(9, "ab" * 32), checkpoints=0,
+                  last_checkpoint=None), "attention", "no signed checkpoint"),
+])
+def test_audit_controls_judge_the_hash_chain(chain: VerifyReport, status: str,
+                                             words: str) -> None:
+    from types import SimpleNamespace
+
+    from keyquorum.service.compliance import audit_controls
+
+    core = fake_core(True)
+    core.audit_trail = SimpleNamespace(  # type: ignore[attr-defined]
+        recent_verification=lambda _age: (NOW, chain))
+    [control] = audit_controls(core, NOW)  # type: ignore[arg-type]
+    assert control.status == status and words in control.summary

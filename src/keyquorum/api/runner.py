@@ -116,8 +116,10 @@ def _make_record(ctx: RequestContext, operation: str, key: str | None, version: 
                  error: KeyquorumError | None, now: float,
                  audit_keys: AuditKeys | None = None) -> AuditRecord:
     outcome = "ok" if error is None else ("denied" if isinstance(error, _DENIALS) else "error")
-    if error is not None and key is None:  # e.g. /v1/decrypt: the key came from the ciphertext
-        key, version = ctx.key, ctx.key_version
+    if error is not None and (key is None or key == ctx.key) and version is None:
+        # The key (and version) an operation found on its own before it was refused,
+        # e.g. from a ciphertext's header: a refused decrypt names the version it hit.
+        key, version = key or ctx.key, ctx.key_version
     # The context may carry personal data: only its HMAC is stored. Sealed (no audit
     # key), no operation ran, so there is nothing to hash and nothing is kept.
     context = audit_keys.hash_context(ctx.context) if ctx.context and audit_keys else None

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..client import Client
 
@@ -155,12 +156,18 @@ def show(value: Any) -> str:
     return str(value)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
+          *, markup: bool = False) -> None:
+    """Print rows; cells are plain text unless ``markup`` (then the caller escaped them).
+
+    Values come from the server (key names, owners, descriptions): read as Rich
+    markup, an owner like ``[red]...`` would restyle or hide what is printed.
+    """
     grid = Table(title=title, header_style="bold")
     for column in columns:
         grid.add_column(column, overflow="fold")  # fold, never cut: cells get copied
     for row in rows:
-        grid.add_row(*(show(cell) for cell in row))
+        grid.add_row(*(show(cell) if markup else Text(show(cell)) for cell in row))
     console().print(grid)
 
 
@@ -169,7 +176,7 @@ def fields_table(pairs: Iterable[tuple[str, Any]], title: str | None = None) -> 
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")  # long ciphertexts wrap whole instead of being cut
     for name, value in pairs:
-        grid.add_row(name, show(value))
+        grid.add_row(name, Text(show(value)))
     out = console()
     if title:
         out.print(f"[bold]{title}[/bold]")

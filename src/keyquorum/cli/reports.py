@@ -64,7 +64,7 @@ def inventory(ctx: typer.Context, html: HtmlOption = None) -> None:
              _plain(k["last_used_at"]),
              f"{k['primary_age_days']} / {k['crypto_period']['seconds'] // 86400} days",
              _plain(k["next_rotation"]), _plain(", ".join(k["flags"])))
-            for k in report["keys"]])
+            for k in report["keys"]], markup=True)
 
     emit(ctx, report, human)
 
@@ -84,13 +84,14 @@ def compliance(ctx: typer.Context, html: HtmlOption = None) -> None:
                         f"{_plain(report['generated_at'])}: {counts}")
         table(["requirement", "control", "status", "why"], [
             (f"{_plain(c['framework'])} {_plain(c['requirement'])}", _plain(c["title"]),
-             _status(c["status"]), _plain(c["summary"])) for c in report["controls"]])
+             _status(c["status"]), _plain(c["summary"])) for c in report["controls"]],
+              markup=True)
         flagged = [k for k in report["keys"] if k["status"] != "pass"]
         if flagged:
             table(["key", "owner", "status", "controls not passing"], [
                 (_plain(k["key"]), _plain(k["owner"]), _status(k["status"]),
                  _plain(", ".join(f"{cid} {s}" for cid, s in k["controls"].items()
                                   if s != "pass")))
-                for k in flagged], title="keys needing attention")
+                for k in flagged], title="keys needing attention", markup=True)
 
     emit(ctx, report, human)

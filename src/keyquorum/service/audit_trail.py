@@ -58,6 +58,8 @@ class AuditTrail:
         self._clock = clock
         self._keys: AuditKeys | None = None
         self._lock = threading.Lock()
+        # The newest full verification (when, what it found): evidence for reports.
+        self.last_verification: tuple[float, VerifyReport] | None = None
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -130,7 +132,22 @@ class AuditTrail:
                 report = replace(report, ok=False, first_bad=Fault(
                     now_head.seq + 1, f"records {now_head.seq + 1}-{newest} lie beyond the "
                     "chain head: they were added outside the service"))
+        if not trusted:
+            self.last_verification = (self._clock.now(), report)
         return report
+
+    def recent_verification(self, max_age: float) -> tuple[float, VerifyReport]:
+        """The newest full verification if younger than ``max_age`` seconds, else a new one.
+
+        A full check reads every record, so reports reuse a recent one instead of
+        scanning the whole log on every request.
+        """
+        last = self.last_verification
+        if last is not None and self._clock.now() - last[0] <= max_age:
+            return last
+        self.verify()
+        assert self.last_verification is not None
+        return self.last_verification
 
     def export(self) -> Iterator[bytes]:
         """The export file's lines: header, records with each checkpoint after its record, end.
