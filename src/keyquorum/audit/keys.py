@@ -9,6 +9,7 @@ The public half of the signing key is what an auditor keeps to check exports.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from keyquorum.crypto.mac import MacKey
 from keyquorum.crypto.random import random_bytes
@@ -29,7 +30,7 @@ def key_id_of(public_pem: str) -> str:
 class AuditKeys:
     """The loaded audit keys. The repr names nothing secret."""
 
-    __slots__ = ("_hmac", "_signer", "key_id", "public_pem")
+    __slots__ = ("_hmac", "_signer", "hash_value", "key_id", "public_pem")
 
     def __init__(self, material: bytes) -> None:
         if len(material) != _SEED_BYTES + _HMAC_BYTES:
@@ -38,6 +39,9 @@ class AuditKeys:
         self._hmac = MacKey("hmac-sha256", material[_SEED_BYTES:])
         self.public_pem = self._signer.public_pem()
         self.key_id = key_id_of(self.public_pem)
+        # Context names and values repeat (tenants, purposes): remember their tags. The
+        # cache lives and dies with these keys (dropped on seal, like every secret).
+        self.hash_value = lru_cache(maxsize=16384)(self._hash_value)
 
     def __repr__(self) -> str:
         return f"AuditKeys(key_id={self.key_id[:16]!r})"
@@ -49,7 +53,7 @@ class AuditKeys:
     def sign(self, message: bytes) -> bytes:
         return self._signer.sign(message=message)
 
-    def hash_value(self, value: str) -> str:
+    def _hash_value(self, value: str) -> str:
         """The HMAC tag (hex, 128 bits) stored in place of a context name or value."""
         return self._hmac.mac(value.encode("utf-8")).hex()[:HASH_HEX_CHARS]
 
