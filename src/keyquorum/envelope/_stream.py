@@ -59,8 +59,9 @@ __all__ = [
     "segment_opener",
 ]
 
-# Measured in bench/envelope.py: one cipher worker plus the writer overlaps the
-# cipher with I/O; a second worker adds little on two cores.
+# Measured by bench/envelope.py on two cores (bench/README.md): one worker beside
+# the reader is +15-25 % over one thread, a second worker about +10 % more for
+# two more segment buffers. One keeps memory at three segments.
 DEFAULT_THREADS = 1
 
 Progress = Callable[[int], None]
