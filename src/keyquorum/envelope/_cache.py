@@ -130,15 +130,13 @@ class DataKeyCache:
         with self._lock:
             taken = self._take(cache_key, service, size)
             if taken is not None:
-                self._counts["hits"] += 1
                 return taken
             fetch_lock = self._fetching.setdefault(cache_key, threading.Lock())
         with fetch_lock:  # one fetch per entry; the others wait and then take from it
             with self._lock:
                 taken = self._take(cache_key, service, size)
-                if taken is not None:
-                    self._counts["hits"] += 1
-                    return taken
+            if taken is not None:
+                return taken
             fresh = new_data_key(service, names, context)
             with self._lock:
                 self._counts["misses"] += 1
@@ -192,6 +190,7 @@ class DataKeyCache:
             self._drop(cache_key)  # spent: a fresh key replaces it
             return None
         self._entries.move_to_end(cache_key)
+        self._counts["hits"] += 1
         return self._use(cache_key, entry, size)
 
     def _use(self, cache_key: _CacheKey, entry: _Entry, size: int | None) -> NewDataKey:
