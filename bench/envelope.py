@@ -2,7 +2,7 @@
 
 Starts its own keyquorum server (data keys come from it, as in production),
 writes a random file (1 GiB by default) and measures, each run in a fresh
-process so that its peak RSS (``wait4``) is its own:
+process so that its peak RSS (``VmHWM``) is its own:
 
 - SDK ``encrypt_file`` / ``decrypt_file`` file → file, and file → /dev/null
   (no write cost: the format's own speed), with 0, 1 (default) and 2 cipher
@@ -168,27 +168,56 @@ def esdk_worker(spec: dict[str, Any]) -> dict[str, Any]:
 # -- the parent: processes, references, table ----------------------------------------------
 
 
-def measured(command: list[str], **popen: Any) -> tuple[float, float, str]:
-    """Run ``command``; returns (wall seconds, peak RSS MiB, stdout). Fails loudly."""
+def peak_rss_mib() -> float:
+    """This process's own peak RSS (VmHWM), in MiB.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux carries a child's maximum across fork and
+    exec, so a child reports at least its parent's size at the fork.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ``python -m keyquorum`` that writes its own peak RSS to $KQ_PEAK_FILE at exit.
+MEASURED_KEYQUORUM = f"""
+import atexit, os, runpy, sys
+sys.path.insert(0, {str(ROOT / "bench")!r})
+from envelope import peak_rss_mib
+atexit.register(lambda: open(os.environ["KQ_PEAK_FILE"], "w").write(str(peak_rss_mib())))
+sys.argv[0] = "keyquorum"
+runpy.run_module("keyquorum", run_name="__main__", alter_sys=True)
+"""
+
+
+def measured(command: list[str], **popen: Any) -> tuple[float, str]:
+    """Run ``command``; returns (wall seconds, stdout). Fails loudly."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, **popen)
-    out = process.stdout.read() if process.stdout else b""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"error: {' '.join(command[:6])} ... exited {process.returncode}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, out.decode()
+    done = subprocess.run(command, stdout=subprocess.PIPE, check=False, **popen)
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(command[:6])} ... exited {done.returncode}")
+    return time.perf_counter() - started, done.stdout.decode()
 
 
 def in_child(spec: dict[str, Any]) -> tuple[float, float]:
     """(seconds the operation took inside the child, the child's peak RSS MiB)."""
-    _, rss, out = measured([sys.executable, __file__, "--worker", json.dumps(spec)])
-    return json.loads(out.strip().splitlines()[-1])["seconds"], rss
+    _, out = measured([sys.executable, __file__, "--worker", json.dumps(spec)])
+    answer = json.loads(out.strip().splitlines()[-1])
+    return answer["seconds"], answer["peak_rss_mib"]
 
 
-def cli(args: list[str], env: dict[str, str], **popen: Any) -> tuple[float, float]:
-    wall, rss, _ = measured([sys.executable, "-m", "keyquorum", *args], env=env, **popen)
-    return wall, rss
+def keyquorum_command(env: dict[str, str], peak_file: Path) -> tuple[list[str], dict[str, str]]:
+    return [sys.executable, "-c", MEASURED_KEYQUORUM], {**env, "KQ_PEAK_FILE": str(peak_file)}
+
+
+def cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one ``keyquorum`` command."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command, env = keyquorum_command(env, Path(tmp) / "peak")
+        wall, _ = measured([*command, *args], env=env)
+        return wall, float((Path(tmp) / "peak").read_text())
 
 
 def openssl_speed(block: int, seconds: int) -> float | None:
@@ -265,26 +294,24 @@ def cli_pipe(size: int, env: dict[str, str]) -> tuple[float, float, float]:
 
     Returns (wall seconds, encrypt peak RSS MiB, decrypt peak RSS MiB).
     """
-    kq = [sys.executable, "-m", "keyquorum", "file"]
     started = time.perf_counter()
-    with open(os.devnull, "wb") as null:
+    with open(os.devnull, "wb") as null, tempfile.TemporaryDirectory() as tmp:
+        enc_cmd, enc_env = keyquorum_command(env, Path(tmp) / "encrypt")
+        dec_cmd, dec_env = keyquorum_command(env, Path(tmp) / "decrypt")
         gen = subprocess.Popen([sys.executable, __file__, "--generate", str(size)],
                                stdout=subprocess.PIPE)
-        enc = subprocess.Popen([*kq, "encrypt", "-", "-", "--key", KEY], stdin=gen.stdout,
-                               stdout=subprocess.PIPE, env=env)
-        dec = subprocess.Popen([*kq, "decrypt", "-", "-"], stdin=enc.stdout, stdout=null,
-                               env=env)
+        enc = subprocess.Popen([*enc_cmd, "file", "encrypt", "-", "-", "--key", KEY],
+                               stdin=gen.stdout, stdout=subprocess.PIPE, env=enc_env)
+        dec = subprocess.Popen([*dec_cmd, "file", "decrypt", "-", "-"], stdin=enc.stdout,
+                               stdout=null, env=dec_env)
         for pipe in (gen.stdout, enc.stdout):
             if pipe is not None:
                 pipe.close()
-        peaks = []
         for process in (gen, enc, dec):
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            if process.returncode != 0:
+            if process.wait() != 0:
                 raise SystemExit(f"error: a pipeline process exited {process.returncode}")
-            peaks.append(usage.ru_maxrss / 1024)
-    return time.perf_counter() - started, peaks[1], peaks[2]
+        peaks = [float((Path(tmp) / name).read_text()) for name in ("encrypt", "decrypt")]
+    return time.perf_counter() - started, peaks[0], peaks[1]
 
 
 def generate(size: int) -> None:
@@ -308,7 +335,7 @@ def main() -> None:
     parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        print(json.dumps({**worker(json.loads(args.worker)), "peak_rss_mib": peak_rss_mib()}))
         return
     if args.generate is not None:
         generate(args.generate)
