@@ -26,3 +26,15 @@ def test_every_table_and_index_compiles(dialect: object) -> None:
 def test_audit_ids_are_bigint_on_postgresql() -> None:
     ddl = str(CreateTable(audit_records).compile(dialect=postgresql.dialect()))
     assert "BIGSERIAL" in ddl or "BIGINT" in ddl
+
+
+def test_the_audit_chain_statements_compile_for_postgresql() -> None:
+    from types import SimpleNamespace
+
+    from sqlalchemy.dialects import postgresql
+
+    from keyquorum.audit.chain import AuditChain
+
+    chain = AuditChain(SimpleNamespace(dialect=postgresql.dialect()))  # type: ignore[arg-type]
+    assert "RETURNING audit_head.seq, audit_head.chain_hash" in chain._lock.sql
+    assert chain._insert.sql.startswith("INSERT INTO audit_records")

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from keyquorum.clock import rfc3339
 
 OUTCOMES = frozenset({"ok", "denied", "error"})
@@ -63,10 +65,13 @@ def to_row(record: AuditRecord) -> dict[str, Any]:
         "outcome": record.outcome,
         "error_code": _fit(record.error_code, _WIDTHS["error_code"]),
         "client": _fit(record.client, _WIDTHS["client"]),
-        "detail": None if record.detail is None else json.dumps(
-            record.detail, sort_keys=True, separators=(",", ":")),
-        "context": None if not record.context else json.dumps(
-            record.context, sort_keys=True, separators=(",", ":")),
+        # orjson: compact and sorted like json.dumps(sort_keys=True, separators=(",", ":")),
+        # several times faster on the hot path (non-ASCII stays UTF-8; the chain's
+        # canonical form escapes it).
+        "detail": None if record.detail is None else orjson.dumps(
+            record.detail, option=orjson.OPT_SORT_KEYS).decode(),
+        "context": None if not record.context else orjson.dumps(
+            record.context, option=orjson.OPT_SORT_KEYS).decode(),
     }
 
 
