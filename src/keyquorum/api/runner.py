@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -91,25 +90,42 @@ def _as_domain_error(exc: BaseException) -> KeyquorumError:
     return error
 
 
-def _aggregate(records: list[AuditRecord], batch_size: int) -> list[AuditRecord]:
-    """One record per (key, version, outcome, error, detail) of a batch, with its item count.
+class _BatchTally:
+    """One audit record per (key, version, outcome, error, detail, context) of a batch.
 
     Every item is still accounted for — who, which key and version, how it ended,
-    and how many — without writing a hundred near-identical rows per request.
+    and how many — without writing a hundred near-identical rows per request. Items
+    are counted under a plain tuple and a record is built once per group, not per
+    item: on a 100-item batch that is most of the audit's cost.
     """
-    groups: dict[tuple[Any, ...], tuple[AuditRecord, int]] = {}
-    for record in records:
-        detail = tuple(sorted((record.detail or {}).items()))
-        context = tuple(sorted((record.context or {}).items()))
-        group = (record.key, record.key_version, record.outcome, record.error_code, detail,
-                 context)
-        first, count = groups.get(group, (record, 0))
-        groups[group] = (first, count + 1)
-    return [
-        replace(first, detail={**(first.detail or {}), "items": str(count),
-                               "batch_size": str(batch_size)})
-        for first, count in groups.values()
-    ]
+
+    __slots__ = ("groups",)
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[Any, ...], list[Any]] = {}
+
+    def add(self, ctx: RequestContext, key: str | None, version: int | None,
+            error: KeyquorumError | None) -> None:
+        if error is not None and (key is None or key == ctx.key) and version is None:
+            key, version = key or ctx.key, ctx.key_version  # as in _make_record
+        group = (key, version, error.code if error else None,
+                 tuple(sorted(ctx.detail.items())) if ctx.detail else (),
+                 tuple(sorted(ctx.context.items())) if ctx.context else ())
+        entry = self.groups.get(group)
+        if entry is None:
+            self.groups[group] = [1, error, dict(ctx.detail), ctx.context]
+        else:
+            entry[0] += 1
+
+    def records(self, ctx: RequestContext, operation: str, now: float, batch_size: int,
+                audit_keys: AuditKeys | None) -> list[AuditRecord]:
+        made = []
+        for (key, version, _code, _detail, _context), (count, error, detail, context) \
+                in self.groups.items():
+            ctx.detail = {**detail, "items": str(count), "batch_size": str(batch_size)}
+            ctx.context = context
+            made.append(_make_record(ctx, operation, key, version, error, now, audit_keys))
+        return made
 
 
 def _make_record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
@@ -226,7 +242,7 @@ class Runner:
                                        self.core.clock.now())], ctx, started)
             raise
         results: list[dict[str, Any]] = []
-        records: list[AuditRecord] = []
+        tally = _BatchTally()
         now = self.core.clock.now()
         for item in items:
             ctx.detail = {}
@@ -236,10 +252,11 @@ class Runner:
             except Exception as exc:
                 failure = _as_domain_error(exc)
                 results.append({"error": {"code": failure.code, "message": failure.message}})
-                records.append(self._record(ctx, operation, key, None, failure, now))
+                tally.add(ctx, key, None, failure)
                 continue
             results.append(outcome.answer)
-            records.append(self._record(ctx, operation, outcome.key or key, outcome.key_version,
-                                   None, now))
-        await self._audit(_aggregate(records, len(items)), ctx, started)
+            tally.add(ctx, outcome.key or key, outcome.key_version, None)
+        records = tally.records(ctx, operation, now, len(items),
+                                self.core.audit_trail.keys_or_none)
+        await self._audit(records, ctx, started)
         return {"results": results}
