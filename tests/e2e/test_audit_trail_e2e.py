@@ -226,3 +226,20 @@ def test_a_refused_decrypt_is_recorded_against_the_version_it_hit(
         records = http.get("/v1/audit", params={"operation": "decrypt",
                                                 "outcome": "error"}).json()["records"]
     assert (records[0]["key"], records[0]["key_version"]) == ("app/k", 1)
+
+
+def test_a_batch_is_audited_one_record_per_outcome_and_context_with_item_counts(
+        server: ServerProcess) -> None:
+    use_keys(server)
+    item = {"plaintext": b64(b"x")}
+    batch = [{**item, "context": {"t": "a"}}] * 3 + [{**item, "context": {"t": "b"}}] * 2 \
+        + [{"plaintext": "not base64!"}]
+    with server.client() as http:
+        answer = http.post("/v1/keys/app/k/encrypt", json={"batch": batch}).json()
+        assert [("error" in r) for r in answer["results"]] == [False] * 5 + [True]
+        tag_a = http.post("/v1/audit/hash", json={"value": "a"}).json()["hash"]
+        records = http.get("/v1/audit", params={"operation": "encrypt", "limit": 3}).json()
+    counts = sorted((r["outcome"], r["detail"]["items"], tag_a in (r.get("context") or {})
+                     .values()) for r in records["records"])
+    assert counts == [("error", "1", False), ("ok", "2", False), ("ok", "3", True)]
+    assert {r["detail"]["batch_size"] for r in records["records"]} == {"6"}
