@@ -13,19 +13,19 @@ appenders on every database: the SQLite write lock, a row lock on PostgreSQL.
 Both writers use it: the group-commit writer for request records and the
 lifecycle transactions for their in-transaction records.
 
-The canonical form is a JSON array in a fixed field order, ASCII only, no
-spaces; ``detail`` and ``context`` are included as the exact strings stored.
+The canonical form is a compact JSON array in a fixed field order (UTF-8, no
+spaces); ``detail`` and ``context`` are included as the exact strings stored.
 ``docs/FORMAT.md`` specifies it for verifiers in other languages.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -41,9 +41,15 @@ CHAIN_FIELDS = ("id", "time", "request_id", "identity", "operation", "key", "key
 
 
 def canonical(row: dict[str, Any]) -> bytes:
-    """The bytes a record's link hashes: its fields as a compact ASCII JSON array."""
-    return json.dumps([row[name] for name in CHAIN_FIELDS], separators=(",", ":"),
-                      ensure_ascii=True, allow_nan=False).encode("ascii")
+    """The bytes a record's link hashes: its fields as a compact UTF-8 JSON array.
+
+    orjson writes it (a few hundred nanoseconds, against microseconds for ``json``):
+    no whitespace, strings with only the escapes JSON requires (non-ASCII as UTF-8),
+    integers as digits, ``time`` as the shortest decimal that reads back to the same
+    double — the same text as ``json.dumps(..., ensure_ascii=False,
+    separators=(",", ":"))`` for every value a record holds.
+    """
+    return orjson.dumps([row[name] for name in CHAIN_FIELDS])
 
 
 def link(previous: str, row: dict[str, Any]) -> str:
