@@ -9,7 +9,6 @@ and reaches the required sinks before the transaction commits.
 from __future__ import annotations
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from keyquorum.audit.log import AuditLog
 from keyquorum.audit.records import AuditRecord
@@ -25,7 +24,9 @@ def write_audit_in(audit: AuditLog, conn: Connection, ctx: RequestContext, *, op
                          detail=dict(ctx.detail) if ctx.detail else None)
     try:
         audit.append_in(conn, [record])
-    except SQLAlchemyError as exc:
+    except AuditUnavailable:
+        raise
+    except Exception as exc:  # storage (SQLAlchemy or the driver itself) or anything else
         # The caller's transaction rolls back with it: no change without its record.
         raise AuditUnavailable() from exc
     ctx.audited = True
