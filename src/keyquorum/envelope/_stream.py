@@ -60,8 +60,9 @@ __all__ = [
 ]
 
 # Measured by bench/envelope.py on two cores (bench/README.md): one worker beside
-# the reader is +15-25 % over one thread, a second worker about +10 % more for
-# two more segment buffers. One keeps memory at three segments.
+# the reader is +15-25 % over one thread, a second worker 0-25 % more (noisy, and
+# nothing when the other core is busy) for two more segment buffers. One keeps
+# memory at three segments.
 DEFAULT_THREADS = 1
 
 Progress = Callable[[int], None]
