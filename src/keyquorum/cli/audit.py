@@ -6,13 +6,12 @@ import dataclasses
 import json
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..audit.checkpoints import Checkpoint
-from ..audit.export import ExportFormatError
-from ..audit.offline import verify_file
+if TYPE_CHECKING:
+    from ..audit.checkpoints import Checkpoint
 from ._common import client, console, emit, fields_table, table
 
 app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
@@ -46,6 +45,9 @@ def list_(
 
 def _load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
     """Checkpoints kept outside: files holding one checkpoint object, or export lines."""
+    # Imported here: the audit package pulls in SQLAlchemy, which every other CLI
+    # command would otherwise pay for at start-up.
+    from ..audit.checkpoints import Checkpoint
     found: list[Checkpoint] = []
     for path in paths:
         try:
@@ -104,6 +106,9 @@ def verify(
     of any server: the chain, the checkpoints' signatures and any checkpoint you
     kept are checked against the public key you give.
     """
+    from ..audit.export import ExportFormatError
+    from ..audit.offline import verify_file
+
     trusted = _load_checkpoints(checkpoint or [])
     if file is None:
         if public_key is not None:
