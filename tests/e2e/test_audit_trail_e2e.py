@@ -243,3 +243,16 @@ def test_a_batch_is_audited_one_record_per_outcome_and_context_with_item_counts(
                      .values()) for r in records["records"])
     assert counts == [("error", "1", False), ("ok", "2", False), ("ok", "3", True)]
     assert {r["detail"]["batch_size"] for r in records["records"]} == {"6"}
+
+
+def test_a_batch_error_record_never_borrows_the_version_of_a_later_item(
+        server: ServerProcess) -> None:
+    use_keys(server)
+    with server.client() as http:
+        sealed = http.post("/v1/keys/app/k/encrypt", json={"plaintext": b64(b"x")}).json()
+        answer = http.post("/v1/keys/app/k/decrypt", json={"batch": [
+            {"ciphertext": 5}, {"ciphertext": sealed["ciphertext"]}]}).json()
+        assert "error" in answer["results"][0] and "plaintext" in answer["results"][1]
+        records = http.get("/v1/audit", params={"operation": "decrypt", "limit": 2}).json()
+    versions = {r["outcome"]: r["key_version"] for r in records["records"]}
+    assert versions == {"error": None, "ok": 1}

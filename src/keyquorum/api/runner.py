@@ -106,8 +106,7 @@ class _BatchTally:
 
     def add(self, ctx: RequestContext, key: str | None, version: int | None,
             error: KeyquorumError | None) -> None:
-        if error is not None and (key is None or key == ctx.key) and version is None:
-            key, version = key or ctx.key, ctx.key_version  # as in _make_record
+        key, version = _subject(ctx, key, version, error)
         group = (key, version, error.code if error else None,
                  tuple(sorted(ctx.detail.items())) if ctx.detail else (),
                  tuple(sorted(ctx.context.items())) if ctx.context else ())
@@ -119,30 +118,39 @@ class _BatchTally:
 
     def records(self, ctx: RequestContext, operation: str, now: float, batch_size: int,
                 audit_keys: AuditKeys | None) -> list[AuditRecord]:
-        made = []
-        for (key, version, _code, _detail, _context), (count, error, detail, context) \
-                in self.groups.items():
-            ctx.detail = {**detail, "items": str(count), "batch_size": str(batch_size)}
-            ctx.context = context
-            made.append(_make_record(ctx, operation, key, version, error, now, audit_keys))
-        return made
+        return [
+            _make_record(ctx, operation, key, version, error, now, audit_keys,
+                         {**detail, "items": str(count), "batch_size": str(batch_size)},
+                         context)
+            for (key, version, _code, _detail, _context), (count, error, detail, context)
+            in self.groups.items()]
+
+
+def _subject(ctx: RequestContext, key: str | None, version: int | None,
+             error: KeyquorumError | None) -> tuple[str | None, int | None]:
+    """The key and version a record names.
+
+    A refused request names the key (and version) the operation found on its own
+    before it was refused, e.g. from a ciphertext's header: a refused decrypt names
+    the version it hit.
+    """
+    if error is not None and (key is None or key == ctx.key) and version is None:
+        return key or ctx.key, ctx.key_version
+    return key, version
 
 
 def _make_record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
-                 error: KeyquorumError | None, now: float,
-                 audit_keys: AuditKeys | None = None) -> AuditRecord:
+                 error: KeyquorumError | None, now: float, audit_keys: AuditKeys | None,
+                 detail: dict[str, str] | None, context: dict[str, str] | None
+                 ) -> AuditRecord:
     outcome = "ok" if error is None else ("denied" if isinstance(error, _DENIALS) else "error")
-    if error is not None and (key is None or key == ctx.key) and version is None:
-        # The key (and version) an operation found on its own before it was refused,
-        # e.g. from a ciphertext's header: a refused decrypt names the version it hit.
-        key, version = key or ctx.key, ctx.key_version
     # The context may carry personal data: only its HMAC is stored. Sealed (no audit
     # key), no operation ran, so there is nothing to hash and nothing is kept.
-    context = audit_keys.hash_context(ctx.context) if ctx.context and audit_keys else None
+    hashed = audit_keys.hash_context(context) if context and audit_keys else None
     return AuditRecord(time=now, request_id=ctx.request_id, identity=ctx.accessor,
                        operation=operation, key=key, key_version=version, outcome=outcome,
                        error_code=error.code if error else None, client=ctx.client,
-                       detail=dict(ctx.detail) if ctx.detail else None, context=context)
+                       detail=dict(detail) if detail else None, context=hashed)
 
 
 class Runner:
@@ -151,8 +159,9 @@ class Runner:
 
     def _record(self, ctx: RequestContext, operation: str, key: str | None,
                 version: int | None, error: KeyquorumError | None, now: float) -> AuditRecord:
+        key, version = _subject(ctx, key, version, error)
         return _make_record(ctx, operation, key, version, error, now,
-                            self.core.audit_trail.keys_or_none)
+                            self.core.audit_trail.keys_or_none, ctx.detail, ctx.context)
 
     def authenticate(self, authorization: str | None, ctx: RequestContext) -> None:
         """Resolve the bearer token; while sealed nothing but the sys ceremonies answers."""
