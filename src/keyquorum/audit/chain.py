@@ -65,14 +65,19 @@ class ChainHead:
     chain_hash: str
 
 
+# Takes the write lock and reads the head in one statement (RETURNING: SQLite 3.35+,
+# PostgreSQL). The no-op UPDATE locks before the head is read, so no other appender
+# can read the same head and fork the chain.
+_LOCK_HEAD = (update(audit_head).where(audit_head.c.id == bindparam("head_id"))
+              .values(seq=audit_head.c.seq)
+              .returning(audit_head.c.seq, audit_head.c.chain_hash))
+_MOVE_HEAD = (update(audit_head).where(audit_head.c.id == bindparam("head_id"))
+              .values(seq=bindparam("new_seq"), chain_hash=bindparam("new_hash")))
+
+
 def lock_head(conn: Connection) -> ChainHead:
     """The head, with every other appender held off until ``conn``'s transaction ends."""
-    # The no-op UPDATE takes the write lock before the head is read, so no other
-    # appender can read the same head and fork the chain.
-    conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ROW)
-                 .values(seq=audit_head.c.seq))
-    row = conn.execute(select(audit_head.c.seq, audit_head.c.chain_hash)
-                       .where(audit_head.c.id == HEAD_ROW)).one()
+    row = conn.execute(_LOCK_HEAD, {"head_id": HEAD_ROW}).one()
     return ChainHead(int(row.seq), str(row.chain_hash))
 
 
@@ -106,16 +111,8 @@ class AuditChain:
     def __init__(self, engine: Engine) -> None:
         self._insert = _Prepared(engine, audit_records.insert(),
                                  [c.name for c in audit_records.columns])
-        # Taking the write lock and reading the head in one statement (RETURNING:
-        # SQLite 3.35+, PostgreSQL): same guarantee as lock_head, one round trip.
-        self._lock = _Prepared(engine, update(audit_head)
-                               .where(audit_head.c.id == bindparam("head_id"))
-                               .values(seq=audit_head.c.seq)
-                               .returning(audit_head.c.seq, audit_head.c.chain_hash))
-        self._move = _Prepared(engine, update(audit_head)
-                               .where(audit_head.c.id == bindparam("head_id"))
-                               .values(seq=bindparam("new_seq"),
-                                       chain_hash=bindparam("new_hash")))
+        self._lock = _Prepared(engine, _LOCK_HEAD)  # what lock_head runs, precompiled
+        self._move = _Prepared(engine, _MOVE_HEAD)
 
     def append(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> ChainHead:
         """Number and link ``rows`` (in place: ``id`` and ``chain_hash`` are set), store them.

@@ -61,6 +61,13 @@ class Checkpoint:
                              "signature")
         return cls(seq, chain_hash, float(time), key_id, signature)
 
+    @classmethod
+    def from_line(cls, item: dict[str, Any]) -> Checkpoint:
+        """A checkpoint from an export line (``{"type": "checkpoint", ...}``) or its bare form."""
+        if item.get("type", "checkpoint") != "checkpoint":
+            raise ValueError("not a checkpoint line")
+        return cls.from_json({k: v for k, v in item.items() if k != "type"})
+
     def signature_valid(self, public_pem: str) -> bool:
         try:
             signature = base64.b64decode(self.signature, validate=True)

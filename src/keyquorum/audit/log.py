@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from keyquorum.audit.chain import AuditChain, ChainHead, ensure_head
+from keyquorum.audit.keys import HASH_HEX_CHARS
 from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
 from keyquorum.audit.sinks import SinkSet
 from keyquorum.errors import AuditUnavailable, InvalidRequest
@@ -40,7 +41,7 @@ from keyquorum.storage.schema import audit_records
 log = logging.getLogger(__name__)
 
 MAX_QUERY_LIMIT = 1000
-_HASH = re.compile(r"[0-9a-f]{32}")
+_HASH = re.compile(f"[0-9a-f]{{{HASH_HEX_CHARS}}}")  # a tag from AuditKeys.hash_value
 
 
 def _settle_all(futures: list[asyncio.Future[None]], failed: bool) -> None:
@@ -97,6 +98,8 @@ class AuditLog:
         self._commit_lock = open(commit_lock, "a") if commit_lock else None  # noqa: SIM115
         self._max_batch = max_batch
         self.chain = AuditChain(engine)
+        # The chain exists before anything appends, in-process users included.
+        ensure_head(engine)
         self.sinks = sinks if sinks is not None else SinkSet([])
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
@@ -106,8 +109,7 @@ class AuditLog:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the writer thread (idempotent); the chain head is created on first start."""
-        ensure_head(self._engine)
+        """Start the writer thread (idempotent)."""
         self.sinks.start()
         with self._cond:
             if self._accepting:

@@ -44,8 +44,7 @@ def verify_file(path: Path, public_pem: str,
                 has_header = True
             elif kind == "checkpoint":
                 try:
-                    checkpoints.append(Checkpoint.from_json(
-                        {k: v for k, v in item.items() if k != "type"}))
+                    checkpoints.append(Checkpoint.from_line(item))
                 except ValueError as exc:
                     raise ExportFormatError(number, str(exc)) from None
             elif kind == "end":

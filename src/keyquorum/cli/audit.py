@@ -54,18 +54,17 @@ def _load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
             text = path.read_text()
         except OSError as exc:
             raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from None
-        try:  # one JSON document (as `audit checkpoint --json` prints), else JSON lines
-            items = [json.loads(text)]
-        except ValueError:
-            items = [line for line in text.splitlines() if line.strip()]
-        for line in items:
-            try:
-                item = json.loads(line) if isinstance(line, str) else line
-                if isinstance(item, dict) and item.get("type", "checkpoint") == "checkpoint":
-                    found.append(Checkpoint.from_json(
-                        {k: v for k, v in item.items() if k != "type"}))
-            except ValueError as exc:
-                raise typer.BadParameter(f"{path}: not a checkpoint ({exc})") from None
+        try:
+            try:  # one JSON document (as `audit checkpoint --json` prints), else JSON lines
+                items = [json.loads(text)]
+            except ValueError:
+                items = [json.loads(line) for line in text.splitlines() if line.strip()]
+            # An export may be given whole: its checkpoint lines are the ones taken.
+            found.extend(Checkpoint.from_line(item) for item in items
+                         if isinstance(item, dict) and item.get("type", "checkpoint")
+                         == "checkpoint")
+        except ValueError as exc:
+            raise typer.BadParameter(f"{path}: not a checkpoint ({exc})") from None
     return found
 
 

@@ -59,7 +59,7 @@ class AuditSinkRegistry:
                     self._sinks.add(wanted[name])
 
     def describe(self) -> list[dict[str, Any]]:
-        configs = {c.name: c for c in (*self._stored(),)}
+        configs = {c.name: c for c in self._stored()}
         answer = []
         for status in self._sinks.status():
             name = status["name"]

@@ -98,12 +98,13 @@ class AuditTrail:
 
     # -- reading the chain back -------------------------------------------------------------
 
-    def _records(self) -> Iterator[dict[str, Any]]:
-        """Every record in chain order, a page at a time (no long-held read transaction)."""
+    def _records(self, upto: int) -> Iterator[dict[str, Any]]:
+        """Records 1..``upto`` in chain order, a page at a time (no long-held read transaction)."""
         after = 0
         while True:
             with self._engine.connect() as conn:
-                rows = conn.execute(select(audit_records).where(audit_records.c.id > after)
+                rows = conn.execute(select(audit_records)
+                                    .where(audit_records.c.id > after, audit_records.c.id <= upto)
                                     .order_by(audit_records.c.id).limit(_PAGE)).mappings().all()
             if not rows:
                 return
@@ -119,8 +120,8 @@ class AuditTrail:
     def verify(self, trusted: Sequence[Checkpoint] = ()) -> VerifyReport:
         """Check the live chain up to the head read now, plus checkpoints held outside."""
         head, checkpoints = self._snapshot()
-        records = (row for row in self._records() if row["id"] <= head.seq)
-        report = verify_chain(records, [*checkpoints, *trusted], self.keys.public_pem, head=head)
+        report = verify_chain(self._records(head.seq), [*checkpoints, *trusted],
+                              self.keys.public_pem, head=head)
         if report.ok:
             # Records beyond the head were not appended by the service (which moves the head
             # in the same transaction). Newest id first, head second: a legitimate append
@@ -163,9 +164,7 @@ class AuditTrail:
         yield header_line(self._clock.now(), keys.public_pem, keys.key_id)
         pending = sorted((c for c in checkpoints if c.seq <= head.seq), key=lambda c: c.seq)
         index = 0
-        for row in self._records():
-            if row["id"] > head.seq:
-                break
+        for row in self._records(head.seq):
             yield record_line(row)
             while index < len(pending) and pending[index].seq <= row["id"]:
                 yield checkpoint_line(pending[index])

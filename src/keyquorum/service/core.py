@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum import __version__
-from keyquorum.audit.chain import ensure_head
 from keyquorum.audit.keys import AUDIT_KEYS_ENTRY, AuditKeys
 from keyquorum.audit.log import AuditLog
 from keyquorum.audit.sinks import SinkSet
@@ -56,7 +55,6 @@ class Core:
                               if settings.workers > 1 else None,
                               sinks=SinkSet.from_configs(settings.audit_sinks))
         self.audit_trail = AuditTrail(engine, self.audit, clock)
-        ensure_head(engine)  # the chain exists before anything (even in-process) appends
         self.audit_sinks = AuditSinkRegistry(engine, clock, self.audit.sinks,
                                              settings.audit_sinks)
         self.tokens = TokenStore(engine, clock)
