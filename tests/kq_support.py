@@ -6,6 +6,7 @@ Importable from any test (``pythonpath = ["tests"]`` in pyproject.toml):
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -108,3 +109,11 @@ class ServerProcess:
             answer = http.post("/v1/sys/unsafe/clock", json={"advance_seconds": seconds})
             answer.raise_for_status()
             return answer.json()
+
+
+def configured_server(tmp_path: Path, config: dict, **options: object) -> ServerProcess:
+    """A server (not started yet) whose ``--config`` file holds ``config``."""
+    path = tmp_path / "kq.json"
+    path.write_text(json.dumps(config))
+    return ServerProcess(data_dir=tmp_path / "data", port=free_port(),  # type: ignore[arg-type]
+                         extra_args=["--config", str(path)], **options)

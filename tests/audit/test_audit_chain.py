@@ -61,6 +61,13 @@ def sql(engine: Engine, statement: str, **params: object) -> None:
         conn.execute(text(statement), params)
 
 
+def insert_behind_the_service(engine: Engine, row: dict[str, object]) -> None:
+    """Write a record straight into the table, as an attacker with the file would."""
+    columns = ", ".join(row)
+    sql(engine, f"INSERT INTO audit_records ({columns}) VALUES "
+        f"({', '.join(':' + name for name in row)})", **row)
+
+
 def rows(engine: Engine) -> list[dict[str, object]]:
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(text(
@@ -106,10 +113,7 @@ def test_an_inserted_record_is_found(trail: AuditTrail, engine: Engine) -> None:
     sql(engine, "UPDATE audit_records SET id = id + 100 WHERE id >= 5")
     sql(engine, "UPDATE audit_records SET id = id - 99 WHERE id >= 105")
     forged = dict(rows(engine)[0], id=5, request_id="forged")
-    sql(engine, "INSERT INTO audit_records (id, time, request_id, identity, operation, key, "
-        "key_version, outcome, error_code, client, detail, context, chain_hash) VALUES "
-        "(:id, :time, :request_id, :identity, :operation, :key, :key_version, :outcome, "
-        ":error_code, :client, :detail, :context, :chain_hash)", **forged)
+    insert_behind_the_service(engine, forged)
     report = trail.verify()
     assert report.first_bad is not None and report.first_bad.id == 5
 
@@ -129,10 +133,7 @@ def test_a_record_appended_behind_the_services_back_is_found(
     last = rows(engine)[-1]
     extra = dict(last, id=6, request_id="sneaky")
     extra["chain_hash"] = link(str(last["chain_hash"]), extra)  # even correctly linked
-    sql(engine, "INSERT INTO audit_records (id, time, request_id, identity, operation, key, "
-        "key_version, outcome, error_code, client, detail, context, chain_hash) VALUES "
-        "(:id, :time, :request_id, :identity, :operation, :key, :key_version, :outcome, "
-        ":error_code, :client, :detail, :context, :chain_hash)", **extra)
+    insert_behind_the_service(engine, extra)
     report = trail.verify()
     assert report.first_bad is not None and report.first_bad.id == 6
     assert "outside the service" in report.first_bad.reason

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,18 +10,15 @@ import pytest
 
 from e2e.dual_control_support import cast, needs_approval
 from e2e.e2e_helpers import assert_error, ok
-from kq_support import ServerProcess, free_port
+from kq_support import ServerProcess, configured_server
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    config = tmp_path / "kq.json"
-    config.write_text(json.dumps({"audit_sinks": [
-        {"name": "fixed", "type": "file", "path": str(tmp_path / "fixed.jsonl")}]}))
-    process = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                            extra_args=["--config", str(config)])
+    process = configured_server(tmp_path, {"audit_sinks": [
+        {"name": "fixed", "type": "file", "path": str(tmp_path / "fixed.jsonl")}]})
     process.start()
     process.init()
     process.unseal()

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kq_support import ServerProcess, free_port
+from kq_support import ServerProcess, configured_server, free_port
 
 pytestmark = pytest.mark.server
 
@@ -144,10 +144,7 @@ def test_a_checkpoint_kept_outside_catches_a_tail_cut_in_the_database(
 
 
 def test_checkpoints_are_signed_at_the_configured_interval(tmp_path: Path) -> None:
-    config = tmp_path / "kq.json"
-    config.write_text(json.dumps({"audit_checkpoint_interval": 60}))
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                           extra_args=["--config", str(config)])
+    server = configured_server(tmp_path, {"audit_checkpoint_interval": 60})
     server.start()
     try:
         server.init()
@@ -164,11 +161,8 @@ def test_checkpoints_are_signed_at_the_configured_interval(tmp_path: Path) -> No
 
 def test_a_required_sink_that_cannot_write_stops_init_before_anything_is_stored(
         tmp_path: Path) -> None:
-    config = tmp_path / "kq.json"
-    config.write_text(json.dumps({"audit_sinks": [
-        {"name": "full-disk", "type": "file", "path": "/dev/full", "policy": "required"}]}))
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                           extra_args=["--config", str(config)])
+    server = configured_server(tmp_path, {"audit_sinks": [
+        {"name": "full-disk", "type": "file", "path": "/dev/full", "policy": "required"}]})
     server.start()
     try:
         answer = httpx.post(f"{server.addr}/v1/sys/init", json={"shares": 3, "threshold": 2},
@@ -188,13 +182,10 @@ def test_a_hung_best_effort_sink_is_counted_while_the_service_keeps_answering(
         tmp_path: Path) -> None:
     fifo, copy = tmp_path / "nobody-reads.fifo", tmp_path / "copy.jsonl"
     os.mkfifo(fifo)
-    config = tmp_path / "kq.json"
-    config.write_text(json.dumps({"audit_sinks": [
+    server = configured_server(tmp_path, {"audit_sinks": [
         {"name": "hung", "type": "file", "path": str(fifo), "policy": "best-effort",
          "timeout": 0.2},
-        {"name": "copy", "type": "file", "path": str(copy), "policy": "required"}]}))
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                           extra_args=["--config", str(config)])
+        {"name": "copy", "type": "file", "path": str(copy), "policy": "required"}]})
     server.start()
     try:
         server.init()

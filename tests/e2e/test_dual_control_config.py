@@ -13,7 +13,7 @@ import pytest
 
 from e2e.dual_control_support import cast, needs_approval
 from e2e.e2e_helpers import assert_error, create_key, ok, unique
-from kq_support import ServerProcess, free_port
+from kq_support import ServerProcess, configured_server, free_port
 
 pytestmark = pytest.mark.server
 
@@ -25,9 +25,8 @@ def config_file(tmp_path: Path, dual_control: object) -> Path:
 
 
 def test_the_config_file_turns_it_on_and_is_a_floor(tmp_path: Path) -> None:
-    config = config_file(tmp_path, {"approvals": 1, "operations": ["revoke"], "ttl": "1h"})
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                           extra_args=["--config", str(config)])
+    server = configured_server(tmp_path, {"dual_control": {
+        "approvals": 1, "operations": ["revoke"], "ttl": "1h"}})
     server.start()
     try:
         server.init()

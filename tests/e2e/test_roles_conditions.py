@@ -4,7 +4,6 @@ and strict validation of condition bodies."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok, unique
-from kq_support import ServerProcess, free_port
+from kq_support import ServerProcess, configured_server
 
 pytestmark = pytest.mark.server
 
@@ -149,10 +148,7 @@ def test_bad_condition_bodies_are_refused(root: httpx.Client, conditions: dict[s
 @pytest.fixture
 def behind_proxy(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server that believes X-Forwarded-For from 127.0.0.1 (a reverse proxy on the host)."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"trusted_proxies": ["127.0.0.1"]}))
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                           extra_args=["--config", str(config)])
+    server = configured_server(tmp_path, {"trusted_proxies": ["127.0.0.1"]})
     server.start()
     server.init()
     server.unseal()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kq_support import ServerProcess, free_port
+from kq_support import ServerProcess, configured_server, free_port
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -102,10 +102,7 @@ def test_a_bad_config_file_is_one_clear_error_line(tmp_path: Path, body: str) ->
 
 @pytest.mark.server
 def test_config_limits_apply(tmp_path: Path) -> None:
-    config = tmp_path / "kq.json"
-    config.write_text('{"max_item_bytes": 16, "max_batch_items": 2}')
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(),
-                           extra_args=["--config", str(config)])
+    server = configured_server(tmp_path, {"max_item_bytes": 16, "max_batch_items": 2})
     server.start()
     try:
         server.init()
