@@ -5,27 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kq_support import ServerProcess, free_port
+from kq_support import ServerProcess
 
 ENCRYPTS = 40
-
-
-@pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(), test_clock=False,
-                           extra_args=["--workers", "2"])
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def fresh(server: ServerProcess, method: str, path: str, **kwargs: object) -> httpx.Response:

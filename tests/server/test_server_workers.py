@@ -9,7 +9,6 @@ revoked token, a changed policy, sealing.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,17 +17,6 @@ import pytest
 from kq_support import ServerProcess, free_port
 
 PLAINTEXT = base64.b64encode(b"both workers").decode()
-
-
-@pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir=tmp_path / "data", port=free_port(), test_clock=False,
-                           extra_args=["--workers", "2"])
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def fresh(server: ServerProcess, method: str, path: str, token: str | None = None,
