@@ -215,7 +215,13 @@ class AuditLog:
         The change and its records commit together; a failure here (storage or a
         required sink) raises, and the caller's transaction rolls back with it.
         """
-        rows = [to_row(record) for record in records]
+        return self._append_rows(connection, [to_row(record) for record in records])
+
+    def _append_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> ChainHead:
+        """Link and store ``rows``, then hand them to the sinks, before the caller commits.
+
+        Both writers come here, so records reach every required sink in chain order.
+        """
         head = self.chain.append(connection, rows)
         self.sinks.deliver(rows)
         return head
@@ -225,8 +231,7 @@ class AuditLog:
         try:
             rows = [row for pending in batch for row in pending.rows]
             with self._between_processes(), self._engine.begin() as connection:
-                self.chain.append(connection, rows)
-                self.sinks.deliver(rows)
+                self._append_rows(connection, rows)
         except Exception as exc:
             # The exception's text is not logged: drivers put the bound parameters in it.
             log.error("audit write of %d record(s) failed (%s); their operations fail",
