@@ -28,6 +28,7 @@ from keyquorum.errors import Conflict, InvalidRequest, Sealed
 from keyquorum.keys.models import Key
 from keyquorum.metrics import OperationMetrics
 from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
+from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.audit_sinks import AuditSinkRegistry
@@ -35,13 +36,12 @@ from keyquorum.service.audit_trail import AuditTrail
 from keyquorum.service.context import RequestContext
 from keyquorum.service.dual_control import DualControl
 from keyquorum.service.keycache import KeyCache
-from keyquorum.service.peers import NoPeers, PeerLink, decode_key
+from keyquorum.service.peers import NoPeers, PeerLink, decode_key, encode_key
 from keyquorum.storage import keys_repo
 from keyquorum.storage.system_repo import get_entry, insert_entry
 
 log = logging.getLogger("keyquorum.core")
 
-SHAMIR_ENTRY = "seal/shamir"
 KEYRING_ENTRY = "barrier/keyring"
 
 
@@ -66,10 +66,27 @@ class Core:
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
         self._barrier: Barrier | None = None
+        self._root_key: bytes | None = None  # while unsealed: seals and backups wrap it
         self._seal_config: ShamirSealConfig | None = None
         self.keys = KeyCache(engine, self.barrier, settings.usage_reserve_block)
         self.peers: NoPeers | PeerLink = NoPeers()
         self._load_seal_config()
+
+    @property
+    def seal_config(self) -> ShamirSealConfig | None:
+        return self._seal_config
+
+    def root_key(self) -> bytes:
+        """The root key while unsealed (to wrap it under a new seal or derive a backup key)."""
+        root_key = self._root_key
+        if root_key is None or self._barrier is None:
+            raise Sealed()
+        return root_key
+
+    def seal_config_changed(self) -> None:
+        """The stored seal configuration changed here (rekey, seal set): reload, tell peers."""
+        self._load_seal_config()
+        self.peers.announce({"op": "seal-config"})
 
     def _load_seal_config(self) -> None:
         with self.engine.connect() as conn:
@@ -193,6 +210,19 @@ class Core:
         self.audit_trail.open(barrier)
         with self.write_lock:
             self._barrier = barrier
+            self._root_key = root_key
+
+    def open_with_root_key(self, root_key: bytes) -> None:
+        """Unseal with a root key a seal other than the shares gave (passphrase, HSM, KMS).
+
+        A wrong key fails here (the keyring does not authenticate) and nothing opens;
+        a right one opens this process and every sibling worker.
+        """
+        if not self.sealed:
+            return
+        self._open_barrier(root_key)
+        self.progress.reset()
+        self.peers.announce({"op": "open", "root_key": encode_key(root_key)})
 
     def reset_unseal(self) -> dict[str, Any]:
         if self.peers.active:
@@ -219,6 +249,7 @@ class Core:
         with self.write_lock:
             self.audit_trail.close()
             self._barrier = None
+            self._root_key = None
             self.keys.clear()
             self.progress.reset()
 
@@ -234,7 +265,7 @@ class Core:
             self._open_barrier(decode_key(event["root_key"]))
         elif op == "seal":
             self._seal_here()
-        elif op == "init":
+        elif op in ("init", "seal-config"):
             self._load_seal_config()
         elif op == "key":
             if self.sealed:
