@@ -16,10 +16,11 @@ def test_sqlite_is_wal_with_full_sync_and_migrations_are_idempotent(tmp_path: Pa
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     tables = set(inspect(engine).get_table_names())
     assert {"keys", "key_versions", "tokens", "policies", "audit_records",
-            "system_entries", "audit_head", "audit_checkpoints", "approvals"} <= tables
+            "system_entries", "audit_head", "audit_checkpoints", "approvals", "custodians",
+            "custodian_challenges"} <= tables
 
 
 def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> None:

@@ -179,3 +179,32 @@ approvals = Table(
     Column("consumed_at", Float, nullable=True),
 )
 Index("ix_approvals_state", approvals.c.state)
+
+# Who holds each unseal share of a seal generation (a rekey starts a new generation),
+# and when possession was last shown: at issue, by a proof of possession, or by
+# submitting the share at unseal. Public facts only; shares are never stored.
+custodians = Table(
+    "custodians",
+    metadata,
+    Column("generation", Integer, primary_key=True),
+    Column("index", Integer, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("issued_at", Float, nullable=True),  # NULL: issued before custodians were recorded
+    Column("last_verified_at", Float, nullable=True),
+    Column("verified_by", String(16), nullable=True),  # issued | proof | unseal
+)
+
+# Fresh challenges for custodian proofs of possession: each answers one proof, once
+# (``used_at`` is set by a conditional update, so two workers cannot both accept it).
+custodian_challenges = Table(
+    "custodian_challenges",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("custodian_index", Integer, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("challenge", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+)
+Index("ix_custodian_challenges_custodian", custodian_challenges.c.custodian_index)
