@@ -3,12 +3,14 @@
 A random scalar is split with Feldman verifiable secret sharing; the public
 commitments are stored, so each share is checked alone at submission. The
 unseal key is HKDF(secret) and wraps the root key with AES-256-GCM. The root
-key never depends on the share set: rekeying (later) re-wraps the same root.
+key never depends on the share set: a rekey splits a fresh secret and re-wraps
+the same root, starting the next ``generation`` (old shares no longer match).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from keyquorum.seal.shares import decode_share, encode_share
 MAX_SHARES = 32
 _UNSEAL_KEY_INFO = b"keyquorum/shamir/unseal-key/v1"
 _ROOT_AAD = b"keyquorum/seal/shamir/root-key"
+# Custodian names appear in paths (/v1/sys/custodians/{name}/proof) and reports.
+_CUSTODIAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,17 @@ class ShamirSealConfig:
     commitments: tuple[bytes, ...]
     custodians: tuple[str, ...]
     wrapped_root: bytes = field(repr=False)
+    generation: int = 1  # bumped by every rekey; stores made before rekeys existed are 1
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Each share's custodian, in index order (``share-<i>`` where none was named)."""
+        return self.custodians or tuple(f"share-{i}" for i in range(1, self.shares + 1))
 
     def to_json(self) -> bytes:
         return json.dumps({
-            "kind": "shamir", "shares": self.shares, "threshold": self.threshold,
+            "kind": "shamir", "generation": self.generation,
+            "shares": self.shares, "threshold": self.threshold,
             "commitments": [c.hex() for c in self.commitments],
             "custodians": list(self.custodians),
             "wrapped_root": b64encode(self.wrapped_root).decode(),
@@ -50,6 +61,7 @@ class ShamirSealConfig:
             commitments=tuple(bytes.fromhex(c) for c in raw["commitments"]),
             custodians=tuple(raw.get("custodians", [])),
             wrapped_root=b64decode(raw["wrapped_root"]),
+            generation=int(raw.get("generation", 1)),
         )
 
 
@@ -62,24 +74,70 @@ def validate_split(shares: object, threshold: object) -> tuple[int, int]:
     return shares, threshold
 
 
+def check_margin(shares: int, threshold: int, force: object) -> None:
+    """Refuse k = n unless forced: with every share needed, losing any one locks the data."""
+    if force is not None and not isinstance(force, bool):
+        raise InvalidRequest("force must be true or false")
+    if threshold == shares and not force:
+        raise InvalidRequest(
+            f"threshold {threshold} of {shares} shares needs every share: losing any one "
+            "share locks the data forever; choose a threshold below the number of shares, "
+            "or give force to accept that risk")
+
+
+def validate_custodians(names: object, shares: int) -> list[str]:
+    """One distinct, path-safe custodian name per share ([] when none are given)."""
+    if names is None:
+        return []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidRequest("custodians must be a list of names")
+    if names and len(names) != shares:
+        raise InvalidRequest("custodians must name exactly one custodian per share")
+    for name in names:
+        if not _CUSTODIAN_NAME.fullmatch(name):
+            raise InvalidRequest("a custodian name is 1-64 characters of letters, digits and "
+                                 "._@+- starting with a letter or digit")
+    if len(set(names)) != len(names):
+        raise InvalidRequest("custodian names must be distinct")
+    return list(names)
+
+
 def _unseal_cipher(secret: bytes) -> aead.AeadKey:
     return aead.AeadKey("aes-256-gcm", hkdf_sha256(secret, info=_UNSEAL_KEY_INFO))
 
 
 def create_shamir_seal(
-    root_key: bytes, shares: int, threshold: int, custodians: list[str] | None = None
+    root_key: bytes, shares: int, threshold: int, custodians: list[str] | None = None,
+    generation: int = 1,
 ) -> tuple[ShamirSealConfig, list[str]]:
     """Split a fresh secret, wrap ``root_key`` under it; return the config and share texts."""
     shares, threshold = validate_split(shares, threshold)
-    names = list(custodians or [])
-    if names and len(names) != shares:
-        raise InvalidRequest("custodians must name exactly one custodian per share")
-    if len(set(names)) != len(names):
-        raise InvalidRequest("custodian names must be distinct")
+    names = validate_custodians(custodians, shares)
     secret, split, commitments = vss.split(shares, threshold)
     nonce, body = _unseal_cipher(secret).encrypt(root_key, _ROOT_AAD)
-    config = ShamirSealConfig(shares, threshold, tuple(commitments), tuple(names), nonce + body)
+    config = ShamirSealConfig(shares, threshold, tuple(commitments), tuple(names), nonce + body,
+                              generation)
     return config, [encode_share(share) for share in split]
+
+
+def verified_share(config: ShamirSealConfig, text: object) -> vss.Share:
+    """A share of this seal, checked alone against its commitments (or ``InvalidRequest``)."""
+    share = decode_share(text)
+    if share.index > config.shares:
+        raise InvalidRequest(f"share index {share.index} is beyond the {config.shares} issued")
+    if not vss.verify_share(share, list(config.commitments)):
+        raise InvalidRequest("share does not match the seal's commitments")
+    return share
+
+
+def recover_root_key(config: ShamirSealConfig, shares: list[vss.Share]) -> bytes:
+    """The root key from ``threshold`` verified shares: the secret must unwrap it."""
+    secret = vss.combine(shares[: config.threshold])
+    wrapped = config.wrapped_root
+    try:
+        return _unseal_cipher(secret).decrypt(wrapped[:12], wrapped[12:], _ROOT_AAD)
+    except InvalidCiphertext as exc:  # verified shares make this unreachable short of tampering
+        raise InvalidRequest("the shares do not open this seal") from exc
 
 
 class UnsealProgress:
@@ -102,11 +160,7 @@ class UnsealProgress:
 
     def submit(self, config: ShamirSealConfig, text: object) -> bytes | None:
         """Add one share; return the root key once ``threshold`` verified shares are in."""
-        share = decode_share(text)
-        if share.index > config.shares:
-            raise InvalidRequest(f"share index {share.index} is beyond the {config.shares} issued")
-        if not vss.verify_share(share, list(config.commitments)):
-            raise InvalidRequest("share does not match the seal's commitments")
+        share = verified_share(config, text)
         with self._lock:
             if share.index in self._shares:
                 raise InvalidRequest(f"share {share.index} was already submitted")
@@ -115,9 +169,4 @@ class UnsealProgress:
                 return None
             chosen = list(self._shares.values())[: config.threshold]
             self._shares.clear()
-        secret = vss.combine(chosen)
-        wrapped = config.wrapped_root
-        try:
-            return _unseal_cipher(secret).decrypt(wrapped[:12], wrapped[12:], _ROOT_AAD)
-        except InvalidCiphertext as exc:  # verified shares make this unreachable short of tampering
-            raise InvalidRequest("the shares do not open this seal") from exc
+        return recover_root_key(config, chosen)
