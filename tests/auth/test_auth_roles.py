@@ -25,7 +25,7 @@ EXPECTED = {
     "key-user": USE,
     "auditor": {"audit:read", "reports:read"},
     "operator": {"sys:seal", "sys:read", "sys:tokens", "sys:policies", "sys:audit",
-                 "sys:dual-control"},
+                 "sys:dual-control", "sys:backup"},
     "approver": {"approve"},
 }
 KEY_MATERIAL = {"encrypt", "decrypt", "reencrypt", "datakey", "sign", "verify", "mac",

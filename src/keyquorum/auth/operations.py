@@ -18,13 +18,14 @@ OPERATIONS: frozenset[str] = frozenset({
     "approve", "reports:read",
     # administration
     "audit:read", "sys:seal", "sys:read", "sys:tokens", "sys:policies", "sys:audit",
-    "sys:dual-control",
+    "sys:dual-control", "sys:backup",
 })
 """Every operation named in API.md, plus ``random``, ``sys:read`` (seal details, custodians,
 metrics), ``unprotect-compromised`` (needed, besides decrypt, to use
 ``unsafe_allow_compromised``), ``approve`` (decide dual-controlled requests),
 ``reports:read`` (inventory and compliance), ``sys:audit`` (audit sinks, checkpoints,
-the audit public key) and ``sys:dual-control`` (turning dual control on or off)."""
+the audit public key), ``sys:dual-control`` (turning dual control on or off) and
+``sys:backup`` (download the encrypted backup, ``GET /v1/sys/backup``)."""
 
 ALL_OPERATIONS = "*"
 """Accepted in a rule's ``operations`` to mean every operation, including future ones."""

@@ -74,6 +74,7 @@ OPERATOR = Role("operator", "Runs the service: seal, tokens, policies, audit sin
     "sys:policies": "write policies and simulate decisions",
     "sys:audit": "manage audit sinks, checkpoints and the audit public key",
     "sys:dual-control": "turn dual control on and set its quorum",
+    "sys:backup": "take encrypted backups (they open only through the seal set)",
 })
 
 APPROVER = Role("approver", "Approves or rejects dual-controlled requests; nothing else.", {
