@@ -12,6 +12,7 @@ from keyquorum.api import (
     routes_approvals,
     routes_audit,
     routes_auth,
+    routes_backup,
     routes_keys,
     routes_metrics,
     routes_reports,
@@ -58,6 +59,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes_sys.router)
+    app.include_router(routes_backup.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_simulate.router)
