@@ -587,6 +587,15 @@ def export_audit() -> Call[None]:
     return Call("GET", "/v1/audit/export", _nothing)
 
 
+def backup(segment_size: int | None = None) -> Call[None]:
+    """The backup's request (``sys:backup``); the clients stream the file instead of parsing it."""
+    if segment_size is not None and (isinstance(segment_size, bool)
+                                     or not isinstance(segment_size, int)):
+        raise ValueError("segment_size must be an integer")
+    params = () if segment_size is None else (("segment_size", str(segment_size)),)
+    return Call("GET", "/v1/sys/backup", _nothing, params=params)
+
+
 REPORTS = ("inventory", "compliance")
 
 
