@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -375,7 +375,15 @@ class AsyncClient:
 
     async def export_audit(self, out: IO[bytes]) -> int:
         """Stream the audit export (JSON lines) into ``out``; returns the bytes written."""
-        call = api.export_audit()
+        return await self._download(api.export_audit(), out)
+
+    async def backup(self, out: IO[bytes], *, segment_size: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> int:
+        """Stream an encrypted backup (docs/FORMAT.md section 6) into ``out``; bytes written."""
+        return await self._download(api.backup(segment_size), out, progress)
+
+    async def _download(self, call: Call[None], out: IO[bytes],
+                        progress: Callable[[int], None] | None = None) -> int:
         written = 0
         try:
             async with self._http.stream(call.method, call.path,
@@ -387,6 +395,8 @@ class AsyncClient:
                 async for chunk in answer.aiter_bytes():
                     out.write(chunk)
                     written += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.addr) from exc
         return written

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -373,7 +373,19 @@ class Client:
 
     def export_audit(self, out: IO[bytes]) -> int:
         """Stream the audit export (JSON lines) into ``out``; returns the bytes written."""
-        call = api.export_audit()
+        return self._download(api.export_audit(), out)
+
+    def backup(self, out: IO[bytes], *, segment_size: int | None = None,
+               progress: Callable[[int], None] | None = None) -> int:
+        """Stream an encrypted backup (docs/FORMAT.md section 6) into ``out``; bytes written.
+
+        ``progress(n)`` is called with each chunk's size. A download cut short raises
+        ``TransportError``: treat ``out`` as a backup only when this returns.
+        """
+        return self._download(api.backup(segment_size), out, progress)
+
+    def _download(self, call: Call[None], out: IO[bytes],
+                  progress: Callable[[int], None] | None = None) -> int:
         written = 0
         try:
             with self._http.stream(call.method, call.path,
@@ -385,6 +397,8 @@ class Client:
                 for chunk in answer.iter_bytes():
                     out.write(chunk)
                     written += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.addr) from exc
         return written
