@@ -16,7 +16,19 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..client import KeyquorumAPIError, TransportError
-from . import approvals, audit, crypto, files, keys, operator, policies, reports, server, tokens
+from . import (
+    approvals,
+    audit,
+    backup,
+    crypto,
+    files,
+    keys,
+    operator,
+    policies,
+    reports,
+    server,
+    tokens,
+)
 from ._common import CliState
 
 
@@ -90,6 +102,7 @@ app.add_typer(policies.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approval")
 operator.app.add_typer(approvals.dual_control_app, name="dual-control")
+backup.register(operator.app)
 app.add_typer(files.app, name="file")
 app.add_typer(reports.app, name="report")
 

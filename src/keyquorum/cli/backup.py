@@ -1,0 +1,171 @@
+"""``keyquorum operator backup | restore | drill``: take, rebuild from, and rehearse backups.
+
+``backup`` speaks to the server like every other command. ``restore`` and
+``drill`` work on files alone, with no server: they open the backup through
+its seal set with the shares (or passphrase, or automatic seals) given here.
+The backup modules (and SQLAlchemy) are imported only when those run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._common import client, console, emit, err_console, fail, fields_table, state, table
+
+if TYPE_CHECKING:
+    from keyquorum.seal.seal_set import Unlock
+
+ShareOption = Annotated[list[str] | None, typer.Option(
+    "--share", help="An unseal share (repeat). Visible in `ps`: prefer --share-file.",
+    show_default=False)]
+ShareFileOption = Annotated[list[Path] | None, typer.Option(
+    "--share-file", help="A file holding one share per line (repeat).", show_default=False)]
+PassphraseFileOption = Annotated[Path | None, typer.Option(
+    "--passphrase-file", help="A file holding the passphrase seal's passphrase.",
+    show_default=False)]
+NoAutoOption = Annotated[bool, typer.Option(
+    "--no-auto-seals", help="Do not try seals that need no person (PKCS#11, cloud KMS).")]
+
+
+def _read_secret_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise typer.BadParameter(f"cannot read {path}: {reason}") from None
+
+
+def _unlock(shares: list[str] | None, share_files: list[Path] | None,
+            passphrase_file: Path | None, no_auto: bool) -> Unlock:
+    from keyquorum.seal.seal_set import Unlock
+
+    given = [s.strip() for s in shares or [] if s.strip()]
+    for path in share_files or []:
+        given += [line.strip() for line in _read_secret_file(path).splitlines() if line.strip()]
+    passphrase = None
+    if passphrase_file is not None:
+        passphrase = _read_secret_file(passphrase_file).rstrip("\r\n")
+    return Unlock(shares=tuple(given), passphrase=passphrase, use_auto=not no_auto)
+
+
+def backup(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="Where to write the backup (created 0600).")],
+    segment_size: Annotated[int | None, typer.Option(
+        "--segment-size", help="Plaintext bytes per sealed segment (default 1 MiB).",
+        hidden=True)] = None,
+) -> None:
+    """Download an encrypted backup of the whole service (opens only through the seal set)."""
+    from keyquorum.backup.format import read_header
+
+    kq = client(ctx)
+    # mkstemp: 0600 from the start; renamed into place only once the download is whole.
+    fd, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial",
+                                   dir=out.parent if str(out.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            if err_console().is_terminal and not state(ctx).json:
+                written = _download_with_progress(kq, stream, segment_size)
+            else:
+                written = kq.backup(stream, segment_size=segment_size)
+            stream.flush()
+            os.fsync(stream.fileno())
+        with open(partial, "rb") as stream:
+            header, _raw = read_header(stream)
+        os.replace(partial, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    public = header.public
+    summary = {"out": str(out), "bytes": written, "backup_id": public.get("backup_id"),
+               "created_at": public.get("created_at"), "canaries": public.get("canaries"),
+               "seals": sorted(public.get("seals", {})), "tables": public.get("tables")}
+    emit(ctx, summary, lambda: fields_table(
+        [(name, summary[name]) for name in ("out", "bytes", "backup_id", "created_at",
+                                            "canaries", "seals")],
+        title="backup written"))
+
+
+def _download_with_progress(kq: Any, stream: Any, segment_size: int | None) -> int:
+    from rich.progress import DownloadColumn, Progress, SpinnerColumn, TransferSpeedColumn
+
+    with Progress(SpinnerColumn(), "{task.description}", DownloadColumn(),
+                  TransferSpeedColumn(), console=err_console(), transient=True) as bar:
+        task = bar.add_task("backup", total=None)
+        return int(kq.backup(stream, segment_size=segment_size,
+                             progress=lambda n: bar.advance(task, n)))
+
+
+def restore(
+    ctx: typer.Context,
+    backup_file: Annotated[Path, typer.Argument(metavar="IN", help="The backup file.")],
+    data_dir: Annotated[Path, typer.Option(
+        "--data-dir", help="A new or empty directory for the restored store.")],
+    share: ShareOption = None,
+    share_file: ShareFileOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    no_auto_seals: NoAutoOption = False,
+) -> None:
+    """Rebuild a store from a backup, offline; nothing is written unless all of it checks out."""
+    from keyquorum.backup.restore import restore as run_restore
+    from keyquorum.errors import KeyquorumError
+
+    unlock = _unlock(share, share_file, passphrase_file, no_auto_seals)
+    try:
+        result = run_restore(backup_file, data_dir, unlock)
+    except KeyquorumError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    summary = {"data_dir": str(result.data_dir), "backup_id": result.backup_id,
+               "created_at": result.created_at, "schema_revision": result.schema_revision,
+               "rows": sum(result.tables.values()), "tables": result.tables,
+               "audit_seq": result.audit_seq}
+
+    def human() -> None:
+        fields_table([(k, summary[k]) for k in ("data_dir", "backup_id", "created_at",
+                                                "schema_revision", "rows", "audit_seq")],
+                     title="restored")
+        console().print("Start a server on it: it is sealed and opens with the same seals.")
+
+    emit(ctx, summary, human)
+
+
+def drill(
+    ctx: typer.Context,
+    backup_file: Annotated[Path, typer.Option("--backup", help="The backup to rehearse with.")],
+    share: ShareOption = None,
+    share_file: ShareFileOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    no_auto_seals: NoAutoOption = False,
+) -> None:
+    """Rehearse recovery: restore into scratch, unseal, check every canary (exit 1 on fail)."""
+    from keyquorum.backup.drill import run_drill
+
+    report = run_drill(backup_file, _unlock(share, share_file, passphrase_file, no_auto_seals))
+
+    def human() -> None:
+        table(["step", "result", "seconds", "detail"],
+              [(s.name, "pass" if s.ok else "FAIL", f"{s.seconds:.3f}", s.detail)
+               for s in report.steps], title=f"recovery drill: {backup_file}")
+        if report.canaries:
+            table(["key", "version", "check", "result", "error"],
+                  [(c.key, c.version, c.kind, "pass" if c.ok else "FAIL", c.error)
+                   for c in report.canaries], title="canaries")
+        console().print("[green]PASS[/green]" if report.ok else "[red]FAIL[/red]")
+
+    emit(ctx, report.to_json(), human)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the three commands to the ``operator`` group."""
+    app.command()(backup)
+    app.command()(restore)
+    app.command()(drill)
