@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.e2e_helpers import b64, encrypt, ok, unb64
+from e2e.e2e_helpers import assert_error, b64, encrypt, ok, unb64
 from keyquorum.backup.format import InvalidBackup, read_header
 from keyquorum.backup.restore import restore
 from keyquorum.errors import InvalidRequest, Sealed
@@ -95,6 +95,11 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
         with server.client() as http:
             _fill(http, made)
         operator = ok(server.client().post("/v1/auth/tokens", json={"policies": ["operator"]}))
+        with server.client(made.user_token) as user:  # sys:backup is the operator's
+            assert_error(user.get("/v1/sys/backup"), 403, "forbidden")
+        with server.client(operator["token"]) as op:
+            assert_error(op.get("/v1/sys/backup", params={"segment_size": 8}), 400,
+                         "invalid_request")
         answer = kq("--json", "operator", "backup", str(made.backup), "--segment-size",
                     str(SEGMENT), env={"KEYQUORUM_ADDR": server.addr,
                                        "KEYQUORUM_TOKEN": operator["token"]})
@@ -170,6 +175,9 @@ def test_restore_into_a_fresh_directory_brings_everything_back(made: Made, tmp_p
             assert len(restored_at) == 1
             older = [r for r in records if r["id"] < restored_at[0]["id"]]
             assert older and older[0]["operation"] == "sys:backup"  # the last before it
+            assert older[0]["outcome"] == "ok" and older[0]["detail"] == {
+                "backup_id": summary["backup_id"], "canaries": str(len(SPECS))}
+            assert restored_at[0]["detail"]["backup_id"] == summary["backup_id"]
             assert ok(root.get("/v1/policies/bk-readers"))["rules"]
             assert ok(root.get("/v1/keys/bk/aes"))["primary_version"] == 3
     finally:

@@ -47,7 +47,7 @@ from keyquorum.crypto.stream import (
     derive_stream_key,
     header_digest,
 )
-from keyquorum.envelope._format import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE
+from keyquorum.envelope._format import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, check_segment_size
 from keyquorum.envelope._segments import run_segments, sink_writer, source_filler
 from keyquorum.errors import KeyquorumError
 
@@ -73,14 +73,6 @@ class InvalidBackup(KeyquorumError):
 
     def __init__(self, message: str = _DAMAGED) -> None:
         super().__init__(message)
-
-
-def check_segment_size(size: object) -> int:
-    if (not isinstance(size, int) or isinstance(size, bool)
-            or not MIN_SEGMENT_SIZE <= size <= MAX_SEGMENT_SIZE):
-        raise ValueError(
-            f"segment_size must be an integer from {MIN_SEGMENT_SIZE} to {MAX_SEGMENT_SIZE}")
-    return size
 
 
 @dataclass(frozen=True)
@@ -215,13 +207,8 @@ def open_body(src: IO[bytes], header: BackupHeader, raw: bytes, root_key: bytes,
     A cut, extended, reordered or edited body, or an edited header, is ``InvalidBackup``.
     """
     key = body_key(header, raw, root_key)
-    open_into = key.open_into
-
-    def open_segment(index: int, last: bool, sealed: memoryview, out: memoryview) -> int:
-        return open_into(index, last, sealed, out)
-
     try:
-        _segments, written = run_segments(source_filler(src), sink_writer(dst), open_segment,
+        _segments, written = run_segments(source_filler(src), sink_writer(dst), key.open_into,
                                           header.segment_size + TAG_SIZE, -TAG_SIZE, 0, None)
     except InvalidCiphertext:  # the envelope's InvalidEnvelopeError is one too
         raise InvalidBackup() from None
