@@ -5,6 +5,8 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
 
     KeyquorumError
     ├── InvalidRequest        400 invalid_request
+    │   ├── WrongPassphrase       400 wrong_passphrase
+    │   └── SealUnavailable       400 seal_unavailable (``reason`` says which part failed)
     ├── InvalidCiphertext     400 invalid_ciphertext
     ├── Unauthenticated       401 unauthenticated
     ├── Forbidden             403 forbidden
@@ -17,7 +19,8 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
     │   ├── DuplicateApproval     409 duplicate_approval
     │   ├── ApprovalConsumed      409 approval_consumed
     │   ├── ApprovalExpired       409 approval_expired
-    │   └── ApprovalRejected      409 approval_rejected
+    │   ├── ApprovalRejected      409 approval_rejected
+    │   └── SealRequired          409 seal_required
     ├── KeyStateError         409 key_state
     ├── TooLarge              413 too_large
     ├── RateLimited           429 rate_limited
@@ -48,6 +51,23 @@ class KeyquorumError(Exception):
 class InvalidRequest(KeyquorumError):
     code = "invalid_request"
     status = 400
+
+
+class WrongPassphrase(InvalidRequest):
+    """The passphrase opens no passphrase seal (never says how close it came)."""
+
+    code = "wrong_passphrase"
+
+    def __init__(self, message: str = "the passphrase does not open any passphrase seal",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+class SealUnavailable(InvalidRequest):
+    """An HSM or cloud KMS seal could not be used: missing library or module, unknown
+    token or key, wrong PIN, unreachable service. ``reason`` is a stable word for which."""
+
+    code = "seal_unavailable"
 
 
 class InvalidCiphertext(KeyquorumError):
@@ -132,6 +152,12 @@ class ApprovalRejected(Conflict):
     code = "approval_rejected"
 
 
+class SealRequired(Conflict):
+    """The change would remove a way back to the root key that must stay (Shamir)."""
+
+    code = "seal_required"
+
+
 class KeyStateError(KeyquorumError):
     code = "key_state"
     status = 409
@@ -169,5 +195,5 @@ ALL_ERRORS: tuple[type[KeyquorumError], ...] = (
     InvalidRequest, InvalidCiphertext, Unauthenticated, Forbidden, ApprovalRequired,
     NotFound, Conflict, KeyStateError, TooLarge, RateLimited, Sealed, AuditUnavailable,
     SelfApproval, ApprovalMismatch, ApprovalNotRequester, DuplicateApproval, ApprovalConsumed,
-    ApprovalExpired, ApprovalRejected,
+    ApprovalExpired, ApprovalRejected, WrongPassphrase, SealUnavailable, SealRequired,
 )

@@ -70,10 +70,13 @@ from .errors import (
     NotFoundError,
     RateLimitedError,
     SealedError,
+    SealRequiredError,
+    SealUnavailableError,
     SelfApprovalError,
     TooLargeError,
     TransportError,
     UnauthenticatedError,
+    WrongPassphraseError,
 )
 
 __all__ = [
@@ -125,7 +128,9 @@ __all__ = [
     "PublicKey",
     "RateLimitedError",
     "ReencryptItem",
+    "SealRequiredError",
     "SealStatus",
+    "SealUnavailableError",
     "SealedError",
     "SelfApprovalError",
     "SharedSecret",
@@ -139,4 +144,5 @@ __all__ = [
     "Verification",
     "VerifyItem",
     "VerifyMacItem",
+    "WrongPassphraseError",
 ]

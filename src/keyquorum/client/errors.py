@@ -4,6 +4,8 @@
     ├── TransportError                 no answer: connection refused, timeout, TLS failure
     └── KeyquorumAPIError              the server answered with an error (code, status)
         ├── InvalidRequestError        400 invalid_request
+        │   ├── WrongPassphraseError       400 wrong_passphrase
+        │   └── SealUnavailableError       400 seal_unavailable (carries reason)
         ├── InvalidCiphertextError     400 invalid_ciphertext
         ├── UnauthenticatedError       401 unauthenticated
         ├── ForbiddenError             403 forbidden
@@ -16,7 +18,8 @@
         │   ├── DuplicateApprovalError     409 duplicate_approval
         │   ├── ApprovalConsumedError      409 approval_consumed
         │   ├── ApprovalExpiredError       409 approval_expired
-        │   └── ApprovalRejectedError      409 approval_rejected
+        │   ├── ApprovalRejectedError      409 approval_rejected
+        │   └── SealRequiredError          409 seal_required
         ├── KeyStateError              409 key_state
         ├── TooLargeError              413 too_large
         ├── RateLimitedError           429 rate_limited
@@ -54,11 +57,14 @@ __all__ = [
     "KeyquorumClientError",
     "NotFoundError",
     "RateLimitedError",
+    "SealRequiredError",
+    "SealUnavailableError",
     "SealedError",
     "SelfApprovalError",
     "TooLargeError",
     "TransportError",
     "UnauthenticatedError",
+    "WrongPassphraseError",
 ]
 
 
@@ -113,6 +119,23 @@ class InvalidRequestError(KeyquorumAPIError):
 
     code_name = "invalid_request"
     http_status = 400
+
+
+class WrongPassphraseError(InvalidRequestError):
+    """The passphrase opens no passphrase seal."""
+
+    code_name = "wrong_passphrase"
+
+
+class SealUnavailableError(InvalidRequestError):
+    """An HSM or cloud KMS seal could not be used; ``reason`` says which part failed."""
+
+    code_name = "seal_unavailable"
+
+    @property
+    def reason(self) -> str | None:
+        value = self.details.get("reason")
+        return None if value is None else str(value)
 
 
 class InvalidCiphertextError(KeyquorumAPIError):
@@ -204,6 +227,12 @@ class ApprovalRejectedError(ConflictError):
     code_name = "approval_rejected"
 
 
+class SealRequiredError(ConflictError):
+    """The change would remove Shamir, the recovery path to the root key."""
+
+    code_name = "seal_required"
+
+
 class KeyStateError(KeyquorumAPIError):
     """The key's or version's state forbids the operation."""
 
@@ -247,6 +276,7 @@ _BY_CODE: dict[str, type[KeyquorumAPIError]] = {
         RateLimitedError, SealedError, AuditUnavailableError, SelfApprovalError,
         ApprovalMismatchError, ApprovalNotRequesterError, DuplicateApprovalError,
         ApprovalConsumedError, ApprovalExpiredError, ApprovalRejectedError,
+        WrongPassphraseError, SealUnavailableError, SealRequiredError,
     )
 }
 
