@@ -6,7 +6,8 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
     KeyquorumError
     ├── InvalidRequest        400 invalid_request
     │   ├── WrongPassphrase       400 wrong_passphrase
-    │   └── SealUnavailable       400 seal_unavailable (``reason`` says which part failed)
+    │   ├── SealUnavailable       400 seal_unavailable (``reason`` says which part failed)
+    │   └── InvalidProof          400 invalid_proof
     ├── InvalidCiphertext     400 invalid_ciphertext
     ├── Unauthenticated       401 unauthenticated
     ├── Forbidden             403 forbidden
@@ -20,7 +21,9 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
     │   ├── ApprovalConsumed      409 approval_consumed
     │   ├── ApprovalExpired       409 approval_expired
     │   ├── ApprovalRejected      409 approval_rejected
-    │   └── SealRequired          409 seal_required
+    │   ├── SealRequired          409 seal_required
+    │   ├── ChallengeExpired      409 challenge_expired
+    │   └── ChallengeUsed         409 challenge_used
     ├── KeyStateError         409 key_state
     ├── TooLarge              413 too_large
     ├── RateLimited           429 rate_limited
@@ -68,6 +71,12 @@ class SealUnavailable(InvalidRequest):
     token or key, wrong PIN, unreachable service. ``reason`` is a stable word for which."""
 
     code = "seal_unavailable"
+
+
+class InvalidProof(InvalidRequest):
+    """A custodian's proof of possession does not verify (forged, wrong share or challenge)."""
+
+    code = "invalid_proof"
 
 
 class InvalidCiphertext(KeyquorumError):
@@ -158,6 +167,18 @@ class SealRequired(Conflict):
     code = "seal_required"
 
 
+class ChallengeExpired(Conflict):
+    """A custodian challenge's time to live has passed: ask for a fresh one."""
+
+    code = "challenge_expired"
+
+
+class ChallengeUsed(Conflict):
+    """A custodian challenge already answered a proof: each answers exactly one."""
+
+    code = "challenge_used"
+
+
 class KeyStateError(KeyquorumError):
     code = "key_state"
     status = 409
@@ -196,4 +217,5 @@ ALL_ERRORS: tuple[type[KeyquorumError], ...] = (
     NotFound, Conflict, KeyStateError, TooLarge, RateLimited, Sealed, AuditUnavailable,
     SelfApproval, ApprovalMismatch, ApprovalNotRequester, DuplicateApproval, ApprovalConsumed,
     ApprovalExpired, ApprovalRejected, WrongPassphrase, SealUnavailable, SealRequired,
+    InvalidProof, ChallengeExpired, ChallengeUsed,
 )
