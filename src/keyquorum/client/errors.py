@@ -5,7 +5,8 @@
     └── KeyquorumAPIError              the server answered with an error (code, status)
         ├── InvalidRequestError        400 invalid_request
         │   ├── WrongPassphraseError       400 wrong_passphrase
-        │   └── SealUnavailableError       400 seal_unavailable (carries reason)
+        │   ├── SealUnavailableError       400 seal_unavailable (carries reason)
+        │   └── InvalidProofError          400 invalid_proof
         ├── InvalidCiphertextError     400 invalid_ciphertext
         ├── UnauthenticatedError       401 unauthenticated
         ├── ForbiddenError             403 forbidden
@@ -19,7 +20,9 @@
         │   ├── ApprovalConsumedError      409 approval_consumed
         │   ├── ApprovalExpiredError       409 approval_expired
         │   ├── ApprovalRejectedError      409 approval_rejected
-        │   └── SealRequiredError          409 seal_required
+        │   ├── SealRequiredError          409 seal_required
+        │   ├── ChallengeExpiredError      409 challenge_expired
+        │   └── ChallengeUsedError         409 challenge_used
         ├── KeyStateError              409 key_state
         ├── TooLargeError              413 too_large
         ├── RateLimitedError           429 rate_limited
@@ -47,10 +50,13 @@ __all__ = [
     "ApprovalRejectedError",
     "ApprovalRequiredError",
     "AuditUnavailableError",
+    "ChallengeExpiredError",
+    "ChallengeUsedError",
     "ConflictError",
     "DuplicateApprovalError",
     "ForbiddenError",
     "InvalidCiphertextError",
+    "InvalidProofError",
     "InvalidRequestError",
     "KeyStateError",
     "KeyquorumAPIError",
@@ -233,6 +239,24 @@ class SealRequiredError(ConflictError):
     code_name = "seal_required"
 
 
+class ChallengeExpiredError(ConflictError):
+    """A custodian challenge's time to live passed before the proof came: ask again."""
+
+    code_name = "challenge_expired"
+
+
+class ChallengeUsedError(ConflictError):
+    """The custodian challenge already answered a proof (each answers one)."""
+
+    code_name = "challenge_used"
+
+
+class InvalidProofError(InvalidRequestError):
+    """A custodian's proof of possession did not verify (wrong share, challenge or name)."""
+
+    code_name = "invalid_proof"
+
+
 class KeyStateError(KeyquorumAPIError):
     """The key's or version's state forbids the operation."""
 
@@ -276,7 +300,8 @@ _BY_CODE: dict[str, type[KeyquorumAPIError]] = {
         RateLimitedError, SealedError, AuditUnavailableError, SelfApprovalError,
         ApprovalMismatchError, ApprovalNotRequesterError, DuplicateApprovalError,
         ApprovalConsumedError, ApprovalExpiredError, ApprovalRejectedError,
-        WrongPassphraseError, SealUnavailableError, SealRequiredError,
+        WrongPassphraseError, SealUnavailableError, SealRequiredError, InvalidProofError,
+        ChallengeExpiredError, ChallengeUsedError,
     )
 }
 
