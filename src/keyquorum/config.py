@@ -43,6 +43,9 @@ class Settings:
     # Dual control's floor: ``{"approvals": M, "operations"?: [...], "ttl"?: "24h"}`` in the
     # file; settings made through the API may be stricter, never weaker. Off by default.
     dual_control: DualControlSettings = OFF
+    # Custodian drills: a share counts toward the quorum margin if it was shown (issued,
+    # proved or used at unseal) within this many days.
+    drill_window_days: int = 90
 
     @property
     def host(self) -> str:
@@ -70,6 +73,8 @@ class Settings:
             raise ValueError("scheduler_interval must be positive")
         if not 1 <= self.audit_checkpoint_interval <= 86400:
             raise ValueError("audit_checkpoint_interval must be 1-86400 seconds")
+        if not 1 <= self.drill_window_days <= 3650:
+            raise ValueError("drill_window_days must be 1-3650")
         return self
 
     @property
