@@ -67,9 +67,14 @@ class ServerProcess:
                 time.sleep(0.1)
         raise RuntimeError("server did not start listening")
 
-    def init(self, shares: int = 3, threshold: int = 2) -> dict:
-        answer = httpx.post(f"{self.addr}/v1/sys/init",
-                            json={"shares": shares, "threshold": threshold}, timeout=30)
+    def init(self, shares: int = 3, threshold: int = 2, *, force: bool = False,
+             custodians: list[str] | None = None) -> dict:
+        body: dict = {"shares": shares, "threshold": threshold}
+        if force:
+            body["force"] = True  # k = n is refused without it
+        if custodians is not None:
+            body["custodians"] = custodians
+        answer = httpx.post(f"{self.addr}/v1/sys/init", json=body, timeout=30)
         answer.raise_for_status()
         body = answer.json()
         self.root_token = body["root_token"]

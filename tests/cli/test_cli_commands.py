@@ -243,7 +243,7 @@ def test_operator_init_unseal_seal(fresh_server) -> None:
 
 def test_operator_init_warns_loudly_and_prints_shares_once(fresh_server) -> None:
     result = CliRunner().invoke(app, ["operator", "init", "--shares", "2", "--threshold", "2",
-                                      "--custodian", "ana", "--custodian", "bo"],
+                                      "--force", "--custodian", "ana", "--custodian", "bo"],
                                 env={"KEYQUORUM_ADDR": fresh_server.addr})
     assert result.exit_code == 0, result.output
     assert "WARNING" in result.stderr and "ONCE" in result.stderr

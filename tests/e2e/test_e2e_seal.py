@@ -55,15 +55,15 @@ def test_init_with_various_n_k_then_second_init_conflicts(
     server = ServerProcess(data_dir=tmp_path / "data", port=free_port())
     server.start()
     try:
-        answer = server.init(shares=n, threshold=k)
+        answer = server.init(shares=n, threshold=k, force=k == n)
         assert len(answer["shares"]) == n
         assert len(set(answer["shares"])) == n
         assert answer["root_token"]
         status = _status(server)
         assert (status["initialized"], status["sealed"]) == (True, True)
         assert (status["shares"], status["threshold"], status["progress"]) == (n, k, 0)
-        assert_error(_post(server, "/v1/sys/init", {"shares": n, "threshold": k}),
-                     409, "conflict")
+        assert_error(_post(server, "/v1/sys/init", {"shares": n, "threshold": k,
+                                                     "force": True}), 409, "conflict")
         assert_error(_post(server, "/v1/sys/init", {"shares": 3, "threshold": 2}),
                      409, "conflict")
         # any k of them unseal

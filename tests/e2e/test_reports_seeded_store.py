@@ -177,7 +177,7 @@ EXPECTED_CONTROLS = {
     "pci-3.7.5": "fail",          # ... and was not replaced
     "pci-3.7.6": "fail",          # dual control off while an exportable key exists
     "pci-3.7.7": "pass",
-    "pci-3.7.8": "attention",     # custodian acknowledgement comes with issue 4
+    "pci-3.7.8": "fail",          # no share shown in the 100 days since init (window 90)
     "pci-3.7.9": "attention",     # exportable key
     "nist-generation": "attention",   # chacha20-poly1305 is not NIST-approved
     "nist-storage": "pass",
@@ -187,7 +187,7 @@ EXPECTED_CONTROLS = {
     "nist-retirement": "fail",
     "nist-destruction": "attention",  # the compromised version still holds material
     "nist-split-knowledge": "fail",
-    "nist-custodian-acknowledgement": "attention",
+    "nist-custodian-acknowledgement": "fail",
     "nist-accountability": "pass",    # chain and checkpoints verify, the sink is healthy
 }
 

@@ -109,7 +109,8 @@ def test_concurrent_inits_on_two_workers_make_exactly_one_seal(
     assert len(workers_seen(server)) == 2
 
     def init(_: int) -> httpx.Response:
-        return fresh(server, "POST", "/v1/sys/init", json={"shares": 2, "threshold": 2})
+        return fresh(server, "POST", "/v1/sys/init", json={"shares": 2, "threshold": 2,
+                                                           "force": True})
 
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(init, range(6)))

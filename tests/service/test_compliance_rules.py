@@ -42,7 +42,7 @@ def evidence(*keys: Key, **changes: object) -> Evidence:
     base = Evidence(now=NOW, inventory=Inventory(NOW, tuple(entries)), threshold=2, shares=3,
                     custodians=("ann", "bob", "cy"), custodians_named=True, dual_approvals=1,
                     dual_operations=frozenset(ACTIONS), tls=True, listen_host="0.0.0.0",
-                    storage="sqlite")
+                    storage="sqlite", custodians_verified=3, custodian_margin=1)
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -65,12 +65,24 @@ def test_the_catalogue_covers_pci_3_6_and_3_7_and_the_nist_topics() -> None:
             "nist-custodian-acknowledgement"} <= set(ids)
 
 
-def test_a_well_run_service_passes_everything_but_custodian_acknowledgement() -> None:
+def test_a_well_run_service_passes_everything() -> None:
     found = controls(evidence(make_key("app/orders")))
-    not_passing = {cid: c.status for cid, c in found.items() if c.status != "pass"}
-    assert not_passing == {"pci-3.7.8": "attention", "nist-custodian-acknowledgement":
-                           "attention"}
-    assert "issue 4" in found["pci-3.7.8"].summary
+    assert {cid: c.status for cid, c in found.items() if c.status != "pass"} == {}
+    assert "quorum margin 1" in found["pci-3.7.8"].summary
+
+
+def test_custodian_drills_judge_the_quorum_margin() -> None:
+    zero = controls(evidence(make_key("app/k"), custodians_verified=2, custodian_margin=0,
+                             custodian_warning="one more lost share locks the data"))
+    below = controls(evidence(make_key("app/k"), custodians_verified=1, custodian_margin=-1,
+                              custodian_warning="the data is already locked"))
+    unknown = controls(evidence(make_key("app/k"), custodians_verified=None,
+                                custodian_margin=None))
+    for cid in ("pci-3.7.8", "nist-custodian-acknowledgement"):
+        assert zero[cid].status == "attention"
+        assert "one more lost share locks the data" in zero[cid].summary
+        assert below[cid].status == "fail"
+        assert unknown[cid].status == "attention"
 
 
 def test_worst_orders_fail_over_attention_over_pass() -> None:

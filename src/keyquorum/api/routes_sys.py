@@ -31,13 +31,13 @@ async def seal_status(s: Services = Depends(services)) -> dict[str, Any]:
 @router.post("/init")
 async def init(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
-    unknown = set(body) - {"shares", "threshold", "custodians"}
+    unknown = set(body) - {"shares", "threshold", "custodians", "force"}
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
     return await s.runner.run(  # type: ignore[no-any-return]
         request, "sys:init", None,
         lambda ctx: s.core.init(body.get("shares"), body.get("threshold"),
-                                body.get("custodians"), ctx=ctx),
+                                body.get("custodians"), ctx=ctx, force=body.get("force")),
         authenticate=False, in_thread=True)
 
 
@@ -71,10 +71,10 @@ async def seal(request: Request, s: Services = Depends(services)) -> dict[str, A
 async def custodians(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         authorize(s, ctx, "sys:read")
-        status = s.core.seal_status()
-        return {"threshold": status["threshold"], "custodians": s.core.custodians()}
+        return s.core.custodians()
 
-    return await s.runner.run(request, "sys:read", None, work)  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:read", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
 
 
 @router.get("/dual-control")

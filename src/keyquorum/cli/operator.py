@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,13 +39,21 @@ def init(
                                            help="How many shares unseal the service.")] = 3,
     custodian: Annotated[list[str] | None, typer.Option(
         "--custodian", help="Name of a share's custodian, in share order (repeat).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Allow threshold = shares (then losing ANY share locks the data).")
+    ] = False,
+    commitments_out: Annotated[Path | None, typer.Option(
+        "--commitments-out", help="Write the public commitments (JSON) here, for "
+        "`keyquorum share check` on the custodians' own machines.")] = None,
 ) -> None:
     """Initialize the service: prints the unseal shares and root token ONCE."""
     if threshold > shares:
         raise typer.BadParameter("threshold cannot be more than shares", param_hint="--threshold")
     if custodian and len(custodian) != shares:
         raise typer.BadParameter(f"give one --custodian per share ({shares})")
-    result = client(ctx).init(shares, threshold, custodian or None)
+    result = client(ctx).init(shares, threshold, custodian or None, force=force)
+    if commitments_out is not None:  # public values: safe to copy to every custodian
+        commitments_out.write_text(json.dumps({"commitments": list(result.commitments)}))
 
     def human() -> None:
         err_console().print(Panel(

@@ -97,9 +97,12 @@ class Client:
         return self._run(api.health())
 
     def init(self, shares: int, threshold: int,
-             custodians: Sequence[str] | None = None) -> InitResult:
-        """Initialize the service once; the answer's shares and root token are shown once."""
-        return self._run(api.init(shares, threshold, custodians))
+             custodians: Sequence[str] | None = None, *, force: bool = False) -> InitResult:
+        """Initialize the service once; the answer's shares and root token are shown once.
+
+        ``threshold == shares`` is refused unless ``force``: losing any share locks the data.
+        """
+        return self._run(api.init(shares, threshold, custodians, force))
 
     def seal_status(self) -> SealStatus:
         return self._run(api.seal_status())

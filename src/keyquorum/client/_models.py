@@ -90,11 +90,15 @@ class InitResult:
     shares: tuple[str, ...] = field(repr=False)
     root_token: str = field(repr=False)
     commitments: tuple[str, ...] = ()
+    threshold: int | None = None
+    custodians: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> InitResult:
         return cls(shares=tuple(body.get("shares") or ()), root_token=str(body["root_token"]),
-                   commitments=tuple(body.get("commitments") or ()))
+                   commitments=tuple(body.get("commitments") or ()),
+                   threshold=_int_or_none(body.get("threshold")),
+                   custodians=tuple(body.get("custodians") or ()))
 
 
 @dataclass(frozen=True)

@@ -179,9 +179,11 @@ def health() -> Call[Health]:
     return Call("GET", "/v1/sys/health", _one(Health.from_json), auth=False, answer_on_error=True)
 
 
-def init(shares: int, threshold: int, custodians: Sequence[str] | None = None) -> Call[InitResult]:
+def init(shares: int, threshold: int, custodians: Sequence[str] | None = None,
+         force: bool = False) -> Call[InitResult]:
     body = _put({"shares": shares, "threshold": threshold},
-                custodians=None if custodians is None else list(custodians))
+                custodians=None if custodians is None else list(custodians),
+                force=True if force else None)
     return Call("POST", "/v1/sys/init", _one(InitResult.from_json), json=body, auth=False)
 
 

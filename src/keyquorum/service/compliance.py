@@ -179,7 +179,8 @@ def gather(core: Core) -> Evidence:
     """Everything the controls are judged on, read once."""
     inventory = build_inventory(core)
     status = core.seal_status()
-    custodians = core.custodians()
+    drills = core.custodians()
+    custodians = drills["custodians"]
     names = tuple(str(c["name"]) for c in custodians)
     dual = core.dual_control.settings()
     settings = core.settings
@@ -190,7 +191,9 @@ def gather(core: Core) -> Evidence:
         custodians_named=not all(c["name"] == f"share-{c['index']}" for c in custodians),
         dual_approvals=dual.approvals, dual_operations=frozenset(dual.operations),
         tls=settings.tls_cert is not None, listen_host=settings.host,
-        storage=core.engine.dialect.name, undestroyed=_undestroyed(core))
+        storage=core.engine.dialect.name, undestroyed=_undestroyed(core),
+        custodians_verified=int(drills["verified"]), custodian_margin=int(drills["margin"]),
+        custodian_warning=drills.get("warning"), drill_window_days=int(drills["drill_window_days"]))
 
 
 def _key_results(ev: Evidence, check: KeyCheck) -> tuple[KeyResult, ...]:

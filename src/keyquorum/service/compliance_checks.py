@@ -67,6 +67,11 @@ class Evidence:
     listen_host: str
     storage: str
     undestroyed: dict[str, list[int]] = field(default_factory=dict)  # destroyed but has material
+    # Custodian drills (service/custodians.py): shares shown within the window, and the margin.
+    custodians_verified: int | None = None
+    custodian_margin: int | None = None
+    custodian_warning: str | None = None
+    drill_window_days: int = 90
 
 
 # -- per-key checks: (entry, evidence) -> (status, reason) ---------------------------------
@@ -236,8 +241,18 @@ def _transport(ev: Evidence) -> tuple[str, str]:
 
 
 def _acknowledgement(ev: Evidence) -> tuple[str, str]:
-    return ATTENTION, ("custodian acknowledgement is not recorded yet: custodian drills and "
-                       "acknowledgements arrive with issue 4")
+    """Custodians show they still hold their shares (drills); judged on the quorum margin."""
+    margin = ev.custodian_margin
+    if margin is None or ev.custodians_verified is None:
+        return ATTENTION, "custodian drills are not recorded"
+    seen = (f"{ev.custodians_verified} of {ev.shares} custodians showed their share (issued, "
+            f"proved or used at unseal) in the last {ev.drill_window_days} days; "
+            f"{ev.threshold} are needed")
+    if margin < 0:
+        return FAIL, ev.custodian_warning or seen
+    if margin == 0:
+        return ATTENTION, ev.custodian_warning or seen
+    return PASS, f"{seen}: quorum margin {margin}"
 
 
 def _structural(text: str) -> Callable[[Evidence], tuple[str, str]]:

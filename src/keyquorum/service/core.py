@@ -29,11 +29,18 @@ from keyquorum.keys.models import Key
 from keyquorum.metrics import OperationMetrics
 from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
-from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress, create_shamir_seal
+from keyquorum.seal.shamir import (
+    ShamirSealConfig,
+    UnsealProgress,
+    check_margin,
+    create_shamir_seal,
+    validate_split,
+)
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.audit_sinks import AuditSinkRegistry
 from keyquorum.service.audit_trail import AuditTrail
 from keyquorum.service.context import RequestContext
+from keyquorum.service.custodians import CustodianRegistry
 from keyquorum.service.dual_control import DualControl
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.peers import NoPeers, PeerLink, decode_key, encode_key
@@ -63,6 +70,8 @@ class Core:
         self.dual_control = DualControl(engine, clock, settings.dual_control, self.policies,
                                         self.authorizer, self.audit)
         self.metrics = OperationMetrics()  # counted by the Runner, read by /metrics
+        self.custodian_registry = CustodianRegistry(engine, clock, self.audit,
+                                                    settings.drill_window_days)
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
         self._barrier: Barrier | None = None
@@ -131,6 +140,8 @@ class Core:
             "worker": os.getpid(),
             "storage": self.engine.dialect.name,
             "audit": self.audit_health(),
+            **({"custodians": self.custodian_registry.quorum(self._seal_config)}
+               if self._seal_config is not None else {}),
         }
 
     def audit_health(self) -> dict[str, Any]:
@@ -142,7 +153,7 @@ class Core:
     # -- ceremonies -------------------------------------------------------------------------
 
     def init(self, shares: object, threshold: object, custodians: object | None = None,
-             ctx: RequestContext | None = None) -> dict[str, Any]:
+             ctx: RequestContext | None = None, force: object = None) -> dict[str, Any]:
         """Create the root key, barrier keyring, Shamir seal and root token, once.
 
         With ``ctx``, the init's audit record is written inside the same transaction:
@@ -152,6 +163,7 @@ class Core:
         if custodians is not None and (not isinstance(custodians, list) or not all(
                 isinstance(c, str) and c for c in custodians)):
             raise InvalidRequest("custodians must be a list of names")
+        check_margin(*validate_split(shares, threshold), force)
         with self.write_lock:
             if self.initialized:
                 raise Conflict("the service is already initialized")
@@ -165,6 +177,7 @@ class Core:
                 # store initialized with shares nobody was shown, or without a root token.
                 with self.engine.begin() as conn:
                     insert_entry(conn, SHAMIR_ENTRY, config.to_json(), now)
+                    self.custodian_registry.record_issued(conn, config, now)
                     insert_entry(conn, KEYRING_ENTRY, seal_keyring(root_key, keyring), now)
                     insert_entry(conn, AUDIT_KEYS_ENTRY, Barrier(keyring).encrypt(
                         AUDIT_KEYS_ENTRY, AuditKeys.generate_material()), now)
@@ -183,7 +196,8 @@ class Core:
             "root_token": token,
             "commitments": [c.hex() for c in config.commitments],
             "threshold": config.threshold,
-            "custodians": list(config.custodians),
+            "custodians": list(config.names),
+            "generation": config.generation,
         }
 
     def unseal(self, share: object) -> dict[str, Any]:
@@ -194,8 +208,10 @@ class Core:
             return self.seal_status()
         if self.peers.active:  # the supervisor holds progress for every worker
             answer = self.peers.unseal({"share": share})
+            self.custodian_registry.share_verified(config, share)
             return {**self.seal_status(), "progress": answer["progress"]}
         root_key = self.progress.submit(config, share)
+        self.custodian_registry.share_verified(config, share)
         if root_key is not None:
             self._open_barrier(root_key)
         return self.seal_status()
@@ -281,10 +297,9 @@ class Core:
         elif op == "audit-sinks":
             self.audit_sinks.reload()
 
-    def custodians(self) -> list[dict[str, Any]]:
+    def custodians(self) -> dict[str, Any]:
+        """Every custodian, when each last showed their share, and the quorum margin."""
         config = self._seal_config
         if config is None:
             raise Sealed("the service is not initialized")
-        names = config.custodians or tuple(f"share-{i}" for i in range(1, config.shares + 1))
-        return [{"index": i, "name": name, "last_verified_at": None}
-                for i, name in enumerate(names, start=1)]
+        return self.custodian_registry.status(config)
