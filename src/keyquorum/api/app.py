@@ -13,8 +13,10 @@ from keyquorum.api import (
     routes_audit,
     routes_auth,
     routes_backup,
+    routes_custodians,
     routes_keys,
     routes_metrics,
+    routes_rekey,
     routes_reports,
     routes_simulate,
     routes_sys,
@@ -59,6 +61,8 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes_sys.router)
+    app.include_router(routes_custodians.router)
+    app.include_router(routes_rekey.router)
     app.include_router(routes_backup.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_auth.router)

@@ -1,0 +1,331 @@
+"""Rekey: a quorum of current shares replaces every share, with no downtime.
+
+Three plans, each started by an operator holding ``sys:seal`` and, when dual
+control covers ``seal-change``, approved by others first:
+
+- ``{shares, threshold, custodians?, force?}``: change n and k (and the names);
+- ``{replace: {custodian: OLD, with: NEW}}``: a new custodian instead of one whose
+  share was lost or who left;
+- ``{reissue: true}``: the same custodians get fresh shares.
+
+Shares of one secret keep reconstructing it, so a lost (or leaked) share can
+only be made useless by splitting a *new* secret: every plan, replacing a single
+custodian included, reissues every share, and all old shares stop working at
+once. The root key does not change (it is re-wrapped under the new secret), so
+the barrier, the keys and the service stay up throughout.
+
+Custodians then submit their current shares one at a time with the ceremony's
+nonce (no token, like unseal: the share is the credential); each is verified
+alone against the stored commitments, so a wrong share is refused by itself and
+the progress is kept. The ceremony lives in storage as the entry
+``ceremony/rekey`` (public plan in the clear, submitted shares encrypted under
+the barrier), so any worker or node can take the next share; every step locks
+that entry first, so two submissions never race. It expires after
+``REKEY_TTL`` and is deleted when done or cancelled.
+
+At quorum, in ONE transaction: the old secret is reconstructed and proven by
+unwrapping the stored root key (it must equal the root key in memory), a fresh
+secret is split, the same root key is wrapped under it, and the new Shamir
+configuration (generation + 1), its custodian rows and the audit record are
+stored while the ceremony entry is deleted. The new shares are answered once,
+to the submission that completed the quorum; they are never stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, update
+
+from keyquorum.auth.dual_settings import SEAL_CHANGE
+from keyquorum.clock import rfc3339
+from keyquorum.crypto import vss
+from keyquorum.errors import Conflict, InvalidRequest, NotFound, Sealed
+from keyquorum.seal.seal_set import SHAMIR_ENTRY
+from keyquorum.seal.shamir import (
+    ShamirSealConfig,
+    check_margin,
+    create_shamir_seal,
+    recover_root_key,
+    validate_custodians,
+    validate_split,
+    verified_share,
+)
+from keyquorum.service.audit_rows import write_audit_in
+from keyquorum.service.context import RequestContext
+from keyquorum.service.core import Core
+from keyquorum.storage.schema import system_entries
+from keyquorum.storage.system_repo import get_entry, insert_entry
+
+REKEY_ENTRY = "ceremony/rekey"  # not under seal/: it is no way back to the root key
+REKEY_TTL = 3600.0
+_SHARES_PATH = REKEY_ENTRY + "/shares"  # barrier AAD of the submitted shares
+
+
+@dataclass(frozen=True)
+class RekeyPlan:
+    """What the new share set will be (public: counts and names only)."""
+
+    kind: str  # change | replace | reissue
+    shares: int
+    threshold: int
+    custodians: tuple[str, ...]
+    replaced: str | None = None
+    replacement: str | None = None
+
+    def summary(self) -> dict[str, str]:
+        """What approvers see and the audit records (never a share)."""
+        out = {"kind": self.kind, "shares": str(self.shares), "threshold": str(self.threshold)}
+        if self.custodians:
+            out["custodians"] = ", ".join(self.custodians)[:512]
+        if self.replaced is not None:
+            out["replace"] = f"{self.replaced} -> {self.replacement}"
+        return out
+
+
+@dataclass(frozen=True)
+class RekeyState:
+    """The stored ceremony: the plan in the clear, submitted shares sealed by the barrier."""
+
+    nonce: str
+    generation: int  # of the seal whose shares are being collected
+    plan: RekeyPlan
+    started_at: float
+    expires_at: float
+    started_by: str | None
+    indexes: tuple[int, ...] = ()
+    sealed_shares: str | None = field(default=None, repr=False)  # base64 barrier blob
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> RekeyState:
+        data = json.loads(raw)
+        plan = data.pop("plan")
+        plan["custodians"] = tuple(plan["custodians"])
+        return cls(plan=RekeyPlan(**plan), **{**data, "indexes": tuple(data["indexes"])})
+
+
+def parse_plan(config: ShamirSealConfig, body: Mapping[str, Any]) -> RekeyPlan:
+    """The plan a rekey init asks for, checked against the current seal."""
+    if "replace" in body:
+        if set(body) != {"replace"}:
+            raise InvalidRequest("replace goes alone: {\"replace\": {\"custodian\": OLD, "
+                                 "\"with\": NEW}}")
+        swap = body["replace"]
+        if not isinstance(swap, Mapping) or set(swap) != {"custodian", "with"}:
+            raise InvalidRequest("replace must be {\"custodian\": OLD, \"with\": NEW}")
+        old, new = swap["custodian"], swap["with"]
+        names = list(config.names)
+        if old not in names:
+            raise NotFound("no custodian of that name")
+        if new in names:
+            raise InvalidRequest("the new custodian already holds a share; use reissue")
+        names[names.index(old)] = new
+        validate_custodians(names, config.shares)
+        return RekeyPlan("replace", config.shares, config.threshold, tuple(names), old, new)
+    if "reissue" in body:
+        if set(body) != {"reissue"} or body["reissue"] is not True:
+            raise InvalidRequest("reissue goes alone: {\"reissue\": true}")
+        return RekeyPlan("reissue", config.shares, config.threshold, config.custodians)
+    unknown = set(body) - {"shares", "threshold", "custodians", "force"}
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    shares, threshold = validate_split(body.get("shares"), body.get("threshold"))
+    check_margin(shares, threshold, body.get("force"))
+    given = body.get("custodians")
+    if given is None:  # keep the names if the count stays; otherwise share-1..n
+        names = list(config.custodians) if shares == config.shares else []
+    else:
+        names = validate_custodians(given, shares)
+    return RekeyPlan("change", shares, threshold, tuple(names))
+
+
+class RekeyCeremony:
+    """Start, advance, inspect and cancel the one rekey ceremony of a service."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- storage --------------------------------------------------------------------------
+
+    def _locked(self, conn: Connection) -> RekeyState | None:
+        """The stored ceremony, with its entry locked for this transaction.
+
+        Touching the row first takes the write lock (SQLite) or the row lock
+        (PostgreSQL) before reading, so steps from different workers run one by one.
+        """
+        conn.execute(update(system_entries).where(system_entries.c.name == REKEY_ENTRY)
+                     .values(updated_at=system_entries.c.updated_at))
+        raw = get_entry(conn, REKEY_ENTRY)
+        return RekeyState.from_json(raw) if raw is not None else None
+
+    @staticmethod
+    def _drop(conn: Connection) -> None:
+        conn.execute(delete(system_entries).where(system_entries.c.name == REKEY_ENTRY))
+
+    def _config(self, conn: Connection) -> tuple[ShamirSealConfig, bytes]:
+        raw = get_entry(conn, SHAMIR_ENTRY)
+        if raw is None:
+            raise Sealed("the service is not initialized")
+        return ShamirSealConfig.from_json(raw), raw
+
+    def _shares(self, state: RekeyState) -> dict[int, vss.Share]:
+        if state.sealed_shares is None:
+            return {}
+        plain = self.core.barrier().decrypt(_SHARES_PATH, base64.b64decode(state.sealed_shares))
+        stored = json.loads(plain)
+        if stored["nonce"] != state.nonce:  # a blob moved from another ceremony
+            raise Conflict("the stored rekey ceremony is inconsistent; cancel it")
+        return {int(i): vss.Share(int(i), bytes.fromhex(v)) for i, v in stored["shares"].items()}
+
+    def _seal_shares(self, nonce: str, shares: dict[int, vss.Share]) -> str:
+        plain = json.dumps({"nonce": nonce,
+                            "shares": {str(i): s.value.hex() for i, s in shares.items()}})
+        return base64.b64encode(self.core.barrier().encrypt(_SHARES_PATH,
+                                                            plain.encode())).decode()
+
+    def _purge_expired(self, now: float) -> None:
+        """Delete an expired ceremony (and the shares it holds) before anything else."""
+        with self.core.engine.begin() as conn:
+            state = self._locked(conn)
+            if state is not None and state.expires_at <= now:
+                self._drop(conn)
+
+    # -- the steps --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        self._purge_expired(self.core.clock.now())
+        with self.core.engine.connect() as conn:
+            raw = get_entry(conn, REKEY_ENTRY)
+            config, _ = self._config(conn)
+        state = RekeyState.from_json(raw) if raw is not None else None
+        if state is None or state.expires_at <= self.core.clock.now():
+            return {"started": False, "progress": 0, "required": config.threshold,
+                    "generation": config.generation}
+        return _describe(state, config.threshold)
+
+    def start(self, ctx: RequestContext, body: dict[str, Any],
+              approval_id: str | None) -> dict[str, Any]:
+        core = self.core
+        config = core.seal_config
+        if config is None:
+            raise Sealed("the service is not initialized")
+        plan = parse_plan(config, body)
+        ctx.detail.update(plan.summary())
+        with core.dual_control.guard(ctx, SEAL_CHANGE, None, {"rekey": body},
+                                     approval_id=approval_id, summary=plan.summary()):
+            now = core.clock.now()
+            with core.engine.begin() as conn:
+                current = self._locked(conn)
+                if current is not None and current.expires_at > now:
+                    raise Conflict("a rekey is already in progress; finish or cancel it first")
+                if current is not None:
+                    self._drop(conn)
+                config, _ = self._config(conn)
+                state = RekeyState(nonce=secrets.token_hex(16), generation=config.generation,
+                                   plan=plan, started_at=now, expires_at=now + REKEY_TTL,
+                                   started_by=ctx.accessor)
+                insert_entry(conn, REKEY_ENTRY, state.to_json(), now)
+                ctx.detail["nonce"] = state.nonce
+                write_audit_in(core.audit, conn, ctx, operation="sys:rekey-init", key=None,
+                               key_version=None, now=now)
+        return _describe(state, config.threshold)
+
+    def submit(self, ctx: RequestContext, nonce: object, share: object) -> dict[str, Any]:
+        if not isinstance(nonce, str) or not nonce:
+            raise InvalidRequest("nonce must be the nonce of the rekey in progress")
+        core = self.core
+        now = core.clock.now()
+        self._purge_expired(now)
+        with core.engine.begin() as conn:
+            state = self._locked(conn)
+            if state is None:
+                raise NotFound("no rekey is in progress (or it expired)")
+            if not hmac.compare_digest(nonce.encode(), state.nonce.encode()):
+                raise InvalidRequest("nonce does not match the rekey in progress")
+            config, raw_config = self._config(conn)
+            if config.generation != state.generation:
+                raise Conflict("the seal changed since this rekey started; cancel it")
+            checked = verified_share(config, share)  # alone: a wrong share changes nothing
+            ctx.detail.update({"index": str(checked.index), "nonce": state.nonce})
+            shares = self._shares(state)
+            if checked.index in shares:
+                raise InvalidRequest(f"share {checked.index} was already submitted")
+            shares[checked.index] = checked
+            ctx.detail["progress"] = f"{len(shares)}/{config.threshold}"
+            if len(shares) < config.threshold:
+                state = replace(state, indexes=tuple(sorted(shares)),
+                                sealed_shares=self._seal_shares(state.nonce, shares))
+                conn.execute(update(system_entries)
+                             .where(system_entries.c.name == REKEY_ENTRY)
+                             .values(value=state.to_json(), updated_at=now))
+                write_audit_in(core.audit, conn, ctx, operation="sys:rekey-update", key=None,
+                               key_version=None, now=now)
+                return _describe(state, config.threshold)
+            new_config, texts = self._finish(conn, ctx, state, config, raw_config, shares, now)
+        core.seal_config_changed()
+        return {"started": False, "complete": True, "progress": len(shares),
+                "required": config.threshold, "generation": new_config.generation,
+                "shares": texts, "threshold": new_config.threshold,
+                "custodians": list(new_config.names),
+                "commitments": [c.hex() for c in new_config.commitments]}
+
+    def _finish(self, conn: Connection, ctx: RequestContext, state: RekeyState,
+                config: ShamirSealConfig, raw_config: bytes, shares: dict[int, vss.Share],
+                now: float) -> tuple[ShamirSealConfig, list[str]]:
+        """Quorum reached: prove the old secret, split a new one, store it all at once."""
+        root_key = recover_root_key(config, list(shares.values()))
+        if not hmac.compare_digest(root_key, self.core.root_key()):
+            raise Conflict("the shares open a different root key than the one in use")
+        plan = state.plan
+        new_config, texts = create_shamir_seal(root_key, plan.shares, plan.threshold,
+                                               list(plan.custodians), config.generation + 1)
+        swapped = conn.execute(update(system_entries).where(and_(
+            system_entries.c.name == SHAMIR_ENTRY, system_entries.c.value == raw_config))
+            .values(value=new_config.to_json(), updated_at=now)).rowcount
+        if swapped != 1:
+            raise Conflict("the seal changed during the rekey; nothing was changed")
+        self._drop(conn)
+        self.core.custodian_registry.record_issued(conn, new_config, now)
+        ctx.detail.update({"completed": "true", "generation": str(new_config.generation)})
+        write_audit_in(self.core.audit, conn, ctx, operation="sys:rekey-update", key=None,
+                       key_version=None, now=now)
+        return new_config, texts
+
+    def cancel(self, ctx: RequestContext) -> dict[str, Any]:
+        core = self.core
+        now = core.clock.now()
+        with core.engine.begin() as conn:
+            state = self._locked(conn)
+            if state is None:
+                raise NotFound("no rekey is in progress")
+            config, _ = self._config(conn)
+            self._drop(conn)  # the submitted shares go with it
+            ctx.detail["nonce"] = state.nonce
+            write_audit_in(core.audit, conn, ctx, operation="sys:rekey-cancel", key=None,
+                           key_version=None, now=now)
+        return {"started": False, "cancelled": True, "progress": 0,
+                "required": config.threshold, "generation": config.generation}
+
+
+def _describe(state: RekeyState, required: int) -> dict[str, Any]:
+    plan = state.plan
+    answer: dict[str, Any] = {
+        "started": True, "nonce": state.nonce, "progress": len(state.indexes),
+        "required": required, "submitted": list(state.indexes), "kind": plan.kind,
+        "new_shares": plan.shares, "new_threshold": plan.threshold,
+        "new_custodians": list(plan.custodians) or [
+            f"share-{i}" for i in range(1, plan.shares + 1)],
+        "generation": state.generation, "started_by": state.started_by,
+        "started_at": rfc3339(state.started_at), "expires_at": rfc3339(state.expires_at)}
+    if plan.replaced is not None:
+        answer["replace"] = {"custodian": plan.replaced, "with": plan.replacement}
+    return answer
