@@ -15,6 +15,12 @@ from __future__ import annotations
 from ._approvals import Approval, ApprovalDecision, ApprovalPage, DualControlSettings
 from ._async_client import AsyncClient
 from ._client import Client
+from ._custodians import (
+    CustodianChallenge,
+    CustodianEntry,
+    CustodianStatus,
+    RekeyStatus,
+)
 from ._models import (
     AuditPage,
     AuditRecord,
@@ -102,7 +108,10 @@ __all__ = [
     "Client",
     "ConflictError",
     "Custodian",
+    "CustodianChallenge",
+    "CustodianEntry",
     "CustodianProof",
+    "CustodianStatus",
     "DataKey",
     "DataKeyItem",
     "DecapsulateItem",
@@ -134,6 +143,7 @@ __all__ = [
     "PublicKey",
     "RateLimitedError",
     "ReencryptItem",
+    "RekeyStatus",
     "SealRequiredError",
     "SealStatus",
     "SealUnavailableError",

@@ -10,8 +10,10 @@ from typing import IO, Any, TypeVar
 import httpx
 
 from . import _approvals as dual
+from . import _custodians as drills
 from . import _protocol as api
 from ._approvals import Approval, ApprovalPage, DualControlSettings
+from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus
 from ._models import (
     AuditPage,
     AuditRecord,
@@ -125,6 +127,39 @@ class AsyncClient:
     async def prove_custodian(self, name: str, proof: Mapping[str, Any]) -> CustodianProof:
         """Send a Schnorr proof of share possession (the share itself never leaves)."""
         return await self._run(api.prove_custodian(name, proof))
+
+    # --- custodian drills and rekey (keyquorum.client._custodians) -----------------------
+
+    async def custodian_status(self) -> CustodianStatus:
+        """Each custodian's last drill and the quorum margin (needs ``sys:read``)."""
+        return await self._run(drills.custodian_status())
+
+    async def custodian_challenge(self, name: str) -> CustodianChallenge:
+        return await self._run(drills.custodian_challenge(name))
+
+    async def prove_share(self, name: str, share: str) -> CustodianProof:
+        """Drill: prove ``name`` holds ``share``; only a proof is sent, never the share."""
+        challenge = await self._run(drills.custodian_challenge(name))
+        return await self._run(api.prove_custodian(name, drills.make_proof(challenge, share)))
+
+    async def rekey_init(self, *, shares: int | None = None, threshold: int | None = None,
+                   custodians: Sequence[str] | None = None, force: bool = False,
+                   replace: tuple[str, str] | None = None, reissue: bool = False,
+                   approval_id: str | None = None) -> RekeyStatus:
+        """Start a rekey (``sys:seal``; dual control ``seal-change``): one plan of three."""
+        return await self._run(drills.rekey_init(
+            shares=shares, threshold=threshold, custodians=custodians, force=force,
+            replace=replace, reissue=reissue, approval_id=approval_id))
+
+    async def rekey_status(self) -> RekeyStatus:
+        return await self._run(drills.rekey_status())
+
+    async def rekey_submit(self, nonce: str, share: str) -> RekeyStatus:
+        """Submit one current share; the completing one answers the new shares, once."""
+        return await self._run(drills.rekey_submit(nonce, share))
+
+    async def rekey_cancel(self) -> RekeyStatus:
+        return await self._run(drills.rekey_cancel())
 
     # --- keys -----------------------------------------------------------------
 

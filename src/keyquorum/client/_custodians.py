@@ -1,0 +1,188 @@
+"""Custodian drills and rekey in the SDK: requests, answers, and the local proof, with no I/O.
+
+A drill never sends the share: ``custodian_challenge`` fetches a fresh
+challenge, ``make_proof`` computes a Schnorr proof of possession locally from
+the share and the challenge (bound to the challenge, the custodian's name, the
+share index and the seal generation), and only the proof goes to the server.
+``Client.prove_share`` does all three.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from keyquorum.crypto import vss
+from keyquorum.errors import KeyquorumError
+from keyquorum.seal.custodian_proof import proof_context
+from keyquorum.seal.shares import decode_share
+
+from ._models import parse_time
+from ._protocol import Call, _one, _put, _segment
+
+
+@dataclass(frozen=True)
+class CustodianChallenge:
+    """A fresh challenge for one custodian, with what is needed to answer it offline."""
+
+    challenge_id: str
+    challenge: bytes
+    custodian: str
+    index: int
+    generation: int
+    commitments: tuple[str, ...]
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> CustodianChallenge:
+        return cls(challenge_id=str(body["challenge_id"]),
+                   challenge=base64.b64decode(body["challenge"]),
+                   custodian=str(body["custodian"]), index=int(body["index"]),
+                   generation=int(body["generation"]),
+                   commitments=tuple(body.get("commitments") or ()),
+                   expires_at=parse_time(body.get("expires_at")))
+
+
+@dataclass(frozen=True)
+class CustodianEntry:
+    index: int
+    name: str
+    last_verified_at: datetime | None = None
+    verified_by: str | None = None  # issued | proof | unseal
+    issued_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> CustodianEntry:
+        return cls(index=int(body["index"]), name=str(body["name"]),
+                   last_verified_at=parse_time(body.get("last_verified_at")),
+                   verified_by=body.get("verified_by"),
+                   issued_at=parse_time(body.get("issued_at")))
+
+
+@dataclass(frozen=True)
+class CustodianStatus:
+    """Every custodian's last drill and the quorum margin (``warning`` when it is <= 0)."""
+
+    threshold: int
+    margin: int
+    drill_window_days: int
+    custodians: tuple[CustodianEntry, ...]
+    verified: int = 0
+    shares: int = 0
+    generation: int = 1
+    commitments: tuple[str, ...] = ()
+    warning: str | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> CustodianStatus:
+        return cls(threshold=int(body["threshold"]), margin=int(body["margin"]),
+                   drill_window_days=int(body["drill_window_days"]),
+                   custodians=tuple(CustodianEntry.from_json(c)
+                                    for c in body.get("custodians") or ()),
+                   verified=int(body.get("verified") or 0), shares=int(body.get("shares") or 0),
+                   generation=int(body.get("generation") or 1),
+                   commitments=tuple(body.get("commitments") or ()),
+                   warning=body.get("warning"))
+
+
+@dataclass(frozen=True)
+class RekeyStatus:
+    """A rekey ceremony; once ``complete``, ``shares`` holds the new shares (shown once)."""
+
+    started: bool
+    progress: int
+    required: int
+    generation: int
+    nonce: str | None = None
+    kind: str | None = None
+    new_shares: int | None = None
+    new_threshold: int | None = None
+    new_custodians: tuple[str, ...] = ()
+    submitted: tuple[int, ...] = ()
+    expires_at: datetime | None = None
+    replace: dict[str, str] | None = None
+    complete: bool = False
+    cancelled: bool = False
+    shares: tuple[str, ...] = field(default=(), repr=False)
+    custodians: tuple[str, ...] = ()
+    commitments: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> RekeyStatus:
+        return cls(started=bool(body.get("started")), progress=int(body.get("progress") or 0),
+                   required=int(body.get("required") or 0),
+                   generation=int(body.get("generation") or 1), nonce=body.get("nonce"),
+                   kind=body.get("kind"), new_shares=body.get("new_shares"),
+                   new_threshold=body.get("new_threshold"),
+                   new_custodians=tuple(body.get("new_custodians") or ()),
+                   submitted=tuple(body.get("submitted") or ()),
+                   expires_at=parse_time(body.get("expires_at")),
+                   replace=body.get("replace"), complete=bool(body.get("complete")),
+                   cancelled=bool(body.get("cancelled")),
+                   shares=tuple(body.get("shares") or ()),
+                   custodians=tuple(body.get("custodians") or ()),
+                   commitments=tuple(body.get("commitments") or ()))
+
+
+def make_proof(challenge: CustodianChallenge, share: str) -> dict[str, str]:
+    """The proof body for ``challenge``, computed here; ``ValueError`` if the share cannot."""
+    try:
+        parsed = decode_share(share)
+    except KeyquorumError as exc:
+        raise ValueError(exc.message) from None
+    if parsed.index != challenge.index:
+        raise ValueError(f"this is share {parsed.index}, but {challenge.custodian} holds share "
+                         f"{challenge.index}")
+    commitments = [bytes.fromhex(c) for c in challenge.commitments]
+    if not vss.verify_share(parsed, commitments):
+        raise ValueError("the share does not match the seal's commitments (an old share, "
+                         "from before a rekey, or another service's)")
+    context = proof_context(challenge.challenge, challenge.custodian, challenge.index,
+                            challenge.generation)
+    proof = vss.prove_possession(parsed, commitments, context)
+    return {"challenge_id": challenge.challenge_id, "proof": base64.b64encode(proof).decode()}
+
+
+def custodian_status() -> Call[CustodianStatus]:
+    return Call("GET", "/v1/sys/custodians", _one(CustodianStatus.from_json))
+
+
+def custodian_challenge(name: str) -> Call[CustodianChallenge]:
+    return Call("POST", f"/v1/sys/custodians/{_segment(name, 'custodian name')}/challenge",
+                _one(CustodianChallenge.from_json), json={}, auth=False)
+
+
+def rekey_init(*, shares: int | None = None, threshold: int | None = None,
+               custodians: Sequence[str] | None = None, force: bool = False,
+               replace: tuple[str, str] | None = None, reissue: bool = False,
+               approval_id: str | None = None) -> Call[RekeyStatus]:
+    """One plan: new ``shares``/``threshold``, ``replace=(old, new)``, or ``reissue``."""
+    plans = sum((shares is not None or threshold is not None, replace is not None, reissue))
+    if plans != 1:
+        raise ValueError("give one plan: shares and threshold, replace, or reissue")
+    if replace is not None:
+        body: dict[str, Any] = {"replace": {"custodian": replace[0], "with": replace[1]}}
+    elif reissue:
+        body = {"reissue": True}
+    else:
+        body = _put({"shares": shares, "threshold": threshold},
+                    custodians=None if custodians is None else list(custodians),
+                    force=True if force else None)
+    _put(body, approval_id=approval_id)
+    return Call("POST", "/v1/sys/rekey/init", _one(RekeyStatus.from_json), json=body)
+
+
+def rekey_status() -> Call[RekeyStatus]:
+    return Call("GET", "/v1/sys/rekey", _one(RekeyStatus.from_json), auth=False)
+
+
+def rekey_submit(nonce: str, share: str) -> Call[RekeyStatus]:
+    return Call("POST", "/v1/sys/rekey/update", _one(RekeyStatus.from_json),
+                json={"nonce": nonce, "share": share.strip()}, auth=False)
+
+
+def rekey_cancel() -> Call[RekeyStatus]:
+    return Call("DELETE", "/v1/sys/rekey", _one(RekeyStatus.from_json))
