@@ -21,10 +21,12 @@ from . import (
     audit,
     backup,
     crypto,
+    custodians,
     files,
     keys,
     operator,
     policies,
+    rekey,
     reports,
     server,
     tokens,
@@ -103,6 +105,9 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approval")
 operator.app.add_typer(approvals.dual_control_app, name="dual-control")
 backup.register(operator.app)
+operator.app.add_typer(rekey.app, name="rekey")
+app.add_typer(custodians.app, name="custodian")
+app.add_typer(custodians.share_app, name="share")
 app.add_typer(files.app, name="file")
 app.add_typer(reports.app, name="report")
 

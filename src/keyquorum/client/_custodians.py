@@ -107,6 +107,7 @@ class RekeyStatus:
     complete: bool = False
     cancelled: bool = False
     shares: tuple[str, ...] = field(default=(), repr=False)
+    threshold: int | None = None  # of the new shares, once complete
     custodians: tuple[str, ...] = ()
     commitments: tuple[str, ...] = ()
 
@@ -123,6 +124,7 @@ class RekeyStatus:
                    replace=body.get("replace"), complete=bool(body.get("complete")),
                    cancelled=bool(body.get("cancelled")),
                    shares=tuple(body.get("shares") or ()),
+                   threshold=body.get("threshold"),
                    custodians=tuple(body.get("custodians") or ()),
                    commitments=tuple(body.get("commitments") or ()))
 
