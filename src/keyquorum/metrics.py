@@ -48,6 +48,7 @@ from sqlalchemy import and_, func, select
 
 from keyquorum.keys.cryptoperiods import default_crypto_period
 from keyquorum.keys.states import KeyState
+from keyquorum.service.custodian_metrics import custodian_metrics
 from keyquorum.storage.schema import key_versions, keys
 
 if TYPE_CHECKING:
@@ -271,6 +272,7 @@ class ServiceCollector(Collector):
         yield seconds
         yield from self._state(core)
         yield from audit_metrics(core)
+        yield from custodian_metrics(core)
 
     @staticmethod
     def _state(core: Core) -> Iterator[Metric]:
