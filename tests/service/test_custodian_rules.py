@@ -65,3 +65,19 @@ def test_a_stored_ceremony_round_trips_without_shares_in_the_clear() -> None:
                        started_by="acc", indexes=(1,), sealed_shares="QUJD")
     assert RekeyState.from_json(state.to_json()) == state
     assert "QUJD" not in repr(state)
+
+
+def test_a_store_from_before_drills_gets_unverified_rows_once(tmp_path) -> None:
+    from keyquorum.storage import custodians_repo as repo
+    from keyquorum.storage.engine import migrate, open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'kq.db'}")
+    migrate(engine)
+    names = _config(["ann", "bo", "cy"]).names
+    repo.ensure_custodians(engine, 1, names)
+    repo.ensure_custodians(engine, 1, names)  # a second worker: nothing more, no error
+    with engine.connect() as conn:
+        rows = repo.list_custodians(conn, 1)
+    assert [(r.index, r.name, r.last_verified_at, r.verified_by) for r in rows] == [
+        (1, "ann", None, None), (2, "bo", None, None), (3, "cy", None, None)]
+    engine.dispose()

@@ -88,8 +88,8 @@ class CustodianRegistry:
     # -- reading ---------------------------------------------------------------------
 
     def rows(self, config: ShamirSealConfig) -> list[repo.CustodianRow]:
-        with self.engine.begin() as conn:
-            repo.ensure_custodians(conn, config.generation, config.names)
+        repo.ensure_custodians(self.engine, config.generation, config.names)
+        with self.engine.connect() as conn:
             return repo.list_custodians(conn, config.generation)
 
     def quorum(self, config: ShamirSealConfig,
@@ -131,8 +131,8 @@ class CustodianRegistry:
         """
         try:
             index = decode_share(share).index
+            repo.ensure_custodians(self.engine, config.generation, config.names)
             with self.engine.begin() as conn:
-                repo.ensure_custodians(conn, config.generation, config.names)
                 repo.mark_verified(conn, config.generation, index, self.clock.now(), "unseal")
         except Exception as exc:
             log.error("could not record a verified unseal share (%s)", type(exc).__name__)
@@ -193,8 +193,8 @@ class CustodianRegistry:
         if not vss.verify_possession(index, proof, list(config.commitments), context):
             raise InvalidProof("the proof does not show possession of this custodian's share "
                                "for this challenge")
+        repo.ensure_custodians(self.engine, config.generation, config.names)
         with self.engine.begin() as conn:
-            repo.ensure_custodians(conn, config.generation, config.names)
             repo.mark_verified(conn, config.generation, index, now, "proof")
             write_audit_in(self.audit, conn, ctx, operation="sys:custodian-proof", key=None,
                            key_version=None, now=now)

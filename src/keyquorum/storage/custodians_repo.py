@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum.storage.schema import custodian_challenges, custodians
@@ -47,15 +47,17 @@ def insert_custodians(conn: Connection, generation: int, names: tuple[str, ...],
         for i, name in enumerate(names, start=1)])
 
 
-def ensure_custodians(conn: Connection, generation: int, names: tuple[str, ...]) -> None:
+def ensure_custodians(engine: Engine, generation: int, names: tuple[str, ...]) -> None:
     """Rows for a store made before custodians were recorded (never issued here, never verified).
 
-    Another worker may create them at the same moment: its rows are as good as ours.
+    Its own transaction: another worker may create them at the same moment, and
+    its rows are as good as ours.
     """
-    if list_custodians(conn, generation):
-        return
+    with engine.connect() as conn:
+        if list_custodians(conn, generation):
+            return
     try:
-        with conn.begin_nested():
+        with engine.begin() as conn:
             insert_custodians(conn, generation, names, None)
     except IntegrityError:
         pass
