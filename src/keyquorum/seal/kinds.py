@@ -1,0 +1,66 @@
+"""Dispatch by seal kind: check a new seal's request, create it, open it without a person.
+
+The request body of ``POST /v1/sys/seals`` is ``{"type", "id"?, ...kind fields}``;
+the kind fields are checked here before anything is contacted or stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyquorum.crypto.random import random_bytes
+from keyquorum.errors import InvalidRequest
+from keyquorum.seal import cloudkms, hsm, passphrase
+from keyquorum.seal.entry import AWSKMS, KINDS, PASSPHRASE, PKCS11, SealEntry, check_seal_id
+
+
+@dataclass(frozen=True)
+class SealRequest:
+    """A checked request for a new seal. ``params`` are public; the passphrase is not."""
+
+    kind: str
+    id: str
+    params: dict[str, Any]
+    secret: str | None = field(default=None, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """What approvers and the audit log may see (never the passphrase)."""
+        return {"type": self.kind, "id": self.id, **self.params}
+
+
+def parse_request(body: dict[str, Any]) -> SealRequest:
+    kind = body.get("type")
+    if kind == "shamir":
+        raise InvalidRequest("the Shamir seal is made at init and changed by rekey")
+    if kind not in KINDS:
+        raise InvalidRequest(f"type must be one of: {', '.join(KINDS)}")
+    rest = {k: v for k, v in body.items() if k not in ("type", "id")}
+    seal_id = check_seal_id(body["id"]) if "id" in body else \
+        f"{kind}-{random_bytes(3).hex()}"
+    if kind == PASSPHRASE:
+        if set(rest) != {"passphrase"}:
+            raise InvalidRequest("passphrase: give exactly passphrase")
+        passphrase.check_passphrase(rest["passphrase"])
+        return SealRequest(kind, seal_id, {}, secret=rest["passphrase"])
+    if kind == PKCS11:
+        return SealRequest(kind, seal_id, hsm.parse_params(rest))
+    return SealRequest(kind, seal_id, cloudkms.parse_params(rest))
+
+
+def create(request: SealRequest, root_key: bytes, now: float) -> SealEntry:
+    """Wrap ``root_key`` under the requested seal (contacts the HSM or KMS)."""
+    if request.kind == PASSPHRASE:
+        return passphrase.create(root_key, request.id, request.secret, now)
+    if request.kind == PKCS11:
+        return hsm.create(root_key, request.id, request.params, now)
+    return cloudkms.create(root_key, request.id, request.params, now)
+
+
+def open_automatic(entry: SealEntry) -> bytes:
+    """The root key from a seal that needs no person (PKCS#11, cloud KMS)."""
+    if entry.kind == PKCS11:
+        return hsm.open_root(entry)
+    if entry.kind == AWSKMS:
+        return cloudkms.open_root(entry)
+    raise ValueError(f"a {entry.kind} seal does not open by itself")

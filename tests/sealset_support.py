@@ -1,0 +1,108 @@
+"""Real HSM and cloud KMS stand-ins for seal set tests: SoftHSM2 tokens and a moto server.
+
+SoftHSM2 comes from Debian's packages (``scripts/test`` installs it); its tokens
+live in a directory of this test process's own (``SOFTHSM2_CONF``), set once per
+process because a loaded PKCS#11 module keeps the configuration it started with.
+Server processes started by the tests inherit the same environment.
+
+The moto server runs as a subprocess on a free port with fake credentials in
+the environment; boto3 in the tests and in the keyquorum servers talks to it
+through ``endpoint_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kq_support import free_port
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+SO_PIN = "5678"  # test tokens only
+
+
+@dataclass(frozen=True)
+class SoftHsm:
+    """A SoftHSM2 token directory; ``token()`` makes a fresh token with a PIN."""
+
+    conf: Path
+
+    def token(self, pin: str = "1234") -> str:
+        label = f"kq-{uuid.uuid4().hex[:12]}"
+        self._util("--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", pin)
+        return label
+
+    def delete_token(self, label: str) -> None:
+        self._util("--delete-token", "--token", label)
+
+    def _util(self, *args: str) -> None:
+        subprocess.run(["softhsm2-util", *args], check=True, capture_output=True,
+                       env={**os.environ, "SOFTHSM2_CONF": str(self.conf)})
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    if not (Path(SOFTHSM_MODULE).exists() and shutil.which("softhsm2-util")):
+        pytest.fail("SoftHSM2 is missing: run scripts/test (it installs Debian's softhsm2)")
+    root = tmp_path_factory.mktemp("softhsm")
+    (root / "tokens").mkdir()
+    conf = root / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n"
+                    "log.level = ERROR\nslots.removable = false\n")
+    os.environ["SOFTHSM2_CONF"] = str(conf)  # for this process's PKCS#11 and its servers
+    return SoftHsm(conf)
+
+
+@dataclass(frozen=True)
+class MotoKms:
+    endpoint_url: str
+    region: str = "us-east-1"
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client("kms", region_name=self.region, endpoint_url=self.endpoint_url)
+
+    def create_key(self) -> str:
+        return str(self.client().create_key()["KeyMetadata"]["KeyId"])
+
+    def params(self, key_id: str) -> dict[str, str]:
+        return {"key_id": key_id, "region": self.region, "endpoint_url": self.endpoint_url}
+
+
+@pytest.fixture(scope="session")
+def moto_kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoKms]:
+    # Fake credentials, no instance metadata lookups; inherited by the servers started later.
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"})
+    os.environ.pop("AWS_PROFILE", None)
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/moto-api/", timeout=1.0)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the moto server did not start; see moto.log") from None
+                time.sleep(0.1)
+        yield MotoKms(url)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
