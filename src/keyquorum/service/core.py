@@ -44,6 +44,7 @@ from keyquorum.service.custodians import CustodianRegistry
 from keyquorum.service.dual_control import DualControl
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.peers import NoPeers, PeerLink, decode_key, encode_key
+from keyquorum.service.seals import SealSet
 from keyquorum.storage import keys_repo
 from keyquorum.storage.system_repo import get_entry, insert_entry
 
@@ -72,6 +73,7 @@ class Core:
         self.metrics = OperationMetrics()  # counted by the Runner, read by /metrics
         self.custodian_registry = CustodianRegistry(engine, clock, self.audit,
                                                     settings.drill_window_days)
+        self.seal_set = SealSet(engine, clock, self.audit)  # passphrase, HSM, KMS seals
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
         self._barrier: Barrier | None = None
@@ -126,8 +128,7 @@ class Core:
             "threshold": config.threshold if config else None,
             "shares": config.shares if config else None,
             "progress": self.progress.count,
-            "seals": [{"type": "shamir", "shares": config.shares,
-                       "threshold": config.threshold}] if config else [],
+            "seals": self.seal_set.describe(config),
             "version": __version__,
         }
 
@@ -296,6 +297,8 @@ class Core:
             self.policies.invalidate()
         elif op == "audit-sinks":
             self.audit_sinks.reload()
+        elif op == "seal-attempts":
+            self.seal_set.note_attempts(event["attempts"])
 
     def custodians(self) -> dict[str, Any]:
         """Every custodian, when each last showed their share, and the quorum margin."""
