@@ -18,6 +18,7 @@ from keyquorum.api import (
     routes_metrics,
     routes_rekey,
     routes_reports,
+    routes_seals,
     routes_simulate,
     routes_sys,
 )
@@ -61,6 +62,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes_sys.router)
+    app.include_router(routes_seals.router)
     app.include_router(routes_custodians.router)
     app.include_router(routes_rekey.router)
     app.include_router(routes_backup.router)

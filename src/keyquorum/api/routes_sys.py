@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.routes_approvals import approval_id_from
+from keyquorum.api.routes_seals import opens_without_shares, unseal_without_shares
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, authorize, services
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound
@@ -47,8 +48,11 @@ async def unseal(request: Request, s: Services = Depends(services)) -> dict[str,
     if body.get("reset") is True:
         return await s.runner.run(request, "sys:unseal", None,  # type: ignore[no-any-return]
                                   lambda _ctx: s.core.reset_unseal(), authenticate=False)
+    if opens_without_shares(body):  # a passphrase, or the automatic seals again
+        return await unseal_without_shares(request, s, body)
     if set(body) != {"share"}:
-        raise InvalidRequest("give {\"share\": ...} or {\"reset\": true}")
+        raise InvalidRequest("give {\"share\": ...}, {\"passphrase\": ...}, "
+                             "{\"auto\": true} or {\"reset\": true}")
     return await s.runner.run(request, "sys:unseal", None,  # type: ignore[no-any-return]
                               lambda _ctx: s.core.unseal(body["share"]), authenticate=False,
                               in_thread=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyquorum.crypto.random import random_bytes
 from keyquorum.errors import InvalidRequest
 from keyquorum.seal import cloudkms, hsm, passphrase
 from keyquorum.seal.entry import AWSKMS, KINDS, PASSPHRASE, PKCS11, SealEntry, check_seal_id
@@ -36,8 +35,9 @@ def parse_request(body: dict[str, Any]) -> SealRequest:
     if kind not in KINDS:
         raise InvalidRequest(f"type must be one of: {', '.join(KINDS)}")
     rest = {k: v for k, v in body.items() if k not in ("type", "id")}
-    seal_id = check_seal_id(body["id"]) if "id" in body else \
-        f"{kind}-{random_bytes(3).hex()}"
+    # The default id is the kind: deterministic, so a request re-sent with its dual
+    # control approval names the same seal; a second seal of a kind needs its own id.
+    seal_id = check_seal_id(body["id"]) if "id" in body else str(kind)
     if kind == PASSPHRASE:
         if set(rest) != {"passphrase"}:
             raise InvalidRequest("passphrase: give exactly passphrase")

@@ -101,7 +101,7 @@ class SealSet:
         name = SEAL_SET_PREFIX + request.id
         with self._engine.connect() as conn:
             if get_entry(conn, name) is not None:
-                raise Conflict(f"a seal with id {request.id!r} exists")
+                raise Conflict(f"a seal with id {request.id!r} exists; give another id")
         entry = kinds.create(request, root_key, self._clock.now())
         try:
             with self._engine.begin() as conn:

@@ -1,0 +1,112 @@
+"""Seal set routes: list the seals, add one, remove one (``/v1/sys/seals``), and
+unseal with a passphrase or the automatic seals (called from ``POST /v1/sys/unseal``).
+
+Adding and removing need ``sys:seal``, an unsealed service (a new seal wraps the
+root key held in memory) and, when dual control guards ``seal-change``,
+approvals. Approvers see the seal's public parameters, never a passphrase: the
+approved request is re-sent by its requester alone, who types it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from keyquorum.api.routes_approvals import approval_id_from
+from keyquorum.api.runner import read_json
+from keyquorum.api.services import Services, authorize, services
+from keyquorum.auth.dual_settings import SEAL_CHANGE
+from keyquorum.errors import InvalidRequest
+from keyquorum.seal.kinds import parse_request
+from keyquorum.service.context import RequestContext
+from keyquorum.service.seals import unseal_automatic, unseal_with_passphrase
+
+router = APIRouter(prefix="/v1/sys/seals")
+
+
+@router.get("")
+async def list_seals(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:read")
+        return {"seals": s.core.seal_set.describe(s.core.seal_config)}
+
+    return await s.runner.run(request, "sys:read", None, work,  # type: ignore[no-any-return]
+                              in_thread=True)
+
+
+@router.post("")
+async def add_seal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    """``{type, id?, ...}``: wrap the root key under a new passphrase, PKCS#11 or KMS seal."""
+    body = await read_json(request, s.core)
+    approval_id = approval_id_from(request, body)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:seal")
+        root_key = s.core.root_key()  # Sealed while sealed: nothing to wrap
+        seal = parse_request(body)
+        ctx.detail.update({"seal": seal.id, "seal_type": seal.kind})
+        public = seal.public()
+        with s.core.dual_control.guard(ctx, SEAL_CHANGE, None, {"change": "add", **public},
+                                       approval_id=approval_id,
+                                       summary={"change": "add seal", "type": seal.kind,
+                                                "id": seal.id}):
+            added = s.core.seal_set.add(ctx, seal, root_key)
+        s.core.seal_config_changed()
+        return added
+
+    return await s.runner.run(request, "sys:seal-add", None,  # type: ignore[no-any-return]
+                              work, in_thread=True)
+
+
+@router.delete("/{seal_id}")
+async def remove_seal(request: Request, seal_id: str, s: Services = Depends(services)
+                      ) -> dict[str, Any]:
+    """Remove a seal; Shamir, the recovery path, is refused (``seal_required``)."""
+    body = await read_json(request, s.core, allow_empty=True)
+    approval_id = approval_id_from(request, body)
+    if body:
+        raise InvalidRequest("removing a seal takes no body but approval_id")
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        authorize(s, ctx, "sys:seal")
+        s.core.root_key()  # changes to the seal set are made unsealed, by an operator
+        ctx.detail["seal"] = seal_id[:64]
+        entry = s.core.seal_set.check_removable(seal_id)
+        with s.core.dual_control.guard(ctx, SEAL_CHANGE, None,
+                                       {"change": "remove", "id": entry.id},
+                                       approval_id=approval_id,
+                                       summary={"change": "remove seal", "type": entry.kind,
+                                                "id": entry.id}):
+            removed = s.core.seal_set.remove(ctx, entry)
+        s.core.seal_config_changed()
+        return removed
+
+    return await s.runner.run(request, "sys:seal-remove", None,  # type: ignore[no-any-return]
+                              work, in_thread=True)
+
+
+
+
+def opens_without_shares(body: dict[str, Any]) -> bool:
+    """Whether an unseal body is for the seal set: ``{"passphrase"}`` or ``{"auto": true}``."""
+    return set(body) == {"passphrase"} or body == {"auto": True}
+
+
+async def unseal_without_shares(request: Request, s: Services, body: dict[str, Any]
+                                ) -> dict[str, Any]:
+    """``POST /v1/sys/unseal`` with a passphrase, or retrying the automatic seals.
+
+    Unauthenticated like shares. A wrong passphrase is ``wrong_passphrase``, audited
+    like every unseal attempt; the passphrase itself is never logged or recorded.
+    """
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        if "passphrase" in body:
+            return unseal_with_passphrase(s.core, ctx, body["passphrase"])
+        return unseal_automatic(s.core, ctx)
+
+    return await s.runner.run(request, "sys:unseal", None,  # type: ignore[no-any-return]
+                              work, authenticate=False, in_thread=True)
+
+
+__all__ = ["opens_without_shares", "router", "unseal_without_shares"]
