@@ -33,6 +33,7 @@ from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations
 from keyquorum.service.scheduler import Scheduler
+from keyquorum.service.seals import start_auto_unseal
 
 
 def build_services(core: Core) -> Services:
@@ -51,6 +52,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
         share_between_workers(core)  # --workers N: every scrape sees all workers' counts
         if run_scheduler:  # with several workers, one runs the background jobs
             services.scheduler.start()
+            start_auto_unseal(core)  # HSM / KMS seals: opens every worker, or stays sealed
         try:
             yield
         finally:

@@ -258,3 +258,18 @@ def unseal_automatic(core: Core, ctx: RequestContext) -> dict[str, Any]:
     if core.sealed and not auto_unseal(core):
         raise Sealed("no automatic seal could open the service; see seal-status")
     return core.seal_status()
+
+
+def start_auto_unseal(core: Core) -> threading.Thread | None:
+    """Try the automatic seals in the background once the server starts.
+
+    The server listens (sealed) meanwhile: an unreachable KMS costs seconds of
+    timeouts, and health must answer during them. With ``--workers N`` one worker
+    tries and every worker opens (the ``open`` event) and learns the outcome.
+    """
+    if not core.initialized or not core.sealed:
+        return None
+    thread = threading.Thread(target=auto_unseal, args=(core,), name="keyquorum-auto-unseal",
+                              daemon=True)
+    thread.start()
+    return thread
