@@ -38,6 +38,7 @@ from ._models import (
     PolicyRule,
     PublicKey,
     ReencryptItem,
+    Seal,
     SealStatus,
     SharedSecret,
     Signature,
@@ -120,6 +121,33 @@ class Client:
     def seal(self) -> SealStatus:
         """Seal the service (needs ``sys:seal``): keys leave memory until unsealed."""
         return self._run(api.seal())
+
+    def unseal_passphrase(self, passphrase: str) -> SealStatus:
+        """Unseal with the passphrase of a passphrase seal (every worker opens)."""
+        return self._run(api.unseal_passphrase(passphrase))
+
+    def unseal_auto(self) -> SealStatus:
+        """Try the PKCS#11 and KMS seals again now (``SealedError`` if none opens)."""
+        return self._run(api.unseal_auto())
+
+    def list_seals(self) -> list[Seal]:
+        """Every seal of the seal set, Shamir first (needs ``sys:read``)."""
+        return self._run(api.list_seals())
+
+    def add_seal(self, kind: str, *, seal_id: str | None = None,
+                   approval_id: str | None = None, **params: Any) -> Seal:
+        """Add a ``passphrase``, ``pkcs11`` or ``awskms`` seal (needs ``sys:seal``).
+
+        ``params`` are the kind's fields: ``passphrase``; ``module``, ``token_label``,
+        ``key_label`` and ``pin_env`` or ``pin_file``; ``key_id``, ``region`` and
+        ``endpoint_url``. Under dual control, re-send with ``approval_id``.
+        """
+        return self._run(api.add_seal(kind, params, seal_id=seal_id,
+                                         approval_id=approval_id))
+
+    def remove_seal(self, seal_id: str, *, approval_id: str | None = None) -> None:
+        """Remove a seal (never Shamir: ``SealRequiredError``)."""
+        self._run(api.remove_seal(seal_id, approval_id=approval_id))
 
     def custodians(self) -> list[Custodian]:
         return self._run(api.custodians())

@@ -102,6 +102,33 @@ class InitResult:
 
 
 @dataclass(frozen=True)
+class Seal:
+    """One seal of the seal set: type, id, public parameters, the last automatic attempt.
+
+    ``params`` never hold a secret (a PIN or passphrase is never stored, only where
+    to find it); ``last_attempt`` is ``{ok, at, reason?, message?}`` for PKCS#11 and
+    KMS seals once the server has tried them.
+    """
+
+    type: str
+    id: str
+    automatic: bool = False
+    params: Mapping[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    last_attempt: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Seal:
+        params = body.get("params")
+        if params is None:  # Shamir: its shape is the split
+            params = {k: body[k] for k in ("shares", "threshold") if k in body}
+        return cls(type=str(body.get("type")), id=str(body.get("id") or body.get("type")),
+                   automatic=bool(body.get("automatic")), params=dict(params),
+                   created_at=parse_time(body.get("created_at")),
+                   last_attempt=body.get("last_attempt"))
+
+
+@dataclass(frozen=True)
 class Custodian:
     index: int
     name: str | None

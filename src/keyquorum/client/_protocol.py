@@ -39,6 +39,7 @@ from ._models import (
     PolicyRule,
     PublicKey,
     ReencryptItem,
+    Seal,
     SealStatus,
     SharedSecret,
     Signature,
@@ -203,6 +204,33 @@ def unseal_reset() -> Call[SealStatus]:
 
 def seal() -> Call[SealStatus]:
     return Call("POST", "/v1/sys/seal", _one(SealStatus.from_json), json={})
+
+
+def unseal_passphrase(passphrase: str) -> Call[SealStatus]:
+    return Call("POST", "/v1/sys/unseal", _one(SealStatus.from_json),
+                json={"passphrase": passphrase}, auth=False)
+
+
+def unseal_auto() -> Call[SealStatus]:
+    return Call("POST", "/v1/sys/unseal", _one(SealStatus.from_json), json={"auto": True},
+                auth=False)
+
+
+def list_seals() -> Call[list[Seal]]:
+    return Call("GET", "/v1/sys/seals",
+                lambda body, _rid: [Seal.from_json(s) for s in body.get("seals") or ()])
+
+
+def add_seal(kind: str, params: Mapping[str, Any], *, seal_id: str | None = None,
+             approval_id: str | None = None) -> Call[Seal]:
+    body = _put({"type": kind, **params}, id=seal_id, approval_id=approval_id)
+    return Call("POST", "/v1/sys/seals", _one(Seal.from_json), json=body)
+
+
+def remove_seal(seal_id: str, *, approval_id: str | None = None) -> Call[None]:
+    params = () if approval_id is None else (("approval_id", approval_id),)
+    return Call("DELETE", f"/v1/sys/seals/{_segment(seal_id, 'seal id')}", _nothing,
+                params=params)
 
 
 def custodians() -> Call[list[Custodian]]:

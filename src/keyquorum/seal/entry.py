@@ -19,6 +19,7 @@ from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyquorum.clock import rfc3339
 from keyquorum.errors import InvalidRequest
 
 PASSPHRASE = "passphrase"  # noqa: S105 - a seal kind, not a secret
@@ -86,4 +87,4 @@ class SealEntry:
     def describe(self) -> dict[str, Any]:
         """The public view: type, id, parameters (what seal-status and GET /seals show)."""
         return {"type": self.kind, "id": self.id, "automatic": self.automatic,
-                "params": dict(self.params), "created_at": self.created_at}
+                "params": dict(self.params), "created_at": rfc3339(self.created_at)}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, delete, select
 
 from keyquorum.audit.records import AuditRecord
+from keyquorum.clock import rfc3339
 from keyquorum.errors import (
     AuditUnavailable,
     Conflict,
@@ -201,7 +202,7 @@ class SealSet:
 
     def _note(self, seal_id: str, *, ok: bool, reason: str | None = None,
               message: str | None = None) -> None:
-        attempt: dict[str, Any] = {"ok": ok, "at": self._clock.now()}
+        attempt: dict[str, Any] = {"ok": ok, "at": rfc3339(self._clock.now())}
         if not ok:
             attempt.update({"reason": reason, "message": message})
         with self._lock:
