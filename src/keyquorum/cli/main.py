@@ -28,6 +28,7 @@ from . import (
     policies,
     rekey,
     reports,
+    seals,
     server,
     tokens,
 )
@@ -105,6 +106,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approval")
 operator.app.add_typer(approvals.dual_control_app, name="dual-control")
 backup.register(operator.app)
+seals.register(operator.app)
 operator.app.add_typer(rekey.app, name="rekey")
 app.add_typer(custodians.app, name="custodian")
 app.add_typer(custodians.share_app, name="share")

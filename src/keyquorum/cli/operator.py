@@ -10,6 +10,7 @@ import typer
 from rich.panel import Panel
 
 from ..client import SealStatus
+from . import seals
 from ._common import client, console, emit, err_console, fields_table, stdin_is_tty
 
 app = typer.Typer(help="Initialize, unseal and seal the service.", no_args_is_help=True)
@@ -80,11 +81,18 @@ def unseal(
         show_default=False)] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Discard the shares given so far.")
                      ] = False,
+    passphrase: Annotated[bool, typer.Option(
+        "--passphrase", help="Unseal with a passphrase seal (typed hidden, or on stdin).")
+                          ] = False,
+    auto: Annotated[bool, typer.Option(
+        "--auto", help="Try the HSM and KMS seals again now.")] = False,
 ) -> None:
     """Submit one unseal share (repeat with other custodians until the threshold)."""
     kq = client(ctx)
     if reset:
         status = kq.unseal_reset()
+    elif passphrase or auto:
+        status = seals.unseal_without_shares(kq, passphrase=passphrase, auto=auto)
     else:
         if share is None:
             if stdin_is_tty():

@@ -1,0 +1,134 @@
+"""``keyquorum operator seals``: list, add and remove the seals of the seal set.
+
+Shamir is always there (it is the recovery path). The others: ``add passphrase``
+(typed hidden twice, or one line on stdin), ``add pkcs11`` (an HSM key; the PIN
+stays where it is, named by ``--pin-env`` or ``--pin-file``) and ``add awskms``
+(a KMS key; credentials from the standard AWS chain). Under dual control, re-send
+with ``--approval-id``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..client import Client, Seal, SealStatus
+from ._common import client, emit, show, stdin_is_tty, table
+from .approvals import ApprovalIdOpt
+
+app = typer.Typer(help="List, add and remove seals (Shamir always stays).",
+                  no_args_is_help=True)
+add_app = typer.Typer(help="Add a seal: passphrase, pkcs11 (HSM) or awskms.",
+                      no_args_is_help=True)
+app.add_typer(add_app, name="add")
+
+IdOpt = Annotated[str | None, typer.Option(
+    "--id", help="The seal's id (default: its type; give one for a second seal of a type).")]
+
+
+def register(operator: typer.Typer) -> None:
+    """Mount under ``keyquorum operator`` as ``seals``."""
+    operator.add_typer(app, name="seals")
+
+
+def _attempt(seal: Seal) -> str:
+    if not seal.automatic:
+        return "-"
+    attempt = seal.last_attempt
+    if not attempt:
+        return "not tried"
+    return "ok" if attempt.get("ok") else f"failed: {attempt.get('reason')}"
+
+
+def _show(seals: list[Seal]) -> None:
+    table(["id", "type", "parameters", "last automatic attempt"],
+          [(s.id, s.type, show({k: v for k, v in s.params.items() if k != "salt"}),
+            _attempt(s)) for s in seals])
+
+
+@app.command("list")
+def list_seals(ctx: typer.Context) -> None:
+    """Every seal, its public parameters, and how the last automatic attempt went."""
+    seals = client(ctx).list_seals()
+    emit(ctx, seals, lambda: _show(seals))
+
+
+def _added(ctx: typer.Context, kind: str, seal_id: str | None, approval_id: str | None,
+           **params: Any) -> None:
+    seal = client(ctx).add_seal(kind, seal_id=seal_id, approval_id=approval_id, **params)
+    emit(ctx, seal, lambda: typer.echo(f"added {seal.type} seal {seal.id}"))
+
+
+def read_passphrase(prompt: str, *, confirm: bool) -> str:
+    """A passphrase typed hidden on a terminal, else the first line of stdin."""
+    if stdin_is_tty():
+        value = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    else:
+        value = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+    if not value:
+        raise typer.BadParameter("no passphrase given")
+    return value
+
+
+@add_app.command("passphrase")
+def add_passphrase(ctx: typer.Context, seal_id: IdOpt = None,
+                   approval_id: ApprovalIdOpt = None) -> None:
+    """A passphrase (16+ characters, Argon2id) that opens the service alone."""
+    _added(ctx, "passphrase", seal_id, approval_id,
+           passphrase=read_passphrase("New unseal passphrase", confirm=True))
+
+
+@add_app.command("pkcs11")
+def add_pkcs11(
+    ctx: typer.Context,
+    module: Annotated[str, typer.Option("--module", help="Path of the PKCS#11 library.")],
+    token_label: Annotated[str, typer.Option("--token-label", help="The token's label.")],
+    key_label: Annotated[str, typer.Option(
+        "--key-label", help="The AES key's label (found, or generated in the token).")],
+    pin_env: Annotated[str | None, typer.Option(
+        "--pin-env", help="Environment variable of the server holding the PIN.")] = None,
+    pin_file: Annotated[str | None, typer.Option(
+        "--pin-file", help="File on the server holding the PIN.")] = None,
+    seal_id: IdOpt = None,
+    approval_id: ApprovalIdOpt = None,
+) -> None:
+    """An AES-256 key in an HSM; the server unseals itself with it at start."""
+    if (pin_env is None) == (pin_file is None):
+        raise typer.BadParameter("give exactly one of --pin-env or --pin-file")
+    pin = {"pin_env": pin_env} if pin_env is not None else {"pin_file": pin_file}
+    _added(ctx, "pkcs11", seal_id, approval_id, module=module, token_label=token_label,
+           key_label=key_label, **pin)
+
+
+@add_app.command("awskms")
+def add_awskms(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Option("--key-id", help="KMS key id, ARN or alias.")],
+    region: Annotated[str, typer.Option("--region", help="AWS region of the key.")],
+    endpoint_url: Annotated[str | None, typer.Option(
+        "--endpoint-url", help="A KMS endpoint other than AWS's (VPC endpoint, test).")] = None,
+    seal_id: IdOpt = None,
+    approval_id: ApprovalIdOpt = None,
+) -> None:
+    """A cloud KMS key; the server unseals itself with it at start."""
+    extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    _added(ctx, "awskms", seal_id, approval_id, key_id=key_id, region=region, **extra)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context,
+           seal_id: Annotated[str, typer.Argument(help="The seal's id.")],
+           approval_id: ApprovalIdOpt = None) -> None:
+    """Remove a seal (Shamir is the recovery path and cannot be removed)."""
+    client(ctx).remove_seal(seal_id, approval_id=approval_id)
+    emit(ctx, {"id": seal_id, "removed": True}, lambda: typer.echo(f"removed seal {seal_id}"))
+
+
+def unseal_without_shares(kq: Client, *, passphrase: bool, auto: bool) -> SealStatus:
+    """``operator unseal --passphrase`` (hidden prompt or stdin) or ``--auto``."""
+    if passphrase and auto:
+        raise typer.BadParameter("give --passphrase or --auto, not both")
+    if auto:
+        return kq.unseal_auto()
+    return kq.unseal_passphrase(read_passphrase("Unseal passphrase", confirm=False))
