@@ -253,3 +253,17 @@ def test_open_root_key_with_each_kind(softhsm: SoftHsm, moto_kms: MotoKms,
     assert open_root_key(entries, Unlock(passphrase=PHRASE)) == ROOT
     with pytest.raises(InvalidRequest):
         open_root_key(entries, Unlock(use_auto=False))
+
+
+def test_a_missing_library_is_a_clear_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pkcs11", None)  # as if python-pkcs11 were not installed
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(SealUnavailable, match=r"keyquorum\[hsm\]") as caught:
+        hsm.create(ROOT, "hsm-x", _pkcs11("t"), 1.0)
+    assert caught.value.details["reason"] == "library_missing"
+    params = cloudkms.parse_params({"key_id": "k", "region": "us-east-1"})
+    with pytest.raises(SealUnavailable, match=r"keyquorum\[awskms\]") as caught:
+        cloudkms.create(ROOT, "kms-x", params, 1.0)
+    assert caught.value.details["reason"] == "library_missing"
