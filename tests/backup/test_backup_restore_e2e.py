@@ -26,7 +26,7 @@ import pytest
 from e2e.e2e_helpers import assert_error, b64, encrypt, ok, unb64
 from keyquorum.backup.format import InvalidBackup, read_header
 from keyquorum.backup.restore import restore
-from keyquorum.errors import InvalidRequest, Sealed
+from keyquorum.errors import InvalidRequest, Sealed, WrongPassphrase
 from keyquorum.seal.seal_set import Unlock
 from keyquorum.seal.shamir import create_shamir_seal
 from kq_support import ServerProcess, free_port
@@ -37,6 +37,7 @@ SPECS = {"bk/aes": "aes-256-gcm", "bk/chacha": "chacha20-poly1305", "bk/mac": "h
          "bk/ed": "ed25519", "bk/ec": "ecdsa-p256", "bk/kem": "ml-kem-768",
          "bk/dsa": "ml-dsa-44"}
 SEGMENT = 1024  # small segments: the test backup spans many, so first and last differ
+PHRASE = "an obviously fake test passphrase for backups"
 
 
 @dataclass
@@ -80,6 +81,7 @@ def _fill(http: httpx.Client, made: Made) -> None:
         {"keys": "bk/**", "operations": ["decrypt", "verify", "mac", "read"]}]}))
     made.user_token = ok(http.post("/v1/auth/tokens", json={
         "policies": ["bk-readers"], "name": "bk-user"}))["token"]
+    ok(http.post("/v1/sys/seals", json={"type": "passphrase", "passphrase": PHRASE}))
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +252,25 @@ def test_shares_of_another_store_or_too_few_are_refused(made: Made, tmp_path: Pa
                 "--share", foreign[0], "--share", foreign[1])
     assert answer.returncode == 1 and "error: invalid_request:" in answer.stderr
     assert foreign[0] not in answer.stderr and not (tmp_path / "t2").exists()
+
+
+def test_the_passphrase_seal_alone_restores_and_drills(made: Made, tmp_path: Path) -> None:
+    """The backup carries the seal set: its passphrase seal opens it with no share at all."""
+    phrase_file = tmp_path / "phrase"
+    phrase_file.write_text(PHRASE + "\n")
+    phrase_file.chmod(0o600)
+    with pytest.raises(WrongPassphrase):
+        restore(made.backup, tmp_path / "wrong", Unlock(passphrase=PHRASE + "!"))
+    assert not (tmp_path / "wrong").exists()
+    result = restore(made.backup, tmp_path / "restored", Unlock(passphrase=PHRASE))
+    assert result.backup_id == made.backup_summary["backup_id"]
+    assert (tmp_path / "restored").is_dir()
+    answer = kq("--json", "operator", "drill", "--backup", str(made.backup),
+                "--passphrase-file", str(phrase_file))
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    report = json.loads(answer.stdout)
+    assert report["ok"] is True and all(c["ok"] for c in report["canaries"])
+    assert PHRASE not in answer.stdout + answer.stderr
 
 
 def test_a_non_empty_directory_is_refused_and_left_alone(made: Made, tmp_path: Path) -> None:
