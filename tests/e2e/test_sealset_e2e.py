@@ -129,11 +129,19 @@ def test_auto_unseal_then_lost_hsm_and_kms_leave_shamir_and_passphrase(
     assert "auto-unseal: seal b-kms (awskms) is unavailable (key_disabled)" in log
     assert "1234" not in log and PHRASE not in log
 
-    # A wrong passphrase is refused, audited, and never written anywhere.
-    wrong = httpx.post(f"{server.addr}/v1/sys/unseal",
-                       json={"passphrase": "not the right passphrase"}, timeout=30)
-    assert_error(wrong, 400, "wrong_passphrase")
+    # A wrong passphrase is refused, audited, and never written anywhere; after three
+    # wrong ones in a row, guessing on is slowed down (Retry-After) while the right one
+    # still opens once the wait is over.
+    for _ in range(4):
+        wrong = httpx.post(f"{server.addr}/v1/sys/unseal",
+                           json={"passphrase": "not the right passphrase"}, timeout=30)
+        assert_error(wrong, 400, "wrong_passphrase")
+    slowed = httpx.post(f"{server.addr}/v1/sys/unseal", json={"passphrase": PHRASE},
+                        timeout=30)
+    assert_error(slowed, 429, "rate_limited")
+    assert slowed.headers["Retry-After"] == "1"
     assert status(server)["sealed"] is True
+    time.sleep(1.1)
 
     # The passphrase opens it; every ciphertext made before decrypts.
     opened = ok(httpx.post(f"{server.addr}/v1/sys/unseal", json={"passphrase": PHRASE},

@@ -52,9 +52,12 @@ def error_body(error: KeyquorumError, request_id: str | None) -> dict[str, Any]:
 
 
 def error_response(error: KeyquorumError, request_id: str | None) -> JSONAnswer:
-    headers = {"X-Request-Id": request_id} if request_id else None
+    headers = {"X-Request-Id": request_id} if request_id else {}
+    retry_after = error.details.get("retry_after")
+    if isinstance(retry_after, int):  # rate_limited: when to come back, as RFC 9110 says
+        headers["Retry-After"] = str(retry_after)
     return JSONAnswer(error_body(error, request_id), status_code=error.status,
-                          headers=headers)
+                      headers=headers or None)
 
 
 async def _audited(request: Request, error: KeyquorumError) -> KeyquorumError:

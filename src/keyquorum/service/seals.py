@@ -43,6 +43,7 @@ from keyquorum.seal.seal_set import (
 )
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.service.context import RequestContext, next_request_id
+from keyquorum.service.passphrase_throttle import PassphraseThrottle
 from keyquorum.storage.schema import system_entries
 from keyquorum.storage.system_repo import get_entry, insert_entry
 
@@ -71,6 +72,7 @@ class SealSet:
         self._audit = audit
         self._attempts: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self.passphrase_throttle = PassphraseThrottle(clock.now)
 
     def entries(self) -> dict[str, bytes]:
         with self._engine.connect() as conn:
@@ -161,7 +163,8 @@ class SealSet:
         if not isinstance(passphrase, str) or not passphrase:
             raise InvalidRequest("passphrase must be a non-empty string")
         ctx.detail["method"] = "passphrase"
-        return open_with_passphrase(self.seals(), passphrase)
+        with self.passphrase_throttle.attempt():
+            return open_with_passphrase(self.seals(), passphrase)
 
     def try_automatic(self) -> tuple[SealEntry, bytes] | None:
         """The first automatic seal that opens, with the root key; every attempt audited."""
