@@ -104,7 +104,13 @@ def test_auto_unseal_then_lost_hsm_and_kms_leave_shamir_and_passphrase(
         assert [s["id"] for s in listed] == ["shamir", "a-hsm", "b-kms", "passphrase"]
         assert PHRASE not in str(listed)
         assert {"salt", "opslimit", "memlimit"} <= set(listed[3]["params"])
+        assert listed[2]["params"]["key_id"] == key_id
         made.append((encrypt(http, "seal/data", b"after seals")["ciphertext"], b"after seals"))
+    # seal-status answers anyone: it names the seals, not where the HSM, PIN or key are.
+    public = status(server)
+    assert [s["id"] for s in public["seals"]] == ["shamir", "a-hsm", "b-kms", "passphrase"]
+    assert all("params" not in s for s in public["seals"])
+    assert PIN_ENV not in str(public) and key_id not in str(public)
 
     # The token is gone: the HSM seal fails with a reason, KMS opens it.
     softhsm.delete_token(label)

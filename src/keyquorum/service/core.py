@@ -128,7 +128,7 @@ class Core:
             "threshold": config.threshold if config else None,
             "shares": config.shares if config else None,
             "progress": self.progress.count,
-            "seals": self.seal_set.describe(config),
+            "seals": self.seal_set.describe(config, with_params=False),
             "version": __version__,
         }
 

@@ -81,8 +81,14 @@ class SealSet:
     def seals(self) -> list[SealEntry]:
         return stored_seals(self.entries())
 
-    def describe(self, config: ShamirSealConfig | None) -> list[dict[str, Any]]:
-        """Every seal, Shamir first: type, id, public parameters, last automatic attempt."""
+    def describe(self, config: ShamirSealConfig | None, *, with_params: bool = True
+                 ) -> list[dict[str, Any]]:
+        """Every seal, Shamir first: type, id, public parameters, last automatic attempt.
+
+        ``with_params=False`` is the view for seal-status, which answers without a
+        token: it names the seals and their last attempt but not where the HSM
+        module, token, PIN file or KMS key are (``GET /v1/sys/seals`` shows those).
+        """
         if config is None:
             return []
         described = [{"type": "shamir", "id": "shamir", "automatic": False,
@@ -91,6 +97,8 @@ class SealSet:
             attempts = dict(self._attempts)
         for entry in self.seals():
             view = entry.describe()
+            if not with_params:
+                del view["params"]
             if entry.automatic:
                 view["last_attempt"] = attempts.get(entry.id)
             described.append(view)
