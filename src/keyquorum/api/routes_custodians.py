@@ -14,18 +14,10 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
-from keyquorum.errors import InvalidRequest, Sealed
-from keyquorum.seal.shamir import ShamirSealConfig
+from keyquorum.errors import InvalidRequest
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/sys/custodians")
-
-
-def _config(s: Services) -> ShamirSealConfig:
-    config = s.core.seal_config
-    if config is None:
-        raise Sealed("the service is not initialized")
-    return config
 
 
 @router.post("/{name}/challenge")
@@ -36,7 +28,7 @@ async def challenge(name: str, request: Request,
         raise InvalidRequest("a challenge request takes no fields")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.core.custodian_registry.challenge(_config(s), name, ctx)
+        return s.core.custodian_registry.challenge(s.core.initialized_seal_config(), name, ctx)
 
     return await s.runner.run(request, "sys:custodian-challenge", None,  # type: ignore[no-any-return]
                               work, authenticate=False, in_thread=True)
@@ -47,7 +39,7 @@ async def proof(name: str, request: Request, s: Services = Depends(services)) ->
     body = await read_json(request, s.core)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.core.custodian_registry.prove(_config(s), name, body, ctx)
+        return s.core.custodian_registry.prove(s.core.initialized_seal_config(), name, body, ctx)
 
     return await s.runner.run(request, "sys:custodian-proof", None,  # type: ignore[no-any-return]
                               work, authenticate=False, in_thread=True)

@@ -86,8 +86,6 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
                               work, in_thread=True)
 
 
-
-
 def opens_without_shares(body: dict[str, Any]) -> bool:
     """Whether an unseal body is for the seal set: ``{"passphrase"}`` or ``{"auto": true}``."""
     return set(body) == {"passphrase"} or body == {"auto": True}

@@ -26,11 +26,11 @@ from typing import Any
 
 from keyquorum.backup.canaries import CanaryResult, check_canaries
 from keyquorum.backup.restore import RestoreResult, restore
-from keyquorum.backup.snapshot import seal_entries
 from keyquorum.config import Settings
 from keyquorum.errors import KeyquorumError
 from keyquorum.seal.seal_set import Unlock, open_root_key
 from keyquorum.service.core import Core
+from keyquorum.service.seals import seal_entries
 
 
 @dataclass(frozen=True)

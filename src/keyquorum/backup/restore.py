@@ -41,13 +41,13 @@ from keyquorum.audit.records import AuditRecord, to_row
 from keyquorum.backup.format import BackupHeader, InvalidBackup, open_body, read_header
 from keyquorum.clock import Clock, SystemClock
 from keyquorum.errors import InvalidRequest
-from keyquorum.seal.barrier import Barrier, BarrierError, open_keyring
+from keyquorum.seal.barrier import KEYRING_ENTRY, Barrier, BarrierError, open_keyring
 from keyquorum.seal.seal_set import Unlock, open_root_key
 from keyquorum.service.context import next_request_id
 from keyquorum.storage.engine import MIGRATIONS_DIR, migrate, open_engine, sqlite_url
-from keyquorum.storage.schema import metadata, system_entries
+from keyquorum.storage.schema import metadata
+from keyquorum.storage.system_repo import get_entry
 
-KEYRING_ENTRY = "barrier/keyring"  # service.core.KEYRING_ENTRY (core imports the whole service)
 _INSERT_BATCH = 500
 
 
@@ -170,11 +170,10 @@ def _insert_rows(conn: Connection, body: IO[bytes]) -> None:
 def _audit_keys(conn: Connection, root_key: bytes) -> AuditKeys:
     """The restored store's audit keys, through its own keyring under the root key."""
     def entry(name: str) -> bytes:
-        value = conn.execute(system_entries.select()
-                             .where(system_entries.c.name == name)).first()
+        value = get_entry(conn, name)
         if value is None:
             raise InvalidBackup(f"the backup holds no {name} entry")
-        return bytes(value.value)
+        return bytes(value)
 
     try:
         barrier = Barrier(open_keyring(root_key, entry(KEYRING_ENTRY)))

@@ -26,9 +26,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, LargeBinary, Table, func, select, text
 
-from keyquorum.storage.schema import metadata, system_entries
+from keyquorum.storage.schema import metadata
 
-SEAL_PREFIX = "seal/"
 _ROWS_PER_FETCH = 1000
 
 
@@ -64,14 +63,6 @@ def table_counts(conn: Connection) -> dict[str, int]:
 
 def schema_revision(conn: Connection) -> str | None:
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def seal_entries(conn: Connection) -> dict[str, bytes]:
-    """Every ``seal/...`` system entry: what opens the root key (public, wrapped copies)."""
-    rows = conn.execute(select(system_entries.c.name, system_entries.c.value)
-                        .where(system_entries.c.name.startswith(SEAL_PREFIX))
-                        .order_by(system_entries.c.name)).all()
-    return {str(row.name): bytes(row.value) for row in rows}
 
 
 def _binary_columns(table: Table) -> list[str]:

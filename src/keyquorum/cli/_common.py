@@ -201,3 +201,20 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def stdin_is_tty() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
+
+
+def read_share(path: str | None, what: str = "Unseal share") -> str:
+    """A share from a file, or stdin (typed hidden at a terminal); never from the server."""
+    if path is not None and path != "-":
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from exc
+    elif stdin_is_tty():
+        text = typer.prompt(what, hide_input=True)
+    else:
+        text = typer.get_text_stream("stdin").readline()
+    text = text.strip()
+    if not text:
+        raise typer.BadParameter("no share given")
+    return text

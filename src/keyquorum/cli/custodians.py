@@ -18,28 +18,11 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..client import CustodianStatus
-from ._common import client, console, emit, fail, show, stdin_is_tty, table
+from ._common import client, console, emit, fail, read_share, show, table
 
 app = typer.Typer(help="Custodian drills: prove a share still exists; the quorum margin.",
                   no_args_is_help=True)
 share_app = typer.Typer(help="Check an unseal share offline.", no_args_is_help=True)
-
-
-def read_share(path: str | None, what: str = "Unseal share") -> str:
-    """A share from a file, or stdin (typed hidden at a terminal); never from the server."""
-    if path is not None and path != "-":
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from exc
-    elif stdin_is_tty():
-        text = typer.prompt(what, hide_input=True)
-    else:
-        text = typer.get_text_stream("stdin").readline()
-    text = text.strip()
-    if not text:
-        raise typer.BadParameter("no share given")
-    return text
 
 
 @app.command()

@@ -11,7 +11,7 @@ from rich.panel import Panel
 
 from ..client import SealStatus
 from . import seals
-from ._common import client, console, emit, err_console, fields_table, stdin_is_tty
+from ._common import client, console, emit, err_console, fields_table, read_share
 
 app = typer.Typer(help="Initialize, unseal and seal the service.", no_args_is_help=True)
 
@@ -94,12 +94,7 @@ def unseal(
     elif passphrase or auto:
         status = seals.unseal_without_shares(kq, passphrase=passphrase, auto=auto)
     else:
-        if share is None:
-            if stdin_is_tty():
-                share = typer.prompt("Unseal share", hide_input=True)
-            else:
-                share = typer.get_text_stream("stdin").readline()
-        share = share.strip()
+        share = read_share(None) if share is None else share.strip()
         if not share:
             raise typer.BadParameter("no share given")
         status = kq.unseal(share)

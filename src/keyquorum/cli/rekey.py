@@ -15,8 +15,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..client import RekeyStatus
-from ._common import client, console, emit, err_console, fields_table
-from .custodians import read_share
+from ._common import client, console, emit, err_console, fields_table, read_share
 
 app = typer.Typer(help="Rekey: a quorum of current shares issues a new set; old ones stop "
                        "working.", no_args_is_help=True)

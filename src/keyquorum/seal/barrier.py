@@ -22,6 +22,7 @@ _FORMAT = 1
 _HEADER = struct.Struct(">BI")
 _ALG = "aes-256-gcm"
 KEYRING_AAD = b"keyquorum/barrier/keyring"
+KEYRING_ENTRY = "barrier/keyring"  # the system entry holding the sealed keyring
 
 
 class BarrierError(Exception):

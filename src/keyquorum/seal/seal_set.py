@@ -22,8 +22,9 @@ from keyquorum.seal import kinds, passphrase
 from keyquorum.seal.entry import PASSPHRASE, SealEntry
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress
 
-SHAMIR_ENTRY = "seal/shamir"
-SEAL_SET_PREFIX = "seal/set/"
+SEAL_PREFIX = "seal/"  # every way back to the root key is stored under it
+SHAMIR_ENTRY = SEAL_PREFIX + "shamir"
+SEAL_SET_PREFIX = SEAL_PREFIX + "set/"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ _ROOT_AAD = b"keyquorum/seal/shamir/root-key"
 _CUSTODIAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 
 
+def default_custodian_names(shares: int) -> tuple[str, ...]:
+    """``share-1`` … ``share-n``: the custodians of shares given no names."""
+    return tuple(f"share-{i}" for i in range(1, shares + 1))
+
+
 @dataclass(frozen=True)
 class ShamirSealConfig:
     """What is stored for the Shamir seal: public commitments and the wrapped root key."""
@@ -42,7 +47,7 @@ class ShamirSealConfig:
     @property
     def names(self) -> tuple[str, ...]:
         """Each share's custodian, in index order (``share-<i>`` where none was named)."""
-        return self.custodians or tuple(f"share-{i}" for i in range(1, self.shares + 1))
+        return self.custodians or default_custodian_names(self.shares)
 
     def to_json(self) -> bytes:
         return json.dumps({

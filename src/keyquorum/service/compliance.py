@@ -28,6 +28,7 @@ from sqlalchemy import and_, select
 
 from keyquorum.clock import rfc3339
 from keyquorum.keys.states import VersionState
+from keyquorum.seal.shamir import default_custodian_names
 from keyquorum.service.compliance_checks import (
     ATTENTION,
     CATALOGUE,
@@ -188,7 +189,7 @@ def gather(core: Core) -> Evidence:
         now=inventory.generated_at, inventory=inventory,
         threshold=int(status["threshold"]), shares=int(status["shares"]), custodians=names,
         # Unnamed shares are listed as share-1..share-N: nobody is accountable for them.
-        custodians_named=not all(c["name"] == f"share-{c['index']}" for c in custodians),
+        custodians_named=names != default_custodian_names(len(names)),
         dual_approvals=dual.approvals, dual_operations=frozenset(dual.operations),
         tls=settings.tls_cert is not None, listen_host=settings.host,
         storage=core.engine.dialect.name, undestroyed=_undestroyed(core),

@@ -24,16 +24,23 @@ from keyquorum.auth.tokens import TokenStore
 from keyquorum.clock import Clock
 from keyquorum.config import Settings
 from keyquorum.crypto.random import random_bytes
-from keyquorum.errors import Conflict, InvalidRequest, Sealed
+from keyquorum.errors import Conflict, Sealed
 from keyquorum.keys.models import Key
 from keyquorum.metrics import OperationMetrics
-from keyquorum.seal.barrier import Barrier, Keyring, open_keyring, seal_keyring
+from keyquorum.seal.barrier import (
+    KEYRING_ENTRY,
+    Barrier,
+    Keyring,
+    open_keyring,
+    seal_keyring,
+)
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import (
     ShamirSealConfig,
     UnsealProgress,
     check_margin,
     create_shamir_seal,
+    validate_custodians,
     validate_split,
 )
 from keyquorum.service.audit_rows import write_audit_in
@@ -50,7 +57,6 @@ from keyquorum.storage.system_repo import get_entry, insert_entry
 
 log = logging.getLogger("keyquorum.core")
 
-KEYRING_ENTRY = "barrier/keyring"
 
 
 class Core:
@@ -86,6 +92,13 @@ class Core:
     @property
     def seal_config(self) -> ShamirSealConfig | None:
         return self._seal_config
+
+    def initialized_seal_config(self) -> ShamirSealConfig:
+        """The Shamir seal configuration, or ``Sealed`` if the service is not initialized."""
+        config = self._seal_config
+        if config is None:
+            raise Sealed("the service is not initialized")
+        return config
 
     def root_key(self) -> bytes:
         """The root key while unsealed (to wrap it under a new seal or derive a backup key)."""
@@ -161,17 +174,15 @@ class Core:
         if it cannot be recorded, nothing is initialized, so shares are never made
         that nobody gets to see.
         """
-        if custodians is not None and (not isinstance(custodians, list) or not all(
-                isinstance(c, str) and c for c in custodians)):
-            raise InvalidRequest("custodians must be a list of names")
-        check_margin(*validate_split(shares, threshold), force)
+        share_count, needed = validate_split(shares, threshold)
+        names = validate_custodians(custodians, share_count)
+        check_margin(share_count, needed, force)
         with self.write_lock:
             if self.initialized:
                 raise Conflict("the service is already initialized")
             root_key = random_bytes(32)
             keyring = Keyring.generate()
-            config, share_texts = create_shamir_seal(
-                root_key, shares, threshold, custodians)  # type: ignore[arg-type]
+            config, share_texts = create_shamir_seal(root_key, share_count, needed, names)
             now = self.clock.now()
             try:
                 # Seal, keyring and root token land together: a crash can never leave a
@@ -202,9 +213,7 @@ class Core:
         }
 
     def unseal(self, share: object) -> dict[str, Any]:
-        config = self._seal_config
-        if config is None:
-            raise Sealed("the service is not initialized")
+        config = self.initialized_seal_config()
         if not self.sealed:
             return self.seal_status()
         if self.peers.active:  # the supervisor holds progress for every worker
@@ -302,7 +311,4 @@ class Core:
 
     def custodians(self) -> dict[str, Any]:
         """Every custodian, when each last showed their share, and the quorum margin."""
-        config = self._seal_config
-        if config is None:
-            raise Sealed("the service is not initialized")
-        return self.custodian_registry.status(config)
+        return self.custodian_registry.status(self.initialized_seal_config())

@@ -26,8 +26,6 @@ accept it), and every request, refused or not, is audited with its address.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
 from typing import Any
@@ -51,6 +49,7 @@ from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.shares import decode_share
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
+from keyquorum.service.fields import b64, b64decode_field, check_fields
 from keyquorum.storage import custodians_repo as repo
 
 log = logging.getLogger("keyquorum.custodians")
@@ -88,9 +87,7 @@ class CustodianRegistry:
     # -- reading ---------------------------------------------------------------------
 
     def rows(self, config: ShamirSealConfig) -> list[repo.CustodianRow]:
-        repo.ensure_custodians(self.engine, config.generation, config.names)
-        with self.engine.connect() as conn:
-            return repo.list_custodians(conn, config.generation)
+        return repo.ensure_custodians(self.engine, config.generation, config.names)
 
     def quorum(self, config: ShamirSealConfig,
                rows: list[repo.CustodianRow] | None = None) -> dict[str, Any]:
@@ -164,7 +161,7 @@ class CustodianRegistry:
                                   f"custodian; answer one or wait {int(CHALLENGE_TTL)} seconds")
             repo.insert_challenge(conn, row, now)
         ctx.detail["challenge_id"] = row.id
-        return {"challenge_id": row.id, "challenge": base64.b64encode(row.challenge).decode(),
+        return {"challenge_id": row.id, "challenge": b64(row.challenge),
                 "custodian": name, "index": index, "generation": config.generation,
                 "commitments": [c.hex() for c in config.commitments],
                 "expires_at": rfc3339(row.expires_at)}
@@ -209,18 +206,12 @@ def _describe(row: repo.CustodianRow) -> dict[str, Any]:
 
 
 def _parse_proof(body: dict[str, Any]) -> tuple[str, bytes]:
-    unknown = set(body) - {"challenge_id", "proof"}
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
-    challenge_id, proof = body.get("challenge_id"), body.get("proof")
+    check_fields(body, {"challenge_id", "proof"})
+    challenge_id = body.get("challenge_id")
     if not isinstance(challenge_id, str) or not 1 <= len(challenge_id) <= 36:
         raise InvalidRequest("challenge_id must be the id of a challenge")
-    if not isinstance(proof, str):
-        raise InvalidRequest("proof must be a base64 string")
-    try:
-        raw = base64.b64decode(proof, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequest("proof must be standard base64") from exc
+    raw = b64decode_field(body, "proof")
+    assert raw is not None  # required
     if len(raw) != vss.PROOF_SIZE:
         raise InvalidProof(f"a proof is {vss.PROOF_SIZE} bytes")
     return challenge_id, raw

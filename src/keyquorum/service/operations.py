@@ -7,8 +7,6 @@ the key name and version it used, so every item can be audited exactly.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +27,7 @@ from keyquorum.keys.specs import get_spec
 from keyquorum.keys.states import Use, check_use
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
+from keyquorum.service.fields import b64, b64decode_field, check_fields
 from keyquorum.service.keycache import LoadedKey
 from keyquorum.service.lifecycle import KeyLifecycle
 
@@ -54,35 +53,6 @@ def _key_uuid(key_id: str) -> uuid.UUID:
 @lru_cache(maxsize=65536)
 def _key_id_text(key_id: uuid.UUID) -> str:
     return str(key_id)
-
-
-def b64decode_field(item: dict[str, Any], field: str, *, required: bool = True) -> bytes | None:
-    value = item.get(field)
-    if value is None:
-        if required:
-            raise InvalidRequest(f"{field} is required (standard base64)")
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{field} must be a standard base64 string")
-    try:
-        # strict_mode: only the standard alphabet, correct padding, nothing after it
-        # (one C call; b64decode(validate=True) adds a regex pass over the value).
-        return binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
-    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-        raise InvalidRequest(f"{field} is not valid standard base64") from exc
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def check_fields(item: object, allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise InvalidRequest("each item must be a JSON object")
-    unknown = set(item) - allowed
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
-    return item
 
 
 def parse_context(value: object, field: str = "context") -> dict[str, str] | None:

@@ -52,6 +52,7 @@ from keyquorum.seal.shamir import (
     ShamirSealConfig,
     check_margin,
     create_shamir_seal,
+    default_custodian_names,
     recover_root_key,
     validate_custodians,
     validate_split,
@@ -215,9 +216,7 @@ class RekeyCeremony:
     def start(self, ctx: RequestContext, body: dict[str, Any],
               approval_id: str | None) -> dict[str, Any]:
         core = self.core
-        config = core.seal_config
-        if config is None:
-            raise Sealed("the service is not initialized")
+        config = core.initialized_seal_config()
         plan = parse_plan(config, body)
         ctx.detail.update(plan.summary())
         with core.dual_control.guard(ctx, SEAL_CHANGE, None, {"rekey": body},
@@ -322,8 +321,7 @@ def _describe(state: RekeyState, required: int) -> dict[str, Any]:
         "started": True, "nonce": state.nonce, "progress": len(state.indexes),
         "required": required, "submitted": list(state.indexes), "kind": plan.kind,
         "new_shares": plan.shares, "new_threshold": plan.threshold,
-        "new_custodians": list(plan.custodians) or [
-            f"share-{i}" for i in range(1, plan.shares + 1)],
+        "new_custodians": list(plan.custodians or default_custodian_names(plan.shares)),
         "generation": state.generation, "started_by": state.started_by,
         "started_at": rfc3339(state.started_at), "expires_at": rfc3339(state.expires_at)}
     if plan.replaced is not None:

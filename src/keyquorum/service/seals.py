@@ -19,7 +19,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete
 
 from keyquorum.audit.records import AuditRecord
 from keyquorum.clock import rfc3339
@@ -36,6 +36,7 @@ from keyquorum.errors import (
 from keyquorum.seal import kinds
 from keyquorum.seal.entry import SealEntry
 from keyquorum.seal.seal_set import (
+    SEAL_PREFIX,
     SEAL_SET_PREFIX,
     SHAMIR_ENTRY,
     open_with_passphrase,
@@ -45,7 +46,7 @@ from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.passphrase_throttle import PassphraseThrottle
 from keyquorum.storage.schema import system_entries
-from keyquorum.storage.system_repo import get_entry, insert_entry
+from keyquorum.storage.system_repo import entries_with_prefix, get_entry, insert_entry
 
 if TYPE_CHECKING:
     from keyquorum.audit.log import AuditLog
@@ -56,11 +57,8 @@ log = logging.getLogger("keyquorum.seal")
 
 
 def seal_entries(conn: Connection) -> dict[str, bytes]:
-    """Every stored seal entry (Shamir and the seal set), name → stored value."""
-    rows = conn.execute(select(system_entries.c.name, system_entries.c.value).where(
-        system_entries.c.name.startswith(SEAL_SET_PREFIX, autoescape=True)
-        | (system_entries.c.name == SHAMIR_ENTRY)))
-    return {name: bytes(value) for name, value in rows}
+    """Every stored seal entry (Shamir and the seal set), name → stored value, by name."""
+    return entries_with_prefix(conn, SEAL_PREFIX)
 
 
 class SealSet:
@@ -254,8 +252,7 @@ def auto_unseal(core: Core) -> bool:
 def unseal_with_passphrase(core: Core, ctx: RequestContext, passphrase: object
                            ) -> dict[str, Any]:
     """``POST /v1/sys/unseal {"passphrase"}``: open this worker and every sibling."""
-    if not core.initialized:
-        raise Sealed("the service is not initialized")
+    core.initialized_seal_config()
     if not core.sealed:
         return core.seal_status()
     core.open_with_root_key(core.seal_set.open_passphrase(ctx, passphrase))
@@ -264,8 +261,7 @@ def unseal_with_passphrase(core: Core, ctx: RequestContext, passphrase: object
 
 def unseal_automatic(core: Core, ctx: RequestContext) -> dict[str, Any]:
     """``POST /v1/sys/unseal {"auto": true}``: try the automatic seals again now."""
-    if not core.initialized:
-        raise Sealed("the service is not initialized")
+    core.initialized_seal_config()
     ctx.detail["method"] = "automatic"
     if core.sealed and not auto_unseal(core):
         raise Sealed("no automatic seal could open the service; see seal-status")

@@ -47,20 +47,25 @@ def insert_custodians(conn: Connection, generation: int, names: tuple[str, ...],
         for i, name in enumerate(names, start=1)])
 
 
-def ensure_custodians(engine: Engine, generation: int, names: tuple[str, ...]) -> None:
-    """Rows for a store made before custodians were recorded (never issued here, never verified).
+def ensure_custodians(engine: Engine, generation: int, names: tuple[str, ...]
+                      ) -> list[CustodianRow]:
+    """The rows of ``generation``, first made for a store from before custodians were
+    recorded (never issued here, never verified).
 
     Its own transaction: another worker may create them at the same moment, and
     its rows are as good as ours.
     """
     with engine.connect() as conn:
-        if list_custodians(conn, generation):
-            return
+        rows = list_custodians(conn, generation)
+    if rows:
+        return rows
     try:
         with engine.begin() as conn:
             insert_custodians(conn, generation, names, None)
     except IntegrityError:
         pass
+    with engine.connect() as conn:
+        return list_custodians(conn, generation)
 
 
 def mark_verified(conn: Connection, generation: int, index: int, now: float, how: str) -> None:
