@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,20 @@ class Settings:
     # Custodian drills: a share counts toward the quorum margin if it was shown (issued,
     # proved or used at unseal) within this many days.
     drill_window_days: int = 90
+    # Hostile or broken HTTP clients (keyquorum.runtime.http_limits says why each exists).
+    # Seconds to send a request's headers, from the connection (or from the first byte
+    # of a later request on a kept-alive connection); idle keep-alive is uvicorn's 5 s.
+    header_timeout: float = 10.0
+    # Longest wait for the next piece of a request body, and the slowest average rate
+    # (bytes/s, 0 for none) a body may arrive at once ``body_timeout`` has passed.
+    body_timeout: float = 30.0
+    min_body_rate: int = 1024
+    # Header fields (names + values), how many, and the request target; 431 / 414 past them.
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    max_url_bytes: int = 8 * 1024
+    # Open connections per process; None: the soft file-descriptor limit less a reserve.
+    max_connections: int | None = None
 
     @property
     def host(self) -> str:
@@ -75,11 +90,31 @@ class Settings:
             raise ValueError("audit_checkpoint_interval must be 1-86400 seconds")
         if not 1 <= self.drill_window_days <= 3650:
             raise ValueError("drill_window_days must be 1-3650")
+        _check_seconds("header_timeout", self.header_timeout, 0.1, 3600)
+        _check_seconds("body_timeout", self.body_timeout, 0.1, 3600)
+        _check_count("min_body_rate", self.min_body_rate, 0, 1 << 30)
+        _check_count("max_header_bytes", self.max_header_bytes, 1024, 16 << 20)
+        _check_count("max_headers", self.max_headers, 8, 10_000)
+        _check_count("max_url_bytes", self.max_url_bytes, 256, 1 << 20)
+        if self.max_connections is not None:
+            _check_count("max_connections", self.max_connections, 16, 1_000_000)
         return self
 
     @property
     def url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'keyquorum.db'}"
+
+
+def _check_seconds(name: str, value: object, low: float, high: float) -> None:
+    # bool is an int subclass: ``true`` is not one second
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not low <= value <= high):
+        raise ValueError(f"{name} must be a number of seconds from {low:g} to {high:g}")
+
+
+def _check_count(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
