@@ -7,10 +7,18 @@ The service never calls ``time.time()`` directly: it asks its ``Clock``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Protocol
+
+from keyquorum.errors import InvalidRequest
+
+MAX_TEST_OFFSET = 100 * 365 * 86400.0
+"""How far ahead of real time the test clock may run: a hundred years. Dates the
+service computes from it (plus durations, themselves at most a hundred years) stay
+far below year 9999, past which they could not be formatted."""
 
 
 class Clock(Protocol):
@@ -35,9 +43,16 @@ class OffsetClock:
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("the test clock only moves forward")
+        """Move forward by ``seconds``; never back, and never past ``MAX_TEST_OFFSET`` ahead."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                or not math.isfinite(seconds) or seconds < 0:
+            raise InvalidRequest("the test clock moves forward only, by a finite number of "
+                                 "seconds")
         with self._lock:
+            room = MAX_TEST_OFFSET - self._offset
+            if seconds > room:
+                raise InvalidRequest("the test clock may run at most 100 years ahead of real "
+                                     f"time: it can advance at most {room:.0f} s more")
             self._offset += seconds
 
 

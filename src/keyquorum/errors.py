@@ -28,7 +28,8 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
     ├── TooLarge              413 too_large
     ├── RateLimited           429 rate_limited
     ├── Sealed                503 sealed
-    └── AuditUnavailable      503 audit_unavailable
+    ├── AuditUnavailable      503 audit_unavailable
+    └── StorageUnavailable    503 storage_unavailable
 """
 
 from __future__ import annotations
@@ -212,10 +213,25 @@ class AuditUnavailable(KeyquorumError):
         super().__init__(message, **details)
 
 
+class StorageUnavailable(KeyquorumError):
+    """The database could not be written because its disk is full or failing.
+
+    The change's transaction rolled back, so nothing was changed; the same request
+    succeeds once space is freed. Not the caller's mistake and not a bug: never a 500.
+    """
+
+    code = "storage_unavailable"
+    status = 503
+
+    def __init__(self, message: str = "storage is full or failing; nothing was changed",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
 ALL_ERRORS: tuple[type[KeyquorumError], ...] = (
     InvalidRequest, InvalidCiphertext, Unauthenticated, Forbidden, ApprovalRequired,
     NotFound, Conflict, KeyStateError, TooLarge, RateLimited, Sealed, AuditUnavailable,
     SelfApproval, ApprovalMismatch, ApprovalNotRequester, DuplicateApproval, ApprovalConsumed,
     ApprovalExpired, ApprovalRejected, WrongPassphrase, SealUnavailable, SealRequired,
-    InvalidProof, ChallengeExpired, ChallengeUsed,
+    InvalidProof, ChallengeExpired, ChallengeUsed, StorageUnavailable,
 )

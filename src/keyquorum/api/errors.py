@@ -24,7 +24,9 @@ from keyquorum.errors import (
     InvalidRequest,
     KeyquorumError,
     NotFound,
+    StorageUnavailable,
 )
+from keyquorum.storage.errors import note_storage_failure, storage_failure
 
 log = logging.getLogger("keyquorum.api")
 
@@ -39,6 +41,12 @@ def translate(exc: BaseException) -> KeyquorumError | None:
         return InvalidCiphertext()
     if isinstance(exc, CryptoError) and isinstance(exc, ValueError):
         return InvalidRequest(str(exc))
+    # A full or failing disk is an outage, not a bug: a stable 503, and one log line
+    # now and then for the operator instead of an "unexpected" line per request.
+    reason = storage_failure(exc)
+    if reason is not None:
+        note_storage_failure(reason)
+        return StorageUnavailable()
     return None
 
 

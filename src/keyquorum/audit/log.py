@@ -36,11 +36,14 @@ from keyquorum.audit.keys import HASH_HEX_CHARS
 from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
 from keyquorum.audit.sinks import SinkSet
 from keyquorum.errors import AuditUnavailable, InvalidRequest
+from keyquorum.storage.errors import storage_failure
 from keyquorum.storage.schema import audit_records
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_LIMIT = 1000
+MAX_RECORD_ID = 2**63 - 1  # audit_records.id is a 64-bit signed integer on every database
+_PAGE_TOKEN = re.compile(r"[1-9][0-9]{0,18}")
 _HASH = re.compile(f"[0-9a-f]{{{HASH_HEX_CHARS}}}")  # a tag from AuditKeys.hash_value
 
 
@@ -234,8 +237,9 @@ class AuditLog:
                 self._append_rows(connection, rows)
         except Exception as exc:
             # The exception's text is not logged: drivers put the bound parameters in it.
+            # A full or failing disk is named as such (SQLITE_FULL, SQLSTATE 53100, ...).
             log.error("audit write of %d record(s) failed (%s); their operations fail",
-                      len(batch), type(exc).__name__)
+                      len(batch), storage_failure(exc) or type(exc).__name__)
             return False
         return True
 
@@ -298,6 +302,10 @@ class AuditLog:
 
 
 def _decode_page_token(page_token: str) -> int:
-    if not isinstance(page_token, str) or not page_token.isdigit() or len(page_token) > 19:
-        raise InvalidRequest("page_token is not one this server issued")
-    return int(page_token)
+    """The record id in a token ``query`` issued: ``str(id)`` of a stored record, so ASCII
+    digits without a leading zero, from 1 to the id column's largest value."""
+    if isinstance(page_token, str) and _PAGE_TOKEN.fullmatch(page_token):
+        record_id = int(page_token)
+        if record_id <= MAX_RECORD_ID:
+            return record_id
+    raise InvalidRequest("page_token is not one this server issued")

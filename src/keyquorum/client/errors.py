@@ -27,7 +27,8 @@
         ├── TooLargeError              413 too_large
         ├── RateLimitedError           429 rate_limited
         ├── SealedError                503 sealed
-        └── AuditUnavailableError      503 audit_unavailable
+        ├── AuditUnavailableError      503 audit_unavailable
+        └── StorageUnavailableError    503 storage_unavailable
 
 An unknown code (a newer server) raises ``KeyquorumAPIError`` itself, so
 ``except KeyquorumAPIError`` always catches every answered error.
@@ -292,6 +293,13 @@ class AuditUnavailableError(KeyquorumAPIError):
     http_status = 503
 
 
+class StorageUnavailableError(KeyquorumAPIError):
+    """The server's storage is full or failing, so nothing was changed; retry later."""
+
+    code_name = "storage_unavailable"
+    http_status = 503
+
+
 _BY_CODE: dict[str, type[KeyquorumAPIError]] = {
     cls.code_name: cls
     for cls in (
@@ -301,7 +309,7 @@ _BY_CODE: dict[str, type[KeyquorumAPIError]] = {
         ApprovalMismatchError, ApprovalNotRequesterError, DuplicateApprovalError,
         ApprovalConsumedError, ApprovalExpiredError, ApprovalRejectedError,
         WrongPassphraseError, SealUnavailableError, SealRequiredError, InvalidProofError,
-        ChallengeExpiredError, ChallengeUsedError,
+        ChallengeExpiredError, ChallengeUsedError, StorageUnavailableError,
     )
 }
 

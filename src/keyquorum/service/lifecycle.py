@@ -35,6 +35,15 @@ from keyquorum.storage import keys_repo
 
 MIN_DELETION_DAYS = 7
 MAX_DELETION_DAYS = 30
+MAX_USAGE_LIMIT = 2**53 - 1
+"""The largest usage_limit: every JSON parser reads it exactly (JavaScript's
+Number.MAX_SAFE_INTEGER), it fits the BIGINT column, and no version lives to use it up."""
+MAX_VERSION = 2**31 - 1
+"""The largest version number: versions are INTEGER columns (32-bit on PostgreSQL)."""
+MAX_STORED_INT = 2**63 - 1
+"""What a BIGINT column holds on SQLite and PostgreSQL: the bound of any other integer."""
+_INT_MAXIMA = {"usage_limit": MAX_USAGE_LIMIT, "min_decrypt_version": MAX_VERSION,
+               "version": MAX_VERSION}
 REVOKE_REASONS = ("compromised", "superseded", "retired", "other")
 _CREATE_FIELDS = {"name", "spec", "purpose", "description", "owner", "labels", "exportable",
                   "rotation_period", "crypto_period", "usage_limit", "deletion_window_days"}
@@ -67,10 +76,12 @@ def _optional_text(value: object, field: str, limit: int) -> str | None:
 
 
 def _positive_int(value: object, field: str) -> int | None:
+    """An integer from 1 to the field's maximum, so it always fits its storage column."""
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidRequest(f"{field} must be a positive integer")
+    maximum = _INT_MAXIMA.get(field, MAX_STORED_INT)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise InvalidRequest(f"{field} must be an integer from 1 to {maximum}")
     return value
 
 
