@@ -299,28 +299,27 @@ def in_process_scenarios(data_dir: Path, iterations: int,
     rows = []
     with in_process_service(data_dir) as (_core, services, context):
         ops = services.operations
-        item = {"plaintext": _b64(os.urandom(ITEM_BYTES))}
-        ciphertext = ops.encrypt(context(), KEY, item).answer["ciphertext"]
-        decrypt_item = {"ciphertext": ciphertext}
-        batch_items = [{"plaintext": _b64(os.urandom(ITEM_BYTES))} for _ in range(BATCH)]
-        batch_ciphertexts = [{"ciphertext": ops.encrypt(context(), KEY, i).answer["ciphertext"]}
-                             for i in batch_items]
+        plaintext = os.urandom(ITEM_BYTES)
+        ciphertext = ops.encrypt(context(), KEY, plaintext, None).ciphertext
+        batch_plaintexts = [os.urandom(ITEM_BYTES) for _ in range(BATCH)]
+        batch_ciphertexts = [ops.encrypt(context(), KEY, one, None).ciphertext
+                             for one in batch_plaintexts]
 
         def encrypt_one() -> None:
-            ops.encrypt(context(), KEY, item)
+            ops.encrypt(context(), KEY, plaintext, None)
 
         def decrypt_one() -> None:
-            ops.decrypt(context(), decrypt_item, expected_key=KEY)
+            ops.decrypt(context(), ciphertext, None, expected_key=KEY)
 
         def encrypt_batch() -> None:
             ctx = context()
-            for one in batch_items:
-                ops.encrypt(ctx, KEY, one)
+            for one in batch_plaintexts:
+                ops.encrypt(ctx, KEY, one, None)
 
         def decrypt_batch() -> None:
             ctx = context()
             for one in batch_ciphertexts:
-                ops.decrypt(ctx, one, expected_key=KEY)
+                ops.decrypt(ctx, one, None, expected_key=KEY)
 
         batches = max(1, iterations // BATCH)
         for name, function, count, items in (

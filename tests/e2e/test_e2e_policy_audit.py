@@ -195,19 +195,16 @@ def test_every_request_is_audited_by_accessor_never_by_token(
         denied = http.post("/v1/decrypt", json={"ciphertext": ok(good)["ciphertext"]})
         failed = http.post(f"/v1/keys/{name}/encrypt", json={"plaintext": "%%%"})
         missing = _enc(http, "audited-none")
-    unauth = httpx.post(f"{shared_server.addr}/v1/keys/{name}/encrypt",
-                        json={"plaintext": ""}, headers={"Authorization": f"Bearer {token}x"})
+    # (a wrong token is counted per client, not recorded one by one: tests/api/)
     assert_error(denied, 403, "forbidden")
     assert_error(failed, 400, "invalid_request")
     assert_error(missing, 403, "forbidden")
-    assert_error(unauth, 401, "unauthenticated")
 
     expected = [
         (good, "ok", None, "encrypt", accessor),
         (denied, "denied", "forbidden", "decrypt", accessor),
         (failed, "error", "invalid_request", "encrypt", accessor),
         (missing, "denied", "forbidden", "encrypt", accessor),
-        (unauth, "denied", "unauthenticated", "encrypt", None),
     ]
     for answer, outcome, code, operation, identity in expected:
         record = _by_request(root, answer.headers["x-request-id"])

@@ -31,9 +31,11 @@ def test_concurrent_requests_on_two_workers_leave_one_unbroken_chain(tmp_path: P
         def hammer(index: int) -> int:
             # A fresh connection each time, so both workers take requests; rotations
             # write their records inside their own transactions, encrypts via group commit.
-            path = "/v1/keys/chain/k/rotate" if index % 10 == 0 else "/v1/keys/chain/k/encrypt"
-            return httpx.post(f"{server.addr}{path}", headers=headers, json=body,
-                              timeout=30).status_code
+            if index % 10 == 0:
+                return httpx.post(f"{server.addr}/v1/keys/chain/k/rotate", headers=headers,
+                                  timeout=30).status_code
+            return httpx.post(f"{server.addr}/v1/keys/chain/k/encrypt", headers=headers,
+                              json=body, timeout=30).status_code
 
         with ThreadPoolExecutor(16) as pool:
             codes = list(pool.map(hammer, range(200)))

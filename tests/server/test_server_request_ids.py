@@ -25,17 +25,21 @@ def test_token_naming_a_missing_policy_is_refused(shared_server: ServerProcess) 
     assert "nobody-wrote-this" in answer.json()["error"]["message"]
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 @pytest.mark.server
 def test_requests_refused_before_any_operation_are_audited(shared_server: ServerProcess) -> None:
     with shared_server.client() as http:
         me = http.get("/v1/auth/tokens/self").json()["accessor"]
         refused = [
-            http.post("/v1/keys", content=b"{not json"),
-            http.post("/v1/keys/some/key/encrypt", content=b"[1, 2"),
+            http.post("/v1/keys", content=b"{not json", headers=JSON),
+            http.post("/v1/keys/some/key/encrypt", content=b"[1, 2", headers=JSON),
             http.get("/v1/nowhere/at/all"),
+            http.post("/v1/keys", content=b"{}", headers={"Content-Type": "text/plain"}),
         ]
         ids = {answer.headers["x-request-id"] for answer in refused}
-        assert [a.status_code for a in refused] == [400, 400, 404]
+        assert [a.status_code for a in refused] == [400, 400, 404, 415]
         records = http.get("/v1/audit", params={"limit": 50}).json()["records"]
     found = {r["request_id"]: r for r in records if r["request_id"] in ids}
     assert set(found) == ids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,8 +23,9 @@ from keyquorum.api import (
     routes_simulate,
     routes_sys,
 )
-from keyquorum.api.crypto_routes import CryptoFront
+from keyquorum.api.anonymous import WINDOW_SECONDS
 from keyquorum.api.errors import install_error_handlers
+from keyquorum.api.front import Front
 from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
@@ -38,12 +40,20 @@ from keyquorum.service.seals import start_auto_unseal
 
 def build_services(core: Core) -> Services:
     lifecycle = KeyLifecycle(core)
+    operations = CryptoOperations(core, lifecycle)
     return Services(core=core, lifecycle=lifecycle,
-                    operations=CryptoOperations(core, lifecycle), runner=Runner(core),
+                    operations=operations, runner=Runner(core, operations),
                     scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval))
 
 
-def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
+async def _flush_anonymous_refusals(services: Services) -> None:
+    """Write the summaries of anonymous refusals whose window has closed."""
+    while True:
+        await asyncio.sleep(WINDOW_SECONDS / 4)
+        await services.runner.flush_anonymous()
+
+
+def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     services = build_services(core)
 
     @asynccontextmanager
@@ -53,10 +63,13 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
         if run_scheduler:  # with several workers, one runs the background jobs
             services.scheduler.start()
             start_auto_unseal(core)  # HSM / KMS seals: opens every worker, or stays sealed
+        flusher = asyncio.create_task(_flush_anonymous_refusals(services))
         try:
             yield
         finally:
+            flusher.cancel()
             services.scheduler.stop()
+            await services.runner.flush_anonymous(force=True)
             core.audit.stop()
 
     app = FastAPI(title="keyquorum", version=__version__, lifespan=lifespan,
@@ -77,4 +90,4 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> CryptoFront:
     app.include_router(routes_reports.router)
     app.include_router(routes_metrics.router)
     app.add_middleware(RequestIdHeader)
-    return CryptoFront(app, services)
+    return Front(app, services, tls=core.settings.tls_cert is not None)

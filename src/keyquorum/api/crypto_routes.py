@@ -4,140 +4,149 @@ Encrypt, decrypt, sign and friends are the hot path: thousands of small
 requests a second. FastAPI's routing, dependency injection and middleware
 stack cost more per request than the cryptography and the audit write
 together, so these routes are matched and answered here, in front of the
-FastAPI app, and every other path is passed through to it unchanged. They
-share everything that matters with the rest of the API: the same ``Runner``
-(authentication, audit before answer, fail closed), the same services, and
-the same error mapping (``api.errors``).
+FastAPI app, and every other path is passed through to it unchanged.
+
+They are not a second pipeline: each route is one row of ``KEY_ROUTES`` /
+``KEYLESS_ROUTES`` (its typed item model, the permission checked on the key
+the path names, and the service verb), and ``Runner.run_crypto`` takes every
+row through the same steps as every other request: limited body, typed
+parse, authenticate, validate the name, authorize, service, serialize, audit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from keyquorum.api.bodies import (
+    Body,
+    DataKeyItem,
+    DecapsulateItem,
+    DecryptItem,
+    EncryptItem,
+    MacItem,
+    RandomItem,
+    ReencryptItem,
+    SignItem,
+    VerifyItem,
+    VerifyMacItem,
+)
+from keyquorum.service.context import RequestContext
+from keyquorum.service.operations import CryptoOperations, Used
 
-from keyquorum.api.errors import error_body, translate
-from keyquorum.api.runner import parse_json_body
-from keyquorum.api.services import Services
-from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError, TooLarge
-from keyquorum.service.context import RequestContext, next_request_id
-from keyquorum.service.operations import CryptoOperations, ItemResult
-
-Work = Callable[[RequestContext, object], ItemResult]
-Send = Callable[[dict[str, Any]], Any]
-
-
-def _key_route(ops: CryptoOperations, operation: str, name: str) -> tuple[str, Work] | None:
-    """The audit operation name and item function for ``POST /v1/keys/{name}/{operation}``."""
-    routes: dict[str, tuple[str, Work]] = {
-        "encrypt": ("encrypt", lambda ctx, item: ops.encrypt(ctx, name, item)),
-        "decrypt": ("decrypt", lambda ctx, item: ops.decrypt(ctx, item, expected_key=name)),
-        "datakey": ("datakey", lambda ctx, item: ops.datakey(ctx, name, item)),
-        "sign": ("sign", lambda ctx, item: ops.sign(ctx, name, item)),
-        "verify": ("verify", lambda ctx, item: ops.verify(ctx, name, item)),
-        "mac": ("mac", lambda ctx, item: ops.mac(ctx, name, item)),
-        "verify-mac": ("mac", lambda ctx, item: ops.verify_mac(ctx, name, item)),
-        "decapsulate": ("decapsulate", lambda ctx, item: ops.decapsulate(ctx, name, item)),
-    }
-    return routes.get(operation)
+Call = Callable[[CryptoOperations, RequestContext, "str | None", Any, bool], Used]
 
 
-_KEY_OPERATIONS = frozenset(
-    ("encrypt", "decrypt", "datakey", "sign", "verify", "mac", "verify-mac", "decapsulate"))
-_KEYLESS = {"/v1/decrypt": "decrypt", "/v1/reencrypt": "reencrypt", "/v1/random": "random"}
-_EMPTY_BODY_OK = frozenset(("datakey",))
+@dataclass(frozen=True)
+class CryptoRoute:
+    """One crypto route: how its items are parsed, authorized and run.
+
+    ``permission`` is checked by the pipeline on the key the path names, with
+    each item's context (rules with ``context_keys``); None when the service
+    discovers the key itself (decrypt: the ciphertext names it).
+    """
+
+    operation: str  # the audit operation
+    model: type[Body]
+    call: Call
+    permission: str | None
+    empty_body_ok: bool = False
 
 
-def match(path: str) -> tuple[str, str | None] | None:
-    """``(operation-segment, key name or None)`` if ``path`` is a crypto route, else None."""
-    if path in _KEYLESS:
-        return path.rsplit("/", 1)[1], None
+def _encrypt(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: EncryptItem,
+             may_block: bool) -> Used:
+    assert name is not None
+    return ops.encrypt(ctx, name, item.plaintext, item.context, may_block=may_block)
+
+
+def _decrypt(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: DecryptItem,
+             may_block: bool) -> Used:
+    return ops.decrypt(ctx, item.ciphertext, item.context, expected_key=name,
+                       allow_compromised=item.unsafe_allow_compromised, may_block=may_block)
+
+
+def _reencrypt(ops: CryptoOperations, ctx: RequestContext, _name: str | None,
+               item: ReencryptItem, may_block: bool) -> Used:
+    return ops.reencrypt(ctx, item.ciphertext, item.context,
+                         destination_key=item.destination_key,
+                         destination_context=item.target_context(),
+                         allow_compromised=item.unsafe_allow_compromised, may_block=may_block)
+
+
+def _datakey(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: DataKeyItem,
+             may_block: bool) -> Used:
+    assert name is not None
+    return ops.datakey(ctx, name, item.bits, item.context, with_plaintext=item.plaintext,
+                       may_block=may_block)
+
+
+def _sign(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: SignItem,
+          may_block: bool) -> Used:
+    assert name is not None
+    return ops.sign(ctx, name, message=item.message, digest=item.digest, hash_name=item.hash,
+                    may_block=may_block)
+
+
+def _verify(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: VerifyItem,
+            may_block: bool) -> Used:
+    assert name is not None
+    return ops.verify(ctx, name, item.signature, message=item.message, digest=item.digest,
+                      hash_name=item.hash, version=item.key_version, may_block=may_block)
+
+
+def _mac(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: MacItem,
+         may_block: bool) -> Used:
+    assert name is not None
+    return ops.mac(ctx, name, item.message, may_block=may_block)
+
+
+def _verify_mac(ops: CryptoOperations, ctx: RequestContext, name: str | None,
+                item: VerifyMacItem, may_block: bool) -> Used:
+    assert name is not None
+    return ops.verify_mac(ctx, name, item.message, item.mac, version=item.key_version,
+                          may_block=may_block)
+
+
+def _decapsulate(ops: CryptoOperations, ctx: RequestContext, name: str | None,
+                 item: DecapsulateItem, may_block: bool) -> Used:
+    assert name is not None
+    return ops.decapsulate(ctx, name, item.encapsulation, version=item.key_version,
+                           may_block=may_block)
+
+
+def _random(ops: CryptoOperations, _ctx: RequestContext, _name: str | None, item: RandomItem,
+            _may_block: bool) -> Used:
+    return ops.random(item.bytes)
+
+
+KEY_ROUTES: dict[str, CryptoRoute] = {
+    "encrypt": CryptoRoute("encrypt", EncryptItem, _encrypt, "encrypt"),
+    "decrypt": CryptoRoute("decrypt", DecryptItem, _decrypt, None),
+    "datakey": CryptoRoute("datakey", DataKeyItem, _datakey, "datakey", empty_body_ok=True),
+    "sign": CryptoRoute("sign", SignItem, _sign, "sign"),
+    "verify": CryptoRoute("verify", VerifyItem, _verify, "verify"),
+    "mac": CryptoRoute("mac", MacItem, _mac, "mac"),
+    "verify-mac": CryptoRoute("mac", VerifyMacItem, _verify_mac, "mac"),
+    "decapsulate": CryptoRoute("decapsulate", DecapsulateItem, _decapsulate, "decapsulate"),
+}
+"""``POST /v1/keys/{name}/{segment}``."""
+
+KEYLESS_ROUTES: dict[str, CryptoRoute] = {
+    "/v1/decrypt": CryptoRoute("decrypt", DecryptItem, _decrypt, None),
+    "/v1/reencrypt": CryptoRoute("reencrypt", ReencryptItem, _reencrypt, None),
+    "/v1/random": CryptoRoute("random", RandomItem, _random, "random"),
+}
+
+
+def match(path: str) -> tuple[CryptoRoute, str | None] | None:
+    """The route and the key name the path gives (None for keyless routes), if any."""
+    keyless = KEYLESS_ROUTES.get(path)
+    if keyless is not None:
+        return keyless, None
     if path.startswith("/v1/keys/"):
-        name, _, operation = path[len("/v1/keys/"):].rpartition("/")
-        if name and operation in _KEY_OPERATIONS:
-            return operation, name
+        name, _, segment = path[len("/v1/keys/"):].rpartition("/")
+        route = KEY_ROUTES.get(segment)
+        if name and route is not None:
+            return route, name
     return None
-
-
-class CryptoFront:
-    """ASGI app: crypto POSTs answered directly, everything else handed to ``app``."""
-
-    def __init__(self, app: Any, services: Services) -> None:
-        self.app = app
-        self.services = services
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            route = match(scope["path"])
-            if route is not None:
-                await self._handle(route, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _work(self, segment: str, name: str | None) -> tuple[str, Work]:
-        ops = self.services.operations
-        if name is not None:
-            found = _key_route(ops, segment, name)
-            assert found is not None
-            return found
-        if segment == "decrypt":
-            return "decrypt", lambda ctx, item: ops.decrypt(ctx, item)
-        if segment == "reencrypt":
-            return "reencrypt", lambda ctx, item: ops.reencrypt(ctx, item)
-        return "random", lambda ctx, item: ops.random(ctx, item)
-
-    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
-        limit = self.services.core.settings.max_body_bytes
-        for header, value in scope["headers"]:
-            if header == b"content-length" and value.isdigit() and int(value) > limit:
-                raise TooLarge(f"request body exceeds {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidRequest("the client went away before the body ended")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(f"request body exceeds {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-    async def _handle(self, route: tuple[str, str | None], scope: dict[str, Any], receive: Any,
-                      send: Send) -> None:
-        segment, name = route
-        request_id = next_request_id()
-        client = scope.get("client")
-        ctx = RequestContext(request_id=request_id, client=client[0] if client else None)
-        authorization: str | None = None
-        for header, value in scope["headers"]:
-            if header == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        operation, work = self._work(segment, name)
-        try:
-            raw = await self._read_body(scope, receive)
-            body = parse_json_body(raw, allow_empty=segment in _EMPTY_BODY_OK)
-            answer = await self.services.runner.run_items(ctx, authorization, operation, name,
-                                                          body, work)
-            status, payload = 200, orjson.dumps(answer)
-        except Exception as exc:
-            error = translate(exc)
-            if error is None:
-                error = KeyquorumError("internal error")
-            if not (ctx.recorded or ctx.audited):  # refused before the runner (bad body)
-                try:
-                    await self.services.runner.record_refusal(ctx, authorization, operation,
-                                                              name, error)
-                except AuditUnavailable as unavailable:
-                    error = unavailable
-            status, payload = error.status, orjson.dumps(error_body(error, request_id))
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (b"x-request-id", request_id.encode()),
-        ]})
-        await send({"type": "http.response.body", "body": payload})

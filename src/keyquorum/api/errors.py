@@ -111,6 +111,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(error, getattr(request.state, "request_id", None))
         if error.code != "audit_unavailable":
             response.status_code = exc.status_code
+            for name, value in (exc.headers or {}).items():  # 405 names what is Allowed
+                response.headers[name] = value
         return response
 
     @app.exception_handler(Exception)

@@ -15,13 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from keyquorum.api.runner import read_json
+from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.approvals import APPROVE, REJECT
 from keyquorum.errors import InvalidRequest
 from keyquorum.service.context import RequestContext
 from keyquorum.service.dual_control import APPROVAL_ID_FIELD
-from keyquorum.service.operations import ItemResult
 
 router = APIRouter(prefix="/v1/approvals")
 MAX_PAGE = 1000
@@ -52,18 +51,18 @@ async def list_approvals(request: Request, state: str = "open", limit: int = 100
         now = s.core.clock.now()
         return {"approvals": [a.to_json(now) for a in found], "next_page_token": next_token}
 
-    return await s.runner.run(request, "approvals:list", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "approvals:list", None, work, permission=None,
                               in_thread=True)
 
 
 @router.get("/{approval_id}")
 async def show_approval(request: Request, approval_id: str,
                         s: Services = Depends(services)) -> dict[str, Any]:
-    def work(ctx: RequestContext) -> ItemResult:
+    def work(ctx: RequestContext) -> Audited:
         approval = s.core.dual_control.show(ctx, approval_id)
-        return ItemResult(approval.to_json(s.core.clock.now()), approval.key, None)
+        return Audited(approval.to_json(s.core.clock.now()), approval.key, None)
 
-    return await s.runner.run(request, "approvals:read", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "approvals:read", None, work, permission=None,
                               in_thread=True)
 
 
@@ -74,11 +73,11 @@ async def _decide(request: Request, approval_id: str, decision: str,
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
 
-    def work(ctx: RequestContext) -> ItemResult:
+    def work(ctx: RequestContext) -> Audited:
         approval = s.core.dual_control.decide(ctx, approval_id, decision, body.get("note"))
-        return ItemResult(approval.to_json(s.core.clock.now()), approval.key, None)
+        return Audited(approval.to_json(s.core.clock.now()), approval.key, None)
 
-    return await s.runner.run(request, decision, None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, decision, None, work, permission=None,
                               in_thread=True)
 
 

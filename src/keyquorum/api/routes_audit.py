@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
-from keyquorum.api.services import Services, authorize, services
+from keyquorum.api.services import Services, services
 from keyquorum.audit.checkpoints import Checkpoint
 from keyquorum.audit.records import to_json as audit_json
 from keyquorum.auth.dual_settings import AUDIT_SINK_REMOVE
@@ -41,14 +41,13 @@ async def list_audit(request: Request, key: str | None = None, identity: str | N
                      s: Services = Depends(services)) -> dict[str, Any]:
     """Records, newest first; ``context`` is a hash from POST /v1/audit/hash."""
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "audit:read")
         records, next_token = s.core.audit.query(
             key=key, identity=identity, operation=operation, outcome=outcome, context=context,
             since=_time(since, "since"), until=_time(until, "until"), limit=limit,
             page_token=page_token)
         return {"records": [audit_json(r) for r in records], "next_page_token": next_token}
 
-    return await s.runner.run(request, "audit:read", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "audit:read", None, work, permission="audit:read",
                               in_thread=True)
 
 
@@ -71,10 +70,9 @@ async def verify(request: Request, s: Services = Depends(services)) -> dict[str,
     body = await read_json(request, s.core, allow_empty=True)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "audit:read")
         return s.core.audit_trail.verify(_trusted(body)).to_json()
 
-    return await s.runner.run(request, "audit:verify", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "audit:verify", None, work, permission="audit:read",
                               in_thread=True)
 
 
@@ -82,10 +80,10 @@ async def verify(request: Request, s: Services = Depends(services)) -> dict[str,
 async def export(request: Request, s: Services = Depends(services)) -> StreamingResponse:
     """The whole chain as JSON lines (see docs/FORMAT.md), checkable offline."""
     def work(ctx: RequestContext) -> Iterator[bytes]:
-        authorize(s, ctx, "audit:read")
         return s.core.audit_trail.export()
 
-    lines = await s.runner.run(request, "audit:export", None, work, in_thread=True)
+    lines = await s.runner.run(request, "audit:export", None, work, permission="audit:read",
+                               in_thread=True)
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
@@ -93,11 +91,10 @@ async def export(request: Request, s: Services = Depends(services)) -> Streaming
 async def public_key(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """The checkpoint signing key's public half, for auditors to keep."""
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "audit:read")
         keys = s.core.audit_trail.keys
         return {"public_key_pem": keys.public_pem, "key_id": keys.key_id, "alg": "ed25519"}
 
-    return await s.runner.run(request, "audit:read", None, work)  # type: ignore[no-any-return]
+    return await s.runner.run(request, "audit:read", None, work, permission="audit:read")
 
 
 @router.post("/hash")
@@ -106,39 +103,36 @@ async def hash_value(request: Request, s: Services = Depends(services)) -> dict[
     body = await read_json(request, s.core)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "audit:read")
         if set(body) != {"value"} or not isinstance(body["value"], str) \
                 or len(body["value"]) > MAX_HASH_INPUT:
             raise InvalidRequest(f"give exactly value: a string of at most {MAX_HASH_INPUT} "
                                  "characters")
         return {"hash": s.core.audit_trail.hash_value(body["value"])}
 
-    return await s.runner.run(request, "audit:hash", None, work)  # type: ignore[no-any-return]
+    return await s.runner.run(request, "audit:hash", None, work, permission="audit:read")
 
 
 @router.post("/checkpoint")
 async def checkpoint(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """Sign the chain head now (an operator before handing an export to an auditor)."""
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:audit")
         s.core.audit_trail.keys  # noqa: B018 - raises Sealed while sealed
         made = s.core.audit_trail.checkpoint()
         if made is None:
             raise InvalidRequest("the audit log is empty: nothing to checkpoint")
         return made.to_json()
 
-    return await s.runner.run(request, "audit:checkpoint", None,  # type: ignore[no-any-return]
-                              work, in_thread=True)
+    return await s.runner.run(request, "audit:checkpoint", None,
+                              work, permission="sys:audit", in_thread=True)
 
 
 @sinks_router.get("")
 async def list_sinks(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """Every sink, where it was defined (config file or API), and its health."""
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:read")
         return {"sinks": s.core.audit_sinks.describe()}
 
-    return await s.runner.run(request, "sys:read", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:read", None, work, permission="sys:read",
                               in_thread=True)
 
 
@@ -149,14 +143,13 @@ async def add_sink(request: Request, name: str, s: Services = Depends(services)
     body = await read_json(request, s.core)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:audit")
         ctx.detail["sink"] = name
         added = s.core.audit_sinks.add(name, body)
         s.core.peers.announce({"op": "audit-sinks"})
         return added
 
-    return await s.runner.run(request, "audit:sink-add", None,  # type: ignore[no-any-return]
-                              work, in_thread=True)
+    return await s.runner.run(request, "audit:sink-add", None,
+                              work, permission="sys:audit", in_thread=True)
 
 
 @sinks_router.delete("/{name}")
@@ -169,7 +162,6 @@ async def remove_sink(request: Request, name: str, s: Services = Depends(service
         raise InvalidRequest("removing a sink takes no body but approval_id")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:audit")
         ctx.detail["sink"] = name
         s.core.audit_sinks.check_removable(name)
         with s.core.dual_control.guard(ctx, AUDIT_SINK_REMOVE, None, {"sink": name},
@@ -178,8 +170,8 @@ async def remove_sink(request: Request, name: str, s: Services = Depends(service
         s.core.peers.announce({"op": "audit-sinks"})
         return {"name": name, "removed": True}
 
-    return await s.runner.run(request, "audit:sink-remove", None,  # type: ignore[no-any-return]
-                              work, in_thread=True)
+    return await s.runner.run(request, "audit:sink-remove", None,
+                              work, permission="sys:audit", in_thread=True)
 
 
 __all__ = ["router", "sinks_router"]

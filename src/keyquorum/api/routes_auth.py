@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
-from keyquorum.api.services import Services, authorize, services
+from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT, TOKEN_CREATE_PRIVILEGED
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy import parse_policy
@@ -37,7 +37,8 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        parent = authorize(s, ctx, "sys:tokens")
+        parent = ctx.identity
+        assert parent is not None
         ttl = parse_duration(body.get("ttl"), field="ttl")
         if ttl is None:
             ttl = s.core.settings.default_token_ttl
@@ -58,7 +59,7 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
         ctx.detail["created_accessor"] = identity.accessor
         return {"token": token, **_identity_json(identity)}
 
-    return await s.runner.run(request, "sys:tokens", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
                               in_thread=True)
 
 
@@ -68,7 +69,7 @@ async def token_self(request: Request, s: Services = Depends(services)) -> dict[
         assert ctx.identity is not None
         return _identity_json(ctx.identity)
 
-    return await s.runner.run(request, "token:self", None, work)  # type: ignore[no-any-return]
+    return await s.runner.run(request, "token:self", None, work, permission=None)
 
 
 @router.delete("/auth/tokens/{accessor}")
@@ -76,8 +77,6 @@ async def revoke_token(request: Request, accessor: str,
                        s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
-        if ctx.identity.accessor != accessor:  # a token may always revoke itself
-            authorize(s, ctx, "sys:tokens")
         target = s.core.tokens.get(accessor)
         if target.is_root and not ctx.identity.is_root:
             raise Forbidden("only a root token may revoke a root token")
@@ -86,17 +85,19 @@ async def revoke_token(request: Request, accessor: str,
         ctx.detail["revoked_accessor"] = accessor
         return {"accessor": accessor, "revoked": True}
 
-    return await s.runner.run(request, "sys:tokens", None, work,  # type: ignore[no-any-return]
+    def needed(identity: Identity) -> str | None:
+        return None if identity.accessor == accessor else "sys:tokens"  # revoking itself
+
+    return await s.runner.run(request, "sys:tokens", None, work, permission=needed,
                               in_thread=True)
 
 
 @router.get("/policies")
 async def list_policies(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:policies")
         return {"policies": [{"name": p.name, **p.to_json()} for p in s.core.policies.list()]}
 
-    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",
                               in_thread=True)
 
 
@@ -107,7 +108,6 @@ async def put_policy(request: Request, name: str,
     approval_id = approval_id_from(request, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:policies")
         policy = parse_policy(name, body)
         ctx.detail["policy"] = name
         with s.core.dual_control.guard(ctx, POLICY_PUT, None, {"policy": name, "body": body},
@@ -116,7 +116,7 @@ async def put_policy(request: Request, name: str,
         s.core.peers.announce({"op": "policies"})
         return {"name": policy.name, **policy.to_json()}
 
-    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",
                               in_thread=True)
 
 
@@ -124,11 +124,10 @@ async def put_policy(request: Request, name: str,
 async def get_policy(request: Request, name: str,
                      s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:policies")
         policy = s.core.policies.get(name)
         return {"name": policy.name, **policy.to_json()}
 
-    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",
                               in_thread=True)
 
 
@@ -139,7 +138,6 @@ async def delete_policy(request: Request, name: str,
     approval_id = approval_id_from(request)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:policies")
         s.core.policies.get(name)  # no approval request for a policy that is not there
         ctx.detail["policy"] = name
         with s.core.dual_control.guard(ctx, POLICY_DELETE, None, {"policy": name},
@@ -148,7 +146,7 @@ async def delete_policy(request: Request, name: str,
         s.core.peers.announce({"op": "policies"})
         return {"name": name, "deleted": True}
 
-    return await s.runner.run(request, "sys:policies", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",
                               in_thread=True)
 
 

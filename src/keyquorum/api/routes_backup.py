@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from keyquorum.api.services import Services, authorize, services
+from keyquorum.api.services import Services, services
 from keyquorum.backup.format import DEFAULT_SEGMENT_SIZE, check_segment_size
 from keyquorum.backup.writer import BackupStream, start_backup
 from keyquorum.errors import InvalidRequest
@@ -24,7 +24,6 @@ async def backup(request: Request, segment_size: int = DEFAULT_SEGMENT_SIZE,
                  s: Services = Depends(services)) -> StreamingResponse:
     """The backup file (docs/FORMAT.md section 6); ``segment_size`` is for tests and tuning."""
     def work(ctx: RequestContext) -> BackupStream:
-        authorize(s, ctx, "sys:backup")
         try:
             check_segment_size(segment_size)
         except ValueError as exc:
@@ -33,7 +32,9 @@ async def backup(request: Request, segment_size: int = DEFAULT_SEGMENT_SIZE,
         ctx.detail.update({"backup_id": made.backup_id, "canaries": str(made.canaries)})
         return made
 
-    made: BackupStream = await s.runner.run(request, "sys:backup", None, work, in_thread=True)
+    made: BackupStream = await s.runner.run(request, "sys:backup", None, work,
+                                            permission="sys:backup",
+                                            in_thread=True)
     return StreamingResponse(made.chunks, media_type=MEDIA_TYPE, headers={
         "content-disposition": f'attachment; filename="keyquorum-{made.backup_id}.kqbk"',
         "x-keyquorum-backup-id": made.backup_id})

@@ -30,8 +30,8 @@ async def challenge(name: str, request: Request,
     def work(ctx: RequestContext) -> dict[str, Any]:
         return s.core.custodian_registry.challenge(s.core.initialized_seal_config(), name, ctx)
 
-    return await s.runner.run(request, "sys:custodian-challenge", None,  # type: ignore[no-any-return]
-                              work, authenticate=False, in_thread=True)
+    return await s.runner.run(request, "sys:custodian-challenge", None,
+                              work, permission=None, authenticate=False, in_thread=True)
 
 
 @router.post("/{name}/proof")
@@ -41,5 +41,5 @@ async def proof(name: str, request: Request, s: Services = Depends(services)) ->
     def work(ctx: RequestContext) -> dict[str, Any]:
         return s.core.custodian_registry.prove(s.core.initialized_seal_config(), name, body, ctx)
 
-    return await s.runner.run(request, "sys:custodian-proof", None,  # type: ignore[no-any-return]
-                              work, authenticate=False, in_thread=True)
+    return await s.runner.run(request, "sys:custodian-proof", None,
+                              work, permission=None, authenticate=False, in_thread=True)

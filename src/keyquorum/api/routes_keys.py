@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.routes_approvals import approval_id_from
-from keyquorum.api.runner import read_json
-from keyquorum.api.serialize import key_json
-from keyquorum.api.services import Services, authorize, services
+from keyquorum.api.runner import Audited, read_json
+from keyquorum.api.serialize import crypto_json, key_json
+from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
 from keyquorum.errors import InvalidRequest
 from keyquorum.keys.names import validate_key_name
@@ -39,16 +39,14 @@ def _after(token: str | None) -> str | None:
 @router.post("")
 async def create_key(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
-    name = body.get("name") if isinstance(body.get("name"), str) else None
+    name = validate_key_name(body.get("name"))  # refused before any policy sees it
+    spec = body.get("spec")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        spec = body.get("spec")
-        authorize(s, ctx, "create", validate_key_name(name),
-                  spec=spec if isinstance(spec, str) else None)
         return key_json(s.lifecycle.create(ctx, body), s.core.keys)
 
-    return await s.runner.run(request, "create", name, work,  # type: ignore[no-any-return]
-                              in_thread=True)
+    return await s.runner.run(request, "create", name, work, permission="create",
+                              spec=spec if isinstance(spec, str) else None, in_thread=True)
 
 
 @router.get("")
@@ -70,6 +68,8 @@ async def list_keys(request: Request, prefix: str | None = None, state: str | No
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.barrier()
         assert ctx.identity is not None
+        if prefix is not None:
+            ctx.detail["prefix"] = prefix[:128]
         found: list[dict[str, Any]] = []
         after = _after(page_token)
         more = False
@@ -93,26 +93,29 @@ async def list_keys(request: Request, prefix: str | None = None, state: str | No
         next_token = _page_token(found[-1]["name"]) if found and more else None
         return {"keys": found, "next_page_token": next_token}
 
-    return await s.runner.run(request, "list", prefix, work,  # type: ignore[no-any-return]
-                              in_thread=True)
+    # Each key is filtered by the caller's ``list`` permission on it: no single subject.
+    return await s.runner.run(request, "list", None, work, permission=None, in_thread=True)
 
 
 @router.get("/{name:path}/public-key")
 async def public_key(request: Request, name: str, version: int | None = None,
                      s: Services = Depends(services)) -> dict[str, Any]:
-    return await s.runner.run(  # type: ignore[no-any-return]
-        request, "read", name, lambda ctx: s.operations.public_key(ctx, name, version))
+    def work(_ctx: RequestContext) -> Audited:
+        found = s.operations.public_key(name, version)
+        return Audited(crypto_json(found), name, found.version)
+
+    return await s.runner.run(request, "read", name, work, permission="read")
 
 
 @router.post("/{name:path}/rotate")
 async def rotate(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
-    await read_json(request, s.core, allow_empty=True)
+    if await read_json(request, s.core, allow_empty=True):
+        raise InvalidRequest("rotate takes no fields")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "rotate", name)
         return key_json(s.lifecycle.rotate(ctx, name), s.core.keys)
 
-    return await s.runner.run(request, "rotate", name, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "rotate", name, work, permission="rotate",
                               in_thread=True)
 
 
@@ -123,11 +126,10 @@ async def _toggle(request: Request, name: str, s: Services, enabled: bool) -> di
     operation = "enable" if enabled else "disable"
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, operation, name)
         key = s.lifecycle.set_enabled(ctx, name, enabled, body.get("version"))
         return key_json(key, s.core.keys)
 
-    return await s.runner.run(request, operation, name, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, operation, name, work, permission=operation,
                               in_thread=True)
 
 
@@ -147,11 +149,10 @@ async def revoke(request: Request, name: str, s: Services = Depends(services)) -
     approval_id = approval_id_from(request, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "revoke", name)
         with s.core.dual_control.guard(ctx, REVOKE, name, body, approval_id=approval_id):
             return key_json(s.lifecycle.revoke(ctx, name, body), s.core.keys)
 
-    return await s.runner.run(request, "revoke", name, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "revoke", name, work, permission="revoke",
                               in_thread=True)
 
 
@@ -164,14 +165,13 @@ async def schedule_deletion(request: Request, name: str,
         raise InvalidRequest("only days may be given")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "delete", name)
         with s.core.dual_control.guard(ctx, SCHEDULE_DELETION, name, body,
                                        approval_id=approval_id):
             key = s.lifecycle.schedule_deletion(ctx, name, body.get("days"))
         answer = key_json(key, s.core.keys)
         return {**answer, "destroy_at": answer["destroy_at"]}
 
-    return await s.runner.run(request, "delete", name, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "delete", name, work, permission="delete",
                               in_thread=True)
 
 
@@ -181,10 +181,9 @@ async def cancel_deletion(request: Request, name: str,
     await read_json(request, s.core, allow_empty=True)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "delete", name)
         return key_json(s.lifecycle.cancel_deletion(ctx, name), s.core.keys)
 
-    return await s.runner.run(request, "delete", name, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "delete", name, work, permission="delete",
                               in_thread=True)
 
 
@@ -192,7 +191,6 @@ async def cancel_deletion(request: Request, name: str,
 async def get_key(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.barrier()
-        authorize(s, ctx, "read", name)
         with s.core.engine.connect() as conn:
             key = keys_repo.get_key(conn, name=name)
         if key is None:
@@ -201,7 +199,7 @@ async def get_key(request: Request, name: str, s: Services = Depends(services)) 
             raise NotFound(f"no key named {name}")
         return key_json(key, s.core.keys)
 
-    return await s.runner.run(request, "read", name, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "read", name, work, permission="read",
                               in_thread=True)
 
 
@@ -211,8 +209,7 @@ async def update_key(request: Request, name: str,
     body = await read_json(request, s.core)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "update", name)
         return key_json(s.lifecycle.update(ctx, name, body), s.core.keys)
 
-    return await s.runner.run(request, "update", name, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "update", name, work, permission="update",
                               in_thread=True)

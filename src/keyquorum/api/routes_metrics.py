@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from keyquorum.api.services import Services, authorize, services
+from keyquorum.api.services import Services, services
 from keyquorum.metrics import registry_for
 from keyquorum.service.context import RequestContext
 
@@ -24,8 +24,8 @@ router = APIRouter()
 @router.get("/metrics")
 async def metrics(request: Request, s: Services = Depends(services)) -> Response:
     def work(ctx: RequestContext) -> bytes:
-        authorize(s, ctx, "sys:read")
         return generate_latest(registry_for(s.core))
 
-    body = await s.runner.run(request, "sys:metrics", None, work, in_thread=True)
+    body = await s.runner.run(request, "sys:metrics", None, work, permission="sys:read",
+                              in_thread=True)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

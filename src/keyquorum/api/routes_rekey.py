@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
-from keyquorum.api.services import Services, authorize, services
+from keyquorum.api.services import Services, services
 from keyquorum.errors import InvalidRequest
 from keyquorum.service.context import RequestContext
 from keyquorum.service.rekey import RekeyCeremony
@@ -23,8 +23,9 @@ router = APIRouter(prefix="/v1/sys/rekey")
 
 @router.get("")
 async def status(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
-    return await s.runner.run(request, "sys:rekey-status", None,  # type: ignore[no-any-return]
-                              lambda _ctx: RekeyCeremony(s.core).status(), authenticate=False,
+    return await s.runner.run(request, "sys:rekey-status", None,
+                              lambda _ctx: RekeyCeremony(s.core).status(),
+                              permission=None, authenticate=False,
                               in_thread=True)
 
 
@@ -34,11 +35,10 @@ async def start(request: Request, s: Services = Depends(services)) -> dict[str, 
     approval_id = approval_id_from(request, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:seal")
         return RekeyCeremony(s.core).start(ctx, body, approval_id)
 
-    return await s.runner.run(request, "sys:rekey-init", None,  # type: ignore[no-any-return]
-                              work, in_thread=True)
+    return await s.runner.run(request, "sys:rekey-init", None,
+                              work, permission="sys:seal", in_thread=True)
 
 
 @router.post("/update")
@@ -50,15 +50,14 @@ async def update(request: Request, s: Services = Depends(services)) -> dict[str,
     def work(ctx: RequestContext) -> dict[str, Any]:
         return RekeyCeremony(s.core).submit(ctx, body["nonce"], body["share"])
 
-    return await s.runner.run(request, "sys:rekey-update", None,  # type: ignore[no-any-return]
-                              work, authenticate=False, in_thread=True)
+    return await s.runner.run(request, "sys:rekey-update", None,
+                              work, permission=None, authenticate=False, in_thread=True)
 
 
 @router.delete("")
 async def cancel(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:seal")
         return RekeyCeremony(s.core).cancel(ctx)
 
-    return await s.runner.run(request, "sys:rekey-cancel", None,  # type: ignore[no-any-return]
-                              work, in_thread=True)
+    return await s.runner.run(request, "sys:rekey-cancel", None,
+                              work, permission="sys:seal", in_thread=True)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
-from keyquorum.api.services import Services, authorize, services
+from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import SEAL_CHANGE
 from keyquorum.errors import InvalidRequest
 from keyquorum.seal.kinds import parse_request
@@ -28,10 +28,9 @@ router = APIRouter(prefix="/v1/sys/seals")
 @router.get("")
 async def list_seals(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:read")
         return {"seals": s.core.seal_set.describe(s.core.seal_config)}
 
-    return await s.runner.run(request, "sys:read", None, work,  # type: ignore[no-any-return]
+    return await s.runner.run(request, "sys:read", None, work, permission="sys:read",
                               in_thread=True)
 
 
@@ -42,7 +41,6 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
     approval_id = approval_id_from(request, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:seal")
         root_key = s.core.root_key()  # Sealed while sealed: nothing to wrap
         seal = parse_request(body)
         ctx.detail.update({"seal": seal.id, "seal_type": seal.kind})
@@ -55,8 +53,8 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
         s.core.seal_config_changed()
         return added
 
-    return await s.runner.run(request, "sys:seal-add", None,  # type: ignore[no-any-return]
-                              work, in_thread=True)
+    return await s.runner.run(request, "sys:seal-add", None,
+                              work, permission="sys:seal", in_thread=True)
 
 
 @router.delete("/{seal_id}")
@@ -69,7 +67,6 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
         raise InvalidRequest("removing a seal takes no body but approval_id")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        authorize(s, ctx, "sys:seal")
         s.core.root_key()  # changes to the seal set are made unsealed, by an operator
         ctx.detail["seal"] = seal_id[:64]
         entry = s.core.seal_set.check_removable(seal_id)
@@ -82,8 +79,8 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
         s.core.seal_config_changed()
         return removed
 
-    return await s.runner.run(request, "sys:seal-remove", None,  # type: ignore[no-any-return]
-                              work, in_thread=True)
+    return await s.runner.run(request, "sys:seal-remove", None,
+                              work, permission="sys:seal", in_thread=True)
 
 
 def opens_without_shares(body: dict[str, Any]) -> bool:
@@ -103,8 +100,8 @@ async def unseal_without_shares(request: Request, s: Services, body: dict[str, A
             return unseal_with_passphrase(s.core, ctx, body["passphrase"])
         return unseal_automatic(s.core, ctx)
 
-    return await s.runner.run(request, "sys:unseal", None,  # type: ignore[no-any-return]
-                              work, authenticate=False, in_thread=True)
+    return await s.runner.run(request, "sys:unseal", None,
+                              work, permission=None, authenticate=False, in_thread=True)
 
 
 __all__ = ["opens_without_shares", "router", "unseal_without_shares"]

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
 from typing import Any
 
 from keyquorum.clock import rfc3339
 from keyquorum.keys.models import Key
 from keyquorum.service.keycache import KeyCache
+from keyquorum.service.operations import (
+    DataKey,
+    Decapsulated,
+    Decrypted,
+    Encrypted,
+    PublicKey,
+    RandomData,
+    Reencrypted,
+    Signed,
+    Tagged,
+    Used,
+    Verified,
+)
 
 
 def key_json(key: Key, cache: KeyCache) -> dict[str, Any]:
@@ -47,3 +62,38 @@ def key_json(key: Key, cache: KeyCache) -> dict[str, Any]:
             for v in key.versions
         ],
     }
+
+
+def crypto_json(result: Used) -> dict[str, Any]:
+    """The answer for one crypto item (API.md field names; bytes as standard base64)."""
+    shape = _CRYPTO_SHAPES.get(type(result))
+    if shape is None:
+        raise TypeError(f"no answer shape for {type(result).__name__}")
+    return shape(result)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _datakey(r: Any) -> dict[str, Any]:
+    answer = {"ciphertext": r.ciphertext, "key_version": r.version}
+    if r.plaintext is not None:
+        answer["plaintext"] = _b64(r.plaintext)
+    return answer
+
+
+_CRYPTO_SHAPES: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Encrypted: lambda r: {"ciphertext": r.ciphertext, "key_version": r.version},
+    Decrypted: lambda r: {"plaintext": _b64(r.plaintext), "key": r.key,
+                          "key_version": r.version},
+    Reencrypted: lambda r: {"ciphertext": r.ciphertext, "key_version": r.version,
+                            "key": r.key},
+    DataKey: _datakey,
+    Signed: lambda r: {"signature": _b64(r.signature), "key_version": r.version},
+    Verified: lambda r: {"valid": r.valid, "key_version": r.version},
+    Tagged: lambda r: {"mac": _b64(r.tag), "key_version": r.version},
+    Decapsulated: lambda r: {"shared_secret": _b64(r.shared_secret), "key_version": r.version},
+    PublicKey: lambda r: {"public_key_pem": r.pem, "version": r.version, "spec": r.spec},
+    RandomData: lambda r: {"random": _b64(r.data)},
+}

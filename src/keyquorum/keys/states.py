@@ -132,3 +132,13 @@ def check_use(
         raise KeyStateError(
             f"version {version} is compromised; unprotecting needs unsafe_allow_compromised")
     raise KeyStateError(f"version {version} is {version_state.value}")
+
+
+def is_destroyed(state: VersionState | str) -> bool:
+    """Whether a version's material is gone (services ask; they never spell the state)."""
+    return VersionState(state) is VersionState.DESTROYED
+
+
+def is_compromised(state: VersionState | str) -> bool:
+    """Whether a version was revoked as compromised (unprotecting needs the override)."""
+    return VersionState(state) is VersionState.COMPROMISED

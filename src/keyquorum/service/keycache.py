@@ -64,6 +64,19 @@ class KeyCache:
             self._by_name.clear()
             self._name_by_id.clear()
 
+    def cached(self, name: str) -> LoadedKey | None:
+        """The cached entry for ``name`` without touching storage (None on a miss)."""
+        return self._by_name.get(name)
+
+    def cached_by_id(self, key_id: str) -> LoadedKey | None:
+        name = self._name_by_id.get(key_id)
+        return self._by_name.get(name) if name is not None else None
+
+    def needs_reservation(self, loaded: LoadedKey, version: int) -> bool:
+        """Whether the next protect of ``version`` must reserve a block in storage."""
+        counter = loaded.counters.get(version)
+        return counter is None or counter.count >= counter.ceiling
+
     def get(self, name: str) -> LoadedKey:
         loaded = self._by_name.get(name)
         if loaded is not None:

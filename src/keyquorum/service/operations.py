@@ -1,47 +1,136 @@
-"""Cryptographic operations on managed keys: one item at a time; the API batches.
+"""Cryptographic operations on managed keys: one item at a time; the pipeline batches.
 
-Each verb authorizes, asks the state machine, counts usage, and calls the
-crypto package through the key's cached object. It returns the answer with
-the key name and version it used, so every item can be audited exactly.
+Each verb takes domain values (a key name, bytes, a context map) and returns a
+small result value naming the key and version it used, so every item can be
+audited exactly; shaping answers is the API's job. Authorization of the key a
+request names happens in the pipeline before the verb is called. A verb
+authorizes only what it discovers itself: the key a ciphertext's header names
+(decrypt, reencrypt), the destination of a reencrypt, and the
+``unprotect-compromised`` override.
+
+**Blocking.** The pipeline first calls a verb on the event loop with
+``may_block=False``. Whenever the verb would have to wait (a key not in the
+cache, a version not yet unwrapped, a usage-counter block to reserve, a
+usage-limit rotation, or a slow asymmetric private-key operation) it raises
+``WouldBlock`` *before any side effect*, and the pipeline runs the item again
+in a worker thread with ``may_block=True``. The common case (a cached AES key)
+never leaves the loop; nothing slow ever runs on it.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
+from keyquorum.auth.identity import Identity
 from keyquorum.crypto.errors import InvalidCiphertext as CryptoInvalid
 from keyquorum.crypto.random import random_bytes
 from keyquorum.errors import (
     Conflict,
+    Forbidden,
     InvalidCiphertext,
-    InvalidRequest,
+    KeyquorumError,
     KeyStateError,
     NotFound,
     TooLarge,
 )
-from keyquorum.keys.ciphertext import open_with, parse_ciphertext, seal_with
+from keyquorum.keys.ciphertext import (
+    CiphertextHeader,
+    open_with,
+    parse_ciphertext,
+    seal_with,
+)
 from keyquorum.keys.specs import get_spec
-from keyquorum.keys.states import Use, check_use
+from keyquorum.keys.states import Use, check_use, is_compromised, is_destroyed
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
-from keyquorum.service.fields import b64, b64decode_field, check_fields
 from keyquorum.service.keycache import LoadedKey
 from keyquorum.service.lifecycle import KeyLifecycle
 
-MAX_CONTEXT_ENTRIES = 64
-MAX_CONTEXT_BYTES = 8 * 1024
-DATAKEY_BITS = (128, 192, 256, 512)
-HASHES = ("sha256", "sha384", "sha512")
+# Private-key operations of these families take milliseconds (RSA-4096 signing ~15 ms):
+# always off the event loop.
+_SLOW_FAMILIES = frozenset({"sign", "kem"})
+
+
+class WouldBlock(Exception):
+    """Raised with ``may_block=False`` before any side effect: run me in a thread."""
+
+
+def name_subject(exc: KeyquorumError, key: str, version: int | None) -> None:
+    """Say which key and version a refusal concerns, for its audit record only.
+
+    The key a ciphertext names is discovered here, after the pipeline could know
+    it; the record must still name it (who tried to decrypt what), while the
+    answer to the caller must not name a key the caller may not use.
+    """
+    exc.audit_subject = (key, version)  # type: ignore[attr-defined]
+
+
+def subject_of(exc: BaseException) -> tuple[str, int | None] | None:
+    return getattr(exc, "audit_subject", None)
 
 
 @dataclass(frozen=True)
-class ItemResult:
-    answer: dict[str, Any]
+class Used:
+    """What every result carries for the audit record: the key and version it used."""
+
     key: str | None
-    key_version: int | None
+    version: int | None
+
+
+@dataclass(frozen=True)
+class Encrypted(Used):
+    ciphertext: str = ""
+
+
+@dataclass(frozen=True)
+class Decrypted(Used):
+    plaintext: bytes = field(default=b"", repr=False)
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class Reencrypted(Used):
+    ciphertext: str = ""
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class DataKey(Used):
+    ciphertext: str = ""
+    plaintext: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Signed(Used):
+    signature: bytes = b""
+
+
+@dataclass(frozen=True)
+class Verified(Used):
+    valid: bool = False
+
+
+@dataclass(frozen=True)
+class Tagged(Used):
+    tag: bytes = b""
+
+
+@dataclass(frozen=True)
+class Decapsulated(Used):
+    shared_secret: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class PublicKey(Used):
+    pem: str = ""
+    spec: str = ""
+
+
+@dataclass(frozen=True)
+class RandomData(Used):
+    data: bytes = field(default=b"", repr=False)
 
 
 @lru_cache(maxsize=65536)
@@ -55,28 +144,6 @@ def _key_id_text(key_id: uuid.UUID) -> str:
     return str(key_id)
 
 
-def parse_context(value: object, field: str = "context") -> dict[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise InvalidRequest(f"{field} must be a map of strings to strings")
-    if len(value) > MAX_CONTEXT_ENTRIES or sum(
-            len(k) + len(v) for k, v in value.items()) > MAX_CONTEXT_BYTES:
-        raise InvalidRequest(f"{field} is limited to {MAX_CONTEXT_ENTRIES} entries and "
-                             f"{MAX_CONTEXT_BYTES} bytes")
-    return value
-
-
-def _optional_version(item: dict[str, Any], field: str = "key_version") -> int | None:
-    value = item.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidRequest(f"{field} must be a positive integer")
-    return value
-
-
 class CryptoOperations:
     def __init__(self, core: Core, lifecycle: KeyLifecycle) -> None:
         self.core = core
@@ -84,25 +151,38 @@ class CryptoOperations:
 
     # -- shared steps ----------------------------------------------------------------------
 
-    def _key_for(self, ctx: RequestContext, operation: str, name: str, purposes: tuple[str, ...],
-                 context: dict[str, str] | None = None) -> LoadedKey:
+    def _cached(self, name: str, may_block: bool) -> LoadedKey:
+        loaded = self.core.keys.cached(name)
+        if loaded is not None:
+            return loaded
+        if not may_block:
+            raise WouldBlock()
+        return self.core.keys.get(name)
+
+    def _key_for(self, operation: str, name: str, purposes: tuple[str, ...],
+                 may_block: bool) -> LoadedKey:
         self.core.barrier()
-        assert ctx.identity is not None
-        # The request's facts go along for rules with conditions (context keys, source
-        # address); rules without them are answered from the authorizer's cache.
-        self.core.authorizer.authorize(ctx.identity, operation, name, client=ctx.client,
-                                       context=context)
-        loaded = self.core.keys.get(name)
+        loaded = self._cached(name, may_block)
         if loaded.key.purpose not in purposes:
             raise Conflict(f"key {name} has purpose {loaded.key.purpose}; "
                            f"{operation} needs a key for {' or '.join(purposes)}")
         return loaded
 
-    def _check_plaintext(self, data: bytes, field: str = "plaintext") -> None:
-        if len(data) > self.core.settings.max_item_bytes:
-            raise TooLarge(f"{field} exceeds {self.core.settings.max_item_bytes} bytes")
+    def _handle(self, loaded: LoadedKey, version: int, may_block: bool) -> object:
+        if not may_block and version not in loaded.handles:
+            raise WouldBlock()
+        return self.core.keys.handle(loaded, version)
 
-    def _protect_version(self, ctx: RequestContext, loaded: LoadedKey) -> tuple[LoadedKey, int]:
+    def _check_size(self, data: bytes, field_name: str) -> None:
+        if len(data) > self.core.settings.max_item_bytes:
+            raise TooLarge(f"{field_name} exceeds {self.core.settings.max_item_bytes} bytes")
+
+    def _slow(self, loaded: LoadedKey, may_block: bool) -> None:
+        if not may_block and get_spec(loaded.key.spec).family in _SLOW_FAMILIES:
+            raise WouldBlock()
+
+    def _protect_version(self, ctx: RequestContext, loaded: LoadedKey,
+                         may_block: bool) -> tuple[LoadedKey, int]:
         """The primary version, counted; rotates first or after when the usage limit is hit."""
         for _ in range(3):
             key = loaded.key
@@ -112,6 +192,11 @@ class CryptoOperations:
                       use=Use.PROTECT, is_primary=True, version=version,
                       min_decrypt_version=key.min_decrypt_version)
             limit = key.usage_limit or get_spec(key.spec).default_usage_limit
+            if not may_block and (self.core.keys.needs_reservation(loaded, version) or (
+                    limit is not None
+                    and self.core.keys.protect_count(key, version) + 1 >= limit)):
+                raise WouldBlock()  # storage write or rotation ahead: not on the loop
+            self._handle(loaded, version, may_block)
             count = self.core.keys.count_protect(loaded, version)
             if limit is None or count < limit:
                 return loaded, version
@@ -127,217 +212,213 @@ class CryptoOperations:
                                       identity=ctx.identity)
         self.lifecycle.rotate_for_usage(rotation_ctx, name, version)
 
-    def _unprotect_check(self, loaded: LoadedKey, version: int, *,
-                         allow_compromised: bool = False) -> None:
+    def _version_for_use(self, loaded: LoadedKey, version: int | None, *,
+                         allow_compromised: bool = False) -> int:
         key = loaded.key
-        stored = key.version(version)
+        number = version or key.primary_version
+        stored = key.version(number)
         if stored is None:
-            raise NotFound(f"key {key.name} has no version {version}")
+            raise NotFound(f"key {key.name} has no version {number}")
         check_use(key_state=key.state, version_state=stored.state, use=Use.UNPROTECT,
-                  is_primary=version == key.primary_version, version=version,
+                  is_primary=number == key.primary_version, version=number,
                   min_decrypt_version=key.min_decrypt_version,
                   allow_compromised=allow_compromised)
+        return number
 
     def _used(self, loaded: LoadedKey, version: int) -> None:
         self.core.keys.mark_used(loaded, version, self.core.clock.now())
 
+    def _authorize(self, identity: Identity, operation: str, name: str, client: str | None,
+                   context: dict[str, str] | None) -> None:
+        self.core.authorizer.authorize(identity, operation, name, client=client,
+                                       context=context)
+
     # -- encryption --------------------------------------------------------------------------
 
-    def encrypt(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
-        body = check_fields(item, {"plaintext", "context"})
-        plaintext = b64decode_field(body, "plaintext")
-        assert plaintext is not None
-        self._check_plaintext(plaintext)
-        context = parse_context(body.get("context"))
-        ctx.context = context  # audited HMAC'd, never in clear
-        return self._encrypt_bytes(ctx, "encrypt", name, plaintext, context, {})
+    def encrypt(self, ctx: RequestContext, name: str, plaintext: bytes,
+                context: dict[str, str] | None, *, may_block: bool = True) -> Encrypted:
+        self._check_size(plaintext, "plaintext")
+        loaded = self._key_for("encrypt", name, ("encrypt",), may_block)
+        text, version = self._seal(ctx, loaded, plaintext, context, may_block)
+        return Encrypted(loaded.key.name, version, ciphertext=text)
 
-    def _encrypt_bytes(self, ctx: RequestContext, operation: str, name: str, plaintext: bytes,
-                       context: dict[str, str] | None, extra: dict[str, Any]) -> ItemResult:
-        loaded = self._key_for(ctx, operation, name, ("encrypt",), context)
-        loaded, version = self._protect_version(ctx, loaded)
+    def _seal(self, ctx: RequestContext, loaded: LoadedKey, plaintext: bytes,
+              context: dict[str, str] | None, may_block: bool) -> tuple[str, int]:
+        loaded, version = self._protect_version(ctx, loaded, may_block)
         handle = self.core.keys.handle(loaded, version)
         text = seal_with(handle, _key_uuid(loaded.key.id), version, plaintext, context)
         self._used(loaded, version)
-        return ItemResult({"ciphertext": text, "key_version": version, **extra},
-                          loaded.key.name, version)
+        return text, version
 
-    def _open(self, ctx: RequestContext, operation: str, text: object,
+    def _open(self, ctx: RequestContext, operation: str, text: str,
               context: dict[str, str] | None, *, expected_key: str | None,
-              allow_compromised: bool) -> tuple[bytes, LoadedKey, int]:
+              allow_compromised: bool, may_block: bool) -> tuple[bytes, LoadedKey, int, bool]:
+        """Authenticate and decrypt ``text``; the plaintext, key, version and whether the
+        compromised-version override was used."""
         self.core.barrier()
-        if not isinstance(text, str):
-            raise InvalidRequest("ciphertext must be a string")
         try:
             header, header_bytes, body = parse_ciphertext(text)
         except CryptoInvalid as exc:
             raise InvalidCiphertext() from exc
+        key_id = _key_id_text(header.key_id)
+        loaded = self.core.keys.cached_by_id(key_id)
+        if loaded is None:
+            if not may_block:
+                raise WouldBlock()
+            try:
+                loaded = self.core.keys.get_by_id(key_id)
+            except NotFound as exc:
+                raise InvalidCiphertext() from exc
+        name, number = loaded.key.name, header.key_version
         try:
-            loaded = self.core.keys.get_by_id(_key_id_text(header.key_id))
-        except NotFound as exc:
-            raise InvalidCiphertext() from exc
+            return self._open_loaded(ctx, operation, loaded, header, header_bytes, body,
+                                     context, expected_key=expected_key,
+                                     allow_compromised=allow_compromised, may_block=may_block)
+        except KeyquorumError as exc:
+            name_subject(exc, name, number)
+            raise
+
+    def _open_loaded(self, ctx: RequestContext, operation: str, loaded: LoadedKey,
+                     header: CiphertextHeader, header_bytes: bytes, body: bytes,
+                     context: dict[str, str] | None, *, expected_key: str | None,
+                     allow_compromised: bool,
+                     may_block: bool) -> tuple[bytes, LoadedKey, int, bool]:
         name = loaded.key.name
-        ctx.key, ctx.key_version = name, header.key_version
+        number = header.key_version
         assert ctx.identity is not None
-        self.core.authorizer.authorize(ctx.identity, operation, name, client=ctx.client,
-                                       context=context)
         if expected_key is not None and name != expected_key:
             raise InvalidCiphertext("the ciphertext belongs to another key")
+        try:
+            self._authorize(ctx.identity, operation, name, ctx.client, context)
+        except Forbidden as exc:
+            # Do not map key ids to names for a caller who may not use the key; the
+            # reason (which of the caller's own rules decided) stays.
+            reason = exc.message.partition(name)[2] if name in exc.message else ""
+            raise Forbidden(f"token may not {operation} with the key this ciphertext "
+                            f"names{reason}") from exc
         if header.algorithm != loaded.key.spec:
             raise InvalidCiphertext()
-        self._unprotect_check(loaded, header.key_version, allow_compromised=allow_compromised)
-        stored = loaded.key.version(header.key_version)
-        if allow_compromised and stored is not None and stored.state.value == "compromised":
+        stored = loaded.key.version(number)
+        if stored is None:  # FORMAT.md 1.5: one vague answer for every bad ciphertext
+            raise InvalidCiphertext()
+        self._version_for_use(loaded, number, allow_compromised=allow_compromised)
+        override = allow_compromised and is_compromised(stored.state)
+        if override:
             # The override is its own permission: holding decrypt is not enough to read
             # data under a key everyone should assume the attacker holds too.
-            self.core.authorizer.authorize(ctx.identity, "unprotect-compromised", name,
-                                           client=ctx.client, context=context)
-            ctx.detail["override"] = "unsafe_allow_compromised"
-        handle = self.core.keys.handle(loaded, header.key_version)
+            self._authorize(ctx.identity, "unprotect-compromised", name, ctx.client, context)
+        handle = self._handle(loaded, number, may_block)
         try:
-            plaintext = open_with(handle, header, header_bytes, body, context)
+            plaintext = open_with(handle, header, header_bytes, body, context)  # type: ignore[arg-type]
         except CryptoInvalid as exc:
             raise InvalidCiphertext() from exc
-        self._used(loaded, header.key_version)
-        return plaintext, loaded, header.key_version
+        self._used(loaded, number)
+        return plaintext, loaded, number, override
 
-    @staticmethod
-    def _override(body: dict[str, Any]) -> bool:
-        value = body.get("unsafe_allow_compromised", False)
-        if not isinstance(value, bool):
-            raise InvalidRequest("unsafe_allow_compromised must be true or false")
-        return value
+    def decrypt(self, ctx: RequestContext, ciphertext: str, context: dict[str, str] | None,
+                *, expected_key: str | None = None, allow_compromised: bool = False,
+                may_block: bool = True) -> Decrypted:
+        plaintext, loaded, version, override = self._open(
+            ctx, "decrypt", ciphertext, context, expected_key=expected_key,
+            allow_compromised=allow_compromised, may_block=may_block)
+        return Decrypted(loaded.key.name, version, plaintext=plaintext, override=override)
 
-    def decrypt(self, ctx: RequestContext, item: object, *,
-                expected_key: str | None = None) -> ItemResult:
-        body = check_fields(item, {"ciphertext", "context", "unsafe_allow_compromised"})
-        context = parse_context(body.get("context"))
-        ctx.context = context  # audited HMAC'd, never in clear
-        plaintext, loaded, version = self._open(
-            ctx, "decrypt", body.get("ciphertext"), context, expected_key=expected_key,
-            allow_compromised=self._override(body))
-        return ItemResult({"plaintext": b64(plaintext), "key": loaded.key.name,
-                           "key_version": version}, loaded.key.name, version)
+    def reencrypt(self, ctx: RequestContext, ciphertext: str, context: dict[str, str] | None,
+                  *, destination_key: str | None, destination_context: dict[str, str] | None,
+                  allow_compromised: bool = False, may_block: bool = True) -> Reencrypted:
+        """Move a ciphertext to the primary version of its key, or to another key or context.
 
-    def reencrypt(self, ctx: RequestContext, item: object) -> ItemResult:
-        body = check_fields(item, {"ciphertext", "context", "destination_key",
-                                   "destination_context", "unsafe_allow_compromised"})
-        context = parse_context(body.get("context"))
-        ctx.context = context  # audited HMAC'd, never in clear
-        plaintext, loaded, _ = self._open(ctx, "reencrypt", body.get("ciphertext"), context,
-                                          expected_key=None,
-                                          allow_compromised=self._override(body))
-        destination = body.get("destination_key") or loaded.key.name
-        if not isinstance(destination, str):
-            raise InvalidRequest("destination_key must be a key name")
-        destination_context = (parse_context(body["destination_context"], "destination_context")
-                               if "destination_context" in body else context)
-        return self._encrypt_bytes(ctx, "reencrypt", destination, plaintext,
-                                   destination_context, {"key": destination})
+        Moving it unchanged (same key, same context) reveals nothing: ``reencrypt`` on
+        the source is enough. Anything else is a way to read the data (re-encrypt to a
+        key or context the caller can decrypt), so it needs ``decrypt`` on the source
+        too, and ``encrypt`` on the destination, as AWS KMS splits ReEncryptFrom/To.
+        """
+        if not may_block:  # two keys, maybe a rotation: simplest to run it off the loop
+            raise WouldBlock()
+        plaintext, loaded, version, override = self._open(
+            ctx, "reencrypt", ciphertext, context, expected_key=None,
+            allow_compromised=allow_compromised, may_block=True)
+        source = loaded.key.name
+        destination = destination_key or source
+        assert ctx.identity is not None
+        if destination != source or destination_context != context:
+            try:
+                self._authorize(ctx.identity, "decrypt", source, ctx.client, context)
+            except Forbidden as exc:
+                name_subject(exc, source, version)
+                raise Forbidden("reencrypt to another key or context needs decrypt on the "
+                                "source key") from exc
+            self._authorize(ctx.identity, "encrypt", destination, ctx.client,
+                            destination_context)
+        target = self._key_for("reencrypt", destination, ("encrypt",), True)
+        text, new_version = self._seal(ctx, target, plaintext, destination_context, True)
+        return Reencrypted(destination, new_version, ciphertext=text, override=override)
 
-    def datakey(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
-        body = check_fields(item, {"bits", "context", "plaintext"})
-        bits = body.get("bits", 256)
-        if bits not in DATAKEY_BITS or isinstance(bits, bool):
-            raise InvalidRequest(f"bits must be one of {', '.join(map(str, DATAKEY_BITS))}")
-        want_plaintext = body.get("plaintext", True)
-        if not isinstance(want_plaintext, bool):
-            raise InvalidRequest("plaintext must be true or false")
-        context = parse_context(body.get("context"))
-        ctx.context = context  # audited HMAC'd, never in clear
+    def datakey(self, ctx: RequestContext, name: str, bits: int, context: dict[str, str] | None,
+                *, with_plaintext: bool, may_block: bool = True) -> DataKey:
+        loaded = self._key_for("datakey", name, ("encrypt",), may_block)
         data_key = random_bytes(bits // 8)
-        extra = {"plaintext": b64(data_key)} if want_plaintext else {}
-        return self._encrypt_bytes(ctx, "datakey", name, data_key, context, extra)
+        text, version = self._seal(ctx, loaded, data_key, context, may_block)
+        return DataKey(loaded.key.name, version, ciphertext=text,
+                       plaintext=data_key if with_plaintext else None)
 
     # -- signatures, MACs, KEM -----------------------------------------------------------------
 
-    def sign(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
-        body = check_fields(item, {"message", "digest", "hash"})
-        message = b64decode_field(body, "message", required=False)
-        digest = b64decode_field(body, "digest", required=False)
-        if (message is None) == (digest is None):
-            raise InvalidRequest("give exactly one of message or digest")
-        hash_name = self._hash(body, digest is not None)
+    def sign(self, ctx: RequestContext, name: str, *, message: bytes | None,
+             digest: bytes | None, hash_name: str | None, may_block: bool = True) -> Signed:
         if message is not None:
-            self._check_plaintext(message, "message")
-        loaded = self._key_for(ctx, "sign", name, ("sign",))
-        loaded, version = self._protect_version(ctx, loaded)
+            self._check_size(message, "message")
+        loaded = self._key_for("sign", name, ("sign",), may_block)
+        self._slow(loaded, may_block)
+        loaded, version = self._protect_version(ctx, loaded, may_block)
         handle = self.core.keys.handle(loaded, version)
         signature = handle.sign(message=message, digest=digest, hash_name=hash_name)
         self._used(loaded, version)
-        return ItemResult({"signature": b64(signature), "key_version": version},
-                          loaded.key.name, version)
+        return Signed(loaded.key.name, version, signature=signature)
 
-    @staticmethod
-    def _hash(body: dict[str, Any], required: bool) -> str | None:
-        value = body.get("hash")
-        if value is None:
-            if required:
-                raise InvalidRequest(f"digest needs hash: one of {', '.join(HASHES)}")
-            return None
-        if value not in HASHES:
-            raise InvalidRequest(f"hash must be one of {', '.join(HASHES)}")
-        return str(value)
+    def verify(self, ctx: RequestContext, name: str, signature: bytes, *,
+               message: bytes | None, digest: bytes | None, hash_name: str | None,
+               version: int | None, may_block: bool = True) -> Verified:
+        loaded = self._key_for("verify", name, ("sign",), may_block)
+        number = self._version_for_use(loaded, version)
+        handle = self._handle(loaded, number, may_block)
+        valid = handle.verify(signature, message=message,  # type: ignore[attr-defined]
+                              digest=digest, hash_name=hash_name)
+        self._used(loaded, number)
+        return Verified(name, number, valid=bool(valid))
 
-    def _version_for_use(self, loaded: LoadedKey, body: dict[str, Any]) -> int:
-        version = _optional_version(body) or loaded.key.primary_version
-        self._unprotect_check(loaded, version)
-        return version
-
-    def verify(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
-        body = check_fields(item, {"message", "digest", "hash", "signature", "key_version"})
-        message = b64decode_field(body, "message", required=False)
-        digest = b64decode_field(body, "digest", required=False)
-        if (message is None) == (digest is None):
-            raise InvalidRequest("give exactly one of message or digest")
-        hash_name = self._hash(body, digest is not None)
-        signature = b64decode_field(body, "signature")
-        loaded = self._key_for(ctx, "verify", name, ("sign",))
-        version = self._version_for_use(loaded, body)
-        handle = self.core.keys.handle(loaded, version)
-        valid = handle.verify(signature, message=message, digest=digest, hash_name=hash_name)
-        self._used(loaded, version)
-        return ItemResult({"valid": bool(valid), "key_version": version}, name, version)
-
-    def mac(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
-        body = check_fields(item, {"message"})
-        message = b64decode_field(body, "message")
-        assert message is not None
-        self._check_plaintext(message, "message")
-        loaded = self._key_for(ctx, "mac", name, ("mac",))
-        loaded, version = self._protect_version(ctx, loaded)
+    def mac(self, ctx: RequestContext, name: str, message: bytes, *,
+            may_block: bool = True) -> Tagged:
+        self._check_size(message, "message")
+        loaded = self._key_for("mac", name, ("mac",), may_block)
+        loaded, version = self._protect_version(ctx, loaded, may_block)
         tag = self.core.keys.handle(loaded, version).mac(message)
         self._used(loaded, version)
-        return ItemResult({"mac": b64(tag), "key_version": version}, name, version)
+        return Tagged(name, version, tag=tag)
 
-    def verify_mac(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
-        body = check_fields(item, {"message", "mac", "key_version"})
-        message = b64decode_field(body, "message")
-        tag = b64decode_field(body, "mac")
-        loaded = self._key_for(ctx, "mac", name, ("mac",))
-        version = self._version_for_use(loaded, body)
-        valid = self.core.keys.handle(loaded, version).verify(message, tag)
-        self._used(loaded, version)
-        return ItemResult({"valid": bool(valid), "key_version": version}, name, version)
+    def verify_mac(self, ctx: RequestContext, name: str, message: bytes, tag: bytes, *,
+                   version: int | None, may_block: bool = True) -> Verified:
+        loaded = self._key_for("mac", name, ("mac",), may_block)
+        number = self._version_for_use(loaded, version)
+        valid = self._handle(loaded, number, may_block).verify(  # type: ignore[attr-defined]
+            message, tag)
+        self._used(loaded, number)
+        return Verified(name, number, valid=bool(valid))
 
-    def decapsulate(self, ctx: RequestContext, name: str, item: object) -> ItemResult:
-        body = check_fields(item, {"encapsulation", "context", "key_version"})
-        encapsulation = b64decode_field(body, "encapsulation")
-        context = parse_context(body.get("context"))
-        ctx.context = context  # audited HMAC'd, never in clear
-        loaded = self._key_for(ctx, "decapsulate", name, ("kem", "agree"), context)
-        version = self._version_for_use(loaded, body)
+    def decapsulate(self, ctx: RequestContext, name: str, encapsulation: bytes, *,
+                    version: int | None, may_block: bool = True) -> Decapsulated:
+        loaded = self._key_for("decapsulate", name, ("kem", "agree"), may_block)
+        self._slow(loaded, may_block)
+        number = self._version_for_use(loaded, version)
         try:
-            secret = self.core.keys.handle(loaded, version).decapsulate(encapsulation)
+            secret = self.core.keys.handle(loaded, number).decapsulate(encapsulation)
         except CryptoInvalid as exc:
             raise InvalidCiphertext("the encapsulation is invalid for this key") from exc
-        self._used(loaded, version)
-        return ItemResult({"shared_secret": b64(secret), "key_version": version}, name, version)
+        self._used(loaded, number)
+        return Decapsulated(name, number, shared_secret=secret)
 
-    def public_key(self, ctx: RequestContext, name: str, version: int | None) -> ItemResult:
+    def public_key(self, name: str, version: int | None) -> PublicKey:
         self.core.barrier()
-        assert ctx.identity is not None
-        self.core.authorizer.authorize(ctx.identity, "read", name, client=ctx.client)
         loaded = self.core.keys.get(name)
         if not get_spec(loaded.key.spec).asymmetric:
             raise Conflict(f"key {name} is symmetric and has no public key")
@@ -345,16 +426,10 @@ class CryptoOperations:
         stored = loaded.key.version(number)
         if stored is None:
             raise NotFound(f"key {name} has no version {number}")
-        if stored.public_key is None or stored.state.value == "destroyed":
+        if stored.public_key is None or is_destroyed(stored.state):
             raise KeyStateError(f"version {number} is {stored.state.value}")
-        return ItemResult({"public_key_pem": stored.public_key, "version": number,
-                           "spec": loaded.key.spec}, name, number)
+        return PublicKey(name, number, pem=stored.public_key, spec=loaded.key.spec)
 
-    def random(self, ctx: RequestContext, item: object) -> ItemResult:
-        body = check_fields(item, {"bytes"})
-        count = body.get("bytes")
-        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1024:
-            raise InvalidRequest("bytes must be an integer from 1 to 1024")
-        assert ctx.identity is not None
-        self.core.authorizer.authorize(ctx.identity, "random", None, client=ctx.client)
-        return ItemResult({"random": b64(random_bytes(count))}, None, None)
+    def random(self, count: int) -> RandomData:
+        self.core.barrier()
+        return RandomData(None, None, data=random_bytes(count))

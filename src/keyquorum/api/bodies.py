@@ -1,0 +1,208 @@
+"""Typed request bodies: the one place each field's rules are written.
+
+Every body the API accepts is a frozen pydantic model with ``extra="forbid"``
+and strict types, so an unknown field, a wrong type (``"bits": 256.0``, ``true``
+for an integer) or an out-of-range number is refused with ``invalid_request``
+before anything is authorized or run, and the services receive values whose
+shape is already known. The same models give the OpenAPI document its request
+schemas, so the contract and the checks cannot drift apart.
+
+Bounds are part of the type: integers that reach storage are capped below
+2^63 (SQLite and PostgreSQL ``BIGINT``), context maps are limited in entries and
+bytes, and plaintexts are limited by the server's ``max_item_bytes`` (checked by
+the service, which knows the setting).
+"""
+
+from __future__ import annotations
+
+import binascii
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from keyquorum.errors import InvalidRequest
+from keyquorum.keys.names import validate_key_name
+
+MAX_CONTEXT_ENTRIES = 64
+MAX_CONTEXT_BYTES = 8 * 1024
+MAX_STORED_INT = 2**63 - 1
+DATAKEY_BITS = (128, 192, 256, 512)
+HASHES = ("sha256", "sha384", "sha512")
+
+
+def _base64(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("must be a standard base64 string")
+    try:
+        # strict_mode: only the standard alphabet, correct padding, nothing after it.
+        return binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
+    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise ValueError("is not valid standard base64") from exc
+
+
+def _context(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_CONTEXT_ENTRIES or sum(
+            len(k) + len(v) for k, v in value.items()) > MAX_CONTEXT_BYTES:
+        raise ValueError(f"is limited to {MAX_CONTEXT_ENTRIES} entries and "
+                         f"{MAX_CONTEXT_BYTES} bytes")
+    return value
+
+
+def _key_name(value: object) -> str:
+    try:
+        return validate_key_name(value)
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from exc
+
+
+Base64Bytes = Annotated[
+    bytes, BeforeValidator(_base64),
+    WithJsonSchema({"type": "string", "format": "byte",
+                    "description": "standard base64 (RFC 4648 section 4), padded"})]
+"""Bytes sent as standard, padded base64; anything else is refused, never guessed."""
+
+Context = Annotated[
+    dict[str, str], AfterValidator(_context),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"},
+                    "maxProperties": MAX_CONTEXT_ENTRIES,
+                    "description": "encryption context: authenticated, not secret; "
+                                   f"at most {MAX_CONTEXT_BYTES} bytes"})]
+KeyName = Annotated[
+    str, BeforeValidator(_key_name),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128,
+                    "pattern": r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"})]
+KeyVersionNumber = Annotated[int, Field(ge=1, le=MAX_STORED_INT)]
+
+
+class Body(BaseModel):
+    """A request body: strict, frozen, and no field the API does not define."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              hide_input_in_errors=True)
+
+
+class EncryptItem(Body):
+    plaintext: Base64Bytes = Field(repr=False)
+    context: Context | None = None
+
+
+class DecryptItem(Body):
+    ciphertext: str = Field(max_length=1 << 26)
+    context: Context | None = None
+    unsafe_allow_compromised: bool = False
+
+
+class ReencryptItem(Body):
+    ciphertext: str = Field(max_length=1 << 26)
+    context: Context | None = None
+    destination_key: KeyName | None = None
+    destination_context: Context | None = None
+    unsafe_allow_compromised: bool = False
+
+    def target_context(self) -> dict[str, str] | None:
+        """The destination's context: its own when given (even null), else the source's."""
+        if "destination_context" in self.model_fields_set:
+            return self.destination_context
+        return self.context
+
+
+def _datakey_bits(value: int) -> int:
+    if value not in DATAKEY_BITS:
+        raise ValueError(f"must be one of {', '.join(map(str, DATAKEY_BITS))}")
+    return value
+
+
+class DataKeyItem(Body):
+    bits: Annotated[int, AfterValidator(_datakey_bits),
+                    WithJsonSchema({"type": "integer", "enum": list(DATAKEY_BITS)})] = 256
+    context: Context | None = None
+    plaintext: bool = True
+
+
+class _MessageOrDigest(Body):
+    message: Base64Bytes | None = Field(default=None, repr=False)
+    digest: Base64Bytes | None = None
+    hash: Literal["sha256", "sha384", "sha512"] | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> _MessageOrDigest:
+        if (self.message is None) == (self.digest is None):
+            raise ValueError("give exactly one of message or digest")
+        if self.digest is not None and self.hash is None:
+            raise ValueError(f"digest needs hash: one of {', '.join(HASHES)}")
+        return self
+
+
+class SignItem(_MessageOrDigest):
+    pass
+
+
+class VerifyItem(_MessageOrDigest):
+    signature: Base64Bytes
+    key_version: KeyVersionNumber | None = None
+
+
+class MacItem(Body):
+    message: Base64Bytes = Field(repr=False)
+
+
+class VerifyMacItem(Body):
+    message: Base64Bytes = Field(repr=False)
+    mac: Base64Bytes
+    key_version: KeyVersionNumber | None = None
+
+
+class DecapsulateItem(Body):
+    encapsulation: Base64Bytes
+    context: Context | None = None
+    key_version: KeyVersionNumber | None = None
+
+
+class RandomItem(Body):
+    bytes: int = Field(ge=1, le=1024)
+
+
+M = TypeVar("M", bound=Body)
+
+
+def parse_body(model: type[M], value: Any) -> M:
+    """``value`` as ``model``, or ``InvalidRequest`` naming the first broken rule."""
+    if not isinstance(value, dict):
+        raise InvalidRequest("each item must be a JSON object")
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One line a person can act on, from pydantic's errors (never echoing the input)."""
+    errors = exc.errors(include_input=False, include_url=False)
+    unknown = sorted(str(e["loc"][0]) for e in errors
+                     if e["type"] == "extra_forbidden" and e["loc"])
+    if unknown:
+        return f"unknown fields: {', '.join(unknown)}"
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        return f"{field} is required"
+    return f"{field}: {message}" if field else message
+
+
+class _ContextOnly(Body):
+    context: Context | None = None
+
+
+def parse_context(value: object) -> dict[str, str] | None:
+    """An encryption context field by the same rules as every crypto item's."""
+    return parse_body(_ContextOnly, {"context": value}).context

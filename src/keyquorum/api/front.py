@@ -1,0 +1,192 @@
+"""The outermost ASGI layer: what every request meets before any route.
+
+- **Bodies are read with a running limit.** ``LimitedReceive`` counts bytes as
+  they arrive and refuses the request the moment it passes the limit, chunked
+  or not, so no route ever buffers more than the limit. Routes that answer
+  without a token (init, unseal, custodian proofs, rekey shares) take at most
+  ``TOKENLESS_BODY_BYTES``: anonymous callers cannot make the server hold
+  megabytes (security review F6).
+- **Bodies are JSON or nothing.** A request with a body must say
+  ``Content-Type: application/json`` (else 415). This also stops cross-site
+  "simple requests" (``text/plain`` forms) from reaching the token-less
+  ceremonies (F15).
+- **Every answer says: do not store me, do not sniff me.** ``Cache-Control:
+  no-store`` and ``X-Content-Type-Options: nosniff`` on every answer (plaintexts,
+  data keys, shares and tokens travel in them), and HSTS when TLS is on.
+- **The crypto hot path** (``crypto_routes``) is answered here through the same
+  pipeline (``Runner.run_crypto``) without FastAPI's per-request costs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from keyquorum.api.crypto_routes import CryptoRoute, match
+from keyquorum.api.errors import error_body, translate
+from keyquorum.api.runner import parse_json_body
+from keyquorum.api.services import Services
+from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError, TooLarge
+from keyquorum.service.context import RequestContext, next_request_id
+
+Send = Any
+Receive = Any
+
+TOKENLESS_BODY_BYTES = 16 * 1024
+TOKENLESS_PATHS = frozenset({
+    "/v1/sys/init", "/v1/sys/unseal", "/v1/sys/rekey/update",
+    "/v1/sys/custodians/challenge", "/v1/sys/custodians/proof",
+})
+"""Routes that run without a token; they read at most ``TOKENLESS_BODY_BYTES``."""
+
+_BASE_HEADERS = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
+_HSTS = (b"strict-transport-security", b"max-age=63072000")
+
+
+class UnsupportedMediaType(InvalidRequest):
+    status = 415
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/")
+                                            and media.endswith(b"+json"))
+
+
+def body_limit(path: str, settings_limit: int) -> int:
+    return TOKENLESS_BODY_BYTES if path in TOKENLESS_PATHS else settings_limit
+
+
+class LimitedReceive:
+    """``receive`` that refuses a body the moment it passes ``limit`` bytes."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._size = 0
+
+    async def __call__(self) -> dict[str, Any]:
+        message: dict[str, Any] = await self._receive()
+        if message["type"] == "http.request":
+            self._size += len(message.get("body", b""))
+            if self._size > self._limit:
+                raise TooLarge(f"request body exceeds {self._limit} bytes")
+        return message
+
+
+def _headers(scope: dict[str, Any]) -> tuple[bytes | None, bytes | None, bool]:
+    """(content-length, content-type, chunked) of a request."""
+    length = content_type = None
+    chunked = False
+    for header, value in scope["headers"]:
+        if header == b"content-length":
+            length = value
+        elif header == b"content-type":
+            content_type = value
+        elif header == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return length, content_type, chunked
+
+
+class Front:
+    """ASGI app: checks every request's framing, answers crypto POSTs, passes the rest on."""
+
+    def __init__(self, app: Any, services: Services, *, tls: bool) -> None:
+        self.app = app
+        self.services = services
+        self._extra = [*_BASE_HEADERS, *([_HSTS] if tls else [])]
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = self._with_headers(send)
+        limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
+        refusal = self._framing_refusal(scope, limit)
+        route = match(scope["path"]) if scope["method"] == "POST" else None
+        if route is not None or refusal is not None:
+            await self._answer_directly(route, scope, receive, send, limit, refusal)
+            return
+        await self.app(scope, LimitedReceive(receive, limit), send)
+
+    def _with_headers(self, send: Send) -> Send:
+        extra = self._extra
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return sending
+
+    @staticmethod
+    def _framing_refusal(scope: dict[str, Any], limit: int) -> KeyquorumError | None:
+        length, content_type, chunked = _headers(scope)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return TooLarge(f"request body exceeds {limit} bytes") if length.isdigit() \
+                else InvalidRequest("bad Content-Length")
+        has_body = chunked or (length is not None and length != b"0")
+        if has_body and (content_type is None or not _is_json(content_type)):
+            return UnsupportedMediaType("request bodies must be application/json")
+        return None
+
+    async def _answer_directly(self, route: tuple[CryptoRoute, str | None] | None,
+                               scope: dict[str, Any], receive: Receive, send: Send,
+                               limit: int, refusal: KeyquorumError | None) -> None:
+        request_id = next_request_id()
+        client = scope.get("client")
+        ctx = RequestContext(request_id=request_id, client=client[0] if client else None)
+        authorization: str | None = None
+        for header, value in scope["headers"]:
+            if header == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        runner = self.services.runner
+        operation = route[0].operation if route is not None else "http"
+        name = route[1] if route is not None else None
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            if refusal is not None:
+                raise refusal
+            assert route is not None
+            raw = await _read_body(receive, limit)
+            body = parse_json_body(raw, allow_empty=route[0].empty_body_ok)
+            answer = await runner.run_crypto(ctx, authorization, route[0], name, body)
+            status, payload = 200, orjson.dumps(answer)
+        except Exception as exc:
+            error = translate(exc)
+            if error is None:
+                error = KeyquorumError("internal error")
+            if not (ctx.recorded or ctx.audited):  # refused before the pipeline (bad body)
+                if route is None:
+                    ctx.detail = {"method": scope["method"], "path": scope["path"][:256]}
+                try:
+                    await runner.record_refusal(ctx, authorization, operation, name, error)
+                except AuditUnavailable as unavailable:
+                    error = unavailable
+            status, payload = error.status, orjson.dumps(error_body(error, request_id))
+            if route is None or refusal is not None:
+                extra.append((b"connection", b"close"))  # the body was not read: do not reuse
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-request-id", request_id.encode()), *extra,
+        ]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequest("the client went away before the body ended")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
