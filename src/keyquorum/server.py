@@ -23,6 +23,8 @@ import uvicorn
 from keyquorum.api.app import create_app
 from keyquorum.clock import Clock, OffsetClock, SystemClock
 from keyquorum.config import Settings, load_config_file
+from keyquorum.runtime.http_limits import HttpLimits, cap_warning
+from keyquorum.runtime.http_protocol import guarded_protocol
 from keyquorum.service.core import Core
 from keyquorum.storage.engine import migrate, open_engine
 
@@ -52,11 +54,16 @@ def build_core(settings: Settings) -> Core:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How every keyquorum HTTP server runs: quiet, TLS when configured, and forwarded
-    client addresses believed only from configured proxies (they go into the audit log)."""
+    """How every keyquorum HTTP server runs: quiet, TLS when configured, forwarded
+    client addresses believed only from configured proxies (they go into the audit log),
+    and slow, idle or oversized clients cut off (``keyquorum.runtime.http_limits``).
+
+    Call it in the process that serves: the protocol class it makes holds that
+    process's table of open connections."""
     options: dict[str, Any] = {"log_level": "warning", "access_log": False,
                                "server_header": False, "timeout_graceful_shutdown": 10,
-                               "proxy_headers": bool(settings.trusted_proxies)}
+                               "proxy_headers": bool(settings.trusted_proxies),
+                               "http": guarded_protocol(HttpLimits.from_settings(settings))}
     if settings.trusted_proxies:
         options["forwarded_allow_ips"] = ",".join(settings.trusted_proxies)
     if settings.tls_cert is not None:
@@ -89,6 +96,9 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
         raise SystemExit(f"error: {exc}") from None
     if workers > 1 and settings.unsafe_test_clock:
         raise SystemExit("error: --unsafe-test-clock needs a single worker (one clock)")
+    warning = cap_warning(HttpLimits.from_settings(settings))
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     _lock = _prepare_data_dir(settings.data_dir)
     if workers > 1:
         from keyquorum.cluster import run_workers

@@ -14,6 +14,7 @@ from keyquorum.runtime.http_limits import (
     FD_RESERVE,
     ConnectionTable,
     HttpLimits,
+    cap_warning,
     descriptor_budget,
 )
 from kq_support import free_port
@@ -79,3 +80,10 @@ def test_configured_cap_never_exceeds_the_descriptor_budget() -> None:
     assert ConnectionTable(HttpLimits(max_connections=5000), lambda: 1024).cap() == 896
     assert ConnectionTable(HttpLimits(max_connections=100), lambda: 1024).cap() == 100
     assert ConnectionTable(HttpLimits(), lambda: 20000).cap() == 17500
+
+
+def test_a_cap_above_the_descriptor_limit_is_named_in_a_start_warning() -> None:
+    warning = cap_warning(HttpLimits(max_connections=5000), soft_limit=1024)
+    assert warning is not None and "at most 896 connections" in warning
+    assert cap_warning(HttpLimits(max_connections=500), soft_limit=1024) is None
+    assert cap_warning(HttpLimits(), soft_limit=256) is None

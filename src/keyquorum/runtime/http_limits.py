@@ -100,6 +100,17 @@ def descriptor_budget(soft_limit: int) -> int:
     return max(16, soft_limit - max(FD_RESERVE, soft_limit // 8))
 
 
+def cap_warning(limits: HttpLimits, soft_limit: int | None = None) -> str | None:
+    """What to tell the operator when ``max_connections`` is above what the fd limit allows."""
+    soft = soft_descriptor_limit() if soft_limit is None else soft_limit
+    budget = descriptor_budget(soft)
+    if limits.max_connections is None or limits.max_connections <= budget:
+        return None
+    return (f"max_connections {limits.max_connections} is more than the soft file-descriptor "
+            f"limit of {soft} allows; at most {budget} connections per process will be kept "
+            "(raise LimitNOFILE or ulimit -n)")
+
+
 class Member(Protocol):
     """A connection as the table sees it."""
 
@@ -139,11 +150,11 @@ class ConnectionTable:
         while len(self._open) >= cap:
             victim = next((m for m in self._open if not m.awaiting_answer), None)
             if victim is None:
-                self.note("refused at the connection cap", cap)
+                self.note("refused at the cap")
                 return False
             del self._open[victim]
             victim.close_for_room()
-            self.note("closed to make room", cap)
+            self.note("closed to make room")
         self._open[member] = None
         return True
 
@@ -155,7 +166,7 @@ class ConnectionTable:
     def discard(self, member: Member) -> None:
         self._open.pop(member, None)
 
-    def note(self, event: str, cap: int | None = None) -> None:
+    def note(self, event: str) -> None:
         """Count a cut or refusal; say so in the log at most once a minute (an attacker
         must not be able to flood it), the first one at once."""
         self._events[event] += 1
@@ -163,10 +174,9 @@ class ConnectionTable:
         if now - self._reported < _REPORT_EVERY:
             return
         detail = ", ".join(f"{count} {what}" for what, count in sorted(self._events.items()))
-        cap_text = f"; connection cap {cap} reached" if cap is not None else ""
-        log.warning("keyquorum http: %s (header timeout %gs, body timeout %gs, %d connections "
-                    "open%s); counts since the last such line", detail,
-                    self.limits.header_timeout, self.limits.body_timeout, len(self._open),
-                    cap_text)
+        log.warning("keyquorum http: connections %s since the last such line (%d open, "
+                    "at most %d; header timeout %gs, body timeout %gs)", detail,
+                    len(self._open), self.cap(), self.limits.header_timeout,
+                    self.limits.body_timeout)
         self._events.clear()
         self._reported = now

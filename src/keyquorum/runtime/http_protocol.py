@@ -1,0 +1,346 @@
+"""uvicorn's httptools protocol with the limits of :mod:`keyquorum.runtime.http_limits`.
+
+A subclass rather than a proxy in front: the timers need the parser's own
+events (message begin, headers complete, body, message complete), which only the
+protocol sees, and a subclass handed to uvicorn as ``http=`` works unchanged in
+``keyquorum server`` and in every ``--workers`` process, since both build
+their uvicorn servers from ``keyquorum.server.uvicorn_options``. Everything not
+named here is uvicorn's own behaviour.
+
+``data_received`` is uvicorn's (0.55) rewritten, not extended: it must count raw
+head bytes before the parser buffers them, tell a limit refusal (431/414) from a
+parse error, and hold back the answer to a parse error. Pipelined requests that
+arrived complete before a malformed one are answered first, in order, then the
+400 and the close (RFC 9112 §9.3.2); uvicorn answered the 400 at once, closed, and
+the requests before it ran with nowhere to answer — one was executed and audited
+with no reply, and the write to the closed transport left a traceback in the log
+(reliability review F6). A parse error *inside* a request's body is still answered
+at once (that request can never complete); in-flight requests are then marked
+disconnected first, so their late writes are dropped quietly.
+
+Answers made here (400, 408, 414, 431) carry the one error shape of
+:func:`keyquorum.api.errors.error_body` and ``connection: close``. They are not
+audited: no route, token or key was reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, ClassVar, cast
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+from keyquorum.api.errors import error_body
+from keyquorum.errors import InvalidRequest, KeyquorumError, TooLarge
+from keyquorum.runtime.http_limits import ConnectionTable, HttpLimits
+
+_EARLY = 0.005
+"""A timer may fire this much before its deadline (libuv counts milliseconds)."""
+
+_LINGER = 2.0
+"""Seconds an answered-and-closing connection keeps draining what its client still sends."""
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing a request past a limit."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """One connection. ``limits`` and ``table`` are bound by :func:`guarded_protocol`."""
+
+    limits: ClassVar[HttpLimits]
+    table: ClassVar[ConnectionTable]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._received_any = False
+        # The head being read: when it began (None between requests), raw bytes so far.
+        self._head_started: float | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_raw = 0
+        self._url_bytes = 0
+        self._field_bytes = 0
+        self._field_count = 0
+        # The body being read (headers complete, message not yet).
+        self._in_body = False
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_started = 0.0
+        self._body_last = 0.0
+        self._body_bytes = 0
+        # Requests received whose answers are not complete, oldest first.
+        self._cycles: list[RequestResponseCycle] = []
+        self._refusal: tuple[int, KeyquorumError] | None = None
+        self._held_error: tuple[int, KeyquorumError] | None = None
+        self._linger: asyncio.TimerHandle | None = None
+
+    # -- what the connection table asks ----------------------------------------------
+
+    @property
+    def awaiting_answer(self) -> bool:
+        return any(not c.more_body and not c.response_complete for c in self._cycles)
+
+    def close_for_room(self) -> None:
+        self._cancel_timers()
+        self._disconnect_cycles()
+        self.transport.close()
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if not self.table.admit(self):
+            transport.close()  # every open connection is being answered: no room
+            return
+        self._head_started = self.loop.time()
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.table.discard(self)
+        self._cancel_timers()
+        self._disconnect_cycles()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._held_error or self._linger or self.transport.is_closing():
+            return  # an error is answered or waits its turn: nothing more is read
+        self._received_any = True
+        self.table.touch(self)
+        if not self._in_body:
+            if self._head_started is None:
+                self._head_started = self.loop.time()
+            if self._head_raw > self.limits.max_head_bytes:
+                self._fail(431, TooLarge(
+                    f"request header fields exceed {self.limits.max_header_bytes} bytes"))
+                return
+            self._head_raw += len(data)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError:
+            if self._refusal is not None:
+                self._fail(*self._refusal)
+            else:
+                self.logger.warning("Invalid HTTP request received.")
+                self._fail(400, InvalidRequest("the request is not valid HTTP/1.1"))
+            return
+        if self.transport.is_closing():
+            return
+        if self._head_started is not None and self._head_timer is None:
+            self._arm_head_timer()
+        if self._in_body and self._body_timer is None:
+            self._arm_body_timer()
+
+    def handle_websocket_upgrade(self) -> None:
+        # The connection becomes uvicorn's websocket protocol's (keyquorum has no websocket
+        # routes, so it is refused there): it leaves this table and these timers.
+        self.table.discard(self)
+        self._cancel_timers()
+        super().handle_websocket_upgrade()
+
+    # -- parser callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._url_bytes = self._field_bytes = self._field_count = 0
+        if self._head_started is None:
+            self._head_started = self.loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self._url_bytes += len(url)
+        if self._url_bytes > self.limits.max_url_bytes:
+            self._refuse(414, f"the request target exceeds {self.limits.max_url_bytes} bytes")
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._field_count += 1
+        self._field_bytes += len(name) + len(value)
+        if self._field_count > self.limits.max_headers:
+            self._refuse(431, f"a request may carry at most {self.limits.max_headers} "
+                              "header fields")
+        if self._field_bytes > self.limits.max_header_bytes:
+            self._refuse(431, f"request header fields exceed {self.limits.max_header_bytes} "
+                              "bytes")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_started = None
+        self._head_raw = 0
+        self._cancel_head_timer()
+        before = self.cycle
+        super().on_headers_complete()
+        if self.cycle is not before:  # a request was started or queued (not an upgrade)
+            self._cycles.append(self.cycle)
+            self._in_body = True
+            self._body_started = self._body_last = self.loop.time()
+            self._body_bytes = 0
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._body_bytes += len(body)
+        self._body_last = self.loop.time()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_body = False
+        self._head_raw = 0
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._cycles = [c for c in self._cycles if not c.response_complete]
+        if self._held_error is not None and not self._cycles and not self.pipeline:
+            self._answer_and_close(*self._held_error)
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _arm_head_timer(self) -> None:
+        assert self._head_started is not None
+        self._head_timer = self.loop.call_at(self._head_started + self.limits.header_timeout,
+                                             self._head_timeout)
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._head_started is None or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or self.awaiting_answer:
+            # A pipelined head waits behind an answer we are still making: not its fault.
+            self._head_started = now
+            self._arm_head_timer()
+            return
+        if now < self._head_started + self.limits.header_timeout - _EARLY:
+            self._arm_head_timer()
+            return
+        self.table.note("cut at the header timeout")
+        if self._received_any:
+            self._answer_and_close(408, InvalidRequest(
+                f"the request headers did not arrive within {self.limits.header_timeout:g} s"))
+        else:
+            self._close()  # connected and sent nothing: no one to answer
+
+    def _body_deadline(self) -> float:
+        limits = self.limits
+        deadline = self._body_last + limits.body_timeout
+        if limits.min_body_rate:
+            earned = self._body_bytes / limits.min_body_rate  # each byte buys 1/rate s
+            deadline = min(deadline, self._body_started + limits.body_timeout + earned)
+        return deadline
+
+    def _arm_body_timer(self) -> None:
+        self._body_timer = self.loop.call_at(self._body_deadline(), self._body_timeout)
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        if not self._in_body or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or self.cycle.waiting_for_100_continue:
+            # We are not reading (or have not said "continue"): start the client's clocks anew.
+            self._body_last = now
+            rate = self.limits.min_body_rate
+            self._body_started = now - (self._body_bytes / rate if rate else 0.0)
+            self._arm_body_timer()
+            return
+        if now < self._body_deadline() - _EARLY:
+            self._arm_body_timer()
+            return
+        self.table.note("cut at the body timeout")
+        self._answer_and_close(408, InvalidRequest(
+            f"the request body did not arrive in time (next piece within "
+            f"{self.limits.body_timeout:g} s, at least {self.limits.min_body_rate} bytes/s)"))
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_head_timer()
+        for timer in (self._body_timer, self._linger):
+            if timer is not None:
+                timer.cancel()
+        self._body_timer = self._linger = None
+
+    # -- refusing and closing -------------------------------------------------------------
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._refusal = (status, TooLarge(message))
+        raise _Refused(message)
+
+    def _fail(self, status: int, error: KeyquorumError) -> None:
+        """Answer a request that cannot be served, after any complete ones before it."""
+        if status != 400:
+            self.table.note(f"answered {status}")
+        unanswered = [c for c in self._cycles if not c.response_complete]
+        if not unanswered or (unanswered == [self.cycle] and self._in_body):
+            self._answer_and_close(status, error)  # the answer can only be this request's
+        elif not self._in_body:
+            self._held_error = (status, error)  # after the complete requests before it
+            self._cancel_timers()
+            self.flow.pause_reading()
+        else:
+            # Broken inside a body while earlier requests wait for answers: an answer now
+            # would be read as theirs, and this request can never complete. Just close.
+            self._close()
+
+    def _answer_and_close(self, status: int, error: KeyquorumError) -> None:
+        if any(c.response_started and not c.response_complete for c in self._cycles):
+            self._close()  # an answer is half written: nothing else may go on the wire
+            return
+        body = json.dumps(error_body(error, None)).encode()
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"content-type: application/json\r\ncontent-length: ", b"%d" % len(body),
+                 b"\r\nconnection: close\r\n\r\n", body]
+        self._close(b"".join(head))
+
+    def _close(self, last_words: bytes = b"") -> None:
+        self._cancel_timers()
+        self._disconnect_cycles()
+        if self.transport.is_closing():
+            return
+        if last_words and self.transport.can_write_eof():
+            # A lingering close: closing a socket with unread bytes in it (the rest of an
+            # oversized head, a pipelined tail) sends a reset, which can destroy our answer
+            # before the client reads it. So: answer, end our side, drain and discard what
+            # still comes for a moment. The connection stays in the table, first to go.
+            self.transport.write(last_words)
+            self.transport.write_eof()
+            self.flow.resume_reading()
+            self._linger = self.loop.call_later(_LINGER, self.transport.close)
+            return
+        if last_words:
+            self.transport.write(last_words)
+        self.table.discard(self)
+        self.transport.close()
+
+    def _disconnect_cycles(self) -> None:
+        """Requests still running see a disconnect and their writes are dropped, instead
+        of failing on a closed transport."""
+        for cycle in self._cycles:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+        self._cycles = []
+
+
+def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class for uvicorn's ``http=``, bound to ``limits`` and to a connection
+    table of its own (one per process: build it in the process that serves)."""
+    bound = type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
+                 {"limits": limits, "table": ConnectionTable(limits)})
+    return cast(type[GuardedHttpToolsProtocol], bound)
