@@ -16,6 +16,7 @@ from keyquorum.audit.checkpoints import Checkpoint
 from keyquorum.audit.records import to_json as audit_json
 from keyquorum.auth.dual_settings import AUDIT_SINK_REMOVE
 from keyquorum.errors import InvalidRequest
+from keyquorum.service.changes import SinksChanged
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/audit")
@@ -144,9 +145,9 @@ async def add_sink(request: Request, name: str, s: Services = Depends(services)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         ctx.detail["sink"] = name
-        added = s.core.audit_sinks.add(name, body)
-        s.core.peers.announce({"op": "audit-sinks"})
-        return added
+        with s.core.changes.audited(ctx, "audit:sink-add",
+                                    events=(SinksChanged(),)) as change:
+            return s.core.audit_sinks.add(name, body, change.conn)
 
     return await s.runner.run(request, "audit:sink-add", None,
                               work, permission="sys:audit", in_thread=True)
@@ -165,9 +166,10 @@ async def remove_sink(request: Request, name: str, s: Services = Depends(service
         ctx.detail["sink"] = name
         s.core.audit_sinks.check_removable(name)
         with s.core.dual_control.guard(ctx, AUDIT_SINK_REMOVE, None, {"sink": name},
-                                       approval_id=approval_id):
-            s.core.audit_sinks.remove(name)
-        s.core.peers.announce({"op": "audit-sinks"})
+                                       approval_id=approval_id), \
+                s.core.changes.audited(ctx, "audit:sink-remove",
+                                       events=(SinksChanged(),)) as change:
+            s.core.audit_sinks.remove(name, change.conn)
         return {"name": name, "removed": True}
 
     return await s.runner.run(request, "audit:sink-remove", None,

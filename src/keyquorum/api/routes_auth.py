@@ -17,6 +17,7 @@ from keyquorum.auth.tokens import check_child_token
 from keyquorum.clock import rfc3339
 from keyquorum.durations import parse_duration
 from keyquorum.errors import Forbidden, InvalidRequest
+from keyquorum.service.changes import PoliciesChanged, TokenRevoked
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1")
@@ -52,11 +53,11 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
         if s.core.dual_control.token_needs_approval(body["policies"]):
             gate = s.core.dual_control.guard(ctx, TOKEN_CREATE_PRIVILEGED, None, body,
                                              approval_id=approval_id)
-        with gate:
+        with gate, s.core.changes.audited(ctx, "sys:tokens") as change:
             token, identity = s.core.tokens.create(
                 policies=body["policies"], ttl=ttl, name=body.get("name"),
-                created_by=parent.accessor)
-        ctx.detail["created_accessor"] = identity.accessor
+                created_by=parent.accessor, connection=change.conn)
+            ctx.detail["created_accessor"] = identity.accessor
         return {"token": token, **_identity_json(identity)}
 
     return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
@@ -80,9 +81,10 @@ async def revoke_token(request: Request, accessor: str,
         target = s.core.tokens.get(accessor)
         if target.is_root and not ctx.identity.is_root:
             raise Forbidden("only a root token may revoke a root token")
-        s.core.tokens.revoke(accessor)
-        s.core.peers.announce({"op": "token", "accessor": accessor})
         ctx.detail["revoked_accessor"] = accessor
+        with s.core.changes.audited(ctx, "sys:tokens",
+                                    events=(TokenRevoked(accessor),)) as change:
+            s.core.tokens.revoke(accessor, connection=change.conn)
         return {"accessor": accessor, "revoked": True}
 
     def needed(identity: Identity) -> str | None:
@@ -111,9 +113,10 @@ async def put_policy(request: Request, name: str,
         policy = parse_policy(name, body)
         ctx.detail["policy"] = name
         with s.core.dual_control.guard(ctx, POLICY_PUT, None, {"policy": name, "body": body},
-                                       approval_id=approval_id):
-            s.core.policies.put(policy)
-        s.core.peers.announce({"op": "policies"})
+                                       approval_id=approval_id), \
+                s.core.changes.audited(ctx, "sys:policies",
+                                       events=(PoliciesChanged(),)) as change:
+            s.core.policies.put(policy, connection=change.conn)
         return {"name": policy.name, **policy.to_json()}
 
     return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",
@@ -141,9 +144,10 @@ async def delete_policy(request: Request, name: str,
         s.core.policies.get(name)  # no approval request for a policy that is not there
         ctx.detail["policy"] = name
         with s.core.dual_control.guard(ctx, POLICY_DELETE, None, {"policy": name},
-                                       approval_id=approval_id):
-            s.core.policies.delete(name)
-        s.core.peers.announce({"op": "policies"})
+                                       approval_id=approval_id), \
+                s.core.changes.audited(ctx, "sys:policies",
+                                       events=(PoliciesChanged(),)) as change:
+            s.core.policies.delete(name, connection=change.conn)
         return {"name": name, "deleted": True}
 
     return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",

@@ -28,11 +28,11 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from keyquorum.clock import Clock, rfc3339
 from keyquorum.errors import (
@@ -229,7 +229,8 @@ class ApprovalStore:
         return approval
 
     def decide(self, approval_id: str, identity: str, decision: str,
-               note: str | None = None) -> Approval:
+               note: str | None = None, *,
+               record: Callable[[Connection], None] | None = None) -> Approval:
         """Add ``identity``'s decision; refuse the requester, a second decision, a closed one.
 
         Decisions are a read-modify-write of one row, so the write is conditional
@@ -266,6 +267,8 @@ class ApprovalStore:
                         approvals_table.c.consumed_at.is_(None),
                     ).values(decisions=_decisions_text(decisions), state=state,
                              decided_at=decided_at)).rowcount
+                if changed and record is not None:  # the decision and its audit record
+                    record(conn)                    # commit together, or neither does
             if changed:
                 return self.get(approval_id)
         raise Conflict("the approval request changed concurrently; retry")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum.auth.conditions import Conditions
@@ -102,26 +102,39 @@ class PolicyStore:
             self._invalidate()
         return self._generation
 
-    def put(self, policy: Policy) -> None:
-        """Create or replace ``policy``; built-in policies are refused."""
+    def put(self, policy: Policy, connection: Connection | None = None) -> None:
+        """Create or replace ``policy``; built-in policies are refused.
+
+        With ``connection`` the write is part of the caller's unit of work, which
+        drops the caches (``invalidate``) once it has committed.
+        """
         if policy.name == ROOT_POLICY_NAME or policy.name in BUILTIN_ROLES:
             raise Conflict(f"the {policy.name} policy is built in and cannot be changed")
         rules = json.dumps([rule.to_json() for rule in policy.rules], separators=(",", ":"))
         now = self._clock.now()
+        if connection is not None:
+            try:
+                with connection.begin_nested():
+                    self._upsert(connection, policy.name, rules, now)
+            except IntegrityError as exc:
+                raise Conflict("the policy changed concurrently; retry") from exc
+            return
         try:
-            self._upsert(policy.name, rules, now)
+            with self._engine.begin() as own:
+                self._upsert(own, policy.name, rules, now)
         except IntegrityError:  # a concurrent put inserted it first: ours replaces it
-            self._upsert(policy.name, rules, now)
+            with self._engine.begin() as own:
+                self._upsert(own, policy.name, rules, now)
         self._invalidate()
 
-    def _upsert(self, name: str, rules: str, now: float) -> None:
-        with self._engine.begin() as connection:
-            changed = connection.execute(
-                update(policies_table).where(policies_table.c.name == name)
-                .values(rules=rules, updated_at=now)).rowcount
-            if not changed:
-                connection.execute(insert(policies_table).values(
-                    name=name, rules=rules, created_at=now, updated_at=now))
+    @staticmethod
+    def _upsert(connection: Connection, name: str, rules: str, now: float) -> None:
+        changed = connection.execute(
+            update(policies_table).where(policies_table.c.name == name)
+            .values(rules=rules, updated_at=now)).rowcount
+        if not changed:
+            connection.execute(insert(policies_table).values(
+                name=name, rules=rules, created_at=now, updated_at=now))
 
     def get(self, name: str) -> Policy:
         """The policy called ``name`` (built-ins included), or ``NotFound``."""
@@ -145,12 +158,17 @@ class PolicyStore:
         return [ROOT_POLICY, *(BUILTIN_ROLES[name] for name in sorted(BUILTIN_ROLES)),
                 *(stored[name] for name in sorted(stored))]
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, connection: Connection | None = None) -> None:
+        """Delete a stored policy (with ``connection``: in the caller's unit of work)."""
         if name == ROOT_POLICY_NAME or name in BUILTIN_ROLES:
             raise Conflict(f"the {name} policy is built in and cannot be deleted")
-        with self._engine.begin() as connection:
-            removed = connection.execute(
-                delete(policies_table).where(policies_table.c.name == name)).rowcount
+        statement = delete(policies_table).where(policies_table.c.name == name)
+        if connection is not None:
+            if not connection.execute(statement).rowcount:
+                raise NotFound(f"no policy named {name!r}")
+            return
+        with self._engine.begin() as own:
+            removed = own.execute(statement).rowcount
         if not removed:
             raise NotFound(f"no policy named {name!r}")
         self._invalidate()

@@ -200,18 +200,26 @@ class TokenStore:
             raise NotFound("no token with that accessor")
         return _identity(row)
 
-    def revoke(self, accessor: str) -> None:
-        """Revoke the token at once; revoking an already revoked token changes nothing."""
+    def revoke(self, accessor: str, connection: Connection | None = None) -> None:
+        """Revoke the token at once; revoking an already revoked token changes nothing.
+
+        With ``connection`` the write is part of the caller's unit of work, whose
+        ``TokenRevoked`` event drops the cached identity (``forget``) after commit.
+        """
         row = self._row(accessor)
         if row is None:
             raise NotFound("no token with that accessor")
+        statement = (update(tokens_table)
+                     .where(tokens_table.c.accessor == accessor,
+                            tokens_table.c.revoked_at.is_(None))
+                     .values(revoked_at=self._clock.now()))
+        if connection is not None:
+            if row.revoked_at is None:
+                connection.execute(statement)
+            return
         if row.revoked_at is None:
-            with self._engine.begin() as connection:
-                connection.execute(
-                    update(tokens_table)
-                    .where(tokens_table.c.accessor == accessor,
-                           tokens_table.c.revoked_at.is_(None))
-                    .values(revoked_at=self._clock.now()))
+            with self._engine.begin() as own:
+                own.execute(statement)
         # After the commit, so a concurrent lookup either reads the revocation or
         # sees the epoch move and keeps its read out of the cache.
         with self._lock:

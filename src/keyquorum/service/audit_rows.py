@@ -14,6 +14,7 @@ from keyquorum.audit.log import AuditLog
 from keyquorum.audit.records import AuditRecord
 from keyquorum.errors import AuditUnavailable
 from keyquorum.service.context import RequestContext
+from keyquorum.storage.errors import is_storage_failure
 
 
 def write_audit_in(audit: AuditLog, conn: Connection, ctx: RequestContext, *, operation: str,
@@ -27,6 +28,8 @@ def write_audit_in(audit: AuditLog, conn: Connection, ctx: RequestContext, *, op
     except AuditUnavailable:
         raise
     except Exception as exc:  # storage (SQLAlchemy or the driver itself) or anything else
+        if is_storage_failure(exc):  # a full disk is the store's failure, not the audit's
+            raise
         # The caller's transaction rolls back with it: no change without its record.
         raise AuditUnavailable() from exc
     ctx.audited = True

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from keyquorum.audit.sinks import SinkConfig, SinkSet, parse_sink_config
 from keyquorum.clock import Clock
@@ -42,10 +42,9 @@ class AuditSinkRegistry:
         items = json.loads(raw) if raw else []
         return [parse_sink_config(item, index) for index, item in enumerate(items)]
 
-    def _save(self, configs: list[SinkConfig]) -> None:
-        with self._engine.begin() as conn:
-            put_entry(conn, RUNTIME_SINKS_ENTRY,
-                      json.dumps([c.to_json() for c in configs]).encode(), self._clock.now())
+    def _save(self, conn: Connection, configs: list[SinkConfig]) -> None:
+        put_entry(conn, RUNTIME_SINKS_ENTRY,
+                  json.dumps([c.to_json() for c in configs]).encode(), self._clock.now())
 
     def reload(self) -> None:
         """Make the running sinks match storage (at start, and when another worker changed it)."""
@@ -69,7 +68,9 @@ class AuditSinkRegistry:
                            "config": config.to_json() if config else None})
         return answer
 
-    def add(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def add(self, name: str, body: Mapping[str, Any], conn: Connection) -> dict[str, Any]:
+        """Store a new sink in the caller's unit of work; its ``SinksChanged`` event starts
+        it (``reload``) once committed, here and on every worker."""
         if "name" in body and body["name"] != name:
             raise InvalidRequest("the sink's name is the one in the path")
         try:
@@ -80,8 +81,7 @@ class AuditSinkRegistry:
             if name in self._sinks.names():
                 raise Conflict(f"an audit sink named {name!r} exists; remove it first")
             stored = self._stored()
-            self._save([*stored, config])
-            self._sinks.add(config)
+            self._save(conn, [*stored, config])
         return config.to_json()
 
     def check_removable(self, name: str) -> None:
@@ -90,8 +90,8 @@ class AuditSinkRegistry:
         if name not in self._sinks.names():
             raise NotFound(f"no audit sink named {name!r}")
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, conn: Connection) -> None:
+        """Drop a sink from storage in the caller's unit of work (stopped by ``reload``)."""
         with self._lock:
             self.check_removable(name)
-            self._save([c for c in self._stored() if c.name != name])
-            self._sinks.remove(name)
+            self._save(conn, [c for c in self._stored() if c.name != name])

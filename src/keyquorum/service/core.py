@@ -46,6 +46,7 @@ from keyquorum.seal.shamir import (
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.audit_sinks import AuditSinkRegistry
 from keyquorum.service.audit_trail import AuditTrail
+from keyquorum.service.changes import ChangeEvent, UnitOfWork
 from keyquorum.service.context import RequestContext
 from keyquorum.service.custodians import CustodianRegistry
 from keyquorum.service.dual_control import DualControl
@@ -87,6 +88,7 @@ class Core:
         self._seal_config: ShamirSealConfig | None = None
         self.keys = KeyCache(engine, self.barrier, settings.usage_reserve_block)
         self.peers: NoPeers | PeerLink = NoPeers()
+        self.changes = UnitOfWork(engine, self.audit, clock, self._changed)
         self._load_seal_config()
 
     @property
@@ -283,6 +285,12 @@ class Core:
         """Install a key's new revision here and tell sibling workers to reload it."""
         self.keys.refresh(key)
         self.peers.announce({"op": "key", "id": key.id})
+
+    def _changed(self, event: ChangeEvent) -> None:
+        """A committed change: install it here, then tell the sibling workers."""
+        wire = event.to_wire()
+        self.apply_peer_event(wire)
+        self.peers.announce(wire)
 
     def apply_peer_event(self, event: dict[str, Any]) -> None:
         """A change made by a sibling worker (or the supervisor), applied to this process."""

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum.audit.log import AuditLog
@@ -305,7 +305,13 @@ class DualControl:
         if note:
             ctx.detail["note"] = note
         self._authorizer.authorize(ctx.identity, APPROVE, approval.key)
-        return self.approvals.decide(approval.id, ctx.identity.accessor, decision, note)
+
+        def record(conn: Connection) -> None:  # in the decision's own transaction
+            write_audit_in(self._audit, conn, ctx, operation=decision, key=approval.key,
+                           key_version=None, now=self._clock.now())
+
+        return self.approvals.decide(approval.id, ctx.identity.accessor, decision, note,
+                                     record=record)
 
 
 __all__ = ["APPROVAL_ID_FIELD", "APPROVE", "REJECT", "DualControl", "grants_privilege",
