@@ -15,11 +15,11 @@ from starlette.responses import HTMLResponse, Response
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.services import Services, services
 from keyquorum.errors import InvalidRequest
-from keyquorum.service.compliance import build_compliance
+from keyquorum.reports.compliance import build_compliance
+from keyquorum.reports.html import render_compliance_html, render_inventory_html
+from keyquorum.reports.inventory import build_inventory
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
-from keyquorum.service.inventory import build_inventory
-from keyquorum.service.reports_html import render_compliance_html, render_inventory_html
 
 router = APIRouter(prefix="/v1/reports")
 FORMATS = ("json", "html")

@@ -6,10 +6,10 @@ judged on and, where the control is about keys, a result per key. A control's
 status is the worst of its own check and its keys' results.
 
 Evidence comes from the running service only: keys and versions (storage),
-the inventory's use and flags (``service/inventory.py``), the seal (Shamir
+the inventory's use and flags (``reports/inventory.py``), the seal (Shamir
 threshold and shares, custodians), dual control (``core.dual_control``), the
 listener's transport settings, and the audit log (``audit_controls`` below).
-The controls and their rules are in ``service/compliance_checks.py``.
+The controls and their rules are in ``reports/compliance_checks.py``.
 
 Controls covered: PCI DSS v4.0 3.6.1, 3.6.1.1-3.6.1.4, 3.7.1-3.7.9; NIST SP
 800-57 Part 1 Rev. 5 key generation, storage, distribution, crypto-period,
@@ -28,8 +28,7 @@ from sqlalchemy import and_, select
 
 from keyquorum.clock import rfc3339
 from keyquorum.keys.states import VersionState
-from keyquorum.seal.shamir import default_custodian_names
-from keyquorum.service.compliance_checks import (
+from keyquorum.reports.compliance_checks import (
     ATTENTION,
     CATALOGUE,
     FAIL,
@@ -42,8 +41,9 @@ from keyquorum.service.compliance_checks import (
     KeyCheck,
     worst,
 )
+from keyquorum.reports.inventory import build_inventory
+from keyquorum.seal.shamir import default_custodian_names
 from keyquorum.service.core import Core
-from keyquorum.service.inventory import build_inventory
 from keyquorum.storage.schema import key_versions, keys
 
 # A full chain check reads every record: a report reuses one younger than this.

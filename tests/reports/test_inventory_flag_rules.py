@@ -7,7 +7,7 @@ from dataclasses import replace
 from keyquorum.keys.cryptoperiods import DAY, YEAR
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.states import KeyState, VersionState
-from keyquorum.service.inventory import (
+from keyquorum.reports.inventory import (
     COMPROMISED_IN_USE,
     DEACTIVATED_IN_USE,
     EXPORTABLE,

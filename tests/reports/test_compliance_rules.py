@@ -13,10 +13,10 @@ from keyquorum.auth.dual_settings import ACTIONS, EXPORT
 from keyquorum.keys.cryptoperiods import DAY
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.states import KeyState, VersionState
-from keyquorum.service.compliance import Control, evaluate
-from keyquorum.service.compliance_checks import CATALOGUE, Evidence, worst
-from keyquorum.service.inventory import Inventory, InventoryEntry, KeyUse, key_findings
-from keyquorum.service.reports_html import render_compliance_html, render_inventory_html
+from keyquorum.reports.compliance import Control, evaluate
+from keyquorum.reports.compliance_checks import CATALOGUE, Evidence, worst
+from keyquorum.reports.html import render_compliance_html, render_inventory_html
+from keyquorum.reports.inventory import Inventory, InventoryEntry, KeyUse, key_findings
 
 NOW = 1_800_000_000.0
 
@@ -230,7 +230,7 @@ def fake_core(running: bool, *sinks: dict[str, object]) -> object:
 ])
 def test_audit_controls_judge_the_writer_and_the_sinks(running: bool, sinks: tuple,
                                                        status: str, words: str) -> None:
-    from keyquorum.service.compliance import audit_controls
+    from keyquorum.reports.compliance import audit_controls
 
     [control] = audit_controls(fake_core(running, *sinks), NOW)  # type: ignore[arg-type]
     assert control.id == "nist-accountability"
@@ -249,7 +249,7 @@ def test_audit_controls_judge_the_hash_chain(chain: VerifyReport, status: str,
                                              words: str) -> None:
     from types import SimpleNamespace
 
-    from keyquorum.service.compliance import audit_controls
+    from keyquorum.reports.compliance import audit_controls
 
     core = fake_core(True)
     core.audit_trail = SimpleNamespace(  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """The compliance controls and how each is judged: pure functions of gathered evidence.
 
-Every check takes the ``Evidence`` the report gathered once (``service/compliance.py``)
+Every check takes the ``Evidence`` the report gathered once (``reports/compliance.py``)
 and answers ``(status, reason)``: ``pass``, ``attention`` (a person must look: a
 weak spot, or evidence the service cannot see) or ``fail``. Control-level checks
 judge the service as a whole; per-key checks judge each key of the inventory.
@@ -16,7 +16,7 @@ from keyquorum.auth.dual_settings import EXPORT, IMPORT, REVOKE, SCHEDULE_DELETI
 from keyquorum.clock import rfc3339
 from keyquorum.config import is_loopback
 from keyquorum.keys.states import KeyState, VersionState
-from keyquorum.service.inventory import (
+from keyquorum.reports.inventory import (
     COMPROMISED_IN_USE,
     DEACTIVATED_IN_USE,
     ROTATION_OVERDUE,

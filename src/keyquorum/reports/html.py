@@ -13,8 +13,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from keyquorum.service.compliance import ComplianceReport
-from keyquorum.service.inventory import Inventory
+from keyquorum.reports.compliance import ComplianceReport
+from keyquorum.reports.inventory import Inventory
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#1b1f24}
