@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from keyquorum.audit.records import AuditRecord
-from keyquorum.metrics import LATENCY_BUCKETS, OperationMetrics
+from keyquorum.metrics.counters import LATENCY_BUCKETS, OperationMetrics
 
 
 def record(operation: str = "encrypt", key: str | None = "app/k", outcome: str = "ok",
@@ -108,7 +108,7 @@ def test_the_prometheus_families_parse(tmp_path: Path) -> None:
 
 def test_sink_status_adds_up_across_workers_and_is_healthy_only_everywhere(
         tmp_path: Path) -> None:
-    from keyquorum.metrics import sink_totals
+    from keyquorum.metrics.collector import sink_totals
 
     sibling = OperationMetrics()
     sibling.share(tmp_path, group=3, member=2, publish_every=None, sinks=lambda: [

@@ -30,7 +30,7 @@ from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
 from keyquorum.api.services import Services
-from keyquorum.metrics import share_between_workers
+from keyquorum.metrics.collector import share_between_workers
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations

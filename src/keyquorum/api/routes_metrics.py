@@ -15,7 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from keyquorum.api.services import Services, services
-from keyquorum.metrics import registry_for
+from keyquorum.metrics.collector import registry_for
 from keyquorum.service.context import RequestContext
 
 router = APIRouter()

@@ -26,7 +26,7 @@ from keyquorum.config import Settings
 from keyquorum.crypto.random import random_bytes
 from keyquorum.errors import Conflict, Sealed
 from keyquorum.keys.models import Key
-from keyquorum.metrics import OperationMetrics
+from keyquorum.metrics.counters import OperationMetrics
 from keyquorum.seal.barrier import (
     KEYRING_ENTRY,
     Barrier,
