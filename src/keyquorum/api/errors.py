@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from keyquorum.api.context import new_context
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.crypto.errors import CryptoError
 from keyquorum.crypto.errors import InvalidCiphertext as CryptoInvalidCiphertext
@@ -76,8 +77,6 @@ async def _audited(request: Request, error: KeyquorumError) -> KeyquorumError:
     method and path; if even that record cannot be written the answer becomes
     ``audit_unavailable`` (fail closed).
     """
-    from keyquorum.api.runner import new_context
-
     ctx = getattr(request.state, "ctx", None) or new_context(request)
     if ctx.recorded or ctx.audited:
         return error

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keyquorum.api.anonymous import AnonymousRefusals
 from keyquorum.api.bodies import parse_body
+from keyquorum.api.context import new_context
 from keyquorum.api.crypto_routes import CryptoRoute
 from keyquorum.api.errors import error_body, translate
 from keyquorum.api.serialize import crypto_json
@@ -50,7 +51,7 @@ from keyquorum.errors import (
     Unauthenticated,
 )
 from keyquorum.keys.names import validate_key_name
-from keyquorum.service.context import RequestContext, next_request_id
+from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.operations import CryptoOperations, Used, WouldBlock, subject_of
 
@@ -72,15 +73,6 @@ class Audited:
     answer: Any
     key: str | None
     key_version: int | None
-
-
-def new_context(request: Request) -> RequestContext:
-    request_id = getattr(request.state, "request_id", None) or next_request_id()
-    request.state.request_id = request_id
-    client = request.client.host if request.client else None
-    ctx = RequestContext(request_id=request_id, client=client)
-    request.state.ctx = ctx  # the error handlers audit a request no runner recorded
-    return ctx
 
 
 def bearer_token(header: str | None) -> str:
