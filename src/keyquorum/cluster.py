@@ -32,8 +32,8 @@ from typing import Any
 
 from keyquorum.config import Settings
 from keyquorum.errors import InvalidRequest, KeyquorumError, Sealed
+from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress
-from keyquorum.service.core import SHAMIR_ENTRY
 from keyquorum.service.peers import PeerLink, encode_key, read_message, send_message
 from keyquorum.storage.engine import migrate, open_engine
 from keyquorum.storage.system_repo import get_entry
@@ -79,7 +79,7 @@ def _worker_main(settings: Settings, listener: socket.socket, link: socket.socke
     import uvicorn
 
     from keyquorum.api.app import create_app
-    from keyquorum.server import build_core, uvicorn_options
+    from keyquorum.runtime.wiring import build_core, uvicorn_options
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
     core = build_core(settings)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,12 +20,10 @@ from typing import IO, Any
 import uvicorn
 
 from keyquorum.api.app import create_app
-from keyquorum.clock import Clock, OffsetClock, SystemClock
 from keyquorum.config import Settings, load_config_file
 from keyquorum.runtime.http_limits import HttpLimits, cap_warning
-from keyquorum.runtime.http_protocol import guarded_protocol
+from keyquorum.runtime.wiring import build_core, uvicorn_options
 from keyquorum.service.core import Core
-from keyquorum.storage.engine import migrate, open_engine
 
 DEV_INIT_FILE = "dev-init.json"
 _LOCK_FILE = "keyquorum.lock"
@@ -43,33 +40,6 @@ def _prepare_data_dir(data_dir: Path) -> IO[Any]:
     except BlockingIOError:
         raise SystemExit(f"error: another keyquorum server is using {data_dir}") from None
     return lock
-
-
-def build_core(settings: Settings) -> Core:
-    settings.validate()
-    engine = open_engine(settings.url)
-    migrate(engine)
-    clock: Clock = OffsetClock() if settings.unsafe_test_clock else SystemClock()
-    return Core(settings, engine, clock, node=socket.gethostname())
-
-
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How every keyquorum HTTP server runs: quiet, TLS when configured, forwarded
-    client addresses believed only from configured proxies (they go into the audit log),
-    and slow, idle or oversized clients cut off (``keyquorum.runtime.http_limits``).
-
-    Call it in the process that serves: the protocol class it makes holds that
-    process's table of open connections."""
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False,
-                               "server_header": False, "timeout_graceful_shutdown": 10,
-                               "proxy_headers": bool(settings.trusted_proxies),
-                               "http": guarded_protocol(HttpLimits.from_settings(settings))}
-    if settings.trusted_proxies:
-        options["forwarded_allow_ips"] = ",".join(settings.trusted_proxies)
-    if settings.tls_cert is not None:
-        options["ssl_certfile"] = str(settings.tls_cert)
-        options["ssl_keyfile"] = str(settings.tls_key)
-    return options
 
 
 def _serve(core: Core) -> None:

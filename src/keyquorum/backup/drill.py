@@ -131,7 +131,7 @@ def run_drill(backup: Path, unlock: Unlock, *, scratch_parent: Path | None = Non
 
     def do_unseal() -> str:
         nonlocal core
-        from keyquorum.server import build_core  # the server's own wiring, on the scratch store
+        from keyquorum.runtime.wiring import build_core  # the server's wiring, on the scratch
 
         core = build_core(Settings(data_dir=scratch / "data"))
         return _unseal(core, unlock)

@@ -1,0 +1,46 @@
+"""How a serving process is put together: its ``Core`` and its uvicorn options.
+
+One place for both, used by the single-process server (``keyquorum.server``), every
+``--workers`` process (``keyquorum.cluster``) and the backup drill, which opens its
+scratch copy exactly as the server would open the store. Nothing here imports the
+server or the cluster, so neither has to import the other.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from keyquorum.clock import Clock, OffsetClock, SystemClock
+from keyquorum.config import Settings
+from keyquorum.runtime.http_limits import HttpLimits
+from keyquorum.runtime.http_protocol import guarded_protocol
+from keyquorum.service.core import Core
+from keyquorum.storage.engine import migrate, open_engine
+
+
+def build_core(settings: Settings) -> Core:
+    settings.validate()
+    engine = open_engine(settings.url)
+    migrate(engine)
+    clock: Clock = OffsetClock() if settings.unsafe_test_clock else SystemClock()
+    return Core(settings, engine, clock, node=socket.gethostname())
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How every keyquorum HTTP server runs: quiet, TLS when configured, forwarded
+    client addresses believed only from configured proxies (they go into the audit log),
+    and slow, idle or oversized clients cut off (``keyquorum.runtime.http_limits``).
+
+    Call it in the process that serves: the protocol class it makes holds that
+    process's table of open connections."""
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False,
+                               "server_header": False, "timeout_graceful_shutdown": 10,
+                               "proxy_headers": bool(settings.trusted_proxies),
+                               "http": guarded_protocol(HttpLimits.from_settings(settings))}
+    if settings.trusted_proxies:
+        options["forwarded_allow_ips"] = ",".join(settings.trusted_proxies)
+    if settings.tls_cert is not None:
+        options["ssl_certfile"] = str(settings.tls_cert)
+        options["ssl_keyfile"] = str(settings.tls_key)
+    return options
