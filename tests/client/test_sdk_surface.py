@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -22,6 +24,21 @@ def test_all_is_sorted_unique_and_importable() -> None:
 def test_every_error_class_is_exported() -> None:
     for name in errors.__all__:
         assert name in sdk.__all__
+
+
+def test_every_exception_class_is_in_errors_all() -> None:
+    defined = {name for name, value in vars(errors).items()
+               if isinstance(value, type) and issubclass(value, errors.KeyquorumClientError)}
+    assert defined == set(errors.__all__)
+
+
+def test_importing_the_sdk_loads_no_server_module() -> None:
+    # The custodian-drill proof imports the server's share and proof code when it runs.
+    probe = ("import sys, keyquorum.client; print(sorted(m for m in sys.modules "
+             "if m.startswith('keyquorum') and not m.startswith('keyquorum.client')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    assert loaded == "['keyquorum']"
 
 
 def test_async_client_has_the_same_public_methods_as_client() -> None:
@@ -44,6 +61,7 @@ def test_async_client_has_the_same_public_methods_as_client() -> None:
     ("rate_limited", 429, sdk.RateLimitedError),
     ("sealed", 503, sdk.SealedError),
     ("audit_unavailable", 503, sdk.AuditUnavailableError),
+    ("storage_unavailable", 503, sdk.StorageUnavailableError),
 ])
 def test_each_error_code_raises_its_own_class(code: str, status: int, cls: type) -> None:
     body = json.dumps({"error": {"code": code, "message": "the rule", "request_id": "r-1"}})

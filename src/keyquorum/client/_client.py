@@ -1,4 +1,8 @@
-"""The synchronous keyquorum client."""
+"""The synchronous keyquorum client, and the source of the asynchronous one.
+
+``_async_client.py`` is generated from this file by ``scripts/gen-async``: edit
+here, then run it (``tests/client/test_sdk_twins.py`` fails while it is stale).
+"""
 
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ class Client:
         self._http = httpx.Client(**client_options(self.addr, timeout, verify))
 
     def __repr__(self) -> str:
-        return f"Client(addr={self.addr!r})"  # never the token
+        return f"{type(self).__name__}(addr={self.addr!r})"  # never the token
 
     def __enter__(self) -> Client:
         return self
@@ -135,7 +139,7 @@ class Client:
         return self._run(api.list_seals())
 
     def add_seal(self, kind: str, *, seal_id: str | None = None,
-                   approval_id: str | None = None, **params: Any) -> Seal:
+                 approval_id: str | None = None, **params: Any) -> Seal:
         """Add a ``passphrase``, ``pkcs11`` or ``awskms`` seal (needs ``sys:seal``).
 
         ``params`` are the kind's fields: ``passphrase``; ``module``, ``token_label``,
@@ -143,7 +147,7 @@ class Client:
         ``endpoint_url``. Under dual control, re-send with ``approval_id``.
         """
         return self._run(api.add_seal(kind, params, seal_id=seal_id,
-                                         approval_id=approval_id))
+                                      approval_id=approval_id))
 
     def remove_seal(self, seal_id: str, *, approval_id: str | None = None) -> None:
         """Remove a seal (never Shamir: ``SealRequiredError``)."""
@@ -274,12 +278,13 @@ class Client:
         """Encrypt under the key's primary version; ``context`` is bound as associated data."""
         return self._run(api.encrypt(key, plaintext, context))
 
-    def encrypt_batch(self, key: str,
-                      items: Sequence[EncryptItem | bytes | str]) -> BatchResult[EncryptResult]:
+    def encrypt_batch(self, key: str, items: Sequence[EncryptItem | bytes | str]
+                      ) -> BatchResult[EncryptResult]:
         return self._run(api.encrypt_batch(key, items))
 
     def decrypt(self, ciphertext: str, context: Context | None = None, *,
-                key: str | None = None, unsafe_allow_compromised: bool = False) -> DecryptResult:
+                key: str | None = None,
+                unsafe_allow_compromised: bool = False) -> DecryptResult:
         """Decrypt; the key is found from the ciphertext (``key`` pins it).
 
         ``unsafe_allow_compromised`` decrypts under a compromised version: DANGER,
@@ -305,8 +310,8 @@ class Client:
 
     def reencrypt_batch(self, items: Sequence[ReencryptItem | str], *,
                         unsafe_allow_compromised: bool = False) -> BatchResult[EncryptResult]:
-        return self._run(api.reencrypt_batch(items,
-                                             unsafe_allow_compromised=unsafe_allow_compromised))
+        return self._run(api.reencrypt_batch(
+            items, unsafe_allow_compromised=unsafe_allow_compromised))
 
     def datakey(self, key: str, *, bits: int | None = None, context: Context | None = None,
                 plaintext: bool = True) -> DataKey:
@@ -413,9 +418,9 @@ class Client:
 
         ``context`` is a hash from ``audit_hash``: records whose context has it.
         """
-        return self._run(api.list_audit(key=key, identity=identity, operation=operation,
-                                        outcome=outcome, since=since, until=until, limit=limit,
-                                        page_token=page_token, context=context))
+        return self._run(api.list_audit(
+            key=key, identity=identity, operation=operation, outcome=outcome, since=since,
+            until=until, limit=limit, page_token=page_token, context=context))
 
     def iter_audit(self, *, key: str | None = None, identity: str | None = None,
                    operation: str | None = None, outcome: str | None = None,

@@ -15,11 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from keyquorum.crypto import vss
-from keyquorum.errors import KeyquorumError
-from keyquorum.seal.custodian_proof import proof_context
-from keyquorum.seal.shares import decode_share
-
 from ._models import parse_time
 from ._protocol import Call, _one, _put, _segment
 
@@ -131,9 +126,19 @@ class RekeyStatus:
 
 def make_proof(challenge: CustodianChallenge, share: str) -> dict[str, str]:
     """The proof body for ``challenge``, computed here; ``ValueError`` if the share cannot."""
+    # The share format, the proof and its context are the server's own code: one definition
+    # of each, so a drill cannot pass here and fail there. They are imported here, not at the
+    # top, so that importing the SDK loads no server module and only a drill needs libsodium.
+    # decode_share raises the server's InvalidRequest for a malformed share; the SDK's
+    # callers get ValueError, as for every other mistake in their own arguments.
+    from keyquorum.crypto import vss
+    from keyquorum.errors import InvalidRequest
+    from keyquorum.seal.custodian_proof import proof_context
+    from keyquorum.seal.shares import decode_share
+
     try:
         parsed = decode_share(share)
-    except KeyquorumError as exc:
+    except InvalidRequest as exc:
         raise ValueError(exc.message) from None
     if parsed.index != challenge.index:
         raise ValueError(f"this is share {parsed.index}, but {challenge.custodian} holds share "

@@ -68,6 +68,7 @@ __all__ = [
     "SealUnavailableError",
     "SealedError",
     "SelfApprovalError",
+    "StorageUnavailableError",
     "TooLargeError",
     "TransportError",
     "UnauthenticatedError",
