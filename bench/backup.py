@@ -49,7 +49,7 @@ from keyquorum.seal.seal_set import Unlock
 from keyquorum.server import build_core
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
-from keyquorum.service.lifecycle import KeyLifecycle
+from keyquorum.service.lifecycle import KeyLifecycle, NewKey
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -69,7 +69,7 @@ def build_store(data_dir: Path, keys: int, rotations: int, audit: int) -> tuple[
     ctx.identity = core.tokens.create_root(created_by="bench")[1]
     for n in range(keys):
         name = f"bench/{n:04d}"
-        lifecycle.create(ctx, {"name": name, "spec": SPECS[n % len(SPECS)]})
+        lifecycle.create(ctx, NewKey(name, SPECS[n % len(SPECS)]))
         for _ in range(rotations):
             lifecycle.rotate(ctx, name)
     chain = AuditChain(core.engine)

@@ -94,14 +94,10 @@ async def test_a_chunked_body_is_cut_off_as_soon_as_it_passes_the_limit(
 TOKENLESS_ROUTES = ["/v1/sys/init", "/v1/sys/unseal", "/v1/sys/rekey/update"]
 CUSTODIAN_ROUTES = ["/v1/sys/custodians/share-1/proof",
                     "/v1/sys/custodians/share-1/challenge"]
-CUSTODIAN_LIMIT_BUG = pytest.mark.xfail(strict=True, reason=(
-    "src bug: front.TOKENLESS_PATHS names /v1/sys/custodians/proof and /challenge, but "
-    "the routes are /v1/sys/custodians/{name}/proof and /challenge, so they read up to "
-    "max_body_bytes without a token"))
 
 
 @pytest.mark.parametrize("path", [
-    *TOKENLESS_ROUTES, *(pytest.param(p, marks=CUSTODIAN_LIMIT_BUG) for p in CUSTODIAN_ROUTES)])
+    *TOKENLESS_ROUTES, *CUSTODIAN_ROUTES])
 async def test_a_tokenless_route_refuses_a_body_over_16_kib_though_max_body_bytes_is_larger(
         anonymous_api: httpx.AsyncClient, path: str) -> None:
     answer = await anonymous_api.post(path, json={"share": "a" * (TOKENLESS_LIMIT + 1)})
@@ -110,7 +106,7 @@ async def test_a_tokenless_route_refuses_a_body_over_16_kib_though_max_body_byte
 
 
 @pytest.mark.parametrize("path", [
-    *TOKENLESS_ROUTES, *(pytest.param(p, marks=CUSTODIAN_LIMIT_BUG) for p in CUSTODIAN_ROUTES)])
+    *TOKENLESS_ROUTES, *CUSTODIAN_ROUTES])
 async def test_a_tokenless_route_stops_reading_a_chunked_body_at_16_kib(
         anonymous_api: httpx.AsyncClient, path: str) -> None:
     body = Dripped(total=1024 * 1024)
@@ -121,11 +117,6 @@ async def test_a_tokenless_route_stops_reading_a_chunked_body_at_16_kib(
     assert body.pulled <= TOKENLESS_LIMIT + 2 * CHUNK
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src gap (review F6's first fix, 'authenticate before reading the body', not done): "
-    "the front and the FastAPI routes read and parse the whole body, up to max_body_bytes "
-    "(128 MiB by default), before the token is checked, so each anonymous request can "
-    "still make the server buffer that much; the token is in the headers"))
 @pytest.mark.parametrize("path", ["/v1/keys/app/k/encrypt", "/v1/random", "/v1/keys"])
 async def test_a_request_without_a_token_is_refused_before_its_body_is_read(
         anonymous_api: httpx.AsyncClient, path: str) -> None:

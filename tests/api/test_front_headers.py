@@ -136,10 +136,6 @@ async def test_a_method_the_path_does_not_allow_is_405_naming_the_allowed_ones(
     assert {m.strip() for m in answer.headers["allow"].split(",")} == allowed
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: Starlette answers 405 with the methods of the first route matching the path "
-    "only; /v1/keys has GET and POST routes (Allow: POST), /v1/policies/{name} PUT, GET "
-    "and DELETE (Allow: PUT). RFC 9110 15.5.6: Allow lists the target's methods"))
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("PUT", "/v1/keys", {"GET", "POST"}),
     ("POST", "/v1/policies/some-policy", {"GET", "PUT", "DELETE"}),
@@ -152,10 +148,6 @@ async def test_405_on_a_path_with_several_routes_names_every_allowed_method(
     assert {m.strip() for m in answer.headers["allow"].split(",")} == allowed
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: the front serves the keyless crypto paths for POST only and passes other "
-    "methods to FastAPI, which does not know the path: 404 not_found instead of 405 with "
-    "Allow: POST (Schemathesis' unsupported_method check expects 405)"))
 @pytest.mark.parametrize("path", ["/v1/decrypt", "/v1/reencrypt", "/v1/random"])
 async def test_a_crypto_path_asked_with_get_is_405_allow_post(api: httpx.AsyncClient,
                                                              path: str) -> None:

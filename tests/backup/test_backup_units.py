@@ -24,7 +24,7 @@ from keyquorum.config import Settings
 from keyquorum.seal.seal_set import Unlock
 from keyquorum.server import build_core
 from keyquorum.service.context import RequestContext
-from keyquorum.service.lifecycle import KeyLifecycle
+from keyquorum.service.lifecycle import KeyLifecycle, NewKey
 from keyquorum.storage.engine import migrate, open_engine, sqlite_url
 from keyquorum.storage.schema import policies
 
@@ -92,8 +92,8 @@ def test_a_canary_that_no_longer_answers_fails_the_check(tmp_path: Path) -> None
     lifecycle = KeyLifecycle(core)
     ctx = RequestContext(request_id="t", client=None)
     ctx.identity = core.tokens.create_root(created_by="t")[1]
-    lifecycle.create(ctx, {"name": "u/aes", "spec": "aes-256-gcm"})
-    lifecycle.create(ctx, {"name": "u/mac", "spec": "hmac-sha512"})
+    lifecycle.create(ctx, NewKey("u/aes", "aes-256-gcm"))
+    lifecycle.create(ctx, NewKey("u/mac", "hmac-sha512"))
     made = start_backup(core, segment_size=64)
     (tmp_path / "b.kqbk").write_bytes(b"".join(made.chunks))
     core.seal()

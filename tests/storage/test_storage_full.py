@@ -28,7 +28,7 @@ from keyquorum.config import Settings
 from keyquorum.errors import StorageUnavailable
 from keyquorum.server import build_core
 from keyquorum.service.context import RequestContext
-from keyquorum.service.lifecycle import KeyLifecycle
+from keyquorum.service.lifecycle import KeyLifecycle, NewKey
 from keyquorum.storage import errors as storage_errors
 from keyquorum.storage import keys_repo
 from keyquorum.storage.errors import is_storage_failure, storage_failure
@@ -226,12 +226,12 @@ def test_create_and_rotate_on_a_full_disk_change_nothing_and_work_once_freed(
     lifecycle = KeyLifecycle(core)
     ctx = RequestContext(request_id="t", client=None)
     ctx.identity = core.tokens.create_root(created_by="t")[1]
-    lifecycle.create(ctx, {"name": "disk/kept", "spec": "aes-256-gcm"})
+    lifecycle.create(ctx, NewKey("disk/kept", "aes-256-gcm"))
     try:
         _fill(small_disk, core.engine)
 
         with pytest.raises(Exception) as create_failed:
-            lifecycle.create(ctx, {"name": "disk/new", "spec": "aes-256-gcm"})
+            lifecycle.create(ctx, NewKey("disk/new", "aes-256-gcm"))
         assert storage_failure(create_failed.value) == "SQLITE_FULL"
         assert isinstance(translate(create_failed.value), StorageUnavailable)
         with pytest.raises(Exception) as rotate_failed:
@@ -244,7 +244,7 @@ def test_create_and_rotate_on_a_full_disk_change_nothing_and_work_once_freed(
         assert core.keys.get("disk/kept").key.primary_version == 1
 
         small_disk.free()
-        assert lifecycle.create(ctx, {"name": "disk/new", "spec": "aes-256-gcm"}).name \
+        assert lifecycle.create(ctx, NewKey("disk/new", "aes-256-gcm")).name \
             == "disk/new"
         assert lifecycle.rotate(ctx, "disk/kept").primary_version == 2
         assert _versions(core.engine, "disk/kept") == [1, 2]

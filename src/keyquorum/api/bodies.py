@@ -80,7 +80,21 @@ KeyName = Annotated[
     str, BeforeValidator(_key_name),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128,
                     "pattern": r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"})]
-KeyVersionNumber = Annotated[int, Field(ge=1, le=MAX_STORED_INT)]
+def in_range(low: int, high: int) -> AfterValidator:
+    """An integer from ``low`` to ``high``; out of range says so, with both ends."""
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be an integer from {low} to {high}")
+        return value
+    return AfterValidator(check)
+
+
+def range_schema(low: int, high: int) -> WithJsonSchema:
+    return WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})
+
+
+KeyVersionNumber = Annotated[int, in_range(1, 2**31 - 1),  # versions are INTEGER columns
+                             range_schema(1, 2**31 - 1)]
 
 
 class Body(BaseModel):
@@ -192,11 +206,35 @@ def describe(exc: ValidationError) -> str:
     if unknown:
         return f"unknown fields: {', '.join(unknown)}"
     first = errors[0]
-    field = ".".join(str(part) for part in first["loc"])
+    field = ".".join(str(part) for part in first["loc"]) or "the body"
+    rule = _RULES.get(first["type"])
+    if rule is not None:
+        return f"{field} {rule.format(**first.get('ctx', {}))}"
     message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "missing":
-        return f"{field} is required"
-    return f"{field}: {message}" if field else message
+    if message.startswith(("must ", "is ")):
+        return f"{field} {message}"
+    return f"{field}: {message}"
+
+
+_RULES = {
+    "missing": "is required",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_parsing_size": "must be an integer",
+    "int_from_float": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "dict_type": "must be a JSON object",
+    "list_type": "must be a list",
+    "model_type": "must be a JSON object",
+    "less_than_equal": "must be at most {le}",
+    "greater_than_equal": "must be at least {ge}",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "too_long": "must have at most {max_length} entries",
+    "literal_error": "must be one of {expected}",
+}
+"""pydantic's error types as the rule that was broken, in the API's own words."""
 
 
 class _ContextOnly(Body):

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from keyquorum.api.context import new_context
 from keyquorum.api.responses import JSONAnswer
@@ -90,6 +91,23 @@ async def _audited(request: Request, error: KeyquorumError) -> KeyquorumError:
     return error
 
 
+def allowed_methods(request: Request) -> str:
+    """``Allow`` for a 405: Starlette names only the first route matching the path."""
+    scope = {**request.scope, "method": "_"}
+    methods: set[str] = set()
+    pending = list(request.app.router.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)  # FastAPI's included routers
+        if included is not None:
+            pending.extend(included.routes)
+            continue
+        match, _child = route.matches(scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods - {"HEAD"}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KeyquorumError)
     async def _domain(request: Request, exc: KeyquorumError) -> JSONAnswer:
@@ -110,8 +128,10 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(error, getattr(request.state, "request_id", None))
         if error.code != "audit_unavailable":
             response.status_code = exc.status_code
-            for name, value in (exc.headers or {}).items():  # 405 names what is Allowed
+            for name, value in (exc.headers or {}).items():
                 response.headers[name] = value
+            if exc.status_code == 405:  # every method some route serves on this path
+                response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)

@@ -19,26 +19,44 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 
-from keyquorum.api.crypto_routes import CryptoRoute, match
+from keyquorum.api.crypto_routes import KEYLESS_ROUTES, CryptoRoute, match
 from keyquorum.api.errors import error_body, translate
-from keyquorum.api.runner import parse_json_body
+from keyquorum.api.runner import bearer_token, parse_json_body
 from keyquorum.api.services import Services
-from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError, TooLarge
+from keyquorum.errors import (
+    AuditUnavailable,
+    InvalidRequest,
+    KeyquorumError,
+    TooLarge,
+    Unauthenticated,
+)
 from keyquorum.service.context import RequestContext, next_request_id
 
 Send = Any
 Receive = Any
+Scope = MutableMapping[str, Any]
 
 TOKENLESS_BODY_BYTES = 16 * 1024
 TOKENLESS_PATHS = frozenset({
-    "/v1/sys/init", "/v1/sys/unseal", "/v1/sys/rekey/update",
-    "/v1/sys/custodians/challenge", "/v1/sys/custodians/proof",
+    "/v1/sys/health", "/v1/sys/seal-status", "/v1/sys/init", "/v1/sys/unseal",
+    "/v1/sys/rekey", "/v1/sys/rekey/update",
 })
-"""Routes that run without a token; they read at most ``TOKENLESS_BODY_BYTES``."""
+"""Routes that run without a token (with the custodian ceremonies, ``_CUSTODIAN``);
+they read at most ``TOKENLESS_BODY_BYTES``."""
+_CUSTODIAN = re.compile(r"/v1/sys/custodians/[^/]+/(challenge|proof)")
+EARLY_AUTH_BYTES = 64 * 1024
+"""A body larger than this (or chunked) is read only after its token was checked."""
+
+
+def is_tokenless(path: str) -> bool:
+    return path in TOKENLESS_PATHS or _CUSTODIAN.fullmatch(path) is not None
 
 _BASE_HEADERS = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
 _HSTS = (b"strict-transport-security", b"max-age=63072000")
@@ -48,6 +66,10 @@ class UnsupportedMediaType(InvalidRequest):
     status = 415
 
 
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+
+
 def _is_json(content_type: bytes) -> bool:
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or (media.startswith(b"application/")
@@ -55,7 +77,7 @@ def _is_json(content_type: bytes) -> bool:
 
 
 def body_limit(path: str, settings_limit: int) -> int:
-    return TOKENLESS_BODY_BYTES if path in TOKENLESS_PATHS else settings_limit
+    return TOKENLESS_BODY_BYTES if is_tokenless(path) else settings_limit
 
 
 class LimitedReceive:
@@ -75,9 +97,10 @@ class LimitedReceive:
         return message
 
 
-def _headers(scope: dict[str, Any]) -> tuple[bytes | None, bytes | None, bool]:
-    """(content-length, content-type, chunked) of a request."""
+def _headers(scope: Scope) -> tuple[bytes | None, bytes | None, bool, str | None]:
+    """(content-length, content-type, chunked, authorization) of a request."""
     length = content_type = None
+    authorization: str | None = None
     chunked = False
     for header, value in scope["headers"]:
         if header == b"content-length":
@@ -86,7 +109,9 @@ def _headers(scope: dict[str, Any]) -> tuple[bytes | None, bytes | None, bool]:
             content_type = value
         elif header == b"transfer-encoding":
             chunked = b"chunked" in value.lower()
-    return length, content_type, chunked
+        elif header == b"authorization":
+            authorization = value.decode("latin-1")
+    return length, content_type, chunked, authorization
 
 
 class Front:
@@ -97,14 +122,16 @@ class Front:
         self.services = services
         self._extra = [*_BASE_HEADERS, *([_HSTS] if tls else [])]
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         send = self._with_headers(send)
         limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
-        refusal = self._framing_refusal(scope, limit)
+        refusal = self._framing_refusal(scope, limit) or await self._token_refusal(scope)
         route = match(scope["path"]) if scope["method"] == "POST" else None
+        if refusal is None and scope["path"] in KEYLESS_ROUTES and scope["method"] != "POST":
+            refusal = MethodNotAllowed(f"{scope['path']} answers POST only")
         if route is not None or refusal is not None:
             await self._answer_directly(route, scope, receive, send, limit, refusal)
             return
@@ -115,14 +142,41 @@ class Front:
 
         async def sending(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                present = {name.lower() for name, _value in message.get("headers", [])}
+                message = {**message, "headers": [
+                    *message.get("headers", []),
+                    *(header for header in extra if header[0] not in present)]}
             await send(message)
 
         return sending
 
+    async def _token_refusal(self, scope: Scope) -> KeyquorumError | None:
+        """Refuse a body nobody could be allowed to send before reading it.
+
+        A token route's body is read only if the request carries a token, and a
+        large or chunked one only once that token was found valid: anonymous
+        callers cannot make the server buffer megabytes (security review F6).
+        """
+        if is_tokenless(scope["path"]):
+            return None
+        length, _type, chunked, authorization = _headers(scope)
+        if not chunked and (length is None or length == b"0"):
+            return None
+        if authorization is None:
+            return Unauthenticated("missing bearer token")
+        large = chunked or (length is not None and length.isdigit()
+                            and int(length) > EARLY_AUTH_BYTES)
+        core = self.services.core
+        if large and not core.sealed:
+            try:
+                await run_in_threadpool(core.tokens.authenticate, bearer_token(authorization))
+            except KeyquorumError as refused:
+                return refused
+        return None
+
     @staticmethod
-    def _framing_refusal(scope: dict[str, Any], limit: int) -> KeyquorumError | None:
-        length, content_type, chunked = _headers(scope)
+    def _framing_refusal(scope: Scope, limit: int) -> KeyquorumError | None:
+        length, content_type, chunked, _authorization = _headers(scope)
         if length is not None and (not length.isdigit() or int(length) > limit):
             return TooLarge(f"request body exceeds {limit} bytes") if length.isdigit() \
                 else InvalidRequest("bad Content-Length")
@@ -132,7 +186,7 @@ class Front:
         return None
 
     async def _answer_directly(self, route: tuple[CryptoRoute, str | None] | None,
-                               scope: dict[str, Any], receive: Receive, send: Send,
+                               scope: Scope, receive: Receive, send: Send,
                                limit: int, refusal: KeyquorumError | None) -> None:
         request_id = next_request_id()
         client = scope.get("client")
@@ -168,6 +222,8 @@ class Front:
             status, payload = error.status, orjson.dumps(error_body(error, request_id))
             if route is None or refusal is not None:
                 extra.append((b"connection", b"close"))  # the body was not read: do not reuse
+            if isinstance(error, MethodNotAllowed):
+                extra.append((b"allow", b"POST"))
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),

@@ -8,13 +8,21 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.bodies import parse_body
+from keyquorum.api.bodies_keys import (
+    CreateKey,
+    NoFields,
+    RevokeKey,
+    ScheduleDeletion,
+    ToggleKey,
+    UpdateKey,
+)
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.serialize import crypto_json, key_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
-from keyquorum.errors import InvalidRequest
-from keyquorum.keys.names import validate_key_name
+from keyquorum.errors import InvalidRequest, NotFound
 from keyquorum.keys.states import KeyState
 from keyquorum.service.context import RequestContext
 from keyquorum.storage import keys_repo
@@ -38,15 +46,13 @@ def _after(token: str | None) -> str | None:
 
 @router.post("")
 async def create_key(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
-    body = await read_json(request, s.core)
-    name = validate_key_name(body.get("name"))  # refused before any policy sees it
-    spec = body.get("spec")
+    asked = parse_body(CreateKey, await read_json(request, s.core))  # names checked here
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return key_json(s.lifecycle.create(ctx, body), s.core.keys)
+        return key_json(s.lifecycle.create(ctx, asked.to_domain()), s.core.keys)
 
-    return await s.runner.run(request, "create", name, work, permission="create",
-                              spec=spec if isinstance(spec, str) else None, in_thread=True)
+    return await s.runner.run(request, "create", asked.name, work, permission="create",
+                              spec=asked.spec, in_thread=True)
 
 
 @router.get("")
@@ -109,8 +115,7 @@ async def public_key(request: Request, name: str, version: int | None = None,
 
 @router.post("/{name:path}/rotate")
 async def rotate(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
-    if await read_json(request, s.core, allow_empty=True):
-        raise InvalidRequest("rotate takes no fields")
+    parse_body(NoFields, await read_json(request, s.core, allow_empty=True))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         return key_json(s.lifecycle.rotate(ctx, name), s.core.keys)
@@ -120,13 +125,11 @@ async def rotate(request: Request, name: str, s: Services = Depends(services)) -
 
 
 async def _toggle(request: Request, name: str, s: Services, enabled: bool) -> dict[str, Any]:
-    body = await read_json(request, s.core, allow_empty=True)
-    if set(body) - {"version"}:
-        raise InvalidRequest("only version may be given")
+    asked = parse_body(ToggleKey, await read_json(request, s.core, allow_empty=True))
     operation = "enable" if enabled else "disable"
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        key = s.lifecycle.set_enabled(ctx, name, enabled, body.get("version"))
+        key = s.lifecycle.set_enabled(ctx, name, enabled, asked.version)
         return key_json(key, s.core.keys)
 
     return await s.runner.run(request, operation, name, work, permission=operation,
@@ -147,10 +150,12 @@ async def enable(request: Request, name: str, s: Services = Depends(services)) -
 async def revoke(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
+    asked = parse_body(RevokeKey, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         with s.core.dual_control.guard(ctx, REVOKE, name, body, approval_id=approval_id):
-            return key_json(s.lifecycle.revoke(ctx, name, body), s.core.keys)
+            return key_json(s.lifecycle.revoke(ctx, name, asked.reason, version=asked.version,
+                                               note=asked.note), s.core.keys)
 
     return await s.runner.run(request, "revoke", name, work, permission="revoke",
                               in_thread=True)
@@ -161,13 +166,12 @@ async def schedule_deletion(request: Request, name: str,
                             s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core, allow_empty=True)
     approval_id = approval_id_from(request, body)
-    if set(body) - {"days"}:
-        raise InvalidRequest("only days may be given")
+    asked = parse_body(ScheduleDeletion, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         with s.core.dual_control.guard(ctx, SCHEDULE_DELETION, name, body,
                                        approval_id=approval_id):
-            key = s.lifecycle.schedule_deletion(ctx, name, body.get("days"))
+            key = s.lifecycle.schedule_deletion(ctx, name, asked.days)
         answer = key_json(key, s.core.keys)
         return {**answer, "destroy_at": answer["destroy_at"]}
 
@@ -178,7 +182,7 @@ async def schedule_deletion(request: Request, name: str,
 @router.post("/{name:path}/cancel-deletion")
 async def cancel_deletion(request: Request, name: str,
                           s: Services = Depends(services)) -> dict[str, Any]:
-    await read_json(request, s.core, allow_empty=True)
+    parse_body(NoFields, await read_json(request, s.core, allow_empty=True))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         return key_json(s.lifecycle.cancel_deletion(ctx, name), s.core.keys)
@@ -194,8 +198,6 @@ async def get_key(request: Request, name: str, s: Services = Depends(services)) 
         with s.core.engine.connect() as conn:
             key = keys_repo.get_key(conn, name=name)
         if key is None:
-            from keyquorum.errors import NotFound
-
             raise NotFound(f"no key named {name}")
         return key_json(key, s.core.keys)
 
@@ -206,10 +208,10 @@ async def get_key(request: Request, name: str, s: Services = Depends(services)) 
 @router.patch("/{name:path}")
 async def update_key(request: Request, name: str,
                      s: Services = Depends(services)) -> dict[str, Any]:
-    body = await read_json(request, s.core)
+    changes = parse_body(UpdateKey, await read_json(request, s.core)).to_domain()
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return key_json(s.lifecycle.update(ctx, name, body), s.core.keys)
+        return key_json(s.lifecycle.update(ctx, name, changes), s.core.keys)
 
     return await s.runner.run(request, "update", name, work, permission="update",
                               in_thread=True)

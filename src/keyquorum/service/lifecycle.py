@@ -9,13 +9,13 @@ After commit the cache is refreshed from storage.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from keyquorum.durations import parse_duration
 from keyquorum.errors import Conflict, InvalidRequest, KeyStateError, NotFound
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.names import validate_key_name
@@ -42,66 +42,32 @@ MAX_VERSION = 2**31 - 1
 """The largest version number: versions are INTEGER columns (32-bit on PostgreSQL)."""
 MAX_STORED_INT = 2**63 - 1
 """What a BIGINT column holds on SQLite and PostgreSQL: the bound of any other integer."""
-_INT_MAXIMA = {"usage_limit": MAX_USAGE_LIMIT, "min_decrypt_version": MAX_VERSION,
-               "version": MAX_VERSION}
 REVOKE_REASONS = ("compromised", "superseded", "retired", "other")
-_CREATE_FIELDS = {"name", "spec", "purpose", "description", "owner", "labels", "exportable",
-                  "rotation_period", "crypto_period", "usage_limit", "deletion_window_days"}
-_UPDATE_FIELDS = {"description", "owner", "labels", "rotation_period", "crypto_period",
-                  "usage_limit", "min_decrypt_version"}
 
 
-def _check_fields(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(body) - allowed
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+@dataclass(frozen=True)
+class NewKey:
+    """What a create asks for, already checked (``api/bodies_keys.CreateKey``):
+    durations in seconds, labels as a plain map, bounds within the storage columns."""
+
+    name: str
+    spec: str
+    purpose: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    exportable: bool = False
+    rotation_period: int | None = None
+    crypto_period: int | None = None
+    usage_limit: int | None = None
+    deletion_window_days: int | None = None
 
 
-def _labels(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 256
-            for k, v in value.items()):
-        raise InvalidRequest("labels must be a map of strings (keys <= 64, values <= 256 chars)")
-    return dict(value)
+@dataclass(frozen=True)
+class KeyChanges:
+    """The fields an update sets (only those given), already checked and converted."""
 
-
-def _optional_text(value: object, field: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise InvalidRequest(f"{field} must be a string of at most {limit} characters")
-    return value
-
-
-def _positive_int(value: object, field: str) -> int | None:
-    """An integer from 1 to the field's maximum, so it always fits its storage column."""
-    if value is None:
-        return None
-    maximum = _INT_MAXIMA.get(field, MAX_STORED_INT)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
-        raise InvalidRequest(f"{field} must be an integer from 1 to {maximum}")
-    return value
-
-
-def _rotation_period(value: object) -> int | None:
-    seconds = parse_duration(value, field="rotation_period")  # type: ignore[arg-type]
-    if seconds is None:
-        return None
-    if seconds < 3600:
-        raise InvalidRequest("rotation_period must be at least 1h")
-    return int(seconds)
-
-
-def _crypto_period(value: object) -> int | None:
-    """A per-key crypto-period override; ``None`` keeps the spec's NIST default."""
-    seconds = parse_duration(value, field="crypto_period")  # type: ignore[arg-type]
-    if seconds is None:
-        return None
-    if seconds < 86400:
-        raise InvalidRequest("crypto_period must be at least 1d")
-    return int(seconds)
+    fields: Mapping[str, Any]
 
 
 def _deletion_days(value: object, field: str) -> int:
@@ -153,33 +119,28 @@ class KeyLifecycle:
 
     # -- operations ------------------------------------------------------------------------
 
-    def create(self, ctx: RequestContext, body: dict[str, Any]) -> Key:
-        _check_fields(body, _CREATE_FIELDS)
-        name = validate_key_name(body.get("name"))
-        spec = get_spec(body.get("spec"))
-        purpose = resolve_purpose(spec, body.get("purpose"))
-        exportable = body.get("exportable", False)
-        if not isinstance(exportable, bool):
-            raise InvalidRequest("exportable must be true or false")
-        rotation_period = _rotation_period(body.get("rotation_period"))
-        crypto_period = _crypto_period(body.get("crypto_period"))
-        usage_limit = _positive_int(body.get("usage_limit"), "usage_limit")
-        window = _deletion_days(body.get("deletion_window_days",
-                                         self.core.settings.default_deletion_window_days),
-                                "deletion_window_days")
+    def create(self, ctx: RequestContext, request: NewKey) -> Key:
+        name = validate_key_name(request.name)
+        spec = get_spec(request.spec)
+        purpose = resolve_purpose(spec, request.purpose)
+        rotation_period = request.rotation_period
+        window = _deletion_days(
+            request.deletion_window_days or self.core.settings.default_deletion_window_days,
+            "deletion_window_days")
         self.core.barrier()
         with self.core.write_lock:
             now = self.core.clock.now()
             key = Key(
                 id=str(uuid.uuid4()), name=name, spec=spec.name, purpose=purpose,
                 state=KeyState.ENABLED, primary_version=1, min_decrypt_version=1,
-                origin="generated", exportable=exportable, deletion_window_days=window,
+                origin="generated", exportable=request.exportable,
+                deletion_window_days=window,
                 created_at=now, updated_at=now, revision=1,
-                owner=_optional_text(body.get("owner"), "owner", 256),
-                description=_optional_text(body.get("description"), "description", 4096),
-                labels=_labels(body.get("labels")), rotation_period=rotation_period,
+                owner=request.owner, description=request.description,
+                labels=dict(request.labels), rotation_period=rotation_period,
                 next_rotation=now + rotation_period if rotation_period else None,
-                crypto_period=crypto_period, usage_limit=usage_limit, created_by=ctx.accessor,
+                crypto_period=request.crypto_period, usage_limit=request.usage_limit,
+                created_by=ctx.accessor,
             )
             try:
                 with self.core.engine.begin() as conn:
@@ -194,29 +155,19 @@ class KeyLifecycle:
             self.core.key_changed(fresh)
             return fresh
 
-    def update(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Key:
-        _check_fields(body, _UPDATE_FIELDS)
-        if not body:
+    def update(self, ctx: RequestContext, name: str, request: KeyChanges) -> Key:
+        if not request.fields:
             raise InvalidRequest("nothing to update")
-        changes: dict[str, Any] = {}
-        if "description" in body:
-            changes["description"] = _optional_text(body["description"], "description", 4096)
-        if "owner" in body:
-            changes["owner"] = _optional_text(body["owner"], "owner", 256)
-        if "labels" in body:
-            changes["labels"] = _labels(body["labels"])
-        if "usage_limit" in body:
-            changes["usage_limit"] = _positive_int(body["usage_limit"], "usage_limit")
-        if "crypto_period" in body:
-            changes["crypto_period"] = _crypto_period(body["crypto_period"])
-        rotation = _rotation_period(body["rotation_period"]) if "rotation_period" in body else None
-        min_decrypt = (_positive_int(body["min_decrypt_version"], "min_decrypt_version")
-                       if "min_decrypt_version" in body else None)
+        given = dict(request.fields)
+        rotation = given.pop("rotation_period", None)
+        rotation_given = "rotation_period" in request.fields
+        min_decrypt = given.pop("min_decrypt_version", None)
+        changes = given
 
         def change(_conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
             updated = key.evolve(**changes)
-            if "rotation_period" in body:
+            if rotation_given:
                 updated = updated.evolve(rotation_period=rotation,
                                          next_rotation=now + rotation if rotation else None)
             if min_decrypt is not None:
@@ -252,9 +203,9 @@ class KeyLifecycle:
         return self._mutate(ctx, name, "rotate", change)
 
     def set_enabled(self, ctx: RequestContext, name: str, enabled: bool,
-                    version: object | None = None) -> Key:
+                    version: int | None = None) -> Key:
         operation = "enable" if enabled else "disable"
-        number = _positive_int(version, "version") if version is not None else None
+        number = version
 
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             if number is None:
@@ -274,13 +225,11 @@ class KeyLifecycle:
 
         return self._mutate(ctx, name, operation, change)
 
-    def revoke(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Key:
-        _check_fields(body, {"version", "reason", "note"})
-        reason = body.get("reason")
+    def revoke(self, ctx: RequestContext, name: str, reason: str, *,
+               version: int | None = None, note: str | None = None) -> Key:
         if reason not in REVOKE_REASONS:
             raise InvalidRequest(f"reason must be one of {', '.join(REVOKE_REASONS)}")
-        note = _optional_text(body.get("note"), "note", 1024)
-        number = _positive_int(body.get("version"), "version")
+        number = version
         event = "compromise" if reason == "compromised" else "retire"
         ctx.detail["reason"] = str(reason)
         if note:
@@ -315,7 +264,7 @@ class KeyLifecycle:
 
         return self._mutate(ctx, name, "revoke", change)
 
-    def schedule_deletion(self, ctx: RequestContext, name: str, days: object | None) -> Key:
+    def schedule_deletion(self, ctx: RequestContext, name: str, days: int | None) -> Key:
         def change(_conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             window = _deletion_days(days if days is not None else key.deletion_window_days,
                                     "days")
