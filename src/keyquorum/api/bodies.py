@@ -244,3 +244,24 @@ class _ContextOnly(Body):
 def parse_context(value: object) -> dict[str, str] | None:
     """An encryption context field by the same rules as every crypto item's."""
     return parse_body(_ContextOnly, {"context": value}).context
+
+
+def request_body(model: type[Body], *, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose body is ``model``: the document's request schema
+    is the model the route parses with, so the contract and the checks are one thing."""
+    return {"requestBody": {
+        "required": required,
+        "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+def body_models() -> list[type[Body]]:
+    """Every request model (for the OpenAPI document's components)."""
+    found: list[type[Body]] = []
+    pending = list(Body.__subclasses__())
+    while pending:
+        model = pending.pop()
+        if not model.__name__.startswith("_"):
+            found.append(model)
+        pending.extend(model.__subclasses__())
+    return sorted(found, key=lambda m: m.__name__)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from keyquorum.api.bodies import parse_body
+from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_keys import (
     CreateKey,
     NoFields,
@@ -44,7 +44,7 @@ def _after(token: str | None) -> str | None:
         raise InvalidRequest("page_token is not one this server issued") from exc
 
 
-@router.post("")
+@router.post("", openapi_extra=request_body(CreateKey))
 async def create_key(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     asked = parse_body(CreateKey, await read_json(request, s.core))  # names checked here
 
@@ -113,7 +113,7 @@ async def public_key(request: Request, name: str, version: int | None = None,
     return await s.runner.run(request, "read", name, work, permission="read")
 
 
-@router.post("/{name:path}/rotate")
+@router.post("/{name:path}/rotate", openapi_extra=request_body(NoFields, required=False))
 async def rotate(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     parse_body(NoFields, await read_json(request, s.core, allow_empty=True))
 
@@ -136,17 +136,17 @@ async def _toggle(request: Request, name: str, s: Services, enabled: bool) -> di
                               in_thread=True)
 
 
-@router.post("/{name:path}/disable")
+@router.post("/{name:path}/disable", openapi_extra=request_body(ToggleKey, required=False))
 async def disable(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     return await _toggle(request, name, s, enabled=False)
 
 
-@router.post("/{name:path}/enable")
+@router.post("/{name:path}/enable", openapi_extra=request_body(ToggleKey, required=False))
 async def enable(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     return await _toggle(request, name, s, enabled=True)
 
 
-@router.post("/{name:path}/revoke")
+@router.post("/{name:path}/revoke", openapi_extra=request_body(RevokeKey))
 async def revoke(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
@@ -161,7 +161,8 @@ async def revoke(request: Request, name: str, s: Services = Depends(services)) -
                               in_thread=True)
 
 
-@router.post("/{name:path}/schedule-deletion")
+@router.post("/{name:path}/schedule-deletion",
+             openapi_extra=request_body(ScheduleDeletion, required=False))
 async def schedule_deletion(request: Request, name: str,
                             s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core, allow_empty=True)
@@ -179,7 +180,8 @@ async def schedule_deletion(request: Request, name: str,
                               in_thread=True)
 
 
-@router.post("/{name:path}/cancel-deletion")
+@router.post("/{name:path}/cancel-deletion",
+             openapi_extra=request_body(NoFields, required=False))
 async def cancel_deletion(request: Request, name: str,
                           s: Services = Depends(services)) -> dict[str, Any]:
     parse_body(NoFields, await read_json(request, s.core, allow_empty=True))
@@ -205,7 +207,7 @@ async def get_key(request: Request, name: str, s: Services = Depends(services)) 
                               in_thread=True)
 
 
-@router.patch("/{name:path}")
+@router.patch("/{name:path}", openapi_extra=request_body(UpdateKey))
 async def update_key(request: Request, name: str,
                      s: Services = Depends(services)) -> dict[str, Any]:
     changes = parse_body(UpdateKey, await read_json(request, s.core)).to_domain()
