@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from itertools import chain
 from typing import Any, ClassVar, cast
 
 import httptools
@@ -64,9 +65,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_started: float | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_raw = 0
-        self._url_bytes = 0
-        self._field_bytes = 0
-        self._field_count = 0
+        self._now = 0.0  # when the data being parsed arrived (one clock read per read)
         # The body being read (headers complete, message not yet).
         self._in_body = False
         self._body_timer: asyncio.TimerHandle | None = None
@@ -110,10 +109,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._held_error or self._linger or self.transport.is_closing():
             return  # an error is answered or waits its turn: nothing more is read
         self._received_any = True
+        self._now = self.loop.time()
         self.table.touch(self)
         if not self._in_body:
             if self._head_started is None:
-                self._head_started = self.loop.time()
+                self._head_started = self._now
             if self._head_raw > self.limits.max_head_bytes:
                 self._fail(431, TooLarge(
                     f"request header fields exceed {self.limits.max_header_bytes} bytes"))
@@ -152,28 +152,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._url_bytes = self._field_bytes = self._field_count = 0
-        if self._head_started is None:
-            self._head_started = self.loop.time()
+        if self._head_started is None:  # a pipelined head, begun inside this read
+            self._head_started = self._now
 
     def on_url(self, url: bytes) -> None:
-        self._url_bytes += len(url)
-        if self._url_bytes > self.limits.max_url_bytes:
+        super().on_url(url)  # called per piece as the target arrives
+        if len(self.url) > self.limits.max_url_bytes:
             self._refuse(414, f"the request target exceeds {self.limits.max_url_bytes} bytes")
-        super().on_url(url)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._field_count += 1
-        self._field_bytes += len(name) + len(value)
-        if self._field_count > self.limits.max_headers:
-            self._refuse(431, f"a request may carry at most {self.limits.max_headers} "
-                              "header fields")
-        if self._field_bytes > self.limits.max_header_bytes:
-            self._refuse(431, f"request header fields exceed {self.limits.max_header_bytes} "
-                              "bytes")
-        super().on_header(name, value)
+    # Header fields are counted once the head is complete, not per field: the raw count
+    # in data_received already bounds what a head can buffer, and a per-field override
+    # would cost every request a Python call per field.
 
     def on_headers_complete(self) -> None:
+        limits = self.limits
+        if len(self.headers) > limits.max_headers:
+            self._refuse(431, f"a request may carry at most {limits.max_headers} header fields")
+        if sum(map(len, chain.from_iterable(self.headers))) > limits.max_header_bytes:
+            self._refuse(431, f"request header fields exceed {limits.max_header_bytes} bytes")
         self._head_started = None
         self._head_raw = 0
         self._cancel_head_timer()
@@ -182,13 +178,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not before:  # a request was started or queued (not an upgrade)
             self._cycles.append(self.cycle)
             self._in_body = True
-            self._body_started = self._body_last = self.loop.time()
+            self._body_started = self._body_last = self._now
             self._body_bytes = 0
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
         self._body_bytes += len(body)
-        self._body_last = self.loop.time()
+        self._body_last = self._now
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -200,7 +196,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._cycles = [c for c in self._cycles if not c.response_complete]
+        cycles = self._cycles
+        while cycles and cycles[0].response_complete:  # answers complete in order
+            del cycles[0]
         if self._held_error is not None and not self._cycles and not self.pipeline:
             self._answer_and_close(*self._held_error)
 
