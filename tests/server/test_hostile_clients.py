@@ -122,6 +122,20 @@ def test_a_dripped_body_is_cut_with_408(server: ServerProcess) -> None:
     assert httpx.get(f"{server.addr}/v1/sys/seal-status").json()["initialized"] is False
 
 
+def test_a_body_sent_steadily_for_longer_than_the_body_timeout_is_read_whole(
+        server: ServerProcess) -> None:
+    body = b'{"share": "not-a-share"' + b" " * 12_000 + b"}"  # 12 KiB over ~3 s, 1 s timeout
+    with connect(server) as sock:
+        sock.sendall(b"POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for start in range(0, len(body), 1000):
+            sock.sendall(body[start:start + 1000])
+            time.sleep(0.25)
+        answer = read_response(sock)
+    assert statuses(answer) and statuses(answer) != [408]  # the route's own answer
+    assert "did not arrive" not in error_of(answer)["message"]
+
+
 def test_a_header_over_64_kib_is_refused_with_431(server: ServerProcess) -> None:
     with connect(server) as sock:
         sock.sendall(b"GET /v1/sys/seal-status HTTP/1.1\r\nHost: x\r\nX-Big: " +

@@ -315,7 +315,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # A lingering close: closing a socket with unread bytes in it (the rest of an
             # oversized head, a pipelined tail) sends a reset, which can destroy our answer
             # before the client reads it. So: answer, end our side, drain and discard what
-            # still comes for a moment. The connection stays in the table, first to go.
+            # still comes for a moment. It stays in the table, closable for room.
             self.transport.write(last_words)
             self.transport.write_eof()
             self.flow.resume_reading()
