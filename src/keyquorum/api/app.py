@@ -17,6 +17,7 @@ from keyquorum.api import (
     routes_custodians,
     routes_keys,
     routes_metrics,
+    routes_openapi,
     routes_rekey,
     routes_reports,
     routes_seals,
@@ -73,7 +74,8 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
             core.audit.stop()
 
     app = FastAPI(title="keyquorum", version=__version__, lifespan=lifespan,
-                  default_response_class=JSONAnswer, docs_url=None, redoc_url=None)
+                  default_response_class=JSONAnswer, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes_sys.router)
@@ -89,5 +91,6 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     app.include_router(routes_approvals.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_metrics.router)
+    app.include_router(routes_openapi.router)
     app.add_middleware(RequestIdHeader)
     return Front(app, services, tls=core.settings.tls_cert is not None)
