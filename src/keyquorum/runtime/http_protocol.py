@@ -20,7 +20,9 @@ disconnected first, so their late writes are dropped quietly.
 
 Answers made here (400, 408, 414, 431) carry the one error shape of
 :func:`keyquorum.api.errors.error_body` and ``connection: close``. They are not
-audited: no route, token or key was reached.
+audited (no route, token or key was reached) and not logged one by one (uvicorn
+warned at every malformed request): the connection table counts them in its
+once-a-minute line, so a flood of garbage cannot flood the log.
 """
 
 from __future__ import annotations
@@ -128,11 +130,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
         except httptools.HttpParserError:
-            if self._refusal is not None:
-                self._fail(*self._refusal)
-            else:
-                self.logger.warning("Invalid HTTP request received.")
-                self._fail(400, InvalidRequest("the request is not valid HTTP/1.1"))
+            # uvicorn logged a warning per malformed request; it goes into the table's
+            # once-a-minute count instead, so garbage cannot flood the log.
+            self._fail(*(self._refusal or (400, InvalidRequest(
+                "the request is not valid HTTP/1.1"))))
             return
         if self.transport.is_closing():
             return
@@ -280,8 +281,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _fail(self, status: int, error: KeyquorumError) -> None:
         """Answer a request that cannot be served, after any complete ones before it."""
-        if status != 400:
-            self.table.note(f"answered {status}")
+        self.table.note(f"answered {status}")
         unanswered = [c for c in self._cycles if not c.response_complete]
         if not unanswered or (unanswered == [self.cycle] and self._in_body):
             self._answer_and_close(status, error)  # the answer can only be this request's
