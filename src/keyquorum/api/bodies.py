@@ -80,6 +80,17 @@ KeyName = Annotated[
     str, BeforeValidator(_key_name),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128,
                     "pattern": r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"})]
+def _integral(value: object) -> object:
+    """JSON has one number type: ``7.0`` is the integer 7, as JSON Schema says; ``7.5``,
+    ``true`` and ``"7"`` are not integers."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+
+
 def in_range(low: int, high: int) -> AfterValidator:
     """An integer from ``low`` to ``high``; out of range says so, with both ends."""
     def check(value: int) -> int:
@@ -93,7 +104,7 @@ def range_schema(low: int, high: int) -> WithJsonSchema:
     return WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})
 
 
-KeyVersionNumber = Annotated[int, in_range(1, 2**31 - 1),  # versions are INTEGER columns
+KeyVersionNumber = Annotated[Integer, in_range(1, 2**31 - 1),  # versions are INTEGER columns
                              range_schema(1, 2**31 - 1)]
 
 
@@ -136,13 +147,23 @@ def _datakey_bits(value: int) -> int:
 
 
 class DataKeyItem(Body):
-    bits: Annotated[int, AfterValidator(_datakey_bits),
+    bits: Annotated[Integer, AfterValidator(_datakey_bits),
                     WithJsonSchema({"type": "integer", "enum": list(DATAKEY_BITS)})] = 256
     context: Context | None = None
     plaintext: bool = True
 
 
 class _MessageOrDigest(Body):
+    """Exactly one of ``message`` or ``digest`` (with its ``hash``): the schema says so too."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["message"],
+         "properties": {"message": {"type": "string"}, "digest": {"type": "null"}}},
+        {"required": ["digest", "hash"],
+         "properties": {"digest": {"type": "string"}, "hash": {"type": "string"},
+                        "message": {"type": "null"}}},
+    ]})
+
     message: Base64Bytes | None = Field(default=None, repr=False)
     digest: Base64Bytes | None = None
     hash: Literal["sha256", "sha384", "sha512"] | None = None
@@ -182,7 +203,7 @@ class DecapsulateItem(Body):
 
 
 class RandomItem(Body):
-    bytes: int = Field(ge=1, le=1024)
+    bytes: Annotated[Integer, in_range(1, 1024), range_schema(1, 1024)]
 
 
 M = TypeVar("M", bound=Body)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-from keyquorum.api.bodies import Body, KeyName, in_range, range_schema
+from keyquorum.api.bodies import Body, Integer, KeyName, in_range, range_schema
 from keyquorum.durations import parse_duration
 from keyquorum.errors import InvalidRequest
 from keyquorum.keys.specs import SPECS, get_spec
@@ -45,13 +45,24 @@ def _duration(field: str, minimum: int, minimum_text: str) -> Callable[[object],
     return parse
 
 
-_DURATION_SCHEMA = {"oneOf": [{"type": "integer", "minimum": 1},
-                              {"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"}],
-                    "description": "seconds, or a string like 90d, 12h or 1h30m"}
+_HUNDRED_YEARS = 36500 * 86400
+_DAYS = r"([1-9][0-9]{0,3}|[1-2][0-9]{4}|3[0-5][0-9]{3})d"  # 1d .. 35999d
+
+
+def _duration_schema(minimum: int, strings: str) -> dict[str, Any]:
+    """The documented spellings: seconds from ``minimum``, or whole hours/days that meet it
+    (the server also takes 1h30m and the like; the schema names a safe subset)."""
+    return {"anyOf": [
+        {"type": "integer", "minimum": minimum, "maximum": _HUNDRED_YEARS},
+        {"type": "string", "pattern": f"^({strings})$"},
+        {"type": "null"}],
+        "description": f"seconds (at least {minimum}), or a string like 90d or 12h"}
+
+
 RotationPeriod = Annotated[int | None, BeforeValidator(_duration("rotation_period", 3600, "1h")),
-                           WithJsonSchema(_DURATION_SCHEMA)]
+                           WithJsonSchema(_duration_schema(3600, rf"{_DAYS}|[1-9][0-9]{{0,4}}h"))]
 CryptoPeriod = Annotated[int | None, BeforeValidator(_duration("crypto_period", 86400, "1d")),
-                         WithJsonSchema(_DURATION_SCHEMA)]
+                         WithJsonSchema(_duration_schema(86400, _DAYS))]
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
@@ -63,9 +74,9 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 Description = Annotated[str, Field(max_length=4096)]
 Owner = Annotated[str, Field(max_length=256)]
-UsageLimit = Annotated[int, in_range(1, MAX_USAGE_LIMIT), range_schema(1, MAX_USAGE_LIMIT)]
-VersionNumber = Annotated[int, in_range(1, MAX_VERSION), range_schema(1, MAX_VERSION)]
-DeletionDays = Annotated[int, in_range(MIN_DELETION_DAYS, MAX_DELETION_DAYS),
+UsageLimit = Annotated[Integer, in_range(1, MAX_USAGE_LIMIT), range_schema(1, MAX_USAGE_LIMIT)]
+VersionNumber = Annotated[Integer, in_range(1, MAX_VERSION), range_schema(1, MAX_VERSION)]
+DeletionDays = Annotated[Integer, in_range(MIN_DELETION_DAYS, MAX_DELETION_DAYS),
                          range_schema(MIN_DELETION_DAYS, MAX_DELETION_DAYS)]
 def _spec(value: str) -> str:
     try:

@@ -91,10 +91,27 @@ async def _audited(request: Request, error: KeyquorumError) -> KeyquorumError:
     return error
 
 
+def _describe_parameters(exc: RequestValidationError) -> str:
+    """A query or path parameter's broken rule, in one line (never echoing the value)."""
+    for error in exc.errors():
+        where = [str(part) for part in error.get("loc", ()) if part not in ("query", "path")]
+        context = error.get("ctx") or {}
+        rule = {"less_than_equal": f"must be at most {context.get('le')}",
+                "greater_than_equal": f"must be at least {context.get('ge')}",
+                "int_parsing": "must be an integer",
+                "literal_error": f"must be one of {context.get('expected')}",
+                "string_pattern_mismatch": f"must match {context.get('pattern')}",
+                "string_too_long": f"must be at most {context.get('max_length')} characters",
+                }.get(str(error.get("type")), "is not valid")
+        return f"{'.'.join(where) or 'a parameter'} {rule}"
+    return "the request does not match the API"
+
+
 def allowed_methods(request: Request) -> str:
     """``Allow`` for a 405: Starlette names only the first route matching the path."""
     scope = {**request.scope, "method": "_"}
-    methods: set[str] = set()
+    # The most literal routes win: /v1/auth/tokens/self is not /v1/auth/tokens/{accessor}.
+    by_params: dict[int, set[str]] = {}
     pending = list(request.app.router.routes)
     while pending:
         route = pending.pop()
@@ -104,7 +121,9 @@ def allowed_methods(request: Request) -> str:
             continue
         match, _child = route.matches(scope)
         if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+            params = len(getattr(route, "param_convertors", {}))
+            by_params.setdefault(params, set()).update(getattr(route, "methods", None) or ())
+    methods = by_params[min(by_params)] if by_params else set()
     return ", ".join(sorted(methods - {"HEAD"}))
 
 
@@ -116,7 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONAnswer:
-        error = await _audited(request, InvalidRequest("the request does not match the API"))
+        error = await _audited(request, InvalidRequest(_describe_parameters(exc)))
         return error_response(error, getattr(request.state, "request_id", None))
 
     @app.exception_handler(StarletteHTTPException)

@@ -151,19 +151,20 @@ class Front:
         return sending
 
     async def _token_refusal(self, scope: Scope) -> KeyquorumError | None:
-        """Refuse a body nobody could be allowed to send before reading it.
+        """Refuse a request nobody could be allowed to send before reading its body.
 
-        A token route's body is read only if the request carries a token, and a
-        large or chunked one only once that token was found valid: anonymous
-        callers cannot make the server buffer megabytes (security review F6).
+        A token route without a token is 401 at once, whatever else is wrong with
+        it; its body is read only if the request carries a token, and a large or
+        chunked one only once that token was found valid: anonymous callers cannot
+        make the server buffer megabytes (security review F6).
         """
         if is_tokenless(scope["path"]):
             return None
         length, _type, chunked, authorization = _headers(scope)
+        if authorization is None:  # nothing else about the request matters
+            return Unauthenticated("missing bearer token")
         if not chunked and (length is None or length == b"0"):
             return None
-        if authorization is None:
-            return Unauthenticated("missing bearer token")
         large = chunked or (length is not None and length.isdigit()
                             and int(length) > EARLY_AUTH_BYTES)
         core = self.services.core

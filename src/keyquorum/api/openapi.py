@@ -34,10 +34,13 @@ _ERROR_STATUSES = {
     "403": "the token's policies do not allow it, or dual control asks for approval",
     "404": "no such key, policy, approval or path",
     "405": "method not allowed (Allow names the ones that are)",
+    "408": "headers or body too slow (the HTTP layer's timeouts)",
     "409": "conflict with the current state",
     "413": "body, batch or item too large",
+    "414": "request target over 8 KiB",
     "415": "the body is not application/json",
     "429": "rate limited (Retry-After)",
+    "431": "header fields too large or too many",
     "503": "sealed, or audit or storage unavailable (nothing was changed)",
 }
 _NOT_JSON = {
@@ -125,7 +128,12 @@ def _crypto_operation(path: str, segment: str, route: CryptoRoute) -> dict[str, 
         "requestBody": {"required": not route.empty_body_ok, "content": {"application/json": {
             "schema": {"oneOf": [item, {
                 "type": "object", "required": ["batch"], "additionalProperties": False,
-                "properties": {"batch": {"type": "array", "minItems": 1, "items": item}}}]}}}},
+                "properties": {"batch": {
+                    "type": "array", "minItems": 1,
+                    "description": f"items as {model}; each is typed on its own, and a "
+                                   "malformed item answers its own error without failing "
+                                   "the others (API.md, Batches)",
+                    "items": {}}}}]}}}},
         "responses": {"200": {"description": "the item's answer, or one per batch item",
                               "content": {"application/json": {"schema": {"oneOf": [
                                   answer,
@@ -143,8 +151,16 @@ def _crypto_operation(path: str, segment: str, route: CryptoRoute) -> dict[str, 
     return operation
 
 
+KEY_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 128,
+                   "pattern": r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"}
+
+
 def _finish(path: str, method: str, operation: dict[str, Any]) -> None:
-    """Error answers, content types and security for one operation."""
+    """Error answers, content types, key-name parameters and security for one operation."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path" and parameter["name"] == "name" \
+                and path.startswith("/v1/keys/"):
+            parameter["schema"] = dict(KEY_NAME_SCHEMA)  # validate_key_name's grammar
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     success = responses.setdefault("200", {"description": "OK"})

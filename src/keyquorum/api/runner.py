@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from keyquorum.api.anonymous import AnonymousRefusals
 from keyquorum.api.bodies import parse_body
@@ -88,11 +89,14 @@ async def read_json(request: Request, core: Core, *, allow_empty: bool = False) 
     chunks: list[bytes] = []
     size = 0
     limit = core.settings.max_body_bytes
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"request body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # cut off (body timeout) or gone: not the server's failure
+        raise InvalidRequest("the client went away before the body ended") from None
     return parse_json_body(b"".join(chunks), allow_empty=allow_empty)
 
 
@@ -388,6 +392,8 @@ class Runner:
         for raw in items:
             context = None
             try:
+                # Typed one by one: a malformed item answers its own error and does not
+                # fail the others (API.md, Batches).
                 item = parse_body(route.model, raw)
                 context = _context_of(item)
                 self._authorize_item(ctx, route, name, item)
