@@ -5,8 +5,10 @@ and rejection (and each refusal) is in the audit log, against the approval's
 key, with the approval id and the decision in the record's detail.
 
 ``approval_id_from`` is the one place a guarded route takes the approval id a
-requester re-sends: from the JSON body (removed there, so the service's strict
-parsing never sees it) or from ``?approval_id=`` for requests without a body.
+requester re-sends: from the JSON body (removed there before the body is parsed,
+so what dual control compares is the request without it; the typed bodies still
+declare ``approval_id`` for the OpenAPI document) or from ``?approval_id=`` for
+requests without a body.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_admin import DecideApproval
 from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.approvals import APPROVE, REJECT
@@ -68,26 +72,25 @@ async def show_approval(request: Request, approval_id: str,
 
 async def _decide(request: Request, approval_id: str, decision: str,
                   s: Services) -> dict[str, Any]:
-    body = await read_json(request, s.core, allow_empty=True)
-    unknown = set(body) - {"note"}
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    asked = parse_body(DecideApproval, await read_json(request, s.core, allow_empty=True))
 
     def work(ctx: RequestContext) -> Audited:
-        approval = s.core.dual_control.decide(ctx, approval_id, decision, body.get("note"))
+        approval = s.core.dual_control.decide(ctx, approval_id, decision, asked.note)
         return Audited(approval.to_json(s.core.clock.now()), approval.key, None)
 
     return await s.runner.run(request, decision, None, work, permission=None,
                               in_thread=True)
 
 
-@router.post("/{approval_id}/approve")
+@router.post("/{approval_id}/approve",
+             openapi_extra=request_body(DecideApproval, required=False))
 async def approve(request: Request, approval_id: str,
                   s: Services = Depends(services)) -> dict[str, Any]:
     return await _decide(request, approval_id, APPROVE, s)
 
 
-@router.post("/{approval_id}/reject")
+@router.post("/{approval_id}/reject",
+             openapi_extra=request_body(DecideApproval, required=False))
 async def reject(request: Request, approval_id: str,
                  s: Services = Depends(services)) -> dict[str, Any]:
     return await _decide(request, approval_id, REJECT, s)

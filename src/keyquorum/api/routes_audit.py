@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_admin import ApprovalOnly, HashValue, PutAuditSink, VerifyAudit
+from keyquorum.api.bodies_keys import NoFields
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
-from keyquorum.audit.checkpoints import Checkpoint
 from keyquorum.audit.records import to_json as audit_json
 from keyquorum.auth.dual_settings import AUDIT_SINK_REMOVE
 from keyquorum.errors import InvalidRequest
@@ -21,8 +23,6 @@ from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/audit")
 sinks_router = APIRouter(prefix="/v1/sys/audit/sinks")
-MAX_TRUSTED_CHECKPOINTS = 100
-MAX_HASH_INPUT = 4096
 
 
 def _time(value: str | None, field: str) -> float | None:
@@ -52,26 +52,13 @@ async def list_audit(request: Request, key: str | None = None, identity: str | N
                               in_thread=True)
 
 
-def _trusted(body: dict[str, Any]) -> list[Checkpoint]:
-    unknown = set(body) - {"checkpoints"}
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
-    raw = body.get("checkpoints", [])
-    if not isinstance(raw, list) or len(raw) > MAX_TRUSTED_CHECKPOINTS:
-        raise InvalidRequest(f"checkpoints must be a list of at most {MAX_TRUSTED_CHECKPOINTS}")
-    try:
-        return [Checkpoint.from_json(item) for item in raw]
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from None
-
-
-@router.post("/verify")
+@router.post("/verify", openapi_extra=request_body(VerifyAudit, required=False))
 async def verify(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """Check the live chain, its signed checkpoints, and any checkpoints held outside."""
-    body = await read_json(request, s.core, allow_empty=True)
+    trusted = parse_body(VerifyAudit, await read_json(request, s.core, allow_empty=True)).trusted
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.core.audit_trail.verify(_trusted(body)).to_json()
+        return s.core.audit_trail.verify(trusted).to_json()
 
     return await s.runner.run(request, "audit:verify", None, work, permission="audit:read",
                               in_thread=True)
@@ -98,24 +85,22 @@ async def public_key(request: Request, s: Services = Depends(services)) -> dict[
     return await s.runner.run(request, "audit:read", None, work, permission="audit:read")
 
 
-@router.post("/hash")
+@router.post("/hash", openapi_extra=request_body(HashValue))
 async def hash_value(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """The HMAC a known context name or value is stored as, to search records by it."""
-    body = await read_json(request, s.core)
+    asked = parse_body(HashValue, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        if set(body) != {"value"} or not isinstance(body["value"], str) \
-                or len(body["value"]) > MAX_HASH_INPUT:
-            raise InvalidRequest(f"give exactly value: a string of at most {MAX_HASH_INPUT} "
-                                 "characters")
-        return {"hash": s.core.audit_trail.hash_value(body["value"])}
+        return {"hash": s.core.audit_trail.hash_value(asked.value)}
 
     return await s.runner.run(request, "audit:hash", None, work, permission="audit:read")
 
 
-@router.post("/checkpoint")
+@router.post("/checkpoint", openapi_extra=request_body(NoFields, required=False))
 async def checkpoint(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """Sign the chain head now (an operator before handing an export to an auditor)."""
+    parse_body(NoFields, await read_json(request, s.core, allow_empty=True))
+
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.audit_trail.keys  # noqa: B018 - raises Sealed while sealed
         made = s.core.audit_trail.checkpoint()
@@ -137,30 +122,29 @@ async def list_sinks(request: Request, s: Services = Depends(services)) -> dict[
                               in_thread=True)
 
 
-@sinks_router.put("/{name}")
+@sinks_router.put("/{name}", openapi_extra=request_body(PutAuditSink))
 async def add_sink(request: Request, name: str, s: Services = Depends(services)
                    ) -> dict[str, Any]:
     """Add a file or syslog sink at run time (kept across restarts)."""
-    body = await read_json(request, s.core)
+    config = parse_body(PutAuditSink, await read_json(request, s.core)).to_domain(name)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         ctx.detail["sink"] = name
         with s.core.changes.audited(ctx, "audit:sink-add",
                                     events=(SinksChanged(),)) as change:
-            return s.core.audit_sinks.add(name, body, change.conn)
+            return s.core.audit_sinks.add(config, change.conn)
 
     return await s.runner.run(request, "audit:sink-add", None,
                               work, permission="sys:audit", in_thread=True)
 
 
-@sinks_router.delete("/{name}")
+@sinks_router.delete("/{name}", openapi_extra=request_body(ApprovalOnly, required=False))
 async def remove_sink(request: Request, name: str, s: Services = Depends(services)
                       ) -> dict[str, Any]:
     """Remove an API-added sink: under dual control (``audit-sink-remove``) when it is on."""
     body = await read_json(request, s.core, allow_empty=True)
     approval_id = approval_id_from(request, body)
-    if body:
-        raise InvalidRequest("removing a sink takes no body but approval_id")
+    parse_body(ApprovalOnly, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         ctx.detail["sink"] = name

@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_admin import CreateToken, PutPolicy
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
@@ -15,7 +17,6 @@ from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy import parse_policy
 from keyquorum.auth.tokens import check_child_token
 from keyquorum.clock import rfc3339
-from keyquorum.durations import parse_duration
 from keyquorum.errors import Forbidden, InvalidRequest
 from keyquorum.service.changes import PoliciesChanged, TokenRevoked
 from keyquorum.service.context import RequestContext
@@ -29,33 +30,28 @@ def _identity_json(identity: Identity) -> dict[str, Any]:
             "created_at": rfc3339(identity.created_at)}
 
 
-@router.post("/auth/tokens")
+@router.post("/auth/tokens", openapi_extra=request_body(CreateToken))
 async def create_token(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
-    unknown = set(body) - {"policies", "ttl", "name"}
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    asked = parse_body(CreateToken, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         parent = ctx.identity
         assert parent is not None
-        ttl = parse_duration(body.get("ttl"), field="ttl")
-        if ttl is None:
-            ttl = s.core.settings.default_token_ttl
-        ttl = check_child_token(parent, body.get("policies"), ttl,  # type: ignore[arg-type]
-                                s.core.clock.now())
-        missing = [name for name in body["policies"] if s.core.policies.find(name) is None]
+        wanted = s.core.settings.default_token_ttl if asked.ttl is None else asked.ttl
+        ttl = check_child_token(parent, asked.policies, wanted, s.core.clock.now())
+        missing = [name for name in asked.policies if s.core.policies.find(name) is None]
         if missing:
             raise InvalidRequest(f"no such policies: {', '.join(missing)}")
         # A token that could administer the service or approve is itself dual-controlled.
         gate: AbstractContextManager[None] = nullcontext()
-        if s.core.dual_control.token_needs_approval(body["policies"]):
+        if s.core.dual_control.token_needs_approval(asked.policies):
             gate = s.core.dual_control.guard(ctx, TOKEN_CREATE_PRIVILEGED, None, body,
                                              approval_id=approval_id)
         with gate, s.core.changes.audited(ctx, "sys:tokens") as change:
             token, identity = s.core.tokens.create(
-                policies=body["policies"], ttl=ttl, name=body.get("name"),
+                policies=asked.policies, ttl=ttl, name=asked.name,
                 created_by=parent.accessor, connection=change.conn)
             ctx.detail["created_accessor"] = identity.accessor
         return {"token": token, **_identity_json(identity)}
@@ -103,14 +99,15 @@ async def list_policies(request: Request, s: Services = Depends(services)) -> di
                               in_thread=True)
 
 
-@router.put("/policies/{name}")
+@router.put("/policies/{name}", openapi_extra=request_body(PutPolicy))
 async def put_policy(request: Request, name: str,
                      s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
+    asked = parse_body(PutPolicy, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        policy = parse_policy(name, body)
+        policy = parse_policy(name, asked.document())  # the rule grammar, and the name
         ctx.detail["policy"] = name
         with s.core.dual_control.guard(ctx, POLICY_PUT, None, {"policy": name, "body": body},
                                        approval_id=approval_id), \

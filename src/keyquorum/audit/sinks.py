@@ -48,6 +48,9 @@ _FIELDS = {
 }
 # RFC 5424 facility codes keyquorum accepts: security/authorization messages, or local use.
 _FACILITIES = {"auth": 4, "authpriv": 10, **{f"local{i}": 16 + i for i in range(8)}}
+SINK_KINDS: tuple[str, ...] = _KINDS
+FACILITIES: tuple[str, ...] = tuple(_FACILITIES)
+"""The names the request schema of ``PUT /v1/sys/audit/sinks/{name}`` lists."""
 _MAX_QUEUED = 10_000  # best-effort groups waiting for one sink before new ones are dropped
 
 

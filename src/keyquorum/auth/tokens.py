@@ -75,6 +75,14 @@ def validate_ttl(ttl: float | None) -> float | None:
     return float(ttl)
 
 
+def validate_token_name(name: object) -> str:
+    """A token's name: 1-128 printable characters (it is shown in listings and audit)."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_TOKEN_NAME \
+            or not name.isprintable():
+        raise InvalidRequest(f"token name must be 1-{MAX_TOKEN_NAME} printable characters")
+    return name
+
+
 def check_child_token(parent: Identity, policies: Sequence[str], ttl: float | None,
                       now: float) -> float | None:
     """Apply the rules for ``parent`` creating a token; return the ttl to use.
@@ -128,9 +136,8 @@ class TokenStore:
         """
         wanted = validate_policies(policies)
         ttl = validate_ttl(ttl)
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= MAX_TOKEN_NAME
-                                 or not name.isprintable()):
-            raise InvalidRequest(f"token name must be 1-{MAX_TOKEN_NAME} printable characters")
+        if name is not None:
+            validate_token_name(name)
         now = self._clock.now()
         identity = Identity(
             accessor=new_accessor(), name=name, policies=wanted,

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from keyquorum.audit.sinks import SinkConfig, SinkSet, parse_sink_config
 from keyquorum.clock import Clock
-from keyquorum.errors import Conflict, InvalidRequest, NotFound
+from keyquorum.errors import Conflict, NotFound
 from keyquorum.storage.system_repo import get_entry, put_entry
 
 RUNTIME_SINKS_ENTRY = "audit/sinks"
@@ -68,18 +67,13 @@ class AuditSinkRegistry:
                            "config": config.to_json() if config else None})
         return answer
 
-    def add(self, name: str, body: Mapping[str, Any], conn: Connection) -> dict[str, Any]:
+    def add(self, config: SinkConfig, conn: Connection) -> dict[str, Any]:
         """Store a new sink in the caller's unit of work; its ``SinksChanged`` event starts
-        it (``reload``) once committed, here and on every worker."""
-        if "name" in body and body["name"] != name:
-            raise InvalidRequest("the sink's name is the one in the path")
-        try:
-            config = parse_sink_config({**body, "name": name})
-        except ValueError as exc:
-            raise InvalidRequest(str(exc).replace("audit_sinks[0]: ", "")) from None
+        it (``reload``) once committed, here and on every worker. ``config`` is checked
+        (``parse_sink_config``, from the request's ``PutAuditSink``)."""
         with self._lock:
-            if name in self._sinks.names():
-                raise Conflict(f"an audit sink named {name!r} exists; remove it first")
+            if config.name in self._sinks.names():
+                raise Conflict(f"an audit sink named {config.name!r} exists; remove it first")
             stored = self._stored()
             self._save(conn, [*stored, config])
         return config.to_json()
