@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from keyquorum.api.bodies import parse_body
+from keyquorum.api.bodies_sys import StartRekey
 from keyquorum.errors import InvalidRequest, NotFound
 from keyquorum.seal.custodian_proof import proof_context
 from keyquorum.seal.shamir import ShamirSealConfig, create_shamir_seal
 from keyquorum.service.custodians import margin_warning
-from keyquorum.service.rekey import RekeyState, parse_plan
+from keyquorum.service.rekey import RekeyPlan, RekeyState, plan_for
 
 
 def _config(names: list[str] | None = None) -> ShamirSealConfig:
     return create_shamir_seal(bytes(range(32)), 3, 2, names)[0]
+
+
+def parse_plan(config: ShamirSealConfig, body: dict[str, Any]) -> RekeyPlan:
+    """A rekey init body as the route takes it: the typed request, then the plan."""
+    return plan_for(config, parse_body(StartRekey, body).to_domain())
 
 
 def test_the_warning_says_what_is_at_stake() -> None:

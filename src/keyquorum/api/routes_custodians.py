@@ -12,20 +12,20 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_keys import NoFields
+from keyquorum.api.bodies_sys import ProveCustodian
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
-from keyquorum.errors import InvalidRequest
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/sys/custodians")
 
 
-@router.post("/{name}/challenge")
+@router.post("/{name}/challenge", openapi_extra=request_body(NoFields, required=False))
 async def challenge(name: str, request: Request,
                     s: Services = Depends(services)) -> dict[str, Any]:
-    body = await read_json(request, s.core, allow_empty=True)
-    if body:
-        raise InvalidRequest("a challenge request takes no fields")
+    parse_body(NoFields, await read_json(request, s.core, allow_empty=True))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         return s.core.custodian_registry.challenge(s.core.initialized_seal_config(), name, ctx)
@@ -34,12 +34,13 @@ async def challenge(name: str, request: Request,
                               work, permission=None, authenticate=False, in_thread=True)
 
 
-@router.post("/{name}/proof")
+@router.post("/{name}/proof", openapi_extra=request_body(ProveCustodian))
 async def proof(name: str, request: Request, s: Services = Depends(services)) -> dict[str, Any]:
-    body = await read_json(request, s.core)
+    asked = parse_body(ProveCustodian, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.core.custodian_registry.prove(s.core.initialized_seal_config(), name, body, ctx)
+        return s.core.custodian_registry.prove(s.core.initialized_seal_config(), name,
+                                               asked.challenge_id, asked.proof, ctx)
 
     return await s.runner.run(request, "sys:custodian-proof", None,
                               work, permission=None, authenticate=False, in_thread=True)

@@ -11,10 +11,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_sys import StartRekey, SubmitRekeyShare
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
-from keyquorum.errors import InvalidRequest
+from keyquorum.auth.dual_settings import SEAL_CHANGE
 from keyquorum.service.context import RequestContext
 from keyquorum.service.rekey import RekeyCeremony
 
@@ -29,26 +31,30 @@ async def status(request: Request, s: Services = Depends(services)) -> dict[str,
                               in_thread=True)
 
 
-@router.post("/init")
+@router.post("/init", openapi_extra=request_body(StartRekey))
 async def start(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
+    asked = parse_body(StartRekey, body).to_domain()
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return RekeyCeremony(s.core).start(ctx, body, approval_id)
+        ceremony = RekeyCeremony(s.core)
+        plan = ceremony.plan(asked)
+        ctx.detail.update(plan.summary())
+        with s.core.dual_control.guard(ctx, SEAL_CHANGE, None, {"rekey": body},
+                                       approval_id=approval_id, summary=plan.summary()):
+            return ceremony.start(ctx, plan)
 
     return await s.runner.run(request, "sys:rekey-init", None,
                               work, permission="sys:seal", in_thread=True)
 
 
-@router.post("/update")
+@router.post("/update", openapi_extra=request_body(SubmitRekeyShare))
 async def update(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
-    body = await read_json(request, s.core)
-    if set(body) != {"nonce", "share"}:
-        raise InvalidRequest("give {\"nonce\": ..., \"share\": ...}")
+    asked = parse_body(SubmitRekeyShare, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return RekeyCeremony(s.core).submit(ctx, body["nonce"], body["share"])
+        return RekeyCeremony(s.core).submit(ctx, asked.nonce, asked.share)
 
     return await s.runner.run(request, "sys:rekey-update", None,
                               work, permission=None, authenticate=False, in_thread=True)

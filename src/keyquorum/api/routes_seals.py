@@ -13,12 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_admin import ApprovalOnly
+from keyquorum.api.bodies_sys import parse_seal, seal_request_body
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import SEAL_CHANGE
-from keyquorum.errors import InvalidRequest
-from keyquorum.seal.kinds import parse_request
 from keyquorum.service.context import RequestContext
 from keyquorum.service.seals import unseal_automatic, unseal_with_passphrase
 
@@ -34,15 +35,15 @@ async def list_seals(request: Request, s: Services = Depends(services)) -> dict[
                               in_thread=True)
 
 
-@router.post("")
+@router.post("", openapi_extra=seal_request_body())
 async def add_seal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """``{type, id?, ...}``: wrap the root key under a new passphrase, PKCS#11 or KMS seal."""
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
+    seal = parse_seal(body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         root_key = s.core.root_key()  # Sealed while sealed: nothing to wrap
-        seal = parse_request(body)
         ctx.detail.update({"seal": seal.id, "seal_type": seal.kind})
         public = seal.public()
         with s.core.dual_control.guard(ctx, SEAL_CHANGE, None, {"change": "add", **public},
@@ -57,14 +58,13 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
                               work, permission="sys:seal", in_thread=True)
 
 
-@router.delete("/{seal_id}")
+@router.delete("/{seal_id}", openapi_extra=request_body(ApprovalOnly, required=False))
 async def remove_seal(request: Request, seal_id: str, s: Services = Depends(services)
                       ) -> dict[str, Any]:
     """Remove a seal; Shamir, the recovery path, is refused (``seal_required``)."""
     body = await read_json(request, s.core, allow_empty=True)
     approval_id = approval_id_from(request, body)
-    if body:
-        raise InvalidRequest("removing a seal takes no body but approval_id")
+    parse_body(ApprovalOnly, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.root_key()  # changes to the seal set are made unsealed, by an operator
@@ -83,25 +83,20 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
                               work, permission="sys:seal", in_thread=True)
 
 
-def opens_without_shares(body: dict[str, Any]) -> bool:
-    """Whether an unseal body is for the seal set: ``{"passphrase"}`` or ``{"auto": true}``."""
-    return set(body) == {"passphrase"} or body == {"auto": True}
-
-
-async def unseal_without_shares(request: Request, s: Services, body: dict[str, Any]
+async def unseal_without_shares(request: Request, s: Services, passphrase: str | None
                                 ) -> dict[str, Any]:
-    """``POST /v1/sys/unseal`` with a passphrase, or retrying the automatic seals.
+    """``POST /v1/sys/unseal`` with a passphrase, or (``None``) retrying the automatic seals.
 
     Unauthenticated like shares. A wrong passphrase is ``wrong_passphrase``, audited
     like every unseal attempt; the passphrase itself is never logged or recorded.
     """
     def work(ctx: RequestContext) -> dict[str, Any]:
-        if "passphrase" in body:
-            return unseal_with_passphrase(s.core, ctx, body["passphrase"])
+        if passphrase is not None:
+            return unseal_with_passphrase(s.core, ctx, passphrase)
         return unseal_automatic(s.core, ctx)
 
     return await s.runner.run(request, "sys:unseal", None,
                               work, permission=None, authenticate=False, in_thread=True)
 
 
-__all__ = ["opens_without_shares", "router", "unseal_without_shares"]
+__all__ = ["router", "unseal_without_shares"]

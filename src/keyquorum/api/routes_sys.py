@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_sys import AdvanceClock, InitService, PutDualControl, Unseal
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.routes_approvals import approval_id_from
-from keyquorum.api.routes_seals import opens_without_shares, unseal_without_shares
+from keyquorum.api.routes_seals import unseal_without_shares
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.identity import Identity
-from keyquorum.errors import Forbidden, InvalidRequest, NotFound
+from keyquorum.errors import Forbidden, NotFound
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/sys")
@@ -30,33 +32,27 @@ async def seal_status(s: Services = Depends(services)) -> dict[str, Any]:
     return s.core.seal_status()
 
 
-@router.post("/init")
+@router.post("/init", openapi_extra=request_body(InitService))
 async def init(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
-    body = await read_json(request, s.core)
-    unknown = set(body) - {"shares", "threshold", "custodians", "force"}
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    asked = parse_body(InitService, await read_json(request, s.core))
     return await s.runner.run(
         request, "sys:init", None,
-        lambda ctx: s.core.init(body.get("shares"), body.get("threshold"),
-                                body.get("custodians"), ctx=ctx, force=body.get("force")),
+        lambda ctx: s.core.init(asked.shares, asked.threshold, asked.custodians, ctx=ctx),
         permission=None, authenticate=False, in_thread=True)
 
 
-@router.post("/unseal")
+@router.post("/unseal", openapi_extra=request_body(Unseal))
 async def unseal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
-    body = await read_json(request, s.core)
-    if body.get("reset") is True:
+    asked = parse_body(Unseal, await read_json(request, s.core))
+    if asked.reset:
         return await s.runner.run(request, "sys:unseal", None,
                                   lambda _ctx: s.core.reset_unseal(),
                                   permission=None, authenticate=False)
-    if opens_without_shares(body):  # a passphrase, or the automatic seals again
-        return await unseal_without_shares(request, s, body)
-    if set(body) != {"share"}:
-        raise InvalidRequest("give {\"share\": ...}, {\"passphrase\": ...}, "
-                             "{\"auto\": true} or {\"reset\": true}")
+    if asked.share is None:  # a passphrase, or the automatic seals again
+        return await unseal_without_shares(request, s, asked.passphrase)
+    share = asked.share
     return await s.runner.run(request, "sys:unseal", None,
-                              lambda _ctx: s.core.unseal(body["share"]),
+                              lambda _ctx: s.core.unseal(share),
                               permission=None, authenticate=False,
                               in_thread=True)
 
@@ -95,34 +91,32 @@ async def get_dual_control(request: Request, s: Services = Depends(services)) ->
                               in_thread=True)
 
 
-@router.put("/dual-control")
+@router.put("/dual-control", openapi_extra=request_body(PutDualControl))
 async def put_dual_control(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """Turn dual control on or change it; weakening it needs approval (``approval_id``)."""
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
+    wanted = parse_body(PutDualControl, body).to_domain()
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.core.dual_control.set_settings(ctx, body, approval_id)
+        return s.core.dual_control.set_settings(ctx, wanted, approval_id)
 
     return await s.runner.run(request, "sys:dual-control", None,
                               work, permission="sys:dual-control", in_thread=True)
 
 
-@router.post("/unsafe/clock")
+@router.post("/unsafe/clock", openapi_extra=request_body(AdvanceClock))
 async def unsafe_clock(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     """Test servers only (``--unsafe-test-clock``): move time forward, run the scheduler once."""
     if not s.core.settings.unsafe_test_clock:
         raise NotFound("no such path")
-    body = await read_json(request, s.core)
-    seconds = body.get("advance_seconds")
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-        raise InvalidRequest("advance_seconds must be a non-negative number")
+    seconds = parse_body(AdvanceClock, await read_json(request, s.core)).advance_seconds
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
         if not ctx.identity.is_root:
             raise Forbidden("only the root token may move the test clock")
-        s.core.clock.advance(float(seconds))  # type: ignore[attr-defined]
+        s.core.clock.advance(seconds)  # type: ignore[attr-defined]
         ran = s.scheduler.tick()
         return {"now": s.core.clock.now(), **ran}
 

@@ -21,7 +21,6 @@ from typing import Any
 from keyquorum.errors import InvalidRequest, SealUnavailable
 from keyquorum.seal.entry import AWSKMS, SealEntry
 
-_FIELDS = frozenset({"key_id", "region", "endpoint_url"})
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 # Never hang a start-up on an unreachable KMS: a few seconds, two tries, then stay sealed.
 _TIMEOUTS = {"connect_timeout": 5, "read_timeout": 10,
@@ -44,11 +43,11 @@ def encryption_context(seal_id: str) -> dict[str, str]:
 
 
 def parse_params(body: dict[str, Any]) -> dict[str, Any]:
-    """The public parameters of a new KMS seal, checked (nothing is contacted yet)."""
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise InvalidRequest(f"awskms: unknown field(s): {', '.join(sorted(unknown))}; "
-                             "credentials come from the standard AWS chain, never the request")
+    """The public parameters of a new KMS seal, checked (nothing is contacted yet).
+
+    Which fields a request may carry (never a credential) is the request model's rule
+    (``api.bodies_sys.AddAwsKmsSeal``); the values are checked here.
+    """
     key_id, region = body.get("key_id"), body.get("region")
     if not isinstance(key_id, str) or not 1 <= len(key_id) <= 2048:
         raise InvalidRequest("awskms: key_id must be a key id, ARN or alias")

@@ -24,7 +24,6 @@ from keyquorum.crypto.random import random_bytes
 from keyquorum.errors import InvalidRequest, SealUnavailable
 from keyquorum.seal.entry import PKCS11, SealEntry, wrap_aad
 
-_FIELDS = frozenset({"module", "token_label", "key_label", "pin_env", "pin_file"})
 _LOCK = threading.Lock()
 _IV_SIZE = 12
 _MAX_LABEL = 32  # CK_TOKEN_INFO's label field
@@ -38,11 +37,11 @@ def _text(body: dict[str, Any], name: str, limit: int = 4096) -> str:
 
 
 def parse_params(body: dict[str, Any]) -> dict[str, Any]:
-    """The public parameters of a new PKCS#11 seal, checked (nothing is contacted yet)."""
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise InvalidRequest(f"pkcs11: unknown field(s): {', '.join(sorted(unknown))}; "
-                             "the PIN itself is never sent: give pin_env or pin_file")
+    """The public parameters of a new PKCS#11 seal, checked (nothing is contacted yet).
+
+    Which fields a request may carry (and that a PIN is never one of them) is the
+    request model's rule (``api.bodies_sys.AddPkcs11Seal``); the values are checked here.
+    """
     params = {"module": _text(body, "module"),
               "token_label": _text(body, "token_label", _MAX_LABEL),
               "key_label": _text(body, "key_label", 128)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -38,10 +39,7 @@ from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import (
     ShamirSealConfig,
     UnsealProgress,
-    check_margin,
     create_shamir_seal,
-    validate_custodians,
-    validate_split,
 )
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.audit_sinks import AuditSinkRegistry
@@ -168,23 +166,24 @@ class Core:
 
     # -- ceremonies -------------------------------------------------------------------------
 
-    def init(self, shares: object, threshold: object, custodians: object | None = None,
-             ctx: RequestContext | None = None, force: object = None) -> dict[str, Any]:
+    def init(self, shares: int, threshold: int, custodians: Sequence[str] | None = None,
+             ctx: RequestContext | None = None) -> dict[str, Any]:
         """Create the root key, barrier keyring, Shamir seal and root token, once.
 
+        ``shares``, ``threshold`` and ``custodians`` are checked by the request
+        (``api.bodies_sys.InitService``: the split, the names, and k = n only when
+        forced); ``create_shamir_seal`` refuses an impossible split or bad names again.
         With ``ctx``, the init's audit record is written inside the same transaction:
         if it cannot be recorded, nothing is initialized, so shares are never made
         that nobody gets to see.
         """
-        share_count, needed = validate_split(shares, threshold)
-        names = validate_custodians(custodians, share_count)
-        check_margin(share_count, needed, force)
         with self.write_lock:
             if self.initialized:
                 raise Conflict("the service is already initialized")
             root_key = random_bytes(32)
             keyring = Keyring.generate()
-            config, share_texts = create_shamir_seal(root_key, share_count, needed, names)
+            config, share_texts = create_shamir_seal(root_key, shares, threshold,
+                                                     list(custodians or ()))
             now = self.clock.now()
             try:
                 # Seal, keyring and root token land together: a crash can never leave a
@@ -214,7 +213,7 @@ class Core:
             "generation": config.generation,
         }
 
-    def unseal(self, share: object) -> dict[str, Any]:
+    def unseal(self, share: str) -> dict[str, Any]:
         config = self.initialized_seal_config()
         if not self.sealed:
             return self.seal_status()

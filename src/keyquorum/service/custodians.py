@@ -26,6 +26,7 @@ accept it), and every request, refused or not, is audited with its address.
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from typing import Any
@@ -40,7 +41,6 @@ from keyquorum.errors import (
     ChallengeExpired,
     ChallengeUsed,
     InvalidProof,
-    InvalidRequest,
     NotFound,
     RateLimited,
 )
@@ -49,7 +49,6 @@ from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.shares import decode_share
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
-from keyquorum.service.fields import b64, b64decode_field, check_fields
 from keyquorum.storage import custodians_repo as repo
 
 log = logging.getLogger("keyquorum.custodians")
@@ -161,17 +160,22 @@ class CustodianRegistry:
                                   f"custodian; answer one or wait {int(CHALLENGE_TTL)} seconds")
             repo.insert_challenge(conn, row, now)
         ctx.detail["challenge_id"] = row.id
-        return {"challenge_id": row.id, "challenge": b64(row.challenge),
+        return {"challenge_id": row.id, "challenge": base64.b64encode(row.challenge).decode(),
                 "custodian": name, "index": index, "generation": config.generation,
                 "commitments": [c.hex() for c in config.commitments],
                 "expires_at": rfc3339(row.expires_at)}
 
-    def prove(self, config: ShamirSealConfig, name: str, body: dict[str, Any],
+    def prove(self, config: ShamirSealConfig, name: str, challenge_id: str, proof: bytes,
               ctx: RequestContext) -> dict[str, Any]:
-        """Check one proof against its challenge; consumed once whatever the outcome."""
+        """Check one proof against its challenge; consumed once whatever the outcome.
+
+        ``challenge_id`` and ``proof`` come from a parsed body
+        (``api.bodies_sys.ProveCustodian``); a proof of the wrong size is an invalid proof.
+        """
         index = self._index(config, name, ctx)
-        challenge_id, proof = _parse_proof(body)
         ctx.detail["challenge_id"] = challenge_id
+        if len(proof) != vss.PROOF_SIZE:
+            raise InvalidProof(f"a proof is {vss.PROOF_SIZE} bytes")
         now = self.clock.now()
         with self.engine.begin() as conn:
             row = repo.get_challenge(conn, challenge_id)
@@ -204,14 +208,3 @@ def _describe(row: repo.CustodianRow) -> dict[str, Any]:
             "last_verified_at": rfc3339(row.last_verified_at),
             "verified_by": row.verified_by}
 
-
-def _parse_proof(body: dict[str, Any]) -> tuple[str, bytes]:
-    check_fields(body, {"challenge_id", "proof"})
-    challenge_id = body.get("challenge_id")
-    if not isinstance(challenge_id, str) or not 1 <= len(challenge_id) <= 36:
-        raise InvalidRequest("challenge_id must be the id of a challenge")
-    raw = b64decode_field(body, "proof")
-    assert raw is not None  # required
-    if len(raw) != vss.PROOF_SIZE:
-        raise InvalidProof(f"a proof is {vss.PROOF_SIZE} bytes")
-    return challenge_id, raw

@@ -160,16 +160,17 @@ class DualControl:
                 "stored": stored.to_json() if stored is not None else None,
                 "available_operations": sorted(ACTIONS)}
 
-    def set_settings(self, ctx: RequestContext, body: Mapping[str, Any],
+    def set_settings(self, ctx: RequestContext, wanted: DualControlSettings,
                      approval_id: str | None) -> dict[str, Any]:
         """Store new settings; weakening the ones in force needs approval itself.
 
         The config file is a floor: what is in force is the stricter of both
         (more approvals, the union of actions, the shorter TTL). Asking for fewer
         approvals than the file is refused rather than silently ignored; lowering
-        the floor means editing the file and restarting the server.
+        the floor means editing the file and restarting the server. What approvers
+        approve is ``wanted`` in full (``to_json``: every action and the TTL spelled
+        out), so a re-sent request matches its approval however it was written.
         """
-        wanted = parse_settings(body, where="body")
         if self.floor.on and wanted.approvals < self.floor.approvals:
             raise InvalidRequest(
                 f"the config file requires at least {self.floor.approvals} approval(s); "
@@ -180,8 +181,8 @@ class DualControl:
         current = self.settings()
         consumed = None
         if strictest(self.floor, wanted).weaker_than(current):
-            consumed = self._gate(ctx, DUAL_CONTROL_CHANGE, None, dict(body), approval_id,
-                                  current)
+            consumed = self._gate(ctx, DUAL_CONTROL_CHANGE, None, wanted.to_json(),
+                                  approval_id, current)
         now = self._clock.now()
         try:
             with self._engine.begin() as conn:

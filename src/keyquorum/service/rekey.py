@@ -3,10 +3,13 @@
 Three plans, each started by an operator holding ``sys:seal`` and, when dual
 control covers ``seal-change``, approved by others first:
 
-- ``{shares, threshold, custodians?, force?}``: change n and k (and the names);
-- ``{replace: {custodian: OLD, with: NEW}}``: a new custodian instead of one whose
-  share was lost or who left;
-- ``{reissue: true}``: the same custodians get fresh shares.
+- ``change`` (``{shares, threshold, custodians?, force?}``): change n and k (and the names);
+- ``replace`` (``{replace: {custodian: OLD, with: NEW}}``): a new custodian instead of
+  one whose share was lost or who left;
+- ``reissue`` (``{reissue: true}``): the same custodians get fresh shares.
+
+The body is parsed by ``api.bodies_sys.StartRekey`` into a ``RekeyRequest``;
+``plan_for`` resolves it against the seal in use.
 
 Shares of one secret keep reconstructing it, so a lost (or leaked) share can
 only be made useless by splitting a *new* secret: every plan, replacing a single
@@ -37,25 +40,21 @@ import base64
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, update
 
-from keyquorum.auth.dual_settings import SEAL_CHANGE
 from keyquorum.clock import rfc3339
 from keyquorum.crypto import vss
 from keyquorum.errors import Conflict, InvalidRequest, NotFound, Sealed
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import (
     ShamirSealConfig,
-    check_margin,
     create_shamir_seal,
     default_custodian_names,
     recover_root_key,
     validate_custodians,
-    validate_split,
     verified_share,
 )
 from keyquorum.service.audit_rows import write_audit_in
@@ -114,39 +113,39 @@ class RekeyState:
         return cls(plan=RekeyPlan(**plan), **{**data, "indexes": tuple(data["indexes"])})
 
 
-def parse_plan(config: ShamirSealConfig, body: Mapping[str, Any]) -> RekeyPlan:
-    """The plan a rekey init asks for, checked against the current seal."""
-    if "replace" in body:
-        if set(body) != {"replace"}:
-            raise InvalidRequest("replace goes alone: {\"replace\": {\"custodian\": OLD, "
-                                 "\"with\": NEW}}")
-        swap = body["replace"]
-        if not isinstance(swap, Mapping) or set(swap) != {"custodian", "with"}:
-            raise InvalidRequest("replace must be {\"custodian\": OLD, \"with\": NEW}")
-        old, new = swap["custodian"], swap["with"]
+@dataclass(frozen=True)
+class RekeyRequest:
+    """What an operator asked for, its fields already checked (``api.bodies_sys.StartRekey``:
+    counts, names and the k = n margin): ``change`` n and k (``custodians`` None keeps
+    the names when n stays), ``replace`` one custodian, or ``reissue`` the same shares."""
+
+    kind: str  # change | replace | reissue
+    shares: int = 0
+    threshold: int = 0
+    custodians: tuple[str, ...] | None = None
+    replaced: str | None = None
+    replacement: str | None = None
+
+
+def plan_for(config: ShamirSealConfig, request: RekeyRequest) -> RekeyPlan:
+    """The new share set ``request`` asks for, resolved against the current seal."""
+    if request.kind == "replace":
+        old, new = request.replaced, request.replacement
         names = list(config.names)
         if old not in names:
             raise NotFound("no custodian of that name")
         if new in names:
             raise InvalidRequest("the new custodian already holds a share; use reissue")
-        names[names.index(old)] = new
-        validate_custodians(names, config.shares)
+        names[names.index(old)] = str(new)
+        validate_custodians(names, config.shares)  # the newcomer's name is path-safe
         return RekeyPlan("replace", config.shares, config.threshold, tuple(names), old, new)
-    if "reissue" in body:
-        if set(body) != {"reissue"} or body["reissue"] is not True:
-            raise InvalidRequest("reissue goes alone: {\"reissue\": true}")
+    if request.kind == "reissue":
         return RekeyPlan("reissue", config.shares, config.threshold, config.custodians)
-    unknown = set(body) - {"shares", "threshold", "custodians", "force"}
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
-    shares, threshold = validate_split(body.get("shares"), body.get("threshold"))
-    check_margin(shares, threshold, body.get("force"))
-    given = body.get("custodians")
-    if given is None:  # keep the names if the count stays; otherwise share-1..n
-        names = list(config.custodians) if shares == config.shares else []
+    if request.custodians is None:  # keep the names if the count stays; otherwise share-1..n
+        names = list(config.custodians) if request.shares == config.shares else []
     else:
-        names = validate_custodians(given, shares)
-    return RekeyPlan("change", shares, threshold, tuple(names))
+        names = list(request.custodians)
+    return RekeyPlan("change", request.shares, request.threshold, tuple(names))
 
 
 class RekeyCeremony:
@@ -213,34 +212,33 @@ class RekeyCeremony:
                     "generation": config.generation}
         return _describe(state, config.threshold)
 
-    def start(self, ctx: RequestContext, body: dict[str, Any],
-              approval_id: str | None) -> dict[str, Any]:
+    def plan(self, request: RekeyRequest) -> RekeyPlan:
+        """The plan ``request`` asks for, against the seal in use (to show approvers)."""
+        return plan_for(self.core.initialized_seal_config(), request)
+
+    def start(self, ctx: RequestContext, plan: RekeyPlan) -> dict[str, Any]:
+        """Open the ceremony for ``plan``. The caller has passed dual control's
+        ``seal-change`` gate (``DualControl.guard``) around this call."""
         core = self.core
-        config = core.initialized_seal_config()
-        plan = parse_plan(config, body)
         ctx.detail.update(plan.summary())
-        with core.dual_control.guard(ctx, SEAL_CHANGE, None, {"rekey": body},
-                                     approval_id=approval_id, summary=plan.summary()):
-            now = core.clock.now()
-            with core.engine.begin() as conn:
-                current = self._locked(conn)
-                if current is not None and current.expires_at > now:
-                    raise Conflict("a rekey is already in progress; finish or cancel it first")
-                if current is not None:
-                    self._drop(conn)
-                config, _ = self._config(conn)
-                state = RekeyState(nonce=secrets.token_hex(16), generation=config.generation,
-                                   plan=plan, started_at=now, expires_at=now + REKEY_TTL,
-                                   started_by=ctx.accessor)
-                insert_entry(conn, REKEY_ENTRY, state.to_json(), now)
-                ctx.detail["nonce"] = state.nonce
-                write_audit_in(core.audit, conn, ctx, operation="sys:rekey-init", key=None,
-                               key_version=None, now=now)
+        now = core.clock.now()
+        with core.engine.begin() as conn:
+            current = self._locked(conn)
+            if current is not None and current.expires_at > now:
+                raise Conflict("a rekey is already in progress; finish or cancel it first")
+            if current is not None:
+                self._drop(conn)
+            config, _ = self._config(conn)
+            state = RekeyState(nonce=secrets.token_hex(16), generation=config.generation,
+                               plan=plan, started_at=now, expires_at=now + REKEY_TTL,
+                               started_by=ctx.accessor)
+            insert_entry(conn, REKEY_ENTRY, state.to_json(), now)
+            ctx.detail["nonce"] = state.nonce
+            write_audit_in(core.audit, conn, ctx, operation="sys:rekey-init", key=None,
+                           key_version=None, now=now)
         return _describe(state, config.threshold)
 
-    def submit(self, ctx: RequestContext, nonce: object, share: object) -> dict[str, Any]:
-        if not isinstance(nonce, str) or not nonce:
-            raise InvalidRequest("nonce must be the nonce of the rekey in progress")
+    def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:
         core = self.core
         now = core.clock.now()
         self._purge_expired(now)

@@ -26,7 +26,6 @@ from keyquorum.clock import rfc3339
 from keyquorum.errors import (
     AuditUnavailable,
     Conflict,
-    InvalidRequest,
     KeyquorumError,
     NotFound,
     Sealed,
@@ -165,9 +164,7 @@ class SealSet:
 
     # -- opening -----------------------------------------------------------------------------
 
-    def open_passphrase(self, ctx: RequestContext, passphrase: object) -> bytes:
-        if not isinstance(passphrase, str) or not passphrase:
-            raise InvalidRequest("passphrase must be a non-empty string")
+    def open_passphrase(self, ctx: RequestContext, passphrase: str) -> bytes:
         ctx.detail["method"] = "passphrase"
         with self.passphrase_throttle.attempt():
             return open_with_passphrase(self.seals(), passphrase)
@@ -249,7 +246,7 @@ def auto_unseal(core: Core) -> bool:
     return True
 
 
-def unseal_with_passphrase(core: Core, ctx: RequestContext, passphrase: object
+def unseal_with_passphrase(core: Core, ctx: RequestContext, passphrase: str
                            ) -> dict[str, Any]:
     """``POST /v1/sys/unseal {"passphrase"}``: open this worker and every sibling."""
     core.initialized_seal_config()
