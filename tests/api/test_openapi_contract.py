@@ -128,3 +128,12 @@ def test_test_only_routes_are_absent_unless_the_server_was_started_with_them(
     assert "/v1/sys/unsafe/clock" not in document["paths"]
     committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert "/v1/sys/unsafe/clock" not in committed["paths"]
+
+
+def test_the_key_state_filter_names_every_key_state() -> None:
+    from typing import get_args
+
+    from keyquorum.api.routes_keys import KeyStateName
+    from keyquorum.keys.states import KeyState
+
+    assert set(get_args(KeyStateName)) == {state.value for state in KeyState}

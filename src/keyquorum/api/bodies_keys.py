@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from keyquorum.api.bodies import Body, Integer, KeyName, in_range, range_schema
 from keyquorum.durations import parse_duration
@@ -112,6 +112,8 @@ class CreateKey(Body):
 
 
 class UpdateKey(Body):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     description: Description | None = None
     owner: Owner | None = None
     labels: Labels | None = None

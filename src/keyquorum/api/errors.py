@@ -9,6 +9,7 @@ unexpected is a 500 with no detail (it is logged without secrets).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -111,7 +112,7 @@ def allowed_methods(request: Request) -> str:
     """``Allow`` for a 405: Starlette names only the first route matching the path."""
     scope = {**request.scope, "method": "_"}
     # The most literal routes win: /v1/auth/tokens/self is not /v1/auth/tokens/{accessor}.
-    by_params: dict[int, set[str]] = {}
+    by_params: dict[tuple[int, int], set[str]] = {}
     pending = list(request.app.router.routes)
     while pending:
         route = pending.pop()
@@ -121,8 +122,10 @@ def allowed_methods(request: Request) -> str:
             continue
         match, _child = route.matches(scope)
         if match is not Match.NONE:
-            params = len(getattr(route, "param_convertors", {}))
-            by_params.setdefault(params, set()).update(getattr(route, "methods", None) or ())
+            template = str(getattr(route, "path", ""))
+            literal = len(re.sub(r"\{[^}]*\}", "", template))
+            rank = (len(getattr(route, "param_convertors", {})), -literal)
+            by_params.setdefault(rank, set()).update(getattr(route, "methods", None) or ())
     methods = by_params[min(by_params)] if by_params else set()
     return ", ".join(sorted(methods - {"HEAD"}))
 

@@ -6,7 +6,7 @@ that record is stored, so a backup holds the record of its own making.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from keyquorum.api.services import Services, services
@@ -20,7 +20,8 @@ MEDIA_TYPE = "application/vnd.keyquorum.backup"
 
 
 @router.get("/backup")
-async def backup(request: Request, segment_size: int = DEFAULT_SEGMENT_SIZE,
+async def backup(request: Request,
+                 segment_size: int = Query(DEFAULT_SEGMENT_SIZE, ge=16, le=64 * 1024 * 1024),
                  s: Services = Depends(services)) -> StreamingResponse:
     """The backup file (docs/FORMAT.md section 6); ``segment_size`` is for tests and tuning."""
     def work(ctx: RequestContext) -> BackupStream:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,6 +21,7 @@ from keyquorum.api.serialize import crypto_json, key_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
 from keyquorum.errors import InvalidRequest, NotFound
+from keyquorum.keys.names import validate_key_name
 from keyquorum.service.context import RequestContext
 from keyquorum.storage import keys_repo
 
@@ -32,16 +31,18 @@ MAX_PAGE = 1000
 
 
 def _page_token(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
+    """The position after ``name``: key names are public to whoever may list them, so the
+    token is the name itself, and any well-formed name is a position to resume from."""
+    return name
 
 
 def _after(token: str | None) -> str | None:
     if not token:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest("page_token is not one this server issued") from exc
+        return validate_key_name(token)
+    except InvalidRequest:
+        raise InvalidRequest("page_token is not one this server issued") from None
 
 
 @router.post("", openapi_extra=request_body(CreateKey))
@@ -61,7 +62,8 @@ async def list_keys(request: Request, prefix: str | None = Query(None, max_lengt
                     owner: str | None = None,
                     label: str | None = Query(None, pattern=r"^[^:]*:.*$"),
                     limit: int = Query(100, ge=1, le=MAX_PAGE),
-                    page_token: str | None = None,
+                    page_token: str | None = Query(None, max_length=128,
+                                                   pattern=r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"),
                     s: Services = Depends(services)) -> dict[str, Any]:
     label_filter: tuple[str, str] | None = None
     if label is not None:

@@ -172,7 +172,8 @@ class KeyLifecycle:
                                          next_rotation=now + rotation if rotation else None)
             if min_decrypt is not None:
                 if min_decrypt > key.primary_version:
-                    raise InvalidRequest("min_decrypt_version cannot exceed the primary version")
+                    raise Conflict("min_decrypt_version cannot exceed the primary version "
+                                   f"({key.primary_version})")
                 updated = updated.evolve(min_decrypt_version=min_decrypt)
             return updated, None
 
