@@ -142,3 +142,60 @@ def is_destroyed(state: VersionState | str) -> bool:
 def is_compromised(state: VersionState | str) -> bool:
     """Whether a version was revoked as compromised (unprotecting needs the override)."""
     return VersionState(state) is VersionState.COMPROMISED
+
+
+# What revoking a whole key moves: every version the event applies to, except that
+# retiring leaves already deactivated versions as they are (they already protect nothing);
+# compromise reaches deactivated versions too (their old ciphertexts are now suspect).
+_REVOKE_SCOPE = {
+    "compromise": frozenset(_VERSION_TRANSITIONS["compromise"]),
+    "retire": frozenset(_VERSION_TRANSITIONS["retire"]),
+}
+
+
+def affected_by(event: str, states: dict[int, VersionState]) -> list[int]:
+    """The version numbers a whole-key ``event`` moves (revoke: compromise or retire)."""
+    scope = _REVOKE_SCOPE[event]
+    return sorted(number for number, state in states.items() if state in scope)
+
+
+def resume_or_refuse(current: VersionState | str, *, version: int, is_primary: bool
+                     ) -> VersionState:
+    """Where ``enable`` takes a version: only a suspended one resumes (primary → active)."""
+    state = VersionState(current)
+    if state is not VersionState.SUSPENDED:
+        raise KeyStateError(f"version {version} is {state.value}, not suspended")
+    return resume_version_state(is_primary)
+
+
+def cancel_deletion_state(current: KeyState | str, remembered: str | None) -> KeyState:
+    """The state a key returns to when its scheduled deletion is cancelled: the one it
+    had when it was scheduled (disabled if that was not recorded)."""
+    state = KeyState(current)
+    if state is not KeyState.DESTROY_SCHEDULED:
+        raise KeyStateError(f"the key is {state.value}, not scheduled for deletion")
+    restored = KeyState(remembered or KeyState.DISABLED.value)
+    if restored not in _KEY_TRANSITIONS["schedule_deletion"]:
+        raise KeyStateError(f"a key cannot return to {restored.value}")
+    return restored
+
+
+def is_deleted(state: KeyState | str) -> bool:
+    """Scheduled for destruction or destroyed: no lifecycle change but cancel applies."""
+    return KeyState(state) in (KeyState.DESTROY_SCHEDULED, KeyState.DESTROYED)
+
+
+def is_active(state: VersionState | str) -> bool:
+    """Whether a version protects new data (the primary, unless suspended or revoked)."""
+    return VersionState(state) is VersionState.ACTIVE
+
+
+NEW_KEY_STATE = KeyState.ENABLED
+NEW_VERSION_STATE = VersionState.ACTIVE
+"""A created key is enabled and its first (and every rotated-in) version active."""
+
+
+def destroyed_state(current: VersionState | str) -> VersionState | None:
+    """Where ``destroy`` takes a version; None when its material is already gone."""
+    state = VersionState(current)
+    return None if state is VersionState.DESTROYED else next_version_state(state, "destroy")

@@ -21,11 +21,16 @@ from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.names import validate_key_name
 from keyquorum.keys.specs import get_spec, resolve_purpose
 from keyquorum.keys.states import (
-    KeyState,
-    VersionState,
+    NEW_KEY_STATE,
+    NEW_VERSION_STATE,
+    affected_by,
+    cancel_deletion_state,
+    destroyed_state,
+    is_active,
+    is_deleted,
     next_key_state,
     next_version_state,
-    resume_version_state,
+    resume_or_refuse,
 )
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
@@ -87,7 +92,7 @@ class KeyLifecycle:
         spec = get_spec(key.spec)
         material = spec.generate()
         public = spec.load(material).public_pem() if spec.asymmetric else None
-        version = KeyVersion(key_id=key.id, version=number, state=VersionState.ACTIVE,
+        version = KeyVersion(key_id=key.id, version=number, state=NEW_VERSION_STATE,
                              created_at=now, activated_at=now, public_key=public)
         blob = self.core.barrier().encrypt(material_path(key.id, number), material)
         keys_repo.insert_version(conn, version, blob)
@@ -132,7 +137,7 @@ class KeyLifecycle:
             now = self.core.clock.now()
             key = Key(
                 id=str(uuid.uuid4()), name=name, spec=spec.name, purpose=purpose,
-                state=KeyState.ENABLED, primary_version=1, min_decrypt_version=1,
+                state=NEW_KEY_STATE, primary_version=1, min_decrypt_version=1,
                 origin="generated", exportable=request.exportable,
                 deletion_window_days=window,
                 created_at=now, updated_at=now, revision=1,
@@ -181,13 +186,13 @@ class KeyLifecycle:
 
     @staticmethod
     def _require_not_deleted(key: Key) -> None:
-        if key.state in (KeyState.DESTROY_SCHEDULED, KeyState.DESTROYED):
+        if is_deleted(key.state):
             raise KeyStateError(f"the key is {key.state.value}")
 
     def _rotate_in(self, conn: Connection, key: Key, now: float) -> Key:
         self._require_not_deleted(key)
         old = key.version(key.primary_version)
-        if old is not None and old.state is VersionState.ACTIVE:
+        if old is not None and is_active(old.state):
             keys_repo.update_version(conn, key.id, old.version,
                                      state=next_version_state(old.state, "deactivate"),
                                      deactivated_at=now)
@@ -216,9 +221,8 @@ class KeyLifecycle:
             if stored is None:
                 raise NotFound(f"key {name} has no version {number}")
             if enabled:
-                if stored.state is not VersionState.SUSPENDED:
-                    raise KeyStateError(f"version {number} is {stored.state.value}, not suspended")
-                target = resume_version_state(number == key.primary_version)
+                target = resume_or_refuse(stored.state, version=number,
+                                          is_primary=number == key.primary_version)
             else:
                 target = next_version_state(stored.state, "suspend")
             keys_repo.update_version(conn, key.id, number, state=target)
@@ -238,13 +242,13 @@ class KeyLifecycle:
 
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
-            # Revoking the whole key moves every version the event applies to; versions
-            # already past it (deactivated when retiring, compromised, destroyed) stay.
-            applies = {VersionState.ACTIVE, VersionState.SUSPENDED, VersionState.PRE_ACTIVE}
-            if event == "compromise":
-                applies.add(VersionState.DEACTIVATED)
-            targets = [key.version(number)] if number is not None else [
-                v for v in key.versions if v.state in applies]
+            # Revoking the whole key moves every version the event applies to (the state
+            # machine says which); versions already past it stay.
+            if number is None:
+                moved = affected_by(event, {v.version: v.state for v in key.versions})
+                targets = [key.version(n) for n in moved]
+            else:
+                targets = [key.version(number)]
             if number is not None and targets[0] is None:
                 raise NotFound(f"key {name} has no version {number}")
             if not targets:
@@ -277,9 +281,7 @@ class KeyLifecycle:
 
     def cancel_deletion(self, ctx: RequestContext, name: str) -> Key:
         def change(_conn: Connection, key: Key, _now: float) -> tuple[Key, int | None]:
-            if key.state is not KeyState.DESTROY_SCHEDULED:
-                raise KeyStateError(f"the key is {key.state.value}, not scheduled for deletion")
-            restored = KeyState(key.state_before_deletion or KeyState.DISABLED.value)
+            restored = cancel_deletion_state(key.state, key.state_before_deletion)
             return key.evolve(state=restored, destroy_at=None, state_before_deletion=None), None
 
         ctx.detail["action"] = "cancel-deletion"
@@ -290,9 +292,10 @@ class KeyLifecycle:
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             state = next_key_state(key.state, "destroy")
             for stored in key.versions:
-                keys_repo.update_version(conn, key.id, stored.version,
-                                         state=VersionState.DESTROYED, material=None,
-                                         destroyed_at=now)
+                target = destroyed_state(stored.state)
+                if target is not None:
+                    keys_repo.update_version(conn, key.id, stored.version, state=target,
+                                             material=None, destroyed_at=now)
             return key.evolve(state=state, next_rotation=None), None
 
         ctx.detail["action"] = "destroy"

@@ -188,7 +188,9 @@ class CryptoOperations:
             key = loaded.key
             version = key.primary_version
             stored = key.version(version)
-            check_use(key_state=key.state, version_state=stored.state if stored else "destroyed",
+            if stored is None:
+                raise KeyStateError(f"the primary version {version} has no record")
+            check_use(key_state=key.state, version_state=stored.state,
                       use=Use.PROTECT, is_primary=True, version=version,
                       min_decrypt_version=key.min_decrypt_version)
             limit = key.usage_limit or get_spec(key.spec).default_usage_limit
