@@ -215,10 +215,17 @@ def seal_request_body() -> dict[str, Any]:
 # -- custodians and rekey -------------------------------------------------------------------
 
 
+def _challenge_id(value: object) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 36:
+        raise ValueError("must be the id of a challenge")
+    return value
+
+
 class ProveCustodian(Body):
     """``POST /v1/sys/custodians/{name}/proof``: a Schnorr proof of share possession."""
 
-    challenge_id: Annotated[str, Field(min_length=1, max_length=36)]
+    challenge_id: Annotated[str, BeforeValidator(_challenge_id),
+                            WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 36})]
     proof: Base64Bytes
 
 
