@@ -6,6 +6,11 @@ many connections, a Lua script POSTing JSON with the bearer token):
 
   (a) single encrypt, 1 KiB          (b) single decrypt, 1 KiB
   (c) batched encrypt, 100 x 1 KiB   (d) batched decrypt, 100 x 1 KiB
+  (e) create an aes-256-gcm key      (f) rotate a key (round robin over 256 keys)
+
+(e) and (f) run with 8 connections (the OpenBao reference figure: raft storage,
+file audit, about 630 creates/s with 8 clients on the 2-core VM) and with
+``--connections``. Every create names a new key (``bench/c<run>/<thread>-<n>``).
 
 Next to them, in the same run: the same operations called in-process on the
 service objects (no HTTP, no audit: the ceiling of the Python service layer),
@@ -16,8 +21,11 @@ ceiling). Prints a table and writes ``bench/results/ops.json``.
     python bench/ops.py --quick          # 3 s per scenario, shorter ceilings
     python bench/ops.py --profile        # also cProfile the in-process single encrypt
     python bench/ops.py --profile-server # also run the server under pyinstrument
+    python bench/ops.py --only lifecycle --http-only   # create and rotate, nothing else
 
 Audit is on for every HTTP request (it always is: there is no switch to turn it off).
+The column ``cpu ms/req`` is the server's CPU time (every thread, every worker process,
+read from /proc) over the run, divided by the requests wrk completed.
 """
 
 from __future__ import annotations
@@ -53,20 +61,8 @@ ITEM_BYTES = 1024
 BENCH_CONTEXT = {"tenant": "acme-corp", "purpose": "bench"}
 BATCH = 100
 
-# wrk reads the body from a file and reports its own JSON line from done().
-LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %(token)s"
-local f = assert(io.open("%(body)s", "rb"))
-wrk.body = f:read("*a")
-f:close()
-
-local bad = 0
-response = function(status, headers, body)
-  if status ~= 200 then bad = bad + 1 end
-end
-
+# wrk's done() reports its own summary as one JSON line.
+WRK_DONE = """
 done = function(summary, latency, requests)
   io.write(string.format(
     'WRKJSON {"requests":%%d,"duration_us":%%d,"bytes":%%d,"errors_connect":%%d,' ..
@@ -78,6 +74,52 @@ done = function(summary, latency, requests)
     latency.mean))
 end
 """
+
+# wrk reads the body from a file.
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+local f = assert(io.open("%(body)s", "rb"))
+wrk.body = f:read("*a")
+f:close()
+""" + WRK_DONE
+
+# Create and rotate build each request in Lua: a new key name per create (thread id and a
+# counter), a round robin over pre-made keys for rotate. wrk.format replaces wrk.headers
+# with the table it is given and sends Content-Length only with a body, so a rotate is a
+# bodiless POST (no Content-Type needed).
+LIFECYCLE_LUA = """
+wrk.method = "POST"
+local kind = "%(kind)s"
+local prefix = "%(prefix)s"
+local keys = %(keys)d
+local json_headers = {["Authorization"] = "Bearer %(token)s",
+                      ["Content-Type"] = "application/json"}
+local bare_headers = {["Authorization"] = "Bearer %(token)s"}
+local counter = 0
+local threads = 0
+tid = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
+function request()
+  counter = counter + 1
+  if kind == "create" then
+    local body = string.format('{"name":"%%s/%%d-%%d","spec":"aes-256-gcm"}',
+                               prefix, tid, counter)
+    return wrk.format(nil, "/v1/keys", json_headers, body)
+  end
+  local path = string.format("/v1/keys/%%s/%%d/rotate", prefix, (tid * 7919 + counter) %% keys)
+  return wrk.format(nil, path, bare_headers)
+end
+""" + WRK_DONE
+ROTATE_KEYS = 256
+"""Keys each rotate run spreads over (fresh ones per run): a rotate reads and answers every
+version of its key, so the count bounds how long the version lists grow during a run."""
 
 
 @dataclass
@@ -91,6 +133,7 @@ class Row:
     p99_ms: float | None = None
     errors: int = 0
     note: str = ""
+    server_cpu_ms: float | None = None  # server CPU (all threads, all workers) per request
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -102,8 +145,43 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _process_tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants (Linux /proc)."""
+    proc = Path("/proc")
+    if not (proc / str(pid)).exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for candidate, seconds in used.items():
+        ancestor = candidate
+        while ancestor > 1 and ancestor != pid:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == pid:
+            total += seconds
+    return total
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _keyquorum_source() -> str:
+    """Where the server's code comes from (PYTHONPATH can point at another worktree)."""
+    found = subprocess.run([sys.executable, "-c",
+                            "import keyquorum, os; print(os.path.dirname(keyquorum.__file__))"],
+                           capture_output=True, text=True, check=False)
+    return found.stdout.strip()
 
 
 def ensure_wrk() -> str:
@@ -186,15 +264,23 @@ class Server:
 # -- HTTP scenarios under wrk ------------------------------------------------------------------
 
 
-def run_wrk(wrk: str, server: Server, path: str, body: bytes, *, threads: int, connections: int,
-            duration: float, work_dir: Path, label: str) -> dict[str, Any]:
-    body_file = work_dir / f"{label}.json"
-    body_file.write_bytes(body)
+def run_wrk(wrk: str, server: Server, path: str, body: bytes | None, *, threads: int,
+            connections: int, duration: float, work_dir: Path, label: str,
+            script_text: str | None = None) -> dict[str, Any]:
+    """One wrk run: a fixed ``body`` POSTed to ``path``, or a script of its own."""
+    if script_text is None:
+        assert body is not None
+        body_file = work_dir / f"{label}.json"
+        body_file.write_bytes(body)
+        script_text = LUA % {"token": server.token, "body": body_file}
     script = work_dir / f"{label}.lua"
-    script.write_text(LUA % {"token": server.token, "body": body_file})
+    script.write_text(script_text)
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
                "--latency", "--timeout", "10s", "-s", str(script), f"{server.addr}{path}"]
+    assert server.process is not None
+    cpu_before = _process_tree_cpu(server.process.pid)
     done = subprocess.run(command, capture_output=True, text=True, check=False)
+    cpu_after = _process_tree_cpu(server.process.pid)
     if done.returncode != 0:
         raise SystemExit(f"error: wrk failed ({done.returncode}): {done.stderr.strip()}")
     match = re.search(r"^WRKJSON (\{.*\})$", done.stdout, re.MULTILINE)
@@ -202,7 +288,21 @@ def run_wrk(wrk: str, server: Server, path: str, body: bytes, *, threads: int, c
         raise SystemExit(f"error: no summary from wrk:\n{done.stdout}\n{done.stderr}")
     stats: dict[str, Any] = json.loads(match.group(1))
     stats["text"] = done.stdout[:match.start()].rstrip()
+    stats["server_cpu_s"] = (cpu_after - cpu_before
+                             if cpu_before is not None and cpu_after is not None else None)
     return stats
+
+
+def _row(name: str, method: str, items: int, stats: dict[str, Any]) -> Row:
+    seconds = stats["duration_us"] / 1e6
+    rps = stats["requests"] / seconds
+    errors = sum(stats[k] for k in ("errors_connect", "errors_read", "errors_write",
+                                    "errors_status", "errors_timeout"))
+    cpu = stats.get("server_cpu_s")
+    return Row(name, method, items, rps, rps * items, stats["p50_us"] / 1000,
+               stats["p99_us"] / 1000, errors,
+               server_cpu_ms=cpu * 1000 / stats["requests"]
+               if cpu is not None and stats["requests"] else None)
 
 
 def http_scenarios(wrk: str, server: Server, args: argparse.Namespace,
@@ -246,16 +346,49 @@ def http_scenarios(wrk: str, server: Server, args: argparse.Namespace,
         stats = run_wrk(wrk, server, path, body, threads=args.threads,
                         connections=args.connections, duration=args.duration,
                         work_dir=work_dir, label=f"s{index}")
-        seconds = stats["duration_us"] / 1e6
-        rps = stats["requests"] / seconds
-        errors = sum(stats[k] for k in ("errors_connect", "errors_read", "errors_write",
-                                        "errors_status", "errors_timeout"))
-        rows.append(Row(name, "http (wrk)", items, rps, rps * items, stats["p50_us"] / 1000,
-                        stats["p99_us"] / 1000, errors))
+        rows.append(_row(name, f"http (wrk -c{args.connections})", items, stats))
+    return rows
+
+
+def lifecycle_scenarios(wrk: str, server: Server, args: argparse.Namespace,
+                        work_dir: Path) -> list[Row]:
+    """Create (a new aes-256-gcm key per request) and rotate, at 8 and ``--connections``."""
+    rows = []
+    connection_counts = sorted({8, args.connections})
+    for run, connections in enumerate(connection_counts):
+        for kind in ("create", "rotate"):
+            threads = min(args.threads, connections)
+            if kind == "rotate":  # fresh keys, one version each, for every rotate run
+                with server.client() as http:
+                    for number in range(ROTATE_KEYS):
+                        http.post("/v1/keys", json={"name": f"bench/r{run}/{number}",
+                                                    "spec": "aes-256-gcm"}).raise_for_status()
+                    # bodiless, so no Content-Type: must be answered 200
+                    http.post(f"/v1/keys/bench/r{run}/0/rotate").raise_for_status()
+            print(f"  wrk: {kind} ({args.duration:g}s, -t{threads} -c{connections})",
+                  file=sys.stderr)
+            prefix = f"bench/c{run}" if kind == "create" else f"bench/r{run}"
+            script = LIFECYCLE_LUA % {"token": server.token, "kind": kind, "prefix": prefix,
+                                      "keys": ROTATE_KEYS}
+            stats = run_wrk(wrk, server, "/v1/keys", None, threads=threads,
+                            connections=connections, duration=args.duration,
+                            work_dir=work_dir, label=f"{kind}{run}", script_text=script)
+            name = "create aes-256-gcm key" if kind == "create" else "rotate key"
+            rows.append(_row(name, f"http (wrk -c{connections})", 1, stats))
     return rows
 
 
 # -- in-process ceiling ----------------------------------------------------------------------
+
+
+def new_key(name: str, spec: str) -> Any:
+    """What ``lifecycle.create`` takes: a ``NewKey``, or the JSON body before typed requests
+    (so the benchmark also drives a worktree of an older commit, through PYTHONPATH)."""
+    try:
+        from keyquorum.service.lifecycle import NewKey  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return {"name": name, "spec": spec}
+    return NewKey(name, spec)
 
 
 @contextlib.contextmanager
@@ -277,7 +410,7 @@ def in_process_service(data_dir: Path) -> Iterator[tuple[Any, Any, Any]]:
     def context() -> RequestContext:
         return RequestContext(request_id="bench", client="127.0.0.1", identity=identity)
 
-    services.lifecycle.create(context(), {"name": KEY, "spec": "aes-256-gcm"})
+    services.lifecycle.create(context(), new_key(KEY, "aes-256-gcm"))
     try:
         yield core, services, context
     finally:
@@ -379,8 +512,9 @@ def print_table(rows: list[Row]) -> None:
         for row in rows:
             print(row)
         return
-    table = Table(title="keyquorum crypto operations (aes-256-gcm, 1 KiB items)")
-    for column in ("scenario", "method", "req/s", "items/s", "p50 ms", "p99 ms", "errors"):
+    table = Table(title="keyquorum operations (aes-256-gcm keys, 1 KiB items)")
+    for column in ("scenario", "method", "req/s", "items/s", "p50 ms", "p99 ms", "errors",
+                   "cpu ms/req"):
         table.add_column(column, justify="left" if column in ("scenario", "method") else "right")
 
     def number(value: float | None, digits: int = 0) -> str:
@@ -389,7 +523,8 @@ def print_table(rows: list[Row]) -> None:
     for row in rows:
         table.add_row(row.scenario, row.method, number(row.requests_per_s),
                       number(row.items_per_s), number(row.p50_ms, 2), number(row.p99_ms, 2),
-                      str(row.errors) if row.method.startswith("http") else "-")
+                      str(row.errors) if row.method.startswith("http") else "-",
+                      number(row.server_cpu_ms, 2))
     Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
 
 
@@ -410,6 +545,10 @@ def main() -> None:
                         help="run the server under pyinstrument (pip install pyinstrument)")
     parser.add_argument("--context", action="store_true",
                         help="give every item an encryption context (audited as HMACs)")
+    parser.add_argument("--only", choices=("crypto", "lifecycle"),
+                        help="run only the crypto scenarios or only create/rotate")
+    parser.add_argument("--http-only", action="store_true",
+                        help="skip the in-process ceiling and the openssl reference")
     parser.add_argument("--output", type=Path, default=RESULTS / "ops.json")
     args = parser.parse_args()
     if args.quick:
@@ -430,20 +569,25 @@ def main() -> None:
         server.start()
         try:
             server.open()
-            rows += http_scenarios(wrk, server, args, work_dir)
+            if args.only != "lifecycle":
+                rows += http_scenarios(wrk, server, args, work_dir)
+            if args.only != "crypto":
+                rows += lifecycle_scenarios(wrk, server, args, work_dir)
         finally:
             server.stop()
         if profile_to is not None:
             print(f"  pyinstrument profile of the server: {profile_to}", file=sys.stderr)
-        print("  in-process ceiling", file=sys.stderr)
-        rows += in_process_scenarios(work_dir / "inproc",
-                                     args.iterations,
-                                     RESULTS / "inprocess-encrypt.prof.txt"
-                                     if args.profile else None)
-    print("  openssl speed reference", file=sys.stderr)
-    reference = openssl_reference(openssl_seconds)
-    if reference is not None:
-        rows.append(reference)
+        if not args.http_only and args.only != "lifecycle":
+            print("  in-process ceiling", file=sys.stderr)
+            rows += in_process_scenarios(work_dir / "inproc",
+                                         args.iterations,
+                                         RESULTS / "inprocess-encrypt.prof.txt"
+                                         if args.profile else None)
+    if not args.http_only and args.only != "lifecycle":
+        print("  openssl speed reference", file=sys.stderr)
+        reference = openssl_reference(openssl_seconds)
+        if reference is not None:
+            rows.append(reference)
 
     print_table(rows)
     result = {
@@ -453,8 +597,10 @@ def main() -> None:
         "settings": {"duration_s": args.duration, "connections": args.connections,
                      "workers": args.workers,
                      "threads": args.threads, "item_bytes": ITEM_BYTES, "batch": BATCH,
-                     "in_process_iterations": args.iterations, "audit": "on"},
-        "targets": {"single_encrypt_per_s": 5000, "batched_items_per_s": 100000},
+                     "in_process_iterations": args.iterations, "audit": "on",
+                     "only": args.only, "keyquorum": _keyquorum_source()},
+        "targets": {"single_encrypt_per_s": 5000, "batched_items_per_s": 100000,
+                    "creates_per_s_8_connections": 630},
         "rows": [asdict(row) for row in rows],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from keyquorum.storage.prepared import Prepared
 from keyquorum.storage.schema import audit_head, audit_records
 
 GENESIS = "0" * 64
@@ -87,32 +88,15 @@ def read_head(conn: Connection) -> ChainHead | None:
     return None if row is None else ChainHead(int(row.seq), str(row.chain_hash))
 
 
-class _Prepared:
-    """A statement compiled once for a dialect, run at the driver level.
-
-    The append runs for every group of records on the hot path; building and
-    compiling Core statements there cost more CPU (under the GIL) than the rows.
-    """
-
-    def __init__(self, engine: Engine | Connection, statement: Any,
-                 column_keys: list[str] | None = None) -> None:
-        compiled = statement.compile(dialect=engine.dialect, column_keys=column_keys)
-        self.sql = str(compiled)
-        self.positions = tuple(compiled.positiontup) \
-            if compiled.positional and compiled.positiontup else None
-
-    def params(self, row: dict[str, Any]) -> Any:
-        return row if self.positions is None else tuple(row[n] for n in self.positions)
-
-
 class AuditChain:
     """Appends rows to ``audit_records`` as links of the chain, inside a caller's transaction."""
 
     def __init__(self, engine: Engine) -> None:
-        self._insert = _Prepared(engine, audit_records.insert(),
-                                 [c.name for c in audit_records.columns])
-        self._lock = _Prepared(engine, _LOCK_HEAD)  # what lock_head runs, precompiled
-        self._move = _Prepared(engine, _MOVE_HEAD)
+        # Run on the hot path for every group of records: compiled once, on the DBAPI cursor.
+        self._insert = Prepared(engine.dialect, audit_records.insert(),
+                                [c.name for c in audit_records.columns])
+        self._lock = Prepared(engine.dialect, _LOCK_HEAD)  # what lock_head runs, precompiled
+        self._move = Prepared(engine.dialect, _MOVE_HEAD)
 
     def append(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> ChainHead:
         """Number and link ``rows`` (in place: ``id`` and ``chain_hash`` are set), store them.
