@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.states import KeyState, VersionState
@@ -56,6 +57,16 @@ def test_a_key_with_every_field_set_reads_back_equal_by_name_and_by_id(engine: E
         assert keys_repo.get_material(conn, key.id, 2) == b"\x01sealed-material"
     assert by_name == by_id == key.evolve(versions=versions)
     assert by_name is not None and by_name.exportable is True
+
+
+def test_a_duplicate_name_is_sqlalchemys_integrity_error_without_its_values(
+        engine: Engine) -> None:
+    """Callers turn it into 409 conflict: the driver's own exception would be a 500."""
+    with engine.begin() as conn:
+        keys_repo.insert_key(conn, _key())
+        with pytest.raises(IntegrityError) as raised:
+            keys_repo.insert_key(conn, _key(id="6f1c1f7e-0000-4000-8000-000000000002"))
+    assert "6f1c1f7e-0000-4000-8000-000000000002" not in str(raised.value)
 
 
 def test_a_missing_key_is_none(engine: Engine) -> None:

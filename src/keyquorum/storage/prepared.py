@@ -10,6 +10,9 @@ the connection's own, so the statements run in the caller's transaction.
 
 Only for columns whose Python values the drivers take and give back as they are
 (text, integers, floats, booleans, bytes): no SQLAlchemy type processing runs.
+A driver's error is raised as SQLAlchemy's wrapper of it (``IntegrityError``, ...),
+as through Core, so callers catch the same exceptions, with the parameters hidden
+(they can be key material).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 
 class Prepared:
@@ -62,9 +66,16 @@ class Statements:
 
 @contextmanager
 def cursor_of(conn: Connection) -> Iterator[Any]:
-    """A DBAPI cursor of ``conn``'s connection, in its current transaction; closed after."""
+    """A DBAPI cursor of ``conn``'s connection, in its current transaction; closed after.
+
+    A driver error raised in the block comes out as SQLAlchemy's exception for it.
+    """
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.cursor()
     try:
         yield cursor
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error, hide_parameters=True,
+                                  dialect=conn.dialect) from exc
     finally:
         cursor.close()
