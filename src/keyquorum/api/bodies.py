@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from keyquorum.errors import InvalidRequest
-from keyquorum.keys.names import validate_key_name
+from keyquorum.keys.names import MAX_NAME_LENGTH, NAME_PATTERN, validate_key_name
 
 MAX_CONTEXT_ENTRIES = 64
 MAX_CONTEXT_BYTES = 8 * 1024
@@ -78,8 +78,8 @@ Context = Annotated[
                                    f"at most {MAX_CONTEXT_BYTES} bytes"})]
 KeyName = Annotated[
     str, BeforeValidator(_key_name),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128,
-                    "pattern": r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"})]
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH,
+                    "pattern": NAME_PATTERN})]
 def _integral(value: object) -> object:
     """JSON has one number type: ``7.0`` is the integer 7, as JSON Schema says; ``7.5``,
     ``true`` and ``"7"`` are not integers."""

@@ -26,6 +26,7 @@ from fastapi.openapi.utils import get_openapi
 from keyquorum import __version__
 from keyquorum.api.bodies import body_models
 from keyquorum.api.crypto_routes import KEY_ROUTES, KEYLESS_ROUTES, CryptoRoute
+from keyquorum.keys.names import MAX_NAME_LENGTH, NAME_PATTERN
 
 TEST_ONLY_PATHS = frozenset({"/v1/sys/unsafe/clock"})
 _ERROR_STATUSES = {
@@ -151,8 +152,8 @@ def _crypto_operation(path: str, segment: str, route: CryptoRoute) -> dict[str, 
     return operation
 
 
-KEY_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 128,
-                   "pattern": r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"}
+KEY_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH,
+                   "pattern": NAME_PATTERN}
 
 
 def _finish(path: str, method: str, operation: dict[str, Any]) -> None:

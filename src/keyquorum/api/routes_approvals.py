@@ -13,20 +13,21 @@ requests without a body.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_admin import DecideApproval
 from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.services import Services, services
-from keyquorum.auth.approvals import APPROVE, REJECT
+from keyquorum.auth.approvals import APPROVE, PAGE_TOKEN_PATTERN, REJECT
 from keyquorum.errors import InvalidRequest
 from keyquorum.service.context import RequestContext
 from keyquorum.service.dual_control import APPROVAL_ID_FIELD
 
 router = APIRouter(prefix="/v1/approvals")
+ApprovalFilter = Literal["open", "all", "pending", "approved", "rejected", "consumed", "expired"]
 MAX_PAGE = 1000
 
 
@@ -43,11 +44,10 @@ def approval_id_from(request: Request, body: dict[str, Any] | None = None) -> st
 
 
 @router.get("")
-async def list_approvals(request: Request, state: str = "open", limit: int = 100,
-                         page_token: str | None = None,
+async def list_approvals(request: Request, state: ApprovalFilter = "open",
+                         limit: int = Query(100, ge=1, le=MAX_PAGE),
+                         page_token: str | None = Query(None, pattern=f"^{PAGE_TOKEN_PATTERN}$"),
                          s: Services = Depends(services)) -> dict[str, Any]:
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be 1-{MAX_PAGE}")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         found, next_token = s.core.dual_control.visible(

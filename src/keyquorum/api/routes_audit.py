@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from keyquorum.api.bodies import parse_body, request_body
@@ -15,6 +15,8 @@ from keyquorum.api.bodies_keys import NoFields
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
+from keyquorum.audit.keys import HASH_HEX_CHARS
+from keyquorum.audit.log import MAX_QUERY_LIMIT, PAGE_TOKEN_PATTERN
 from keyquorum.audit.records import to_json as audit_json
 from keyquorum.auth.dual_settings import AUDIT_SINK_REMOVE
 from keyquorum.errors import InvalidRequest
@@ -25,26 +27,30 @@ router = APIRouter(prefix="/v1/audit")
 sinks_router = APIRouter(prefix="/v1/sys/audit/sinks")
 
 
-def _time(value: str | None, field: str) -> float | None:
+def _time(value: datetime | None) -> float | None:
+    """An RFC 3339 time (FastAPI parsed it; a time without an offset is taken as UTC)."""
     if value is None:
         return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError as exc:
-        raise InvalidRequest(f"{field} must be an RFC 3339 time") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
 
 
 @router.get("")
-async def list_audit(request: Request, key: str | None = None, identity: str | None = None,
-                     operation: str | None = None, outcome: str | None = None,
-                     context: str | None = None, since: str | None = None,
-                     until: str | None = None, limit: int = 100, page_token: str | None = None,
+async def list_audit(request: Request, key: str | None = Query(None, max_length=256),
+                     identity: str | None = Query(None, max_length=64),
+                     operation: str | None = Query(None, max_length=64),
+                     outcome: Literal["ok", "denied", "error"] | None = None,
+                     context: str | None = Query(None, pattern=f"^[0-9a-f]{{{HASH_HEX_CHARS}}}$"),
+                     since: datetime | None = None, until: datetime | None = None,
+                     limit: int = Query(100, ge=1, le=MAX_QUERY_LIMIT),
+                     page_token: str | None = Query(None, pattern=f"^{PAGE_TOKEN_PATTERN}$"),
                      s: Services = Depends(services)) -> dict[str, Any]:
     """Records, newest first; ``context`` is a hash from POST /v1/audit/hash."""
     def work(ctx: RequestContext) -> dict[str, Any]:
         records, next_token = s.core.audit.query(
             key=key, identity=identity, operation=operation, outcome=outcome, context=context,
-            since=_time(since, "since"), until=_time(until, "until"), limit=limit,
+            since=_time(since), until=_time(until), limit=limit,
             page_token=page_token)
         return {"records": [audit_json(r) for r in records], "next_page_token": next_token}
 

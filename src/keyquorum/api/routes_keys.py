@@ -21,7 +21,7 @@ from keyquorum.api.serialize import crypto_json, key_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
 from keyquorum.errors import InvalidRequest, NotFound
-from keyquorum.keys.names import validate_key_name
+from keyquorum.keys.names import MAX_NAME_LENGTH, NAME_PATTERN, validate_key_name
 from keyquorum.service.context import RequestContext
 from keyquorum.storage import keys_repo
 
@@ -62,8 +62,8 @@ async def list_keys(request: Request, prefix: str | None = Query(None, max_lengt
                     owner: str | None = None,
                     label: str | None = Query(None, pattern=r"^[^:]*:.*$"),
                     limit: int = Query(100, ge=1, le=MAX_PAGE),
-                    page_token: str | None = Query(None, max_length=128,
-                                                   pattern=r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"),
+                    page_token: str | None = Query(None, max_length=MAX_NAME_LENGTH,
+                                                   pattern=NAME_PATTERN),
                     s: Services = Depends(services)) -> dict[str, Any]:
     label_filter: tuple[str, str] | None = None
     if label is not None:

@@ -43,7 +43,10 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_LIMIT = 1000
 MAX_RECORD_ID = 2**63 - 1  # audit_records.id is a 64-bit signed integer on every database
-_PAGE_TOKEN = re.compile(r"[1-9][0-9]{0,18}")
+PAGE_TOKEN_PATTERN = r"[1-9][0-9]{0,17}"  # noqa: S105 - a position, not a secret
+"""What ``query`` issues: a record id, which stays far below 10^18; every token of this
+shape is a position to resume from (the OpenAPI document states the same pattern)."""
+_PAGE_TOKEN = re.compile(PAGE_TOKEN_PATTERN)
 _HASH = re.compile(f"[0-9a-f]{{{HASH_HEX_CHARS}}}")  # a tag from AuditKeys.hash_value
 
 

@@ -12,6 +12,10 @@ import re
 from keyquorum.errors import InvalidRequest
 
 MAX_NAME_LENGTH = 128
+_SEGMENT_PATTERN = r"([a-z0-9_-][a-z0-9._-]*|\.[a-z0-9_-][a-z0-9._-]*|\.\.[a-z0-9._-]+)"
+NAME_PATTERN = f"^{_SEGMENT_PATTERN}(/{_SEGMENT_PATTERN})*$"
+"""The grammar as one regular expression (for the OpenAPI document): segments of
+``[a-z0-9._-]`` that are not ``.`` or ``..``; ``validate_key_name`` also bounds the length."""
 _SEGMENT = re.compile(r"[a-z0-9._-]+")
 
 
