@@ -50,9 +50,7 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
                                        approval_id=approval_id,
                                        summary={"change": "add seal", "type": seal.kind,
                                                 "id": seal.id}):
-            added = s.core.seal_set.add(ctx, seal, root_key)
-        s.core.seal_config_changed()
-        return added
+            return s.core.seal_set.add(ctx, seal, root_key)
 
     return await s.runner.run(request, "sys:seal-add", None,
                               work, permission="sys:seal", in_thread=True)
@@ -75,9 +73,7 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
                                        approval_id=approval_id,
                                        summary={"change": "remove seal", "type": entry.kind,
                                                 "id": entry.id}):
-            removed = s.core.seal_set.remove(ctx, entry)
-        s.core.seal_config_changed()
-        return removed
+            return s.core.seal_set.remove(ctx, entry)
 
     return await s.runner.run(request, "sys:seal-remove", None,
                               work, permission="sys:seal", in_thread=True)

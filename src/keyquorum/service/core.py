@@ -78,7 +78,9 @@ class Core:
         self.metrics = OperationMetrics()  # counted by the Runner, read by /metrics
         self.custodian_registry = CustodianRegistry(engine, clock, self.audit,
                                                     settings.drill_window_days)
-        self.seal_set = SealSet(engine, clock, self.audit)  # passphrase, HSM, KMS seals
+        # passphrase, HSM, KMS seals; a committed change reloads here and tells the workers
+        self.seal_set = SealSet(engine, clock, self.audit,
+                                changed=lambda: self.seal_config_changed())
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
         self._barrier: Barrier | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, delete
@@ -63,10 +64,14 @@ def seal_entries(conn: Connection) -> dict[str, bytes]:
 class SealSet:
     """The stored seals of one service and the last automatic attempt of each."""
 
-    def __init__(self, engine: Engine, clock: Clock, audit: AuditLog) -> None:
+    def __init__(self, engine: Engine, clock: Clock, audit: AuditLog,
+                 changed: Callable[[], None] = lambda: None) -> None:
         self._engine = engine
         self._clock = clock
         self._audit = audit
+        # After a committed add or remove: reload the seal configuration here and tell the
+        # sibling workers (the unit of work announces; routes never do).
+        self._changed = changed
         self._attempts: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.passphrase_throttle = PassphraseThrottle(clock.now)
@@ -119,6 +124,7 @@ class SealSet:
             raise
         except Exception as exc:  # the id was taken meanwhile (IntegrityError)
             raise Conflict(f"a seal with id {request.id!r} exists") from exc
+        self._changed()
         return entry.describe()
 
     def check_removable(self, seal_id: str) -> SealEntry:
@@ -142,6 +148,7 @@ class SealSet:
             self._record(conn, ctx, "sys:seal-remove", entry)
         with self._lock:
             self._attempts.pop(entry.id, None)
+        self._changed()
         return {"id": entry.id, "type": entry.kind, "removed": True}
 
     def _record(self, conn: Connection, ctx: RequestContext, operation: str,
