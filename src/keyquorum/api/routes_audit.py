@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -27,13 +28,26 @@ router = APIRouter(prefix="/v1/audit")
 sinks_router = APIRouter(prefix="/v1/sys/audit/sinks")
 
 
-def _time(value: datetime | None) -> float | None:
-    """An RFC 3339 time (FastAPI parsed it; a time without an offset is taken as UTC)."""
+_RFC3339 = (r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+            r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+RFC3339_QUERY = Query(None, pattern=_RFC3339, json_schema_extra={"format": "date-time"})
+
+
+def _time(value: str | None) -> float | None:
+    """An RFC 3339 time as seconds since the epoch (a leap second counts as :59)."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    match = re.fullmatch(_RFC3339, value)
+    if match is None:
+        raise InvalidRequest("since and until must be RFC 3339 times")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, offset = match.group(7) or "", match.group(8).upper()
+    try:
+        zone = UTC if offset == "Z" else datetime.strptime(offset, "%z").tzinfo
+        moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=zone)
+    except ValueError as exc:
+        raise InvalidRequest("since and until must be RFC 3339 times") from exc
+    return moment.timestamp() + (float(fraction) if fraction else 0.0)
 
 
 @router.get("")
@@ -42,7 +56,7 @@ async def list_audit(request: Request, key: str | None = Query(None, max_length=
                      operation: str | None = Query(None, max_length=64),
                      outcome: Literal["ok", "denied", "error"] | None = None,
                      context: str | None = Query(None, pattern=f"^[0-9a-f]{{{HASH_HEX_CHARS}}}$"),
-                     since: datetime | None = None, until: datetime | None = None,
+                     since: str | None = RFC3339_QUERY, until: str | None = RFC3339_QUERY,
                      limit: int = Query(100, ge=1, le=MAX_QUERY_LIMIT),
                      page_token: str | None = Query(None, pattern=f"^{PAGE_TOKEN_PATTERN}$"),
                      s: Services = Depends(services)) -> dict[str, Any]:

@@ -22,5 +22,7 @@ class Services:
     scheduler: Scheduler
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop per
+    # request only to read an attribute.
     return request.app.state.services

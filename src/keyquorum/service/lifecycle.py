@@ -3,7 +3,9 @@
 Every change runs under the core's write lock in one transaction that also
 writes its audit record, and is conditional on the key's revision, so two
 writers can never both move the primary version or half-apply a change.
-After commit the cache is refreshed from storage.
+Concurrent changes share that transaction (``storage/group_commit.py``): each
+in its own savepoint, one commit (one fsync) for all, each answered only after
+it. After commit the cache is refreshed from storage.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.keycache import material_path
 from keyquorum.storage import keys_repo
+from keyquorum.storage.group_commit import GroupCommit
 
 MIN_DELETION_DAYS = 7
 MAX_DELETION_DAYS = 30
@@ -85,6 +88,8 @@ def _deletion_days(value: object, field: str) -> int:
 class KeyLifecycle:
     def __init__(self, core: Core) -> None:
         self.core = core
+        # A group's leader holds the write lock for the group and its cache refreshes.
+        self._commits = GroupCommit(core.engine, lock=core.write_lock)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -102,25 +107,26 @@ class KeyLifecycle:
                 change: Callable[[Connection, Key, float], tuple[Key, int | None]]) -> Key:
         """Apply ``change`` to the stored key in one audited, revision-checked transaction."""
         self.core.barrier()
-        with self.core.write_lock:
+
+        def apply(conn: Connection) -> Key:
             now = self.core.clock.now()
-            try:
-                with self.core.engine.begin() as conn:
-                    key = keys_repo.get_key(conn, name=name)
-                    if key is None:
-                        raise NotFound(f"no key named {name}")
-                    changed, version = change(conn, key, now)
-                    changed = changed.evolve(updated_at=now)
-                    if not keys_repo.update_key(conn, key, changed):
-                        raise Conflict("the key changed concurrently; retry")
-                    write_audit_in(self.core.audit, conn, ctx, operation=operation,
-                                   key=name, key_version=version, now=now)
-                    fresh = keys_repo.get_key(conn, key_id=key.id)
-            except IntegrityError as exc:  # another process took the same version number
-                raise Conflict("the key changed concurrently; retry") from exc
+            key = keys_repo.get_key(conn, name=name)
+            if key is None:
+                raise NotFound(f"no key named {name}")
+            changed, version = change(conn, key, now)
+            changed = changed.evolve(updated_at=now)
+            if not keys_repo.update_key(conn, key, changed):
+                raise Conflict("the key changed concurrently; retry")
+            write_audit_in(self.core.audit, conn, ctx, operation=operation,
+                           key=name, key_version=version, now=now)
+            fresh = keys_repo.get_key(conn, key_id=key.id)
             assert fresh is not None
-            self.core.key_changed(fresh)
             return fresh
+
+        try:
+            return self._commits.run(apply, after_commit=self.core.key_changed)
+        except IntegrityError as exc:  # another process took the same version number
+            raise Conflict("the key changed concurrently; retry") from exc
 
     # -- operations ------------------------------------------------------------------------
 
@@ -133,7 +139,8 @@ class KeyLifecycle:
             request.deletion_window_days or self.core.settings.default_deletion_window_days,
             "deletion_window_days")
         self.core.barrier()
-        with self.core.write_lock:
+
+        def change(conn: Connection) -> Key:
             now = self.core.clock.now()
             key = Key(
                 id=str(uuid.uuid4()), name=name, spec=spec.name, purpose=purpose,
@@ -147,18 +154,18 @@ class KeyLifecycle:
                 crypto_period=request.crypto_period, usage_limit=request.usage_limit,
                 created_by=ctx.accessor,
             )
-            try:
-                with self.core.engine.begin() as conn:
-                    keys_repo.insert_key(conn, key)
-                    self._new_version(conn, key, 1, now)
-                    write_audit_in(self.core.audit, conn, ctx, operation="create",
-                                   key=name, key_version=1, now=now)
-                    fresh = keys_repo.get_key(conn, key_id=key.id)
-            except IntegrityError as exc:
-                raise Conflict(f"a key named {name} already exists") from exc
+            keys_repo.insert_key(conn, key)
+            self._new_version(conn, key, 1, now)
+            write_audit_in(self.core.audit, conn, ctx, operation="create",
+                           key=name, key_version=1, now=now)
+            fresh = keys_repo.get_key(conn, key_id=key.id)
             assert fresh is not None
-            self.core.key_changed(fresh)
             return fresh
+
+        try:
+            return self._commits.run(change, after_commit=self.core.key_changed)
+        except IntegrityError as exc:
+            raise Conflict(f"a key named {name} already exists") from exc
 
     def update(self, ctx: RequestContext, name: str, request: KeyChanges) -> Key:
         if not request.fields:
