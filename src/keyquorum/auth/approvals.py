@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine
 
 from keyquorum.clock import Clock, rfc3339
 from keyquorum.errors import (
@@ -47,7 +47,8 @@ from keyquorum.errors import (
     NotFound,
     SelfApproval,
 )
-from keyquorum.storage.schema import approvals as approvals_table
+from keyquorum.storage import approvals_repo
+from keyquorum.storage.approvals_repo import ApprovalRow
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -156,7 +157,7 @@ def _decisions_text(decisions: tuple[Decision, ...]) -> str:
                         "note": d.note} for d in decisions], separators=(",", ":"))
 
 
-def _from_row(row: Any) -> Approval:
+def _from_row(row: ApprovalRow) -> Approval:
     return Approval(
         id=row.id, operation=row.operation, key=row.key, requester=row.requester,
         request_hash=row.request_hash, summary=json.loads(row.summary or "{}"),
@@ -211,21 +212,20 @@ class ApprovalStore:
         """Record a new pending request for ``required`` approvals, usable for ``ttl`` s."""
         approval_id = new_approval_id()
         now = self._clock.now()
-        values = {
-            "id": approval_id, "operation": action, "key": key, "requester": requester,
-            "request_hash": request_hash(approval_id, action, key, params),
-            "summary": json.dumps(dict(summary), sort_keys=True), "required": required,
-            "state": PENDING, "decisions": "[]", "created_at": now, "expires_at": now + ttl,
-            "decided_at": None, "consumed_at": None,
-        }
+        row = ApprovalRow(
+            id=approval_id, operation=action, key=key, requester=requester,
+            request_hash=request_hash(approval_id, action, key, params),
+            summary=json.dumps(dict(summary), sort_keys=True), required=required,
+            state=PENDING, decisions="[]", created_at=now, expires_at=now + ttl,
+            decided_at=None, consumed_at=None,
+        )
         with self._engine.begin() as conn:
-            conn.execute(approvals_table.insert().values(**values))
+            approvals_repo.insert_approval(conn, row)
         return self.get(approval_id)
 
     def find(self, approval_id: str) -> Approval | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(approvals_table)
-                               .where(approvals_table.c.id == approval_id)).first()
+            row = approvals_repo.get_approval(conn, approval_id)
         return None if row is None else _from_row(row)
 
     def get(self, approval_id: str) -> Approval:
@@ -265,14 +265,10 @@ class ApprovalStore:
             if state != PENDING and current.state == PENDING:
                 decided_at = now
             with self._engine.begin() as conn:
-                changed = conn.execute(
-                    update(approvals_table).where(
-                        approvals_table.c.id == approval_id,
-                        approvals_table.c.state == current.state,
-                        approvals_table.c.decisions == current.decisions_text,
-                        approvals_table.c.consumed_at.is_(None),
-                    ).values(decisions=_decisions_text(decisions), state=state,
-                             decided_at=decided_at)).rowcount
+                changed = approvals_repo.set_decisions(
+                    conn, approval_id, read_state=current.state,
+                    read_decisions=current.decisions_text,
+                    decisions=_decisions_text(decisions), state=state, decided_at=decided_at)
                 if changed and record is not None:  # the decision and its audit record
                     record(conn)                    # commit together, or neither does
             if changed:
@@ -305,13 +301,7 @@ class ApprovalStore:
                 approvals_required=wanted)
         with self._engine.begin() as conn:
             # The one atomic step: of concurrent re-sends (any process), one row update wins.
-            won = conn.execute(
-                update(approvals_table).where(
-                    approvals_table.c.id == approval.id,
-                    approvals_table.c.state == APPROVED,
-                    approvals_table.c.consumed_at.is_(None),
-                    approvals_table.c.expires_at > now,
-                ).values(state=CONSUMED, consumed_at=now)).rowcount
+            won = approvals_repo.consume(conn, approval.id, now)
         if not won:
             _refuse_closed(self.get(approval.id), now)
             raise ApprovalConsumed(f"approval {approval.id} was already used")
@@ -326,40 +316,32 @@ class ApprovalStore:
         if consumed.consumed_at is None:
             return False
         with self._engine.begin() as conn:
-            return bool(conn.execute(
-                update(approvals_table).where(
-                    approvals_table.c.id == consumed.id,
-                    approvals_table.c.state == CONSUMED,
-                    approvals_table.c.consumed_at == consumed.consumed_at,
-                ).values(state=APPROVED, consumed_at=None)).rowcount)
+            return approvals_repo.unconsume(conn, consumed.id, consumed.consumed_at)
 
     def list(self, *, state: str | None = None, limit: int = 100,
              page_token: str | None = None) -> tuple[list[Approval], str | None]:
         """Newest first. ``state`` one of STATES, ``"open"`` (pending or approved, not
         expired), or None for all. Answers ``(approvals, next_page_token)``."""
         now = self._clock.now()
-        table = approvals_table
-        query = select(table)
+        # (stored states, expired?) per state asked for; None: no condition on it.
+        stored: tuple[str, ...] | None
+        expired: bool | None
         if state == "open":
-            query = query.where(table.c.state.in_((PENDING, APPROVED)), table.c.expires_at > now)
+            stored, expired = (PENDING, APPROVED), False
         elif state == EXPIRED:
-            query = query.where(table.c.state.in_((PENDING, APPROVED)),
-                                table.c.expires_at <= now)
+            stored, expired = (PENDING, APPROVED), True
         elif state in (PENDING, APPROVED):
-            query = query.where(table.c.state == state, table.c.expires_at > now)
+            stored, expired = (state,), False
         elif state in (REJECTED, CONSUMED):
-            query = query.where(table.c.state == state)
-        elif state is not None:
+            stored, expired = (state,), None
+        elif state is None:
+            stored, expired = None, None
+        else:
             raise InvalidRequest("state must be open, all, or one of " + ", ".join(STATES))
         after = _after(page_token)
-        if after is not None:
-            created, approval_id = after
-            query = query.where(or_(table.c.created_at < created,
-                                    and_(table.c.created_at == created,
-                                         table.c.id < approval_id)))
-        query = query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
         with self._engine.connect() as conn:
-            found = [_from_row(row) for row in conn.execute(query)]
+            found = [_from_row(row) for row in approvals_repo.list_approvals(
+                conn, states=stored, expired=expired, now=now, after=after, limit=limit + 1)]
         more = len(found) > limit
         found = found[:limit]
         return found, _page_token(found[-1]) if more and found else None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import math
 import re
 import secrets
@@ -23,15 +22,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
-from keyquorum.auth.policy import validate_policy_name
+from keyquorum.auth.rules import validate_policy_name
 from keyquorum.clock import Clock
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
-from keyquorum.storage.schema import tokens as tokens_table
+from keyquorum.storage import tokens_repo
+from keyquorum.storage.tokens_repo import TokenRow
 
 TOKEN_PREFIX = "kq_"  # noqa: S105 -- a public prefix, not a secret
 TOKEN_BYTES = 32
@@ -143,14 +142,14 @@ class TokenStore:
             accessor=new_accessor(), name=name, policies=wanted,
             expires_at=None if ttl is None else now + ttl, created_at=now)
         token = new_token()
-        row = {"accessor": identity.accessor, "token_hash": token_hash(token), "name": name,
-               "policies": json.dumps(list(wanted)), "created_at": now,
-               "created_by": created_by, "expires_at": identity.expires_at, "revoked_at": None}
+        row = TokenRow(accessor=identity.accessor, token_hash=token_hash(token), name=name,
+                       policies=wanted, created_at=now, created_by=created_by,
+                       expires_at=identity.expires_at, revoked_at=None)
         if connection is not None:  # part of the caller's transaction (init)
-            connection.execute(insert(tokens_table).values(**row))
+            tokens_repo.insert_token(connection, row)
         else:
             with self._engine.begin() as own:
-                own.execute(insert(tokens_table).values(**row))
+                tokens_repo.insert_token(own, row)
         return token, identity
 
     def create_root(self, created_by: str = "init",
@@ -184,8 +183,7 @@ class TokenStore:
         with self._lock:
             epoch = self._epoch
         with self._engine.connect() as connection:
-            row = connection.execute(
-                select(tokens_table).where(tokens_table.c.token_hash == digest)).first()
+            row = tokens_repo.find_by_hash(connection, digest)
         if row is None or not hmac.compare_digest(row.token_hash, digest) \
                 or row.revoked_at is not None:
             with self._lock:
@@ -216,17 +214,14 @@ class TokenStore:
         row = self._row(accessor)
         if row is None:
             raise NotFound("no token with that accessor")
-        statement = (update(tokens_table)
-                     .where(tokens_table.c.accessor == accessor,
-                            tokens_table.c.revoked_at.is_(None))
-                     .values(revoked_at=self._clock.now()))
+        now = self._clock.now()
         if connection is not None:
             if row.revoked_at is None:
-                connection.execute(statement)
+                tokens_repo.revoke_token(connection, accessor, now)
             return
         if row.revoked_at is None:
             with self._engine.begin() as own:
-                own.execute(statement)
+                tokens_repo.revoke_token(own, accessor, now)
         # After the commit, so a concurrent lookup either reads the revocation or
         # sees the epoch move and keeps its read out of the cache.
         with self._lock:
@@ -240,15 +235,13 @@ class TokenStore:
             for digest in [d for d, e in self._cache.items() if e.identity.accessor == accessor]:
                 del self._cache[digest]
 
-    def _row(self, accessor: str) -> Row[Any] | None:
+    def _row(self, accessor: str) -> TokenRow | None:
         if not isinstance(accessor, str) or not _ACCESSOR_SHAPE.fullmatch(accessor):
             return None
         with self._engine.connect() as connection:
-            return connection.execute(
-                select(tokens_table).where(tokens_table.c.accessor == accessor)).first()
+            return tokens_repo.find_by_accessor(connection, accessor)
 
 
-def _identity(row: Row[Any]) -> Identity:
-    return Identity(accessor=row.accessor, name=row.name,
-                    policies=tuple(json.loads(row.policies)), expires_at=row.expires_at,
-                    created_at=row.created_at)
+def _identity(row: TokenRow) -> Identity:
+    return Identity(accessor=row.accessor, name=row.name, policies=row.policies,
+                    expires_at=row.expires_at, created_at=row.created_at)
