@@ -24,12 +24,11 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
-from sqlalchemy import and_, func, select
 
 from keyquorum.keys.cryptoperiods import default_crypto_period
 from keyquorum.keys.states import KeyState
 from keyquorum.metrics.custodians import custodian_metrics
-from keyquorum.storage.schema import key_versions, keys
+from keyquorum.storage import reports_repo
 
 if TYPE_CHECKING:
     from keyquorum.service.core import Core
@@ -38,26 +37,15 @@ if TYPE_CHECKING:
 def overdue_rotations(core: Core, now: float) -> int:
     """Enabled keys whose primary version outlived its crypto-period, or whose
     ``next_rotation`` passed (the inventory's ``rotation_overdue`` flag, in one query)."""
-    primary = key_versions
-    statement = select(keys.c.spec, keys.c.crypto_period, keys.c.next_rotation,
-                       func.coalesce(primary.c.activated_at, primary.c.created_at)).select_from(
-        keys.outerjoin(primary, and_(primary.c.key_id == keys.c.id,
-                                     primary.c.version == keys.c.primary_version))).where(
-        keys.c.state == KeyState.ENABLED.value)
+    with core.engine.connect() as conn:
+        ages = reports_repo.enabled_primary_ages(conn)
     overdue = 0
-    with core.engine.connect() as conn:
-        for spec, own_period, next_rotation, activated in conn.execute(statement):
-            period = own_period or default_crypto_period(spec).seconds
-            if (next_rotation is not None and next_rotation <= now) or (
-                    activated is not None and now - activated > period):
-                overdue += 1
+    for age in ages:
+        period = age.crypto_period or default_crypto_period(age.spec).seconds
+        if (age.next_rotation is not None and age.next_rotation <= now) or (
+                age.activated_at is not None and now - age.activated_at > period):
+            overdue += 1
     return overdue
-
-
-def _count_by_state(core: Core, column: Any) -> dict[str, int]:
-    with core.engine.connect() as conn:
-        return {str(state): int(n) for state, n in
-                conn.execute(select(column, func.count()).group_by(column))}
 
 
 class ServiceCollector(Collector):
@@ -95,14 +83,16 @@ class ServiceCollector(Collector):
         sealed = GaugeMetricFamily("keyquorum_sealed", "1 while this process is sealed")
         sealed.add_metric((), 1.0 if core.sealed else 0.0)
         yield sealed
-        by_state = _count_by_state(core, keys.c.state)
+        with core.engine.connect() as conn:
+            by_state = reports_repo.keys_by_state(conn)
+            by_version_state = reports_repo.versions_by_state(conn)
         gauge = GaugeMetricFamily("keyquorum_keys", "Keys by state", labels=("state",))
         for state in KeyState:
             gauge.add_metric((state.value,), by_state.get(state.value, 0))
         yield gauge
         versions = GaugeMetricFamily("keyquorum_key_versions", "Key versions by state",
                                      labels=("state",))
-        for version_state, n in sorted(_count_by_state(core, key_versions.c.state).items()):
+        for version_state, n in sorted(by_version_state.items()):
             versions.add_metric((version_state,), n)
         yield versions
         overdue = GaugeMetricFamily("keyquorum_rotations_overdue",

@@ -24,10 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select
-
 from keyquorum.clock import rfc3339
-from keyquorum.keys.states import VersionState
 from keyquorum.reports.compliance_checks import (
     ATTENTION,
     CATALOGUE,
@@ -44,7 +41,7 @@ from keyquorum.reports.compliance_checks import (
 from keyquorum.reports.inventory import build_inventory
 from keyquorum.seal.shamir import default_custodian_names
 from keyquorum.service.core import Core
-from keyquorum.storage.schema import key_versions, keys
+from keyquorum.storage import reports_repo
 
 # A full chain check reads every record: a report reuses one younger than this.
 VERIFICATION_MAX_AGE = 3600.0
@@ -165,15 +162,8 @@ def audit_controls(core: Core, now: float) -> tuple[Control, ...]:
 
 def _undestroyed(core: Core) -> dict[str, list[int]]:
     """Versions marked destroyed whose material is still stored (must never happen)."""
-    found: dict[str, list[int]] = {}
     with core.engine.connect() as conn:
-        rows = conn.execute(select(keys.c.name, key_versions.c.version).join(
-            keys, keys.c.id == key_versions.c.key_id).where(and_(
-                key_versions.c.state == VersionState.DESTROYED.value,
-                key_versions.c.material.is_not(None))))
-        for name, version in rows:
-            found.setdefault(name, []).append(int(version))
-    return found
+        return reports_repo.destroyed_with_material(conn)
 
 
 def gather(core: Core) -> Evidence:

@@ -32,15 +32,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection
 
 from keyquorum.clock import rfc3339
 from keyquorum.keys.cryptoperiods import DAY, EffectiveCryptoPeriod, crypto_period_of
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.states import KeyState, VersionState
 from keyquorum.service.core import Core
-from keyquorum.storage import keys_repo
-from keyquorum.storage.schema import audit_records
+from keyquorum.storage import keys_repo, reports_repo
 
 UNUSED_AFTER = 90 * DAY
 IN_USE_WINDOW = 90 * DAY
@@ -57,9 +56,6 @@ FLAGS = (ROTATION_OVERDUE, UNUSED, NO_OWNER, EXPORTABLE, COMPROMISED_IN_USE, DEA
 # ciphertext is still being presented), and those that unprotect with a version.
 ASKED_TO_DECRYPT = ("decrypt", "reencrypt")
 UNPROTECT = ("decrypt", "reencrypt", "verify", "mac", "decapsulate")
-
-_PAGE = 500
-
 
 @dataclass(frozen=True)
 class AuditCount:
@@ -236,15 +232,9 @@ class Inventory:
 
 def _audit_count(conn: Connection, key: Key, version: int, operations: tuple[str, ...],
                  since: float, *, outcome: str | None = None) -> AuditCount:
-    table = audit_records
-    conditions = [table.c.key == key.name, table.c.key_version == version,
-                  table.c.operation.in_(operations), table.c.time > since]
-    if outcome is not None:
-        conditions.append(table.c.outcome == outcome)
-    rows = conn.execute(select(table.c.outcome, func.count(), func.max(table.c.time))
-                        .where(and_(*conditions)).group_by(table.c.outcome)).all()
-    last = max((row[2] for row in rows), default=None)
-    return AuditCount(version, since, {row[0]: int(row[1]) for row in rows}, last)
+    counts = reports_repo.audit_outcomes(conn, key=key.name, version=version,
+                                         operations=operations, since=since, outcome=outcome)
+    return AuditCount(version, since, counts.by_outcome, counts.last_at)
 
 
 def key_use(core: Core, conn: Connection, key: Key, now: float) -> KeyUse:
@@ -273,25 +263,13 @@ def key_use(core: Core, conn: Connection, key: Key, now: float) -> KeyUse:
         compromised_attempts=tuple(compromised), deactivated_uses=tuple(deactivated))
 
 
-def all_keys(conn: Connection) -> list[Key]:
-    keys: list[Key] = []
-    after: str | None = None
-    while True:
-        page = keys_repo.list_keys(conn, prefix=None, state=None, spec=None, owner=None,
-                                   after=after, limit=_PAGE)
-        keys.extend(page)
-        if len(page) < _PAGE:
-            return keys
-        after = page[-1].name
-
-
 def build_inventory(core: Core) -> Inventory:
     """Every key (destroyed ones too, as tombstones), with its use and flags, now."""
     core.barrier()  # the cache's counters are only meaningful while unsealed
     now = core.clock.now()
     entries: list[InventoryEntry] = []
     with core.engine.connect() as conn:
-        for key in all_keys(conn):
+        for key in keys_repo.iter_keys(conn):
             use = key_use(core, conn, key, now)
             entries.append(InventoryEntry(key, use, tuple(key_findings(key, use, now))))
     return Inventory(now, tuple(entries))

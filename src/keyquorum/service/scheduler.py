@@ -13,14 +13,11 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import and_, update
-
 from keyquorum.errors import KeyquorumError
 from keyquorum.service.context import next_request_id, system_context
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.storage import keys_repo
-from keyquorum.storage.schema import key_versions, keys
 
 log = logging.getLogger("keyquorum.scheduler")
 
@@ -99,9 +96,4 @@ class Scheduler:
             return
         with self.core.engine.begin() as conn:
             for key_id, per_version in pending:
-                for version, used_at in per_version.items():
-                    conn.execute(update(key_versions).where(and_(
-                        key_versions.c.key_id == key_id, key_versions.c.version == version))
-                        .values(last_used_at=used_at))
-                conn.execute(update(keys).where(keys.c.id == key_id)
-                             .values(last_used_at=max(per_version.values())))
+                keys_repo.record_last_used(conn, key_id, per_version)

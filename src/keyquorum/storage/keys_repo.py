@@ -16,7 +16,7 @@ about 30 µs, against 30 and 70 µs through Core with a parameter dict.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select, update
@@ -45,6 +45,14 @@ _RESERVE = update(key_versions).where(_VERSION_ROW).values(
     protect_reserved=key_versions.c.protect_reserved + bindparam("w_block"))
 _RESERVED = select(key_versions.c.protect_reserved).where(_VERSION_ROW)
 _MATERIAL = select(key_versions.c.material).where(_VERSION_ROW)
+# Last use is metadata: it moves no revision (an optimistic lock is for state changes).
+_KEY_LAST_USED = update(keys).where(keys.c.id == bindparam("w_id")).values(
+    last_used_at=bindparam("w_last_used_at"))
+_VERSION_LAST_USED = update(key_versions).where(_VERSION_ROW).values(
+    last_used_at=bindparam("w_last_used_at"))
+
+PAGE = 500
+"""Keys read per query by ``iter_keys``."""
 
 # The hot ones, run on the DBAPI cursor; a raw row is read as {column name: value}.
 _KEY_COLUMNS = [c.name for c in keys.c]
@@ -126,6 +134,26 @@ def list_keys(conn: Connection, *, prefix: str | None, state: str | None, spec: 
             for row in conn.execute(query)]
 
 
+def iter_keys(conn: Connection, *, prefix: str | None = None, state: str | None = None,
+              spec: str | None = None, owner: str | None = None, after: str | None = None,
+              page: int = PAGE) -> Iterator[Key]:
+    """Every key matching the filters, in name order, after ``after``: read ``page`` keys
+    per query, so no query holds the whole table."""
+    while True:
+        batch = list_keys(conn, prefix=prefix, state=state, spec=spec, owner=owner,
+                          after=after, limit=page)
+        yield from batch
+        if len(batch) < page:
+            return
+        after = batch[-1].name
+
+
+def key_names(conn: Connection, *, state: KeyState) -> list[str]:
+    """The names of the keys in ``state``, in name order (no versions are read)."""
+    return [str(row.name) for row in conn.execute(
+        select(keys.c.name).where(keys.c.state == state.value).order_by(keys.c.name))]
+
+
 def insert_key(conn: Connection, key: Key) -> None:
     statement = _INSERT_KEY_RAW.on(conn)
     with cursor_of(conn) as cursor:
@@ -185,6 +213,16 @@ def update_version(conn: Connection, key_id: str, version: int, **values: Any) -
     if "state" in values and isinstance(values["state"], VersionState):
         values["state"] = values["state"].value
     conn.execute(_UPDATE_VERSION, {**values, "w_key_id": key_id, "w_version": version})
+
+
+def record_last_used(conn: Connection, key_id: str, per_version: Mapping[int, float]) -> None:
+    """Store when each version of a key was last used, and the latest as the key's."""
+    if not per_version:
+        return
+    for version, used_at in per_version.items():
+        conn.execute(_VERSION_LAST_USED, {"w_key_id": key_id, "w_version": version,
+                                          "w_last_used_at": used_at})
+    conn.execute(_KEY_LAST_USED, {"w_id": key_id, "w_last_used_at": max(per_version.values())})
 
 
 def get_material(conn: Connection, key_id: str, version: int) -> bytes | None:
