@@ -43,7 +43,7 @@ import secrets
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, update
+from sqlalchemy import Connection
 
 from keyquorum.clock import rfc3339
 from keyquorum.crypto import vss
@@ -60,8 +60,14 @@ from keyquorum.seal.shamir import (
 from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
-from keyquorum.storage.schema import system_entries
-from keyquorum.storage.system_repo import get_entry, insert_entry
+from keyquorum.storage.system_repo import (
+    delete_entry,
+    get_entry,
+    insert_entry,
+    lock_entry,
+    swap_entry,
+    update_entry,
+)
 
 REKEY_ENTRY = "ceremony/rekey"  # not under seal/: it is no way back to the root key
 REKEY_TTL = 3600.0
@@ -162,14 +168,13 @@ class RekeyCeremony:
         Touching the row first takes the write lock (SQLite) or the row lock
         (PostgreSQL) before reading, so steps from different workers run one by one.
         """
-        conn.execute(update(system_entries).where(system_entries.c.name == REKEY_ENTRY)
-                     .values(updated_at=system_entries.c.updated_at))
+        lock_entry(conn, REKEY_ENTRY)
         raw = get_entry(conn, REKEY_ENTRY)
         return RekeyState.from_json(raw) if raw is not None else None
 
     @staticmethod
     def _drop(conn: Connection) -> None:
-        conn.execute(delete(system_entries).where(system_entries.c.name == REKEY_ENTRY))
+        delete_entry(conn, REKEY_ENTRY)
 
     def _config(self, conn: Connection) -> tuple[ShamirSealConfig, bytes]:
         raw = get_entry(conn, SHAMIR_ENTRY)
@@ -261,9 +266,7 @@ class RekeyCeremony:
             if len(shares) < config.threshold:
                 state = replace(state, indexes=tuple(sorted(shares)),
                                 sealed_shares=self._seal_shares(state.nonce, shares))
-                conn.execute(update(system_entries)
-                             .where(system_entries.c.name == REKEY_ENTRY)
-                             .values(value=state.to_json(), updated_at=now))
+                update_entry(conn, REKEY_ENTRY, state.to_json(), now)
                 write_audit_in(core.audit, conn, ctx, operation="sys:rekey-update", key=None,
                                key_version=None, now=now)
                 return _describe(state, config.threshold)
@@ -285,10 +288,7 @@ class RekeyCeremony:
         plan = state.plan
         new_config, texts = create_shamir_seal(root_key, plan.shares, plan.threshold,
                                                list(plan.custodians), config.generation + 1)
-        swapped = conn.execute(update(system_entries).where(and_(
-            system_entries.c.name == SHAMIR_ENTRY, system_entries.c.value == raw_config))
-            .values(value=new_config.to_json(), updated_at=now)).rowcount
-        if swapped != 1:
+        if not swap_entry(conn, SHAMIR_ENTRY, raw_config, new_config.to_json(), now):
             raise Conflict("the seal changed during the rekey; nothing was changed")
         self._drop(conn)
         self.core.custodian_registry.record_issued(conn, new_config, now)

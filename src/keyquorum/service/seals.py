@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete
+from sqlalchemy import Connection, Engine
 
 from keyquorum.audit.records import AuditRecord
 from keyquorum.clock import rfc3339
@@ -45,8 +45,12 @@ from keyquorum.seal.seal_set import (
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.passphrase_throttle import PassphraseThrottle
-from keyquorum.storage.schema import system_entries
-from keyquorum.storage.system_repo import entries_with_prefix, get_entry, insert_entry
+from keyquorum.storage.system_repo import (
+    delete_entry,
+    entries_with_prefix,
+    get_entry,
+    insert_entry,
+)
 
 if TYPE_CHECKING:
     from keyquorum.audit.log import AuditLog
@@ -141,9 +145,7 @@ class SealSet:
 
     def remove(self, ctx: RequestContext, entry: SealEntry) -> dict[str, Any]:
         with self._engine.begin() as conn:
-            gone = conn.execute(delete(system_entries).where(
-                system_entries.c.name == SEAL_SET_PREFIX + entry.id)).rowcount
-            if not gone:
+            if not delete_entry(conn, SEAL_SET_PREFIX + entry.id):
                 raise NotFound(f"no seal with id {entry.id!r}")
             self._record(conn, ctx, "sys:seal-remove", entry)
         with self._lock:
