@@ -18,7 +18,6 @@ from keyquorum.backup.format import (
     seal_backup,
 )
 from keyquorum.backup.restore import restore
-from keyquorum.backup.snapshot import consistent_read
 from keyquorum.backup.writer import start_backup
 from keyquorum.config import Settings
 from keyquorum.seal.seal_set import Unlock
@@ -27,6 +26,7 @@ from keyquorum.service.context import RequestContext
 from keyquorum.service.lifecycle import KeyLifecycle, NewKey
 from keyquorum.storage.engine import migrate, open_engine, sqlite_url
 from keyquorum.storage.schema import policies
+from keyquorum.storage.snapshot import consistent_read
 
 ROOT = bytes(range(32))
 

@@ -21,8 +21,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from keyquorum.crypto import kem
 from keyquorum.crypto.random import random_bytes
 from keyquorum.crypto.signing import verify_with_public_pem
@@ -30,7 +28,7 @@ from keyquorum.errors import KeyquorumError
 from keyquorum.keys.ciphertext import open_with, parse_ciphertext, seal_with
 from keyquorum.keys.specs import get_spec
 from keyquorum.keys.states import KeyState, Use, check_use
-from keyquorum.storage.schema import keys as keys_table
+from keyquorum.storage import keys_repo
 
 if TYPE_CHECKING:
     from keyquorum.service.core import Core
@@ -54,10 +52,7 @@ def _unb64(value: object) -> bytes:
 
 def _enabled_key_names(core: Core) -> list[str]:
     with core.engine.connect() as conn:
-        rows = conn.execute(select(keys_table.c.name)
-                            .where(keys_table.c.state == KeyState.ENABLED.value)
-                            .order_by(keys_table.c.name)).all()
-    return [str(row.name) for row in rows]
+        return keys_repo.key_names(conn, state=KeyState.ENABLED)
 
 
 def _protect_allowed(core: Core, loaded: LoadedKey) -> int | None:

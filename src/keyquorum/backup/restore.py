@@ -32,7 +32,7 @@ from typing import IO, Any
 import orjson
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine
 
 from keyquorum.audit.chain import AuditChain
 from keyquorum.audit.checkpoints import make_checkpoint
@@ -45,7 +45,7 @@ from keyquorum.seal.barrier import KEYRING_ENTRY, Barrier, BarrierError, open_ke
 from keyquorum.seal.seal_set import Unlock, open_root_key
 from keyquorum.service.context import next_request_id
 from keyquorum.storage.engine import MIGRATIONS_DIR, migrate, open_engine, sqlite_url
-from keyquorum.storage.schema import metadata
+from keyquorum.storage.snapshot import insert_rows, layout_of
 from keyquorum.storage.system_repo import get_entry
 
 _INSERT_BATCH = 500
@@ -119,9 +119,9 @@ def _check_body(body: IO[bytes], header: BackupHeader) -> _Body:
     for kind, item in _lines(body):
         if kind == "table":
             name, columns = item.get("table"), item.get("columns")
-            table = metadata.tables.get(name) if isinstance(name, str) else None
-            if table is None or not isinstance(columns, list) \
-                    or not set(columns) <= set(table.columns.keys()) or name in parsed.tables:
+            layout = layout_of(name) if isinstance(name, str) else None
+            if layout is None or not isinstance(columns, list) \
+                    or not set(columns) <= set(layout.columns) or name in parsed.tables:
                 raise InvalidBackup(f"the backup holds a table this keyquorum does not know "
                                     f"({name!r}): restore it with the version that made it")
             current, width = name, len(columns)
@@ -140,14 +140,14 @@ def _check_body(body: IO[bytes], header: BackupHeader) -> _Body:
 
 def _insert_rows(conn: Connection, body: IO[bytes]) -> None:
     """Insert every row, a batch at a time, into the table its directive names."""
-    table: Table | None = None
+    table: str | None = None
     columns: list[str] = []
     binary: set[str] = set()
     batch: list[dict[str, Any]] = []
 
     def flush() -> None:
         if batch and table is not None:
-            conn.execute(table.insert(), batch)
+            insert_rows(conn, table, batch)
         batch.clear()
 
     for kind, item in _lines(body):
@@ -162,7 +162,7 @@ def _insert_rows(conn: Connection, body: IO[bytes]) -> None:
             continue
         flush()
         if kind == "table":
-            table = metadata.tables[item["table"]]
+            table = item["table"]
             columns, binary = item["columns"], set(item.get("binary", []))
     flush()
 

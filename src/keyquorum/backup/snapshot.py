@@ -1,10 +1,8 @@
-"""Reading the whole store in one consistent read, as the backup body's lines.
+"""The whole store as the backup body's lines, read in one consistent read.
 
-Every table of ``storage.schema.metadata`` is dumped (tables added by later
-migrations are included without a change here), in dependency order, inside
-one read transaction: SQLite's WAL gives a deferred transaction a snapshot at
-its first read, PostgreSQL's REPEATABLE READ does the same. Writers go on
-meanwhile and the backup sees none of their changes.
+The rows come from ``storage/snapshot.py`` (every table, in dependency order,
+inside one read transaction: see ``consistent_read`` there); this module is the
+body's format.
 
 The body is JSON lines (UTF-8), each a directive object or a row array::
 
@@ -20,68 +18,23 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, LargeBinary, Table, func, select, text
+from sqlalchemy import Connection
 
-from keyquorum.storage.schema import metadata
-
-_ROWS_PER_FETCH = 1000
-
-
-@contextmanager
-def consistent_read(engine: Engine) -> Iterator[Connection]:
-    """A connection whose reads all see one snapshot of the store; nothing is written."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            # pysqlite opens transactions only before writes: begin explicitly, so the
-            # first SELECT pins the WAL snapshot every later SELECT reads.
-            conn.exec_driver_sql("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.rollback()
-        return
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-        try:
-            yield conn
-        finally:
-            conn.rollback()
-
-
-def tables() -> list[Table]:
-    """Every table, parents before children (foreign keys)."""
-    return list(metadata.sorted_tables)
-
-
-def table_counts(conn: Connection) -> dict[str, int]:
-    return {table.name: int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
-            for table in tables()}
-
-
-def schema_revision(conn: Connection) -> str | None:
-    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def _binary_columns(table: Table) -> list[str]:
-    return [c.name for c in table.columns if isinstance(c.type, LargeBinary)]
+from keyquorum.storage.snapshot import layouts, table_rows
 
 
 def body_lines(conn: Connection, counts: dict[str, int],
                canaries: list[dict[str, Any]]) -> Iterator[bytes]:
     """The body, a line at a time: each table's directive and rows, then the canaries."""
-    for table in tables():
-        columns = [c.name for c in table.columns]
-        binary = _binary_columns(table)
-        positions = [columns.index(name) for name in binary]
-        yield orjson.dumps({"table": table.name, "columns": columns, "binary": binary,
-                            "rows": counts[table.name]}) + b"\n"
-        order = list(table.primary_key.columns) or list(table.columns)
-        result = conn.execute(select(table).order_by(*order)
-                              .execution_options(yield_per=_ROWS_PER_FETCH))
-        for row in result:
+    for layout in layouts():
+        positions = [layout.columns.index(name) for name in layout.binary]
+        yield orjson.dumps({"table": layout.name, "columns": list(layout.columns),
+                            "binary": list(layout.binary),
+                            "rows": counts[layout.name]}) + b"\n"
+        for row in table_rows(conn, layout.name):
             values = list(row)
             for at in positions:
                 if values[at] is not None:

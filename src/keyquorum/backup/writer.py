@@ -24,10 +24,11 @@ from keyquorum.backup.format import (
     check_segment_size,
     seal_backup,
 )
-from keyquorum.backup.snapshot import body_lines, consistent_read, schema_revision, table_counts
+from keyquorum.backup.snapshot import body_lines
 from keyquorum.crypto.random import random_bytes
 from keyquorum.crypto.stream import NONCE_PREFIX_SIZE, SALT_SIZE
 from keyquorum.service.seals import seal_entries
+from keyquorum.storage.snapshot import consistent_read, schema_revision, table_counts
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
