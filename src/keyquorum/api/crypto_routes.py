@@ -145,8 +145,9 @@ def match(path: str) -> tuple[CryptoRoute, str | None] | None:
     if keyless is not None:
         return keyless, None
     if path.startswith("/v1/keys/"):
-        name, _, segment = path[len("/v1/keys/"):].rpartition("/")
+        name, slash, segment = path[len("/v1/keys/"):].rpartition("/")
         route = KEY_ROUTES.get(segment)
-        if name and route is not None:
-            return route, name
+        if slash and route is not None:  # an empty name ("/v1/keys//encrypt") is refused
+            return route, name           # by the pipeline's name check, as a bad name
+
     return None

@@ -42,6 +42,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from keyquorum.api.errors import error_body
 from keyquorum.errors import InvalidRequest, KeyquorumError, TooLarge
 from keyquorum.runtime.http_limits import ConnectionTable, HttpLimits
+from keyquorum.service.context import next_request_id
 
 _EARLY = 0.005
 """A timer may fire this much before its deadline (libuv counts milliseconds)."""
@@ -298,8 +299,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if any(c.response_started and not c.response_complete for c in self._cycles):
             self._close()  # an answer is half written: nothing else may go on the wire
             return
-        body = json.dumps(error_body(error, None)).encode()
-        head = [STATUS_LINE[status]]
+        request_id = next_request_id()  # the one error shape, request id included
+        body = json.dumps(error_body(error, request_id)).encode()
+        head = [STATUS_LINE[status], b"x-request-id: ", request_id.encode(), b"\r\n",
+                b"cache-control: no-store\r\nx-content-type-options: nosniff\r\n"]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [b"content-type: application/json\r\ncontent-length: ", b"%d" % len(body),
