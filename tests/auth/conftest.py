@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from keyquorum.auth.policy import Authorizer, PolicyStore
+from keyquorum.auth.authorizer import Authorizer
+from keyquorum.auth.policy_store import PolicyStore
 from keyquorum.storage.engine import migrate, open_engine, sqlite_url
 
 

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import Engine
 
+from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.conditions import Conditions, client_address
 from keyquorum.auth.identity import Identity
-from keyquorum.auth.policy import Authorizer, PolicyStore, Rule, parse_policy
+from keyquorum.auth.policy_store import PolicyStore, parse_policy
+from keyquorum.auth.rules import Rule
 from keyquorum.errors import Forbidden, InvalidRequest
 
 if TYPE_CHECKING:

@@ -9,17 +9,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import Engine, event, insert
 
+from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.globs import glob_matches, validate_glob
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.operations import OPERATIONS
-from keyquorum.auth.policy import (
-    ROOT_POLICY,
-    Authorizer,
-    Policy,
-    PolicyStore,
-    Rule,
-    parse_policy,
-)
+from keyquorum.auth.policy_store import PolicyStore, parse_policy
+from keyquorum.auth.rules import ROOT_POLICY, Policy, Rule
 from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from keyquorum.storage.schema import policies
 

@@ -8,10 +8,12 @@ import logging
 import pytest
 from sqlalchemy import Engine, insert
 
+from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.operations import OPERATIONS
-from keyquorum.auth.policy import Authorizer, Policy, PolicyStore, Rule, parse_policy
+from keyquorum.auth.policy_store import PolicyStore, parse_policy
 from keyquorum.auth.roles import BUILTIN_ROLES, ROLES
+from keyquorum.auth.rules import Policy, Rule
 from keyquorum.errors import Conflict
 from keyquorum.storage.schema import policies
 

@@ -14,7 +14,7 @@ from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT, TOKEN_CREATE_PRIVILEGED
 from keyquorum.auth.identity import Identity
-from keyquorum.auth.policy import parse_policy
+from keyquorum.auth.policy_store import parse_policy
 from keyquorum.auth.tokens import check_child_token
 from keyquorum.clock import rfc3339
 from keyquorum.errors import Forbidden, InvalidRequest

@@ -20,7 +20,8 @@ from keyquorum import __version__
 from keyquorum.audit.keys import AUDIT_KEYS_ENTRY, AuditKeys
 from keyquorum.audit.log import AuditLog
 from keyquorum.audit.sinks import SinkSet
-from keyquorum.auth.policy import Authorizer, PolicyStore
+from keyquorum.auth.authorizer import Authorizer
+from keyquorum.auth.policy_store import PolicyStore
 from keyquorum.auth.tokens import TokenStore
 from keyquorum.clock import Clock
 from keyquorum.config import Settings

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from keyquorum.audit.log import AuditLog
 from keyquorum.auth.approvals import APPROVE, REJECT, Approval, ApprovalStore
+from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.dual_settings import (
     ACTIONS,
     DUAL_CONTROL_CHANGE,
@@ -49,7 +50,7 @@ from keyquorum.auth.dual_settings import (
     strictest,
 )
 from keyquorum.auth.identity import Identity
-from keyquorum.auth.policy import Authorizer, PolicyStore
+from keyquorum.auth.policy_store import PolicyStore
 from keyquorum.clock import Clock
 from keyquorum.errors import (
     ApprovalRequired,

@@ -1,11 +1,10 @@
-"""Where policies live and how a request is judged against them.
+"""How a request is judged against policies: deny by default.
 
-Deny by default: a request is allowed only if some rule of the caller's policies
-allows it and no rule denies it (a matching deny always wins, whatever the order
-or specificity). A rule matches when it names the operation (or ``*``), its glob
-covers the key, and its conditions (``conditions.py``) apply to the request. The
-built-in ``root`` policy allows everything; the built-in roles (``roles.py``) are
-present on every server; neither can be written or deleted.
+A request is allowed only if some rule of the caller's policies allows it and no
+rule denies it (a matching deny always wins, whatever the order or specificity).
+A rule matches when it names the operation (or ``*``), its glob covers the key,
+and its conditions (``conditions.py``) apply to the request. The policies come
+from ``policy_store.py``; the built-in ``root`` policy allows everything.
 
 Evaluation is on the hot path of every request, so ``Authorizer`` compiles each
 distinct tuple of policy names once and remembers, per (generation, policies,
@@ -18,205 +17,21 @@ on any policy change. ``explain`` gives the full answer with the deciding rule
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
 from keyquorum.auth.conditions import Conditions
 from keyquorum.auth.globs import compile_glob, matches_everything
 from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
 from keyquorum.auth.operations import ALL_OPERATIONS
-from keyquorum.auth.roles import BUILTIN_ROLE_NAMES, BUILTIN_ROLES
-from keyquorum.auth.rules import (
-    ALLOW,
-    DENY,
-    MAX_RULES,
-    ROOT_POLICY,
-    Policy,
-    Rule,
-    validate_policy_name,
-)
-from keyquorum.auth.rules import parse_policy as parse_rules_policy
-from keyquorum.clock import Clock
-from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from keyquorum.storage.schema import policies as policies_table
+from keyquorum.auth.policy_store import PolicyStore
+from keyquorum.auth.rules import DENY, ROOT_POLICY, Rule
+from keyquorum.errors import Forbidden
 
-__all__ = [
-    "ALLOW",
-    "DENY",
-    "MAX_RULES",
-    "ROOT_POLICY",
-    "Authorizer",
-    "Decision",
-    "Policy",
-    "PolicyStore",
-    "Rule",
-    "RuleRef",
-    "UnmetRule",
-    "parse_policy",
-    "validate_policy_name",
-]
-
-log = logging.getLogger(__name__)
-
-
-def parse_policy(name: str, body: object) -> Policy:
-    """Validate a policy body for writing; ``root`` and the built-in roles are a conflict."""
-    return parse_rules_policy(name, body, reserved=BUILTIN_ROLE_NAMES)
-
-
-class PolicyStore:
-    """Policies in the ``policies`` table, all cached in memory and reloaded after writes.
-
-    Policies are few and read on every request, so the whole table is one
-    snapshot. ``generation`` moves on every write in this process, and when the
-    snapshot is older than ``refresh_after`` seconds (so a change made by another
-    node is seen within that bound); caches built on policies (the authorizer's)
-    compare it to know when to drop themselves.
-    """
-
-    def __init__(self, engine: Engine, clock: Clock, *,
-                 refresh_after: float = 10.0) -> None:
-        self._engine = engine
-        self._clock = clock
-        self._refresh_after = refresh_after
-        self._lock = threading.Lock()
-        self._snapshot: dict[str, Policy] | None = None
-        self._loaded_at = 0.0  # time.monotonic(): freshness of the snapshot
-        self._generation = 0
-
-    @property
-    def generation(self) -> int:
-        """Changes whenever what ``find`` answers may have changed."""
-        if self._snapshot is not None \
-                and time.monotonic() - self._loaded_at > self._refresh_after:
-            self._invalidate()
-        return self._generation
-
-    def put(self, policy: Policy, connection: Connection | None = None) -> None:
-        """Create or replace ``policy``; built-in policies are refused.
-
-        With ``connection`` the write is part of the caller's unit of work, which
-        drops the caches (``invalidate``) once it has committed.
-        """
-        if policy.name == ROOT_POLICY_NAME or policy.name in BUILTIN_ROLES:
-            raise Conflict(f"the {policy.name} policy is built in and cannot be changed")
-        rules = json.dumps([rule.to_json() for rule in policy.rules], separators=(",", ":"))
-        now = self._clock.now()
-        if connection is not None:
-            try:
-                with connection.begin_nested():
-                    self._upsert(connection, policy.name, rules, now)
-            except IntegrityError as exc:
-                raise Conflict("the policy changed concurrently; retry") from exc
-            return
-        try:
-            with self._engine.begin() as own:
-                self._upsert(own, policy.name, rules, now)
-        except IntegrityError:  # a concurrent put inserted it first: ours replaces it
-            with self._engine.begin() as own:
-                self._upsert(own, policy.name, rules, now)
-        self._invalidate()
-
-    @staticmethod
-    def _upsert(connection: Connection, name: str, rules: str, now: float) -> None:
-        changed = connection.execute(
-            update(policies_table).where(policies_table.c.name == name)
-            .values(rules=rules, updated_at=now)).rowcount
-        if not changed:
-            connection.execute(insert(policies_table).values(
-                name=name, rules=rules, created_at=now, updated_at=now))
-
-    def get(self, name: str) -> Policy:
-        """The policy called ``name`` (built-ins included), or ``NotFound``."""
-        policy = self.find(name)
-        if policy is None:
-            raise NotFound(f"no policy named {name!r}")
-        return policy
-
-    def find(self, name: str) -> Policy | None:
-        """Like ``get`` but ``None`` when missing (the authorizer ignores missing policies)."""
-        if name == ROOT_POLICY_NAME:
-            return ROOT_POLICY
-        builtin = BUILTIN_ROLES.get(name)
-        if builtin is not None:
-            return builtin
-        return self._policies().get(name)
-
-    def list(self) -> list[Policy]:
-        """Every policy: ``root`` first, then the built-in roles, then the rest by name."""
-        stored = self._policies()
-        return [ROOT_POLICY, *(BUILTIN_ROLES[name] for name in sorted(BUILTIN_ROLES)),
-                *(stored[name] for name in sorted(stored))]
-
-    def delete(self, name: str, connection: Connection | None = None) -> None:
-        """Delete a stored policy (with ``connection``: in the caller's unit of work)."""
-        if name == ROOT_POLICY_NAME or name in BUILTIN_ROLES:
-            raise Conflict(f"the {name} policy is built in and cannot be deleted")
-        statement = delete(policies_table).where(policies_table.c.name == name)
-        if connection is not None:
-            if not connection.execute(statement).rowcount:
-                raise NotFound(f"no policy named {name!r}")
-            return
-        with self._engine.begin() as own:
-            removed = own.execute(statement).rowcount
-        if not removed:
-            raise NotFound(f"no policy named {name!r}")
-        self._invalidate()
-
-    def invalidate(self) -> None:
-        """Drop every cache built on policies now (e.g. on a change notice from another node)."""
-        self._invalidate()
-
-    def _invalidate(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._snapshot = None
-
-    def _policies(self) -> dict[str, Policy]:
-        snapshot = self._snapshot
-        if snapshot is not None and time.monotonic() - self._loaded_at <= self._refresh_after:
-            return snapshot
-        with self._lock:
-            if self._snapshot is not None:  # stale: drop every cache built on it too
-                self._generation += 1
-                self._snapshot = None
-            generation = self._generation
-        loaded_at = time.monotonic()
-        loaded = self._load()
-        with self._lock:
-            # Install only if no write happened while we read: else a stale read
-            # could overwrite the invalidation and live until the next refresh.
-            if self._generation == generation:
-                self._snapshot = loaded
-                self._loaded_at = loaded_at
-        return loaded
-
-    def _load(self) -> dict[str, Policy]:
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(policies_table.c.name, policies_table.c.rules)).all()
-        loaded: dict[str, Policy] = {}
-        for name, rules in rows:
-            if name in BUILTIN_ROLES:  # written before the role existed: the role wins
-                log.warning("stored policy %r has a built-in role's name and is ignored", name)
-                continue
-            try:
-                loaded[name] = parse_rules_policy(name, {"rules": json.loads(rules)})
-            except (InvalidRequest, Conflict, ValueError):
-                # Unreadable policy grants nothing (deny by default) rather than failing all.
-                log.error("stored policy %r is invalid and is ignored", name)
-        return loaded
-
+__all__ = ["Authorizer", "Decision", "RuleRef", "UnmetRule"]
 
 
 @dataclass(frozen=True, slots=True)
