@@ -21,10 +21,10 @@ from keyquorum.audit.log import AuditLog
 from keyquorum.audit.offline import verify_file
 from keyquorum.audit.records import AuditRecord
 from keyquorum.audit.sinks import SinkSet, parse_sink_configs
+from keyquorum.audit.trail import AuditTrail
 from keyquorum.clock import SystemClock
 from keyquorum.errors import AuditUnavailable
 from keyquorum.seal.barrier import Barrier, Keyring
-from keyquorum.service.audit_trail import AuditTrail
 from keyquorum.storage.engine import migrate, open_engine
 
 

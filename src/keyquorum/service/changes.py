@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.audit.log import AuditLog
 from keyquorum.clock import Clock
-from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
 
 

@@ -17,9 +17,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum import __version__
+from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.audit.keys import AUDIT_KEYS_ENTRY, AuditKeys
 from keyquorum.audit.log import AuditLog
+from keyquorum.audit.sink_registry import AuditSinkRegistry
 from keyquorum.audit.sinks import SinkSet
+from keyquorum.audit.trail import AuditTrail
 from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.policy_store import PolicyStore
 from keyquorum.auth.tokens import TokenStore
@@ -42,9 +45,6 @@ from keyquorum.seal.shamir import (
     UnsealProgress,
     create_shamir_seal,
 )
-from keyquorum.service.audit_rows import write_audit_in
-from keyquorum.service.audit_sinks import AuditSinkRegistry
-from keyquorum.service.audit_trail import AuditTrail
 from keyquorum.service.changes import ChangeEvent, UnitOfWork
 from keyquorum.service.context import RequestContext
 from keyquorum.service.custodians import CustodianRegistry

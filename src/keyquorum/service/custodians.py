@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.audit.log import AuditLog
 from keyquorum.clock import Clock, rfc3339
 from keyquorum.crypto import vss
@@ -47,7 +48,6 @@ from keyquorum.errors import (
 from keyquorum.seal.custodian_proof import proof_context
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.shares import decode_share
-from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
 from keyquorum.storage import custodians_repo as repo
 

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.audit.log import AuditLog
 from keyquorum.auth.approvals import APPROVE, REJECT, Approval, ApprovalStore
 from keyquorum.auth.authorizer import Authorizer
@@ -59,7 +60,6 @@ from keyquorum.errors import (
     InvalidRequest,
     KeyquorumError,
 )
-from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
 from keyquorum.storage.system_repo import get_entry, put_entry
 

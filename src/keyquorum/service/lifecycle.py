@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.errors import Conflict, InvalidRequest, KeyStateError, NotFound
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.names import validate_key_name
@@ -34,7 +35,6 @@ from keyquorum.keys.states import (
     next_version_state,
     resume_or_refuse,
 )
-from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.keycache import material_path

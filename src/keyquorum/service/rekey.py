@@ -45,6 +45,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.clock import rfc3339
 from keyquorum.crypto import vss
 from keyquorum.errors import Conflict, InvalidRequest, NotFound, Sealed
@@ -57,7 +58,6 @@ from keyquorum.seal.shamir import (
     validate_custodians,
     verified_share,
 )
-from keyquorum.service.audit_rows import write_audit_in
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.storage.system_repo import (

@@ -8,13 +8,17 @@ and reaches the required sinks before the transaction commits.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Connection
 
 from keyquorum.audit.log import AuditLog
 from keyquorum.audit.records import AuditRecord
 from keyquorum.errors import AuditUnavailable
-from keyquorum.service.context import RequestContext
 from keyquorum.storage.errors import is_storage_failure
+
+if TYPE_CHECKING:  # the audit package does not depend on the service layer at run time
+    from keyquorum.service.context import RequestContext
 
 
 def write_audit_in(audit: AuditLog, conn: Connection, ctx: RequestContext, *, operation: str,
