@@ -22,9 +22,9 @@ from keyquorum.api.bodies_admin import DecideApproval
 from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.approvals import APPROVE, PAGE_TOKEN_PATTERN, REJECT
+from keyquorum.auth.dual_control import APPROVAL_ID_FIELD
 from keyquorum.errors import InvalidRequest
 from keyquorum.service.context import RequestContext
-from keyquorum.service.dual_control import APPROVAL_ID_FIELD
 
 router = APIRouter(prefix="/v1/approvals")
 ApprovalFilter = Literal["open", "all", "pending", "approved", "rejected", "consumed", "expired"]

@@ -24,6 +24,7 @@ from keyquorum.audit.sink_registry import AuditSinkRegistry
 from keyquorum.audit.sinks import SinkSet
 from keyquorum.audit.trail import AuditTrail
 from keyquorum.auth.authorizer import Authorizer
+from keyquorum.auth.dual_control import DualControl
 from keyquorum.auth.policy_store import PolicyStore
 from keyquorum.auth.tokens import TokenStore
 from keyquorum.clock import Clock
@@ -48,7 +49,6 @@ from keyquorum.seal.shamir import (
 from keyquorum.service.changes import ChangeEvent, UnitOfWork
 from keyquorum.service.context import RequestContext
 from keyquorum.service.custodians import CustodianRegistry
-from keyquorum.service.dual_control import DualControl
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.peers import NoPeers, PeerLink, decode_key, encode_key
 from keyquorum.service.seals import SealSet
