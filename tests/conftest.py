@@ -8,10 +8,17 @@ Two ways to reach a keyquorum server:
   (``create_app``: the ``Front`` and FastAPI behind it) without a socket or a
   process. Answers and audit records are the real ones. Use it for every API test
   that does not need a process boundary.
+- **In process, shaped like a server process** (``fresh_inprocess``,
+  ``inprocess_server``, ``shared_inprocess``, ``make_inprocess``): an
+  ``inprocess_server.InProcessServer``, the same real app and store with the surface
+  tests use of a server process (``client(token)``, ``anonymous()``, ``init()``,
+  ``unseal()``, ``advance_clock()``, ``root_token``, ``shares``, ``data_dir``), for
+  synchronous HTTP tests written against ``ServerProcess``.
 - **A server process** (``fresh_server``, ``kq_server``, ``shared_server``): started
   through the ``keyquorum`` console entry point exactly as an operator would
   (``python -m keyquorum server ...``), initialized and unsealed over real HTTP.
-  Only for TLS, ``--workers``, crash and CLI entry points; mark such tests ``server``.
+  Only for TLS, ``--workers``, crash, restarts, the HTTP layer (``keyquorum.runtime``)
+  and CLI or SDK entry points; mark such tests ``server``.
 
 To change the in-process server's settings, override ``core`` in a test module::
 
@@ -36,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from inprocess_server import InProcessServer
 from kq_support import ServerProcess, free_port
 
 if TYPE_CHECKING:
@@ -48,10 +56,12 @@ if TYPE_CHECKING:
 # keyquorum itself is imported by the fixtures that use it, not here: a module of
 # src that does not import (mid-refactoring) must not stop every test from loading.
 
-__all__ = ["CoreFactory", "MintToken", "ServerProcess", "async_client", "free_port", "lifespan"]
+__all__ = ["CoreFactory", "InProcessServer", "MakeInProcess", "MintToken", "ServerProcess",
+           "async_client", "free_port", "lifespan"]
 
 BASE_URL = "http://testserver"
 MintToken = Callable[[list[dict[str, Any]]], Awaitable[str]]
+MakeInProcess = Callable[..., InProcessServer]
 
 
 # -- a server process ----------------------------------------------------------------------
@@ -80,6 +90,58 @@ def kq_server(fresh_server: ServerProcess) -> ServerProcess:
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One initialized, unsealed server shared by a module's tests (faster)."""
     server = ServerProcess(data_dir=tmp_path_factory.mktemp("kq") / "data", port=free_port())
+    try:  # stopped even when start, init or unseal fails
+        server.start()
+        server.init()
+        server.unseal()
+        yield server
+    finally:
+        server.stop()
+
+
+# -- in process, shaped like a server process -----------------------------------------------
+
+
+@pytest.fixture
+def make_inprocess(tmp_path: Path, migrated_store: Path) -> Iterator[MakeInProcess]:
+    """``make_inprocess(config={...}, **options)``: a started, uninitialized, sealed
+    ``InProcessServer`` of this test's own (``config`` as a ``--config`` file would hold;
+    options as ``InProcessServer`` takes them). All are stopped after the test."""
+    made: list[InProcessServer] = []
+
+    def make(**options: Any) -> InProcessServer:
+        name = "data" if not made else f"data{len(made)}"
+        server = InProcessServer(tmp_path / name, migrated=migrated_store, **options)
+        made.append(server)
+        server.start()
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.stop()
+
+
+@pytest.fixture
+def fresh_inprocess(make_inprocess: MakeInProcess) -> InProcessServer:
+    """In process: a started, uninitialized, sealed server of this test's own."""
+    return make_inprocess()
+
+
+@pytest.fixture
+def inprocess_server(fresh_inprocess: InProcessServer) -> InProcessServer:
+    """In process: a started, initialized (2-of-3) and unsealed server of this test's own."""
+    fresh_inprocess.init()
+    fresh_inprocess.unseal()
+    return fresh_inprocess
+
+
+@pytest.fixture(scope="module")
+def shared_inprocess(tmp_path_factory: pytest.TempPathFactory,
+                     migrated_store: Path) -> Iterator[InProcessServer]:
+    """In process: one initialized, unsealed server shared by a module's tests."""
+    server = InProcessServer(tmp_path_factory.mktemp("kq") / "data", migrated=migrated_store)
     try:  # stopped even when start, init or unseal fails
         server.start()
         server.init()

@@ -94,6 +94,10 @@ class ServerProcess:
         return httpx.Client(base_url=self.addr, timeout=30,
                             headers={"Authorization": f"Bearer {token or self.root_token}"})
 
+    def anonymous(self, headers: dict[str, str] | None = None) -> httpx.Client:
+        """A client that sends no token (only ``headers``, if given)."""
+        return httpx.Client(base_url=self.addr, timeout=30, headers=headers or {})
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
