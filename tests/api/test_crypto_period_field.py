@@ -8,15 +8,14 @@ import httpx
 import pytest
 
 from e2e.e2e_helpers import assert_error, create_key, ok, unique
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
-pytestmark = pytest.mark.server
 DAY = 86400
 
 
 @pytest.fixture(scope="module")
-def http(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def http(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 

@@ -9,14 +9,14 @@ import httpx
 import pytest
 
 from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok, unb64, unique
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
 LIMIT = 64 * 1024
 
 
 @pytest.fixture(scope="module")
-def http(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def http(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 
@@ -35,7 +35,6 @@ def _flip(text: str, position: int) -> str:
     return f"{prefix}:{body[:index]}{replacement}{body[index + 1:]}"
 
 
-@pytest.mark.server
 def test_tampered_ciphertext(http: httpx.Client, aes: str) -> None:
     text = encrypt(http, aes, b"tamper with me please", {"k": "v"})["ciphertext"]
     prefix, body = text.split(":", 1)
@@ -66,7 +65,6 @@ def test_tampered_ciphertext(http: httpx.Client, aes: str) -> None:
         "plaintext"]) == b"tamper with me please"
 
 
-@pytest.mark.server
 def test_ciphertext_of_another_key_to_a_named_decrypt(http: httpx.Client, aes: str) -> None:
     other = unique("bad/other")
     create_key(http, other, "aes-256-gcm")
@@ -76,7 +74,6 @@ def test_ciphertext_of_another_key_to_a_named_decrypt(http: httpx.Client, aes: s
     assert ok(http.post(f"/v1/keys/{aes}/decrypt", json={"ciphertext": text}))["key"] == aes
 
 
-@pytest.mark.server
 def test_bad_base64_and_bodies(http: httpx.Client, aes: str) -> None:
     for plaintext in ("%%%", "abc", "aGVsbG8=\n", "aGVsbG8", 42, None, ["a"]):
         assert_error(http.post(f"/v1/keys/{aes}/encrypt", json={"plaintext": plaintext}),
@@ -91,7 +88,6 @@ def test_bad_base64_and_bodies(http: httpx.Client, aes: str) -> None:
     assert_error(http.post("/v1/sys/init", content=b"{", headers=headers), 400, "invalid_request")
 
 
-@pytest.mark.server
 def test_bad_specs_names_and_unknown_fields(http: httpx.Client, aes: str) -> None:
     for spec in ("aes-128-gcm", "AES-256-GCM", "", None, 7, "rsa-2048"):
         assert_error(http.post("/v1/keys", json={"name": unique("bad/spec"), "spec": spec}),
@@ -131,7 +127,6 @@ def test_bad_specs_names_and_unknown_fields(http: httpx.Client, aes: str) -> Non
                                                  **bad}), 400, "invalid_request")
 
 
-@pytest.mark.server
 def test_size_limits(http: httpx.Client, aes: str) -> None:
     assert ok(http.post(f"/v1/keys/{aes}/encrypt",
                         json={"plaintext": b64(b"\x00" * LIMIT)}))["key_version"] == 1
@@ -158,7 +153,6 @@ def test_size_limits(http: httpx.Client, aes: str) -> None:
                  413, "too_large")
 
 
-@pytest.mark.server
 def test_not_found_and_conflict(http: httpx.Client, aes: str) -> None:
     missing = unique("bad/missing")
     assert_error(http.get(f"/v1/keys/{missing}"), 404, "not_found")

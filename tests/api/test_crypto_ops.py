@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from e2e.e2e_helpers import assert_error, b64, create_key, ok, unb64, unique
+from inprocess_server import InProcessServer
 from keyquorum.crypto.kem import encapsulate
-from kq_support import ServerProcess
 
 AEAD_SPECS = ["aes-256-gcm", "chacha20-poly1305", "xchacha20-poly1305", "aes-256-gcm-siv"]
 MAC_SPECS = ["hmac-sha256", "hmac-sha384", "hmac-sha512"]
@@ -28,8 +28,8 @@ _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SH
 
 
 @pytest.fixture(scope="module")
-def http(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def http(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 
@@ -70,7 +70,6 @@ def _verify_independently(spec: str, pem: str, signature: bytes, message: bytes,
 # -- encryption ---------------------------------------------------------------------------
 
 
-@pytest.mark.server
 @pytest.mark.parametrize("spec", AEAD_SPECS)
 def test_aead_encrypt_decrypt_reencrypt_datakey(http: httpx.Client, keys: dict[str, str],
                                                 spec: str) -> None:
@@ -136,7 +135,6 @@ def test_aead_encrypt_decrypt_reencrypt_datakey(http: httpx.Client, keys: dict[s
 # -- MACs ---------------------------------------------------------------------------------
 
 
-@pytest.mark.server
 @pytest.mark.parametrize("spec", MAC_SPECS)
 def test_mac_and_verify_mac(http: httpx.Client, keys: dict[str, str], spec: str) -> None:
     name = keys[spec]
@@ -161,7 +159,6 @@ def test_mac_and_verify_mac(http: httpx.Client, keys: dict[str, str], spec: str)
 # -- signatures ---------------------------------------------------------------------------
 
 
-@pytest.mark.server
 @pytest.mark.parametrize("spec", list(ECDSA_RSA) + MESSAGE_ONLY)
 def test_sign_verify_checked_by_pyca(http: httpx.Client, keys: dict[str, str],
                                      spec: str) -> None:
@@ -212,7 +209,6 @@ def test_sign_verify_checked_by_pyca(http: httpx.Client, keys: dict[str, str],
 # -- KEMs ---------------------------------------------------------------------------------
 
 
-@pytest.mark.server
 @pytest.mark.parametrize("spec", KEM_SPECS)
 def test_client_encapsulates_server_decapsulates(http: httpx.Client, keys: dict[str, str],
                                                  spec: str) -> None:
@@ -241,7 +237,6 @@ def test_client_encapsulates_server_decapsulates(http: httpx.Client, keys: dict[
 # -- wrong purpose, symmetric public key ----------------------------------------------------
 
 
-@pytest.mark.server
 @pytest.mark.parametrize(("spec", "path", "body"), [
     ("ed25519", "encrypt", {"plaintext": ""}),
     ("ecdsa-p256", "datakey", {}),
@@ -258,7 +253,6 @@ def test_wrong_purpose_is_conflict(http: httpx.Client, keys: dict[str, str], spe
     assert_error(http.post(f"/v1/keys/{keys[spec]}/{path}", json=body), 409, "conflict")
 
 
-@pytest.mark.server
 def test_symmetric_key_has_no_public_key(http: httpx.Client, keys: dict[str, str]) -> None:
     assert_error(http.get(f"/v1/keys/{keys['aes-256-gcm']}/public-key"), 409, "conflict")
 
@@ -272,7 +266,6 @@ def _results(answer: httpx.Response, count: int) -> list[dict]:
     return results  # type: ignore[no-any-return]
 
 
-@pytest.mark.server
 def test_batch_forms_with_mixed_items(http: httpx.Client, keys: dict[str, str]) -> None:
     aes = keys["aes-256-gcm"]
     results = _results(http.post(f"/v1/keys/{aes}/encrypt", json={"batch": [
@@ -354,7 +347,6 @@ def test_batch_forms_with_mixed_items(http: httpx.Client, keys: dict[str, str]) 
     assert len(unb64(results[2]["random"])) == 1024
 
 
-@pytest.mark.server
 def test_batch_shape_errors(http: httpx.Client, keys: dict[str, str]) -> None:
     aes = keys["aes-256-gcm"]
     assert_error(http.post(f"/v1/keys/{aes}/encrypt", json={"batch": []}),
@@ -369,7 +361,6 @@ def test_batch_shape_errors(http: httpx.Client, keys: dict[str, str]) -> None:
 # -- random -------------------------------------------------------------------------------
 
 
-@pytest.mark.server
 def test_random_bounds(http: httpx.Client) -> None:
     for count in (1, 32, 1024):
         assert len(unb64(ok(http.post("/v1/random", json={"bytes": count}))["random"])) == count
@@ -380,7 +371,6 @@ def test_random_bounds(http: httpx.Client) -> None:
     assert_error(http.post("/v1/random", json={}), 400, "invalid_request")
 
 
-@pytest.mark.server
 def test_key_listing_shows_every_spec(http: httpx.Client, keys: dict[str, str]) -> None:
     listed = ok(http.get("/v1/keys", params={"prefix": "ops/", "limit": 1000}))["keys"]
     assert {k["spec"] for k in listed} >= set(ALL_SPECS)
