@@ -19,14 +19,14 @@ from e2e.e2e_helpers import (
     unique,
     versions,
 )
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
 DAY = 86400
 
 
 @pytest.fixture(scope="module")
-def http(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def http(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 
@@ -38,7 +38,6 @@ def _encrypt(http: httpx.Client, name: str) -> httpx.Response:
     return http.post(f"/v1/keys/{name}/encrypt", json={"plaintext": b64(b"p")})
 
 
-@pytest.mark.server
 def test_disabled_key_refuses_everything_until_enabled(http: httpx.Client) -> None:
     name = unique("st/disabled")
     create_key(http, name, "aes-256-gcm")
@@ -56,7 +55,6 @@ def test_disabled_key_refuses_everything_until_enabled(http: httpx.Client) -> No
     ok(_encrypt(http, name))
 
 
-@pytest.mark.server
 def test_disabled_signing_key(http: httpx.Client) -> None:
     name = unique("st/disabled-sign")
     create_key(http, name, "ed25519")
@@ -72,7 +70,6 @@ def test_disabled_signing_key(http: httpx.Client) -> None:
                         json={"message": b64(b"m"), "signature": signature}))["valid"]
 
 
-@pytest.mark.server
 def test_suspended_version(http: httpx.Client) -> None:
     name = unique("st/suspended")
     create_key(http, name, "aes-256-gcm")
@@ -103,7 +100,6 @@ def test_suspended_version(http: httpx.Client) -> None:
     assert_error(http.post(f"/v1/keys/{name}/disable", json={"version": 9}), 404, "not_found")
 
 
-@pytest.mark.server
 def test_compromised_version_needs_the_audited_override(http: httpx.Client) -> None:
     name = unique("st/compromised")
     create_key(http, name, "aes-256-gcm")
@@ -149,7 +145,6 @@ def test_compromised_version_needs_the_audited_override(http: httpx.Client) -> N
     assert_error(http.post(f"/v1/keys/{name}/enable", json={"version": 1}), 409, "key_state")
 
 
-@pytest.mark.server
 def test_revoking_the_primary_moves_to_a_new_primary(http: httpx.Client) -> None:
     name = unique("st/revoke-primary")
     create_key(http, name, "aes-256-gcm")
@@ -170,7 +165,6 @@ def test_revoking_the_primary_moves_to_a_new_primary(http: httpx.Client) -> None
                  400, "invalid_request")
 
 
-@pytest.mark.server
 def test_whole_key_revoke_refuses_protection(http: httpx.Client) -> None:
     name = unique("st/revoke-all")
     create_key(http, name, "aes-256-gcm")
@@ -190,7 +184,6 @@ def test_whole_key_revoke_refuses_protection(http: httpx.Client) -> None:
                  409, "key_state")
 
 
-@pytest.mark.server
 def test_schedule_deletion_refuses_every_operation_until_cancelled(http: httpx.Client) -> None:
     name = unique("st/scheduled")
     create_key(http, name, "aes-256-gcm")
@@ -226,8 +219,7 @@ def test_schedule_deletion_refuses_every_operation_until_cancelled(http: httpx.C
     ok(http.post(f"/v1/keys/{name}/enable"))
 
 
-@pytest.mark.server
-def test_destroy_after_the_window_erases_material(shared_server: ServerProcess,
+def test_destroy_after_the_window_erases_material(shared_inprocess: InProcessServer,
                                                   http: httpx.Client) -> None:
     name = unique("st/destroyed")
     keep = unique("st/kept")
@@ -240,10 +232,10 @@ def test_destroy_after_the_window_erases_material(shared_server: ServerProcess,
     key_id = get_key(http, name)["id"]
 
     ok(http.post(f"/v1/keys/{name}/schedule-deletion", json={"days": 7}))
-    ran = shared_server.advance_clock(6 * DAY)
+    ran = shared_inprocess.advance_clock(6 * DAY)
     assert name not in ran["destroyed"]
     assert get_key(http, name)["state"] == "destroy-scheduled"
-    ran = shared_server.advance_clock(DAY + 60)
+    ran = shared_inprocess.advance_clock(DAY + 60)
     assert name in ran["destroyed"]
 
     key = get_key(http, name)
@@ -261,7 +253,7 @@ def test_destroy_after_the_window_erases_material(shared_server: ServerProcess,
     assert_error(http.post("/v1/keys", json={"name": name, "spec": "aes-256-gcm"}),
                  409, "conflict")
 
-    db = sqlite3.connect(shared_server.data_dir / "keyquorum.db")
+    db = sqlite3.connect(shared_inprocess.data_dir / "keyquorum.db")
     try:
         rows = db.execute("SELECT version, material IS NULL FROM key_versions WHERE key_id = ?",
                           (key_id,)).fetchall()

@@ -1,4 +1,4 @@
-"""Built-in roles end to end: real tokens for each role through a real server.
+"""Built-in roles end to end: real tokens for each role through the real app (in process).
 
 key-admin manages but cannot use keys; key-user uses but cannot manage; the
 auditor reads the audit log only; the operator runs the service but touches no
@@ -14,16 +14,14 @@ import httpx
 import pytest
 
 from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok, unique
-from kq_support import ServerProcess
-
-pytestmark = pytest.mark.server
+from inprocess_server import InProcessServer
 
 ROLES = ("key-admin", "key-user", "auditor", "operator", "approver")
 
 
 @pytest.fixture(scope="module")
-def root(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def root(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 
@@ -35,9 +33,9 @@ def tokens(root: httpx.Client) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def as_role(shared_server: ServerProcess,
+def as_role(shared_inprocess: InProcessServer,
             tokens: dict[str, dict[str, Any]]) -> Iterator[dict[str, httpx.Client]]:
-    clients = {role: shared_server.client(tokens[role]["token"]) for role in ROLES}
+    clients = {role: shared_inprocess.client(tokens[role]["token"]) for role in ROLES}
     yield clients
     for client in clients.values():
         client.close()
@@ -204,12 +202,12 @@ def test_refusals_are_audited_as_denied(root: httpx.Client, as_role: dict[str, h
         ("encrypt", "denied", "forbidden")]
 
 
-def test_operator_can_seal(kq_server: ServerProcess) -> None:
-    with kq_server.client() as root:
+def test_operator_can_seal(inprocess_server: InProcessServer) -> None:
+    with inprocess_server.client() as root:
         tokens = {role: ok(root.post("/v1/auth/tokens", json={"policies": [role]}))["token"]
                   for role in ("operator", "key-admin")}
-    with kq_server.client(tokens["key-admin"]) as admin:
+    with inprocess_server.client(tokens["key-admin"]) as admin:
         forbidden(admin.post("/v1/sys/seal"))
-    with kq_server.client(tokens["operator"]) as operator:
+    with inprocess_server.client(tokens["operator"]) as operator:
         assert ok(operator.post("/v1/sys/seal"))["sealed"] is True
-    assert httpx.get(f"{kq_server.addr}/v1/sys/seal-status").json()["sealed"] is True
+    assert inprocess_server.anonymous().get("/v1/sys/seal-status").json()["sealed"] is True

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok, unique
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
 
 @pytest.fixture(scope="module")
-def root(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def root(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 
@@ -47,8 +47,7 @@ def _by_request(root: httpx.Client, request_id: str) -> dict[str, Any]:
     return found[0]
 
 
-@pytest.mark.server
-def test_encrypt_only_on_one_segment_glob(shared_server: ServerProcess,
+def test_encrypt_only_on_one_segment_glob(shared_inprocess: InProcessServer,
                                           root: httpx.Client) -> None:
     for name in ("payments/cards", "payments/x/y", "other"):
         create_key(root, name, "aes-256-gcm")
@@ -56,7 +55,7 @@ def test_encrypt_only_on_one_segment_glob(shared_server: ServerProcess,
     _policy(root, "pay-encrypt", [{"keys": "payments/*", "operations": ["encrypt"]}])
     token = _token(root, ["pay-encrypt"], name="pay")["token"]
 
-    with shared_server.client(token) as http:
+    with shared_inprocess.client(token) as http:
         assert ok(_enc(http, "payments/cards"))["key_version"] == 1
         assert_error(http.post("/v1/decrypt", json={"ciphertext": text}), 403, "forbidden")
         assert_error(http.post("/v1/keys/payments/cards/decrypt", json={"ciphertext": text}),
@@ -84,8 +83,7 @@ def test_encrypt_only_on_one_segment_glob(shared_server: ServerProcess,
         assert me["policies"] == ["pay-encrypt"] and me["name"] == "pay"
 
 
-@pytest.mark.server
-def test_deny_rule_wins_over_allow(shared_server: ServerProcess, root: httpx.Client) -> None:
+def test_deny_rule_wins_over_allow(shared_inprocess: InProcessServer, root: httpx.Client) -> None:
     open_name, closed_name = unique("deny/open"), unique("deny/secret/k")
     create_key(root, open_name, "aes-256-gcm")
     create_key(root, closed_name, "aes-256-gcm")
@@ -98,26 +96,25 @@ def test_deny_rule_wins_over_allow(shared_server: ServerProcess, root: httpx.Cli
         {"keys": "deny/**", "operations": ["*"]},
         {"keys": "deny/secret/*", "operations": ["encrypt"], "effect": "deny"}])
     both = _token(root, ["deny-broad", "deny-secret"])["token"]
-    with shared_server.client(both) as http:
+    with shared_inprocess.client(both) as http:
         ok(http.post("/v1/decrypt", json={"ciphertext": open_text}))
         ok(_enc(http, closed_name))
         assert_error(http.post("/v1/decrypt", json={"ciphertext": closed_text}),
                      403, "forbidden")
     single = _token(root, ["deny-one"])["token"]
-    with shared_server.client(single) as http:
+    with shared_inprocess.client(single) as http:
         ok(_enc(http, open_name))
         ok(http.post("/v1/decrypt", json={"ciphertext": closed_text}))
         assert_error(_enc(http, closed_name), 403, "forbidden")
 
 
-@pytest.mark.server
-def test_tokens_cannot_grant_policies_they_do_not_hold(shared_server: ServerProcess,
+def test_tokens_cannot_grant_policies_they_do_not_hold(shared_inprocess: InProcessServer,
                                                       root: httpx.Client) -> None:
     _policy(root, "grant-admin", [{"keys": "*", "operations": ["sys:tokens"]}])
     _policy(root, "grant-enc", [{"keys": "grant/**", "operations": ["encrypt"]}])
     _policy(root, "grant-other", [{"keys": "**", "operations": ["*"]}])
     parent = _token(root, ["grant-admin", "grant-enc"])["token"]
-    with shared_server.client(parent) as http:
+    with shared_inprocess.client(parent) as http:
         child = _token(http, ["grant-enc"])
         assert child["token"] and child["accessor"]
         assert_error(http.post("/v1/auth/tokens", json={"policies": ["grant-other"]}),
@@ -129,14 +126,13 @@ def test_tokens_cannot_grant_policies_they_do_not_hold(shared_server: ServerProc
                      400, "invalid_request")
 
 
-@pytest.mark.server
-def test_revoked_token_is_unauthenticated(shared_server: ServerProcess,
+def test_revoked_token_is_unauthenticated(shared_inprocess: InProcessServer,
                                           root: httpx.Client) -> None:
     _policy(root, "revoke-me", [{"keys": "**", "operations": ["encrypt"]}])
     name = unique("revoke-tok")
     create_key(root, name, "aes-256-gcm")
     made = _token(root, ["revoke-me"])
-    with shared_server.client(made["token"]) as http:
+    with shared_inprocess.client(made["token"]) as http:
         ok(_enc(http, name))
         ok(root.delete(f"/v1/auth/tokens/{made['accessor']}"))
         assert_error(_enc(http, name), 401, "unauthenticated")
@@ -144,45 +140,42 @@ def test_revoked_token_is_unauthenticated(shared_server: ServerProcess,
     assert_error(root.delete("/v1/auth/tokens/no-such-accessor"), 404, "not_found")
     # a token may revoke itself
     own = _token(root, ["revoke-me"])
-    with shared_server.client(own["token"]) as http:
+    with shared_inprocess.client(own["token"]) as http:
         ok(http.delete(f"/v1/auth/tokens/{own['accessor']}"))
         assert_error(_enc(http, name), 401, "unauthenticated")
 
 
-@pytest.mark.server
-def test_expired_token_is_unauthenticated(shared_server: ServerProcess,
+def test_expired_token_is_unauthenticated(shared_inprocess: InProcessServer,
                                           root: httpx.Client) -> None:
     _policy(root, "short-lived", [{"keys": "**", "operations": ["encrypt"]}])
     name = unique("expire")
     create_key(root, name, "aes-256-gcm")
     made = _token(root, ["short-lived"], ttl=60)
     assert made["expires_at"]
-    with shared_server.client(made["token"]) as http:
+    with shared_inprocess.client(made["token"]) as http:
         ok(_enc(http, name))
-        shared_server.advance_clock(30)
+        shared_inprocess.advance_clock(30)
         ok(_enc(http, name))
-        shared_server.advance_clock(90)
+        shared_inprocess.advance_clock(90)
         error = assert_error(_enc(http, name), 401, "unauthenticated")
         assert made["token"] not in error["message"]
     assert_error(root.post("/v1/auth/tokens", json={"policies": ["short-lived"], "ttl": "soon"}),
                  400, "invalid_request")
 
 
-@pytest.mark.server
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer garbage",
                                     "Basic dXNlcjpwYXNz", "bearer kq-not-a-real-token"])
-def test_missing_or_garbage_bearer(shared_server: ServerProcess, header: str | None) -> None:
+def test_missing_or_garbage_bearer(shared_inprocess: InProcessServer, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
-    with httpx.Client(base_url=shared_server.addr, headers=headers) as http:
+    with shared_inprocess.anonymous(headers) as http:
         assert_error(http.post("/v1/keys/anything/encrypt", json={"plaintext": ""}),
                      401, "unauthenticated")
         assert_error(http.get("/v1/keys"), 401, "unauthenticated")
         assert_error(http.get("/v1/audit"), 401, "unauthenticated")
 
 
-@pytest.mark.server
 def test_every_request_is_audited_by_accessor_never_by_token(
-        shared_server: ServerProcess, root: httpx.Client) -> None:
+        shared_inprocess: InProcessServer, root: httpx.Client) -> None:
     name = unique("audited")
     create_key(root, name, "aes-256-gcm")
     _policy(root, "audited-enc", [{"keys": name, "operations": ["encrypt"]}])
@@ -190,7 +183,7 @@ def test_every_request_is_audited_by_accessor_never_by_token(
     token, accessor = made["token"], made["accessor"]
     assert token != accessor and token not in accessor
 
-    with shared_server.client(token) as http:
+    with shared_inprocess.client(token) as http:
         good = _enc(http, name)
         denied = http.post("/v1/decrypt", json={"ciphertext": ok(good)["ciphertext"]})
         failed = http.post(f"/v1/keys/{name}/encrypt", json={"plaintext": "%%%"})
@@ -231,8 +224,8 @@ def test_every_request_is_audited_by_accessor_never_by_token(
     everything = root.get("/v1/audit", params={"limit": 1000}).text
     assert accessor in everything
     assert token not in everything
-    assert shared_server.root_token not in everything
-    for path in shared_server.data_dir.glob("keyquorum.db*"):
+    assert shared_inprocess.root_token not in everything
+    for path in shared_inprocess.data_dir.glob("keyquorum.db*"):
         raw = path.read_bytes()
         assert token.encode() not in raw, path
-        assert shared_server.root_token.encode() not in raw, path
+        assert shared_inprocess.root_token.encode() not in raw, path

@@ -1,4 +1,4 @@
-"""POST /v1/policies/simulate through a real server: answers, the deciding rule,
+"""POST /v1/policies/simulate through the real app (in process): answers, the deciding rule,
 token lookups by accessor, who may ask, and every bad question."""
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ import httpx
 import pytest
 
 from e2e.e2e_helpers import assert_error, b64, ok
-from kq_support import ServerProcess
-
-pytestmark = pytest.mark.server
+from inprocess_server import InProcessServer
 
 
 @pytest.fixture(scope="module")
-def root(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def root(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         ok(client.put("/v1/policies/sim-pay", json={"rules": [
             {"keys": "**", "operations": ["encrypt"]},
             {"keys": "payments/*", "operations": ["decrypt", "encrypt"],
@@ -109,7 +107,7 @@ def test_built_in_roles_and_root(root: httpx.Client) -> None:
     assert deciding(answer) == ("root", 0, "allow", "**")
 
 
-def test_a_token_is_judged_by_the_policies_it_holds(shared_server: ServerProcess,
+def test_a_token_is_judged_by_the_policies_it_holds(shared_inprocess: InProcessServer,
                                                     root: httpx.Client) -> None:
     made = ok(root.post("/v1/auth/tokens", json={"policies": ["sim-pay", "auditor"]}))
     answer = ask(root, token_accessor=made["accessor"], operation="decrypt",
@@ -118,7 +116,7 @@ def test_a_token_is_judged_by_the_policies_it_holds(shared_server: ServerProcess
     assert ask(root, token_accessor=made["accessor"], operation="audit:read")["allowed"]
     # the answer is what the server then does with that token
     ok(root.post("/v1/keys", json={"name": "payments/cards", "spec": "aes-256-gcm"}))
-    with shared_server.client(made["token"]) as http:
+    with shared_inprocess.client(made["token"]) as http:
         text = ok(http.post("/v1/keys/payments/cards/encrypt", json={"plaintext": b64(b"p")}))
         ok(http.post("/v1/decrypt", json={"ciphertext": text["ciphertext"]}))
     ok(root.delete(f"/v1/auth/tokens/{made['accessor']}"))
@@ -131,22 +129,22 @@ def test_a_token_is_judged_by_the_policies_it_holds(shared_server: ServerProcess
                  404, "not_found")
 
 
-def test_an_expired_token_is_not_found(shared_server: ServerProcess,
+def test_an_expired_token_is_not_found(shared_inprocess: InProcessServer,
                                        root: httpx.Client) -> None:
     made = ok(root.post("/v1/auth/tokens", json={"policies": ["sim-pay"], "ttl": "1h"}))
     assert ask(root, token_accessor=made["accessor"], operation="encrypt", key="k")["allowed"]
-    shared_server.advance_clock(2 * 3600)
+    shared_inprocess.advance_clock(2 * 3600)
     assert_error(simulate(root, token_accessor=made["accessor"], operation="encrypt", key="k"),
                  404, "not_found")
 
 
-def test_who_may_ask(shared_server: ServerProcess, root: httpx.Client) -> None:
+def test_who_may_ask(shared_inprocess: InProcessServer, root: httpx.Client) -> None:
     user = ok(root.post("/v1/auth/tokens", json={"policies": ["key-user"]}))
     reader = ok(root.post("/v1/auth/tokens", json={"policies": ["sim-policies-only"]}))
-    with shared_server.client(user["token"]) as http:
+    with shared_inprocess.client(user["token"]) as http:
         assert_error(simulate(http, policies=["key-user"], operation="decrypt", key="k"),
                      403, "forbidden")
-    with shared_server.client(reader["token"]) as http:
+    with shared_inprocess.client(reader["token"]) as http:
         assert ask(http, policies=["key-user"], operation="decrypt", key="k")["allowed"]
         mine = ask(http, token_accessor=reader["accessor"], operation="sys:policies")
         assert mine["allowed"] and mine["policies"] == ["sim-policies-only"]

@@ -18,16 +18,15 @@ from e2e.e2e_helpers import (
     unique,
     versions,
 )
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
 
 @pytest.fixture(scope="module")
-def http(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def http(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 
-@pytest.mark.server
 def test_rotate_keeps_old_ciphertexts_and_min_decrypt_version(http: httpx.Client) -> None:
     name = unique("rot/manual")
     create_key(http, name, "aes-256-gcm")
@@ -76,7 +75,6 @@ def test_rotate_keeps_old_ciphertexts_and_min_decrypt_version(http: httpx.Client
                                              "context": {"c": "1"}}))["key_version"] == 1
 
 
-@pytest.mark.server
 def test_rotated_signing_key_verifies_old_versions(http: httpx.Client) -> None:
     name = unique("rot/sign")
     create_key(http, name, "ecdsa-p256")
@@ -97,7 +95,6 @@ def test_rotated_signing_key_verifies_old_versions(http: httpx.Client) -> None:
         "message": b64(b"m"), "signature": old["signature"]}))["valid"]
 
 
-@pytest.mark.server
 def test_usage_limit_rotates_after_that_many_encrypts(http: httpx.Client) -> None:
     name = unique("rot/usage")
     key = create_key(http, name, "aes-256-gcm", usage_limit=5)
@@ -130,7 +127,6 @@ def test_usage_limit_rotates_after_that_many_encrypts(http: httpx.Client) -> Non
     assert all(r["outcome"] == "ok" for r in records)
 
 
-@pytest.mark.server
 def test_usage_limit_via_patch_and_datakey_counts(http: httpx.Client) -> None:
     name = unique("rot/usage-patch")
     create_key(http, name, "chacha20-poly1305")
@@ -142,9 +138,8 @@ def test_usage_limit_via_patch_and_datakey_counts(http: httpx.Client) -> None:
     assert versions(key)[1]["protect_count"] == 2
 
 
-@pytest.mark.server
 def test_rotation_period_rotates_when_the_clock_passes_it(
-        shared_server: ServerProcess, http: httpx.Client) -> None:
+        shared_inprocess: InProcessServer, http: httpx.Client) -> None:
     name = unique("rot/period")
     steady = unique("rot/steady")
     key = create_key(http, name, "aes-256-gcm", rotation_period="1d")
@@ -155,11 +150,11 @@ def test_rotation_period_rotates_when_the_clock_passes_it(
     assert_error(http.post("/v1/keys", json={"name": unique("rot/short"), "spec": "aes-256-gcm",
                                              "rotation_period": "10m"}), 400, "invalid_request")
 
-    ran = shared_server.advance_clock(3600)
+    ran = shared_inprocess.advance_clock(3600)
     assert name not in ran["rotated"]
     assert get_key(http, name)["primary_version"] == 1
 
-    ran = shared_server.advance_clock(86400)
+    ran = shared_inprocess.advance_clock(86400)
     assert name in ran["rotated"]
     assert steady not in ran["rotated"]
     key = get_key(http, name)
@@ -171,9 +166,9 @@ def test_rotation_period_rotates_when_the_clock_passes_it(
         "plaintext"]) == b"before"
 
     # and again one period later, not earlier
-    ran = shared_server.advance_clock(86400 - 7200)
+    ran = shared_inprocess.advance_clock(86400 - 7200)
     assert name not in ran["rotated"]
-    ran = shared_server.advance_clock(7300)
+    ran = shared_inprocess.advance_clock(7300)
     assert name in ran["rotated"]
     assert get_key(http, name)["primary_version"] == 3
     records = ok(http.get("/v1/audit", params={"key": name, "operation": "rotate"}))["records"]
