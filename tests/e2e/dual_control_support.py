@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 
 from e2e.e2e_helpers import assert_error, ok
+from inprocess_server import InProcessServer
 from kq_support import ServerProcess
+
+Server = ServerProcess | InProcessServer  # the same surface: client(token), root_token
 
 ADMIN_OPERATIONS = ["create", "read", "list", "revoke", "delete", "rotate", "encrypt",
                     "disable", "enable",
@@ -21,7 +24,7 @@ ADMIN_OPERATIONS = ["create", "read", "list", "revoke", "delete", "rotate", "enc
 
 @dataclass
 class Cast:
-    server: ServerProcess
+    server: Server
     admin: str
     other_admin: str
     approvers: list[str]
@@ -61,7 +64,7 @@ def make_token(root: httpx.Client, policies: list[str], name: str) -> str:
                ["token"])
 
 
-def cast(server: ServerProcess, approvals: int | None = 2) -> Cast:
+def cast(server: Server, approvals: int | None = 2) -> Cast:
     """Policies and tokens for every role; dual control on with ``approvals`` (None: off)."""
     with server.client() as root:
         ok(root.put("/v1/policies/dc-admin",

@@ -1,23 +1,20 @@
-"""Dual control through a real server: request, 403 approval_required, approvals, one run."""
+"""Dual control through the real app: request, 403 approval_required, approvals, one run."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from e2e.dual_control_support import Cast, cast, needs_approval
 from e2e.e2e_helpers import assert_error, create_key, get_key, ok, unique
-from kq_support import ServerProcess
-
-pytestmark = pytest.mark.server
+from inprocess_server import InProcessServer
 
 
 @pytest.fixture(scope="module")
-def people(shared_server: ServerProcess) -> Iterator[Cast]:
-    made = cast(shared_server, approvals=2)
+def people(shared_inprocess: InProcessServer) -> Iterator[Cast]:
+    made = cast(shared_inprocess, approvals=2)
     yield made
     made.close()
 
@@ -131,8 +128,7 @@ def test_two_concurrent_resends_run_once(people: Cast) -> None:
     statuses: list[tuple[int, str]] = []
 
     def resend() -> None:
-        with httpx.Client(base_url=people.server.addr, timeout=30,
-                          headers={"Authorization": f"Bearer {admin_token}"}) as http:
+        with people.server.client(admin_token) as http:
             start.wait()
             answer = http.post(f"/v1/keys/{name}/revoke",
                                json={**body, "approval_id": approval_id})

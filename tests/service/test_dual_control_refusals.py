@@ -1,4 +1,4 @@
-"""Every dual-control refusal, through a real server, each with its stable error code."""
+"""Every dual-control refusal, through the real app, each with its stable error code."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ import pytest
 
 from e2e.dual_control_support import Cast, cast, needs_approval
 from e2e.e2e_helpers import assert_error, create_key, get_key, ok, unique
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
-pytestmark = pytest.mark.server
 BODY = {"reason": "compromised", "note": "badge cloned"}
 UNKNOWN = "apr_" + "0" * 32
 
 
 @pytest.fixture(scope="module")
-def people(shared_server: ServerProcess) -> Iterator[Cast]:
-    made = cast(shared_server, approvals=2)
+def people(shared_inprocess: InProcessServer) -> Iterator[Cast]:
+    made = cast(shared_inprocess, approvals=2)
     yield made
     made.close()
 

@@ -1,4 +1,4 @@
-"""Inventory, compliance and metrics on a seeded store, through a real server with its clock moved.
+"""Inventory, compliance and metrics on a seeded store, through the app with its clock moved.
 
 The module's server is seeded once: keys of many ages, states and uses are made
 at t0, the test clock is moved 100 days (the scheduler rotates and destroys what
@@ -19,9 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok
-from kq_support import ServerProcess, free_port
-
-pytestmark = pytest.mark.server
+from inprocess_server import InProcessServer
 
 DAY = 86400
 EVIL_OWNER = '"><img src=x onerror=alert(1)>'
@@ -44,7 +42,7 @@ EXPECTED_FLAGS = {
 
 @dataclass
 class Seeded:
-    server: ServerProcess
+    server: InProcessServer
     http: httpx.Client
     tokens: dict[str, str]
     encrypts_on_clean: int
@@ -55,14 +53,15 @@ def _token(http: httpx.Client, policies: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    server = ServerProcess(data_dir=tmp_path_factory.mktemp("reports") / "data",
-                           port=free_port(), test_clock=True)
-    server.start()
-    server.init()
-    server.unseal()
-    http = server.client()
-    try:
+def seeded(tmp_path_factory: pytest.TempPathFactory,
+           migrated_store: Path) -> Iterator[Seeded]:
+    server = InProcessServer(tmp_path_factory.mktemp("reports") / "data",
+                             migrated=migrated_store)
+    try:  # stopped even when start, init, unseal or the seeding fails
+        server.start()
+        server.init()
+        server.unseal()
+        http = server.client()
         owned = {"owner": "payments-team", "description": "card data at rest"}
         create_key(http, "rep/clean", "aes-256-gcm", rotation_period="30d", **owned)
         create_key(http, "rep/noowner", "hmac-sha256", description="webhook signatures")
@@ -107,8 +106,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         ok(http.post("/v1/keys/rep/overdue/sign", json={"message": b64(b"m")}))
         yield Seeded(server, http, tokens, encrypts_on_clean=4)
     finally:
-        http.close()
-        server.stop()
+        server.stop()  # closes its clients too
 
 
 def _inventory(seeded: Seeded) -> dict[str, dict[str, Any]]:
@@ -238,8 +236,8 @@ def test_html_reports_escape_hostile_owner_and_description(seeded: Seeded,
 
 
 def test_reports_need_reports_read(seeded: Seeded) -> None:
-    addr = seeded.server.addr
-    assert_error(httpx.get(f"{addr}/v1/reports/inventory"), 401, "unauthenticated")
+    with seeded.server.anonymous() as anonymous:
+        assert_error(anonymous.get("/v1/reports/inventory"), 401, "unauthenticated")
     for role in ("key-user", "operator"):
         with seeded.server.client(seeded.tokens[role]) as http:
             assert_error(http.get("/v1/reports/compliance"), 403, "forbidden")
@@ -295,7 +293,7 @@ def test_metrics_count_operations_and_gauge_keys(seeded: Seeded) -> None:
 
 
 def test_metrics_need_a_token_with_sys_read(seeded: Seeded) -> None:
-    assert_error(httpx.get(f"{seeded.server.addr}/metrics"), 401, "unauthenticated")
+    assert_error(seeded.server.anonymous().get("/metrics"), 401, "unauthenticated")
     for role in ("auditor", "key-user"):
         with seeded.server.client(seeded.tokens[role]) as http:
             assert_error(http.get("/metrics"), 403, "forbidden")
