@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import sqlite3
 
-import pytest
-
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
 FAIL_AUDIT = """
 CREATE TRIGGER fail_audit BEFORE INSERT ON audit_records
@@ -20,23 +18,22 @@ BEGIN SELECT RAISE(ABORT, 'audit storage is broken'); END;
 """
 
 
-def break_audit(server: ServerProcess, broken: bool) -> None:
+def break_audit(server: InProcessServer, broken: bool) -> None:
     with sqlite3.connect(server.data_dir / "keyquorum.db", timeout=30) as db:
         db.execute("DROP TRIGGER IF EXISTS fail_audit")
         if broken:
             db.executescript(FAIL_AUDIT)
 
 
-@pytest.mark.server
 def test_failed_audit_write_fails_the_operation_and_changes_nothing(
-        kq_server: ServerProcess) -> None:
-    with kq_server.client() as http:
+        inprocess_server: InProcessServer) -> None:
+    with inprocess_server.client() as http:
         assert http.post("/v1/keys", json={"name": "app/k", "spec": "aes-256-gcm"}).is_success
         plaintext = base64.b64encode(b"secret").decode()
         ciphertext = http.post("/v1/keys/app/k/encrypt",
                                json={"plaintext": plaintext}).json()["ciphertext"]
 
-        break_audit(kq_server, broken=True)
+        break_audit(inprocess_server, broken=True)
         try:
             for path, body in [
                 ("/v1/keys/app/k/encrypt", {"plaintext": plaintext}),
@@ -50,7 +47,7 @@ def test_failed_audit_write_fails_the_operation_and_changes_nothing(
                 assert answer.json()["error"]["code"] == "audit_unavailable"
                 assert "ciphertext" not in answer.text and "plaintext" not in answer.text
         finally:
-            break_audit(kq_server, broken=False)
+            break_audit(inprocess_server, broken=False)
 
         # Nothing the refused requests asked for happened.
         assert http.get("/v1/keys/app/new").status_code == 404

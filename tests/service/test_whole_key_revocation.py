@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
 
-@pytest.mark.server
-def test_whole_key_revocation_after_rotation(shared_server: ServerProcess) -> None:
+def test_whole_key_revocation_after_rotation(shared_inprocess: InProcessServer) -> None:
     plaintext = base64.b64encode(b"kept").decode()
-    with shared_server.client() as http:
+    with shared_inprocess.client() as http:
         assert http.post("/v1/keys", json={"name": "rv/k", "spec": "aes-256-gcm"}).is_success
         old = http.post("/v1/keys/rv/k/encrypt", json={"plaintext": plaintext}).json()
         assert http.post("/v1/keys/rv/k/rotate").is_success  # v1 deactivated, v2 active

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-
-from kq_support import ServerProcess
+from inprocess_server import InProcessServer
 
 
-@pytest.mark.server
-def test_override_needs_unprotect_compromised(shared_server: ServerProcess) -> None:
-    with shared_server.client() as root:
+def test_override_needs_unprotect_compromised(shared_inprocess: InProcessServer) -> None:
+    with shared_inprocess.client() as root:
         assert root.post("/v1/keys", json={"name": "ir/k", "spec": "aes-256-gcm"}).is_success
         plaintext = base64.b64encode(b"old data").decode()
         ct = root.post("/v1/keys/ir/k/encrypt", json={"plaintext": plaintext}).json()
@@ -25,12 +22,12 @@ def test_override_needs_unprotect_compromised(shared_server: ServerProcess) -> N
         responder = root.post("/v1/auth/tokens", json={"policies": ["ir-override"]}).json()
 
     body = {"ciphertext": ct["ciphertext"], "unsafe_allow_compromised": True}
-    with shared_server.client(plain_user["token"]) as http:
+    with shared_inprocess.client(plain_user["token"]) as http:
         refused = http.post("/v1/decrypt", json=body)
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "forbidden"
         without = http.post("/v1/decrypt", json={"ciphertext": ct["ciphertext"]})
         assert without.status_code == 409 and without.json()["error"]["code"] == "key_state"
-    with shared_server.client(responder["token"]) as http:
+    with shared_inprocess.client(responder["token"]) as http:
         allowed = http.post("/v1/decrypt", json=body)
         assert allowed.status_code == 200 and allowed.json()["plaintext"] == plaintext
