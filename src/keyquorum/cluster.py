@@ -32,9 +32,9 @@ from typing import Any
 
 from keyquorum.config import Settings
 from keyquorum.errors import InvalidRequest, KeyquorumError, Sealed
+from keyquorum.runtime.peers import PeerLink, encode_key, read_message, send_message
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress
-from keyquorum.service.peers import PeerLink, encode_key, read_message, send_message
 from keyquorum.storage.engine import migrate, open_engine
 from keyquorum.storage.system_repo import get_entry
 

@@ -33,6 +33,7 @@ from keyquorum.crypto.random import random_bytes
 from keyquorum.errors import Conflict, Sealed
 from keyquorum.keys.models import Key
 from keyquorum.metrics.counters import OperationMetrics
+from keyquorum.runtime.peers import NoPeers, PeerLink, decode_key, encode_key
 from keyquorum.seal.barrier import (
     KEYRING_ENTRY,
     Barrier,
@@ -50,7 +51,6 @@ from keyquorum.service.changes import ChangeEvent, UnitOfWork
 from keyquorum.service.context import RequestContext
 from keyquorum.service.custodians import CustodianRegistry
 from keyquorum.service.keycache import KeyCache
-from keyquorum.service.peers import NoPeers, PeerLink, decode_key, encode_key
 from keyquorum.service.seals import SealSet
 from keyquorum.storage import keys_repo
 from keyquorum.storage.system_repo import get_entry, insert_entry

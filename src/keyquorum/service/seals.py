@@ -35,6 +35,7 @@ from keyquorum.errors import (
 )
 from keyquorum.seal import kinds
 from keyquorum.seal.entry import SealEntry
+from keyquorum.seal.passphrase_throttle import PassphraseThrottle
 from keyquorum.seal.seal_set import (
     SEAL_PREFIX,
     SEAL_SET_PREFIX,
@@ -44,7 +45,6 @@ from keyquorum.seal.seal_set import (
 )
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.service.context import RequestContext, next_request_id
-from keyquorum.service.passphrase_throttle import PassphraseThrottle
 from keyquorum.storage.system_repo import (
     delete_entry,
     entries_with_prefix,

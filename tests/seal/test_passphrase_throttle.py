@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from keyquorum.errors import RateLimited, WrongPassphrase
-from keyquorum.service.passphrase_throttle import PassphraseThrottle
+from keyquorum.seal.passphrase_throttle import PassphraseThrottle
 
 
 class FakeTime:
