@@ -1,43 +1,44 @@
 """Custodian drills over HTTP: one-use challenges, proofs bound to challenge, name, index
-and generation; every refusal has a stable code and is audited. Init refuses k = n."""
+and generation; every refusal has a stable code and is audited. Init refuses k = n.
+
+(The CLI's prove and status against a server process: tests/e2e/test_custodian_drills.py.)"""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from e2e.e2e_helpers import assert_error, ok
-from keyquorum.cli.main import app
+from inprocess_server import InProcessServer
 from keyquorum.crypto import vss
 from keyquorum.seal.custodian_proof import proof_context
 from keyquorum.seal.shamir import create_shamir_seal
 from keyquorum.seal.shares import decode_share
-from kq_support import ServerProcess, free_port
 
-pytestmark = pytest.mark.server
 NAMES = ["alice", "bob", "carol", "dan"]
 
 
 @pytest.fixture(scope="module")
-def drill_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir=tmp_path_factory.mktemp("drills") / "data",
-                           port=free_port())
-    server.start()
-    server.init(4, 2, custodians=NAMES)
-    server.unseal()
+def drill_server(tmp_path_factory: pytest.TempPathFactory,
+                 migrated_store: Path) -> Iterator[InProcessServer]:
+    server = InProcessServer(tmp_path_factory.mktemp("drills") / "data", migrated=migrated_store)
     try:
+        server.start()
+        server.init(4, 2, custodians=NAMES)
+        server.unseal()
         yield server
     finally:
         server.stop()
 
 
-def _challenge(server: ServerProcess, name: str) -> dict:
+def _challenge(server: InProcessServer, name: str) -> dict:
     # No token: a custodian may hold nothing but a share.
-    return ok(httpx.post(f"{server.addr}/v1/sys/custodians/{name}/challenge"))  # type: ignore[no-any-return]
+    with server.anonymous() as http:
+        return ok(http.post(f"/v1/sys/custodians/{name}/challenge"))  # type: ignore[no-any-return]
 
 
 def _proof(challenge: dict, share_text: str, name: str | None = None,
@@ -50,19 +51,20 @@ def _proof(challenge: dict, share_text: str, name: str | None = None,
     return base64.b64encode(vss.prove_possession(share, commitments, context)).decode()
 
 
-def _send(server: ServerProcess, name: str, challenge_id: str, proof: str) -> httpx.Response:
-    return httpx.post(f"{server.addr}/v1/sys/custodians/{name}/proof",
-                      json={"challenge_id": challenge_id, "proof": proof})
+def _send(server: InProcessServer, name: str, challenge_id: str, proof: str) -> httpx.Response:
+    with server.anonymous() as http:
+        return http.post(f"/v1/sys/custodians/{name}/proof",
+                         json={"challenge_id": challenge_id, "proof": proof})
 
 
-def _refusals(server: ServerProcess, code: str) -> list[dict]:
+def _refusals(server: InProcessServer, code: str) -> list[dict]:
     with server.client() as http:
         records = ok(http.get("/v1/audit", params={"operation": "sys:custodian-proof",
                                                    "limit": 1000}))["records"]
     return [r for r in records if r["error_code"] == code]
 
 
-def test_a_proof_counts_once_and_its_replay_is_refused(drill_server: ServerProcess) -> None:
+def test_a_proof_counts_once_and_its_replay_is_refused(drill_server: InProcessServer) -> None:
     challenge = _challenge(drill_server, "alice")
     assert challenge["index"] == 1 and len(base64.b64decode(challenge["challenge"])) == 32
     proof = _proof(challenge, drill_server.shares[0])
@@ -76,7 +78,7 @@ def test_a_proof_counts_once_and_its_replay_is_refused(drill_server: ServerProce
     assert _refusals(drill_server, "challenge_used")
 
 
-def test_a_forged_proof_is_refused(drill_server: ServerProcess) -> None:
+def test_a_forged_proof_is_refused(drill_server: InProcessServer) -> None:
     challenge = _challenge(drill_server, "bob")
     # A well-formed proof with another seal's share: the right shape, the wrong secret.
     config, foreign = create_shamir_seal(bytes(32), 4, 2)
@@ -96,7 +98,7 @@ def test_a_forged_proof_is_refused(drill_server: ServerProcess) -> None:
 
 
 def test_a_proof_for_another_custodian_or_challenge_is_refused(
-        drill_server: ServerProcess) -> None:
+        drill_server: InProcessServer) -> None:
     alice_challenge = _challenge(drill_server, "alice")
     bob_share = drill_server.shares[1]
     # bob's share, presented as alice's, against alice's challenge.
@@ -116,56 +118,37 @@ def test_a_proof_for_another_custodian_or_challenge_is_refused(
     assert ok(_send(drill_server, "dan", first["challenge_id"], proof))["valid"]
 
 
-def test_expired_unknown_and_too_many_challenges(drill_server: ServerProcess) -> None:
+def test_expired_unknown_and_too_many_challenges(drill_server: InProcessServer) -> None:
     challenge = _challenge(drill_server, "carol")
     proof = _proof(challenge, drill_server.shares[2])
     drill_server.advance_clock(301)
     assert_error(_send(drill_server, "carol", challenge["challenge_id"], proof),
                  409, "challenge_expired")
     assert _refusals(drill_server, "challenge_expired")
-    assert_error(httpx.post(f"{drill_server.addr}/v1/sys/custodians/nobody/challenge"),
+    assert_error(drill_server.anonymous().post("/v1/sys/custodians/nobody/challenge"),
                  404, "not_found")
     assert_error(_send(drill_server, "carol", "no-such-challenge", proof), 404, "not_found")
     assert_error(_send(drill_server, "carol", challenge["challenge_id"], "not base64!"),
                  400, "invalid_request")
     for _ in range(5):
         _challenge(drill_server, "carol")
-    assert_error(httpx.post(f"{drill_server.addr}/v1/sys/custodians/carol/challenge"),
+    assert_error(drill_server.anonymous().post("/v1/sys/custodians/carol/challenge"),
                  429, "rate_limited")
 
 
-def test_status_needs_sys_read(drill_server: ServerProcess) -> None:
-    assert_error(httpx.get(f"{drill_server.addr}/v1/sys/custodians"), 401, "unauthenticated")
+def test_status_needs_sys_read(drill_server: InProcessServer) -> None:
+    assert_error(drill_server.anonymous().get("/v1/sys/custodians"), 401, "unauthenticated")
     with drill_server.client() as http:
         token = ok(http.post("/v1/auth/tokens", json={"policies": ["key-user"]}))["token"]
     with drill_server.client(token) as http:
         assert_error(http.get("/v1/sys/custodians"), 403, "forbidden")
 
 
-def test_cli_prove_and_status(drill_server: ServerProcess, tmp_path) -> None:
-    env = {"KEYQUORUM_ADDR": drill_server.addr, "KEYQUORUM_TOKEN": drill_server.root_token}
-    share_file = tmp_path / "share.txt"
-    share_file.write_text(drill_server.shares[3] + "\n")
-    runner = CliRunner()
-    proved = runner.invoke(app, ["custodian", "prove", "--name", "dan", "--share-file",
-                                 str(share_file)], env=env)
-    assert proved.exit_code == 0, proved.output
-    assert "verified" in proved.stdout
-    wrong = runner.invoke(app, ["custodian", "prove", "--name", "bob", "--share-file",
-                                str(share_file)], env=env)
-    assert wrong.exit_code == 2 and "holds share 2" in wrong.stderr
-    status = runner.invoke(app, ["--json", "custodian", "status"], env=env)
-    assert status.exit_code == 0, status.output
-    assert '"margin"' in status.stdout and drill_server.commitments[0] in status.stdout
-    table = runner.invoke(app, ["custodian", "status"], env=env)
-    assert table.exit_code == 0 and "dan" in table.stdout and "quorum margin" in table.stdout
-
-
-def test_init_refuses_k_equal_n_unless_forced(fresh_server: ServerProcess) -> None:
-    error = assert_error(httpx.post(f"{fresh_server.addr}/v1/sys/init",
+def test_init_refuses_k_equal_n_unless_forced(fresh_inprocess: InProcessServer) -> None:
+    error = assert_error(fresh_inprocess.anonymous().post("/v1/sys/init",
                                     json={"shares": 3, "threshold": 3}), 400, "invalid_request")
     assert "losing any one share locks the data" in error["message"]
-    assert_error(httpx.post(f"{fresh_server.addr}/v1/sys/init",
+    assert_error(fresh_inprocess.anonymous().post("/v1/sys/init",
                             json={"shares": 3, "threshold": 3, "force": "yes"}),
                  400, "invalid_request")
-    assert fresh_server.init(3, 3, force=True)["threshold"] == 3
+    assert fresh_inprocess.init(3, 3, force=True)["threshold"] == 3
