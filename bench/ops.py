@@ -396,7 +396,7 @@ def in_process_service(data_dir: Path) -> Iterator[tuple[Any, Any, Any]]:
     """A core and its services on a data dir of their own: init, unseal, root context."""
     from keyquorum.api.app import build_services
     from keyquorum.config import Settings
-    from keyquorum.server import build_core
+    from keyquorum.runtime.wiring import build_core
     from keyquorum.service.context import RequestContext
 
     data_dir.mkdir(parents=True, exist_ok=True)

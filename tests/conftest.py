@@ -177,7 +177,7 @@ class CoreFactory:
             # migration costs ~0.2 s a test; build_core still checks the revision.
             shutil.copyfile(self._migrated, data_dir / self._migrated.name)
         from keyquorum.config import Settings
-        from keyquorum.server import build_core
+        from keyquorum.runtime.wiring import build_core
 
         settings.setdefault("unsafe_test_clock", True)
         core = build_core(Settings(data_dir=data_dir, **settings))
@@ -203,7 +203,7 @@ class CoreFactory:
 def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty SQLite store at the newest schema revision, to copy (never to use)."""
     from keyquorum.config import Settings
-    from keyquorum.server import build_core
+    from keyquorum.runtime.wiring import build_core
 
     data_dir = tmp_path_factory.mktemp("migrated")
     core = build_core(Settings(data_dir=data_dir))

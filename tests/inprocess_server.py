@@ -93,7 +93,7 @@ class InProcessServer:
     def start(self) -> None:
         from keyquorum.api.app import create_app
         from keyquorum.config import Settings, load_config_file
-        from keyquorum.server import build_core
+        from keyquorum.runtime.wiring import build_core
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.migrated is not None and not (self.data_dir / STORE).exists() \

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from keyquorum.api.app import create_app
 from keyquorum.config import Settings
-from keyquorum.server import build_core
+from keyquorum.runtime.wiring import build_core
 from keyquorum.service.core import Core
 
 with warnings.catch_warnings():  # Starlette would rather use httpx2; httpx is what we have

@@ -20,8 +20,8 @@ from keyquorum.backup.format import (
 from keyquorum.backup.restore import restore
 from keyquorum.backup.writer import start_backup
 from keyquorum.config import Settings
+from keyquorum.runtime.wiring import build_core
 from keyquorum.seal.seal_set import Unlock
-from keyquorum.server import build_core
 from keyquorum.service.context import RequestContext
 from keyquorum.service.lifecycle import KeyLifecycle, NewKey
 from keyquorum.storage.engine import migrate, open_engine, sqlite_url

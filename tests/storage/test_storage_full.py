@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from keyquorum.api.errors import translate
 from keyquorum.config import Settings
 from keyquorum.errors import StorageUnavailable
-from keyquorum.server import build_core
+from keyquorum.runtime.wiring import build_core
 from keyquorum.service.context import RequestContext
 from keyquorum.service.lifecycle import KeyLifecycle, NewKey
 from keyquorum.storage import errors as storage_errors

@@ -18,7 +18,7 @@ def dev(
     ] = False,
 ) -> None:
     """Run a development server: initialized, unsealed, plain HTTP. Never for real keys."""
-    from ..server import run_dev  # lazily: the CLI's other commands need no server code
+    from ..runtime.server import run_dev  # lazily: the CLI's other commands need no server code
 
     run_dev(data_dir, listen, unsafe_test_clock=unsafe_test_clock)
 
@@ -48,7 +48,7 @@ def server(
     """Run the keyquorum server (it starts sealed; use `operator init` / `operator unseal`)."""
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
-    from ..server import run_server  # lazily: the CLI's other commands need no server code
+    from ..runtime.server import run_server  # lazily: the CLI's other commands need no server code
 
     run_server(data_dir, listen, config_file=config, tls_cert=tls_cert, tls_key=tls_key,
                allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock,

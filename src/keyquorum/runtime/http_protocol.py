@@ -4,7 +4,7 @@ A subclass rather than a proxy in front: the timers need the parser's own
 events (message begin, headers complete, body, message complete), which only the
 protocol sees, and a subclass handed to uvicorn as ``http=`` works unchanged in
 ``keyquorum server`` and in every ``--workers`` process, since both build
-their uvicorn servers from ``keyquorum.server.uvicorn_options``. Everything not
+their uvicorn servers from ``keyquorum.runtime.wiring.uvicorn_options``. Everything not
 named here is uvicorn's own behaviour.
 
 ``data_received`` is uvicorn's (0.55) rewritten, not extended: it must count raw

@@ -1,7 +1,7 @@
 """How one server process tells its sibling workers about changes, and asks for unseal.
 
 With ``--workers N`` the server runs N processes on one listening socket and one
-store (see ``keyquorum.cluster``). Each process keeps its own unsealed keyring
+store (see ``keyquorum.runtime.cluster``). Each process keeps its own unsealed keyring
 and caches, so every change that a cache holds must reach the others: the
 barrier opening or sealing, a key's new revision, a revoked token, a changed
 policy. Unseal shares go to the supervisor, which alone holds unseal progress,

@@ -1,7 +1,7 @@
 """How a serving process is put together: its ``Core`` and its uvicorn options.
 
-One place for both, used by the single-process server (``keyquorum.server``), every
-``--workers`` process (``keyquorum.cluster``) and the backup drill, which opens its
+One place for both, used by the single-process server (``keyquorum.runtime.server``), every
+``--workers`` process (``keyquorum.runtime.cluster``) and the backup drill, which opens its
 scratch copy exactly as the server would open the store. Nothing here imports the
 server or the cluster, so neither has to import the other.
 """

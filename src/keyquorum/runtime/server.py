@@ -71,7 +71,7 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
         print(f"warning: {warning}", file=sys.stderr)
     _lock = _prepare_data_dir(settings.data_dir)
     if workers > 1:
-        from keyquorum.cluster import run_workers
+        from keyquorum.runtime.cluster import run_workers
 
         run_workers(settings, workers)
         return
