@@ -1,27 +1,25 @@
 """Rekey over HTTP: shares verified one by one, a wrong one refused alone, dual control,
-cancel, and every step in the audit log (never a share)."""
+cancel, and every step in the audit log (never a share).
+
+(The CLI's rekey against a server process: tests/e2e/test_custodian_rekey.py.)"""
 
 from __future__ import annotations
 
 import httpx
-import pytest
-from typer.testing import CliRunner
 
 from e2e.dual_control_support import cast, needs_approval
 from e2e.e2e_helpers import assert_error, ok
-from keyquorum.cli.main import app
+from inprocess_server import InProcessServer
 from keyquorum.seal.shamir import create_shamir_seal
-from kq_support import ServerProcess
-
-pytestmark = pytest.mark.server
 
 
-def _update(server: ServerProcess, nonce: str, share: str) -> httpx.Response:
-    return httpx.post(f"{server.addr}/v1/sys/rekey/update", json={"nonce": nonce, "share": share})
+def _update(server: InProcessServer, nonce: str, share: str) -> httpx.Response:
+    with server.anonymous() as http:
+        return http.post("/v1/sys/rekey/update", json={"nonce": nonce, "share": share})
 
 
-def test_a_wrong_share_is_refused_alone_and_n_k_change(kq_server: ServerProcess) -> None:
-    server = kq_server
+def test_a_wrong_share_is_refused_alone_and_n_k_change(inprocess_server: InProcessServer) -> None:
+    server = inprocess_server
     with server.client() as http:
         assert_error(http.post("/v1/sys/rekey/init", json={"shares": 4, "threshold": 4}),
                      400, "invalid_request")  # k = n needs force here too
@@ -33,14 +31,14 @@ def test_a_wrong_share_is_refused_alone_and_n_k_change(kq_server: ServerProcess)
     _, foreign = create_shamir_seal(bytes(32), 3, 2)
     assert_error(_update(server, nonce, foreign[0]), 400, "invalid_request")
     assert_error(_update(server, "not-the-nonce", server.shares[0]), 400, "invalid_request")
-    status = httpx.get(f"{server.addr}/v1/sys/rekey").json()  # no token needed
+    status = server.anonymous().get("/v1/sys/rekey").json()  # no token needed
     assert (status["started"], status["progress"]) == (True, 0)
     assert ok(_update(server, nonce, server.shares[0]))["progress"] == 1
     assert_error(_update(server, nonce, server.shares[0]), 400, "invalid_request")
-    assert httpx.get(f"{server.addr}/v1/sys/rekey").json()["submitted"] == [1]
+    assert server.anonymous().get("/v1/sys/rekey").json()["submitted"] == [1]
     done = ok(_update(server, nonce, server.shares[2]))
     assert done["complete"] and len(done["shares"]) == 4 and done["threshold"] == 3
-    seal = httpx.get(f"{server.addr}/v1/sys/seal-status").json()
+    seal = server.anonymous().get("/v1/sys/seal-status").json()
     assert (seal["shares"], seal["threshold"]) == (4, 3)
     assert_error(_update(server, nonce, server.shares[1]), 404, "not_found")  # it is over
 
@@ -59,33 +57,33 @@ def test_a_wrong_share_is_refused_alone_and_n_k_change(kq_server: ServerProcess)
     assert server.unseal(done["shares"][1:])["sealed"] is False
 
 
-def test_cancel_needs_a_token_and_drops_the_ceremony(kq_server: ServerProcess) -> None:
-    server = kq_server
+def test_cancel_needs_a_token_and_drops_the_ceremony(inprocess_server: InProcessServer) -> None:
+    server = inprocess_server
     with server.client() as http:
         nonce = ok(http.post("/v1/sys/rekey/init", json={"reissue": True}))["nonce"]
     ok(_update(server, nonce, server.shares[0]))
-    assert_error(httpx.delete(f"{server.addr}/v1/sys/rekey"), 401, "unauthenticated")
+    assert_error(server.anonymous().delete("/v1/sys/rekey"), 401, "unauthenticated")
     with server.client() as http:
         assert ok(http.delete("/v1/sys/rekey"))["cancelled"] is True
         assert_error(http.delete("/v1/sys/rekey"), 404, "not_found")
-    assert httpx.get(f"{server.addr}/v1/sys/rekey").json()["started"] is False
+    assert server.anonymous().get("/v1/sys/rekey").json()["started"] is False
     assert_error(_update(server, nonce, server.shares[1]), 404, "not_found")
     with server.client() as http:  # the old shares still rule: nothing changed
         ok(http.post("/v1/sys/seal"))
     assert server.unseal(server.shares[1:])["sealed"] is False
 
 
-def test_an_expired_ceremony_is_gone(kq_server: ServerProcess) -> None:
-    server = kq_server
+def test_an_expired_ceremony_is_gone(inprocess_server: InProcessServer) -> None:
+    server = inprocess_server
     with server.client() as http:
         nonce = ok(http.post("/v1/sys/rekey/init", json={"reissue": True}))["nonce"]
     server.advance_clock(3601)
-    assert httpx.get(f"{server.addr}/v1/sys/rekey").json()["started"] is False
+    assert server.anonymous().get("/v1/sys/rekey").json()["started"] is False
     assert_error(_update(server, nonce, server.shares[0]), 404, "not_found")
 
 
-def test_rekey_under_dual_control_needs_approval(kq_server: ServerProcess) -> None:
-    people = cast(kq_server)
+def test_rekey_under_dual_control_needs_approval(inprocess_server: InProcessServer) -> None:
+    people = cast(inprocess_server)
     try:
         root = people.http()
         body = {"replace": {"custodian": "share-3", "with": "erin"}}
@@ -95,28 +93,8 @@ def test_rekey_under_dual_control_needs_approval(kq_server: ServerProcess) -> No
         people.approve(approval_id)
         started = ok(root.post("/v1/sys/rekey/init", json={**body, "approval_id": approval_id}))
         assert started["new_custodians"] == ["share-1", "share-2", "erin"]
-        ok(_update(kq_server, started["nonce"], kq_server.shares[0]))
-        done = ok(_update(kq_server, started["nonce"], kq_server.shares[1]))
+        ok(_update(inprocess_server, started["nonce"], inprocess_server.shares[0]))
+        done = ok(_update(inprocess_server, started["nonce"], inprocess_server.shares[1]))
         assert done["custodians"] == ["share-1", "share-2", "erin"]
     finally:
         people.close()
-
-
-def test_cli_rekey_shows_the_new_shares_once(kq_server: ServerProcess, tmp_path) -> None:
-    env = {"KEYQUORUM_ADDR": kq_server.addr, "KEYQUORUM_TOKEN": kq_server.root_token}
-    runner = CliRunner()
-    started = runner.invoke(app, ["operator", "rekey", "init", "--replace", "share-2=zoe"],
-                            env=env)
-    assert started.exit_code == 0, started.output
-    assert "0/2" in started.stdout
-    first = tmp_path / "one"
-    first.write_text(kq_server.shares[0])
-    assert runner.invoke(app, ["operator", "rekey", "submit", "--share-file", str(first)],
-                         env=env).exit_code == 0
-    last = runner.invoke(app, ["operator", "rekey", "submit"], input=kq_server.shares[2] + "\n",
-                         env=env)
-    assert last.exit_code == 0, last.output
-    assert "WARNING" in last.stderr and "ONCE" in last.stderr
-    assert "New unseal share 2 (zoe): kqs1-02-" in last.stdout
-    status = runner.invoke(app, ["operator", "rekey", "status"], env=env)
-    assert "no rekey in progress" in status.stdout
