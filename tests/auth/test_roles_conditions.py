@@ -1,29 +1,28 @@
-"""Rule conditions through a real server: context keys (single and batch), address
-ranges (from 127.0.0.1, and IPv6 clients behind a trusted proxy), specs on create,
-and strict validation of condition bodies."""
+"""Rule conditions through the real app (in process): context keys (single and batch),
+address ranges (from 127.0.0.1), specs on create, and strict validation of condition bodies.
+
+(IPv6 clients behind a trusted proxy, which the server process's HTTP layer resolves:
+tests/e2e/test_roles_conditions.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok, unique
-from kq_support import ServerProcess, configured_server
-
-pytestmark = pytest.mark.server
+from inprocess_server import InProcessServer
 
 
 @pytest.fixture(scope="module")
-def root(shared_server: ServerProcess) -> Iterator[httpx.Client]:
-    with shared_server.client() as client:
+def root(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:
+    with shared_inprocess.client() as client:
         yield client
 
 
-def holder(server: ServerProcess, root: httpx.Client, policy: str,
+def holder(server: InProcessServer, root: httpx.Client, policy: str,
            rules: list[dict[str, Any]]) -> httpx.Client:
     """A client whose token holds only ``policy``, freshly written with ``rules``."""
     ok(root.put(f"/v1/policies/{policy}", json={"rules": rules}))
@@ -31,7 +30,7 @@ def holder(server: ServerProcess, root: httpx.Client, policy: str,
     return server.client(token)
 
 
-def test_every_decrypt_under_payments_must_carry_tenant(shared_server: ServerProcess,
+def test_every_decrypt_under_payments_must_carry_tenant(shared_inprocess: InProcessServer,
                                                         root: httpx.Client) -> None:
     name = f"payments/{unique('cards')}"
     create_key(root, name, "aes-256-gcm")
@@ -40,7 +39,7 @@ def test_every_decrypt_under_payments_must_carry_tenant(shared_server: ServerPro
     other_keys = encrypt(root, name, b"card", {"region": "eu"})["ciphertext"]
     rules = [{"keys": "payments/*", "operations": ["encrypt", "decrypt"],
               "conditions": {"context_keys": ["tenant"]}}]
-    with holder(shared_server, root, "cond-tenant", rules) as http:
+    with holder(shared_inprocess, root, "cond-tenant", rules) as http:
         answer = ok(http.post("/v1/decrypt", json={"ciphertext": with_tenant,
                                                    "context": {"tenant": "acme"}}))
         assert answer["plaintext"] == b64(b"card")
@@ -76,13 +75,13 @@ def test_every_decrypt_under_payments_must_carry_tenant(shared_server: ServerPro
     assert records and all(r["error_code"] == "forbidden" for r in records)
 
 
-def test_source_ranges_seen_from_127_0_0_1(shared_server: ServerProcess,
+def test_source_ranges_seen_from_127_0_0_1(shared_inprocess: InProcessServer,
                                            root: httpx.Client) -> None:
     name = unique("cond/net")
     create_key(root, name, "aes-256-gcm")
 
     def enc(rules: list[dict[str, Any]], policy: str) -> httpx.Response:
-        with holder(shared_server, root, policy, rules) as http:
+        with holder(shared_inprocess, root, policy, rules) as http:
             return http.post(f"/v1/keys/{name}/encrypt", json={"plaintext": b64(b"x")})
 
     def allow(source: list[str]) -> list[dict[str, Any]]:
@@ -104,12 +103,12 @@ def test_source_ranges_seen_from_127_0_0_1(shared_server: ServerProcess,
     ok(enc(deny_elsewhere, "cond-deny-there"))
 
 
-def test_allowed_specs_on_create(shared_server: ServerProcess, root: httpx.Client) -> None:
+def test_allowed_specs_on_create(shared_inprocess: InProcessServer, root: httpx.Client) -> None:
     rules = [{"keys": "made/*", "operations": ["create"],
               "conditions": {"specs": ["aes-256-gcm", "ed25519"]}},
              {"keys": "made/*", "operations": ["create"], "effect": "deny",
               "conditions": {"specs": ["ed25519"], "source": ["127.0.0.0/8"]}}]
-    with holder(shared_server, root, "cond-specs", rules) as http:
+    with holder(shared_inprocess, root, "cond-specs", rules) as http:
         made = ok(http.post("/v1/keys", json={"name": unique("made/a"), "spec": "aes-256-gcm"}))
         assert made["spec"] == "aes-256-gcm"
         assert_error(http.post("/v1/keys", json={"name": unique("made/b"),
@@ -147,40 +146,3 @@ def test_bad_condition_bodies_are_refused(root: httpx.Client, conditions: dict[s
         400, "invalid_request")
     assert error["message"].startswith(message), error["message"]
     assert_error(root.get("/v1/policies/cond-bad"), 404, "not_found")  # nothing was written
-
-
-@pytest.fixture
-def behind_proxy(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server that believes X-Forwarded-For from 127.0.0.1 (a reverse proxy on the host)."""
-    server = configured_server(tmp_path, {"trusted_proxies": ["127.0.0.1"]})
-    server.start()
-    server.init()
-    server.unseal()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_ipv6_source_ranges_through_a_trusted_proxy(behind_proxy: ServerProcess) -> None:
-    with behind_proxy.client() as root:
-        name = unique("v6/key")
-        create_key(root, name, "aes-256-gcm")
-        text = encrypt(root, name, b"v6")["ciphertext"]
-        rules = [{"keys": "v6/*", "operations": ["decrypt"],
-                  "conditions": {"source": ["2001:db8:aa::/48", "192.0.2.0/24"]}}]
-        with holder(behind_proxy, root, "v6-office", rules) as http:
-            def decrypt(forwarded: str) -> httpx.Response:
-                return http.post("/v1/decrypt", json={"ciphertext": text},
-                                 headers={"X-Forwarded-For": forwarded})
-
-            assert ok(decrypt("2001:db8:aa::17"))["plaintext"] == b64(b"v6")
-            ok(decrypt("192.0.2.44"))
-            assert_error(decrypt("2001:db8:ab::17"), 403, "forbidden")
-            assert_error(decrypt("198.51.100.7"), 403, "forbidden")
-            assert_error(http.post("/v1/decrypt", json={"ciphertext": text}),
-                         403, "forbidden")  # the proxy itself (127.0.0.1) is not in range
-        clients = {(r["client"], r["outcome"]) for r in ok(root.get(
-            "/v1/audit", params={"key": name, "operation": "decrypt"}))["records"]}
-        assert ("2001:db8:aa::17", "ok") in clients
-        assert ("2001:db8:ab::17", "denied") in clients
