@@ -52,7 +52,11 @@ class ServerProcess:
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         if wait:
-            self.wait_listening()
+            try:
+                self.wait_listening()
+            except BaseException:  # late, exited or interrupted: leave no process behind
+                self.stop()
+                raise
 
     def wait_listening(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

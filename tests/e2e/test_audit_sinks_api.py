@@ -20,11 +20,13 @@ pytestmark = pytest.mark.server
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process = configured_server(tmp_path, {"audit_sinks": [
         {"name": "fixed", "type": "file", "path": str(tmp_path / "fixed.jsonl")}]})
-    process.start()
-    process.init()
-    process.unseal()
-    yield process
-    process.stop()
+    try:  # stopped even when start, init or unseal fails
+        process.start()
+        process.init()
+        process.unseal()
+        yield process
+    finally:
+        process.stop()
 
 
 def test_a_sink_added_at_run_time_gets_records_and_survives_a_restart(

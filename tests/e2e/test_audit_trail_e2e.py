@@ -38,11 +38,13 @@ def db(server: ServerProcess) -> sqlite3.Connection:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process = ServerProcess(data_dir=tmp_path / "data", port=free_port())
-    process.start()
-    process.init()
-    process.unseal()
-    yield process
-    process.stop()
+    try:  # stopped even when start, init or unseal fails
+        process.start()
+        process.init()
+        process.unseal()
+        yield process
+    finally:
+        process.stop()
 
 
 def use_keys(server: ServerProcess) -> None:

@@ -14,8 +14,8 @@ from kq_support import ServerProcess, free_port
 def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(data_dir=tmp_path / "data", port=free_port(), test_clock=False,
                            extra_args=["--workers", "2"])
-    server.start()
-    try:
+    try:  # stopped even when start fails
+        server.start()
         yield server
     finally:
         server.stop()

@@ -57,6 +57,7 @@ def test_bad_http_limit_is_refused_with_its_rule(tmp_path: Path, field: str,
         overlay(tmp_path, {field: value})
 
 
+@pytest.mark.server
 def test_bad_http_limit_stops_the_server_with_one_clear_line(tmp_path: Path) -> None:
     config = tmp_path / "kq.json"
     config.write_text('{"header_timeout": 0}')

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kq_support import ServerProcess, configured_server, free_port
+from kq_support import ServerProcess, free_port
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -67,6 +67,7 @@ def test_tls_server_answers_over_https_only(tmp_path: Path, workers: int) -> Non
         server.stop()
 
 
+@pytest.mark.server
 def test_plain_http_on_a_public_address_is_refused(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "keyquorum", "server", "--data-dir", str(tmp_path / "d"),
@@ -75,6 +76,7 @@ def test_plain_http_on_a_public_address_is_refused(tmp_path: Path) -> None:
     assert "refusing plain HTTP" in result.stderr
 
 
+@pytest.mark.server
 def test_unknown_config_field_is_refused_at_start(tmp_path: Path) -> None:
     config = tmp_path / "kq.json"
     config.write_text('{"max_item_bytes": 1024, "colour": "blue"}')
@@ -87,6 +89,7 @@ def test_unknown_config_field_is_refused_at_start(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("body", ['{"audit_sinks": [{"name": "x", "type": "kafka"}]}',
                                   "{not json", '{"max_item_bytes": "big"}'])
 def test_a_bad_config_file_is_one_clear_error_line(tmp_path: Path, body: str) -> None:
@@ -101,25 +104,6 @@ def test_a_bad_config_file_is_one_clear_error_line(tmp_path: Path, body: str) ->
 
 
 @pytest.mark.server
-def test_config_limits_apply(tmp_path: Path) -> None:
-    server = configured_server(tmp_path, {"max_item_bytes": 16, "max_batch_items": 2})
-    server.start()
-    try:
-        server.init()
-        server.unseal()
-        with server.client() as http:
-            assert http.post("/v1/keys", json={"name": "k", "spec": "aes-256-gcm"}).is_success
-            ok = http.post("/v1/keys/k/encrypt", json={"plaintext": "QUFBQUFBQUFBQUFBQUFBQQ=="})
-            assert ok.status_code == 200  # 16 bytes
-            big = http.post("/v1/keys/k/encrypt", json={"plaintext": "QUFBQUFBQUFBQUFBQUFBQUE="})
-            assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
-            batch = http.post("/v1/keys/k/encrypt",
-                              json={"batch": [{"plaintext": "QQ=="}] * 3})
-            assert batch.status_code == 413
-    finally:
-        server.stop()
-
-
 def test_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     server = ServerProcess(data_dir=tmp_path / "data", port=free_port())
     server.start()

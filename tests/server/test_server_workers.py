@@ -89,6 +89,7 @@ def test_two_workers_share_unseal_changes_and_seal(two_workers: ServerProcess) -
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "sealed"
 
 
+@pytest.mark.server
 def test_workers_refuse_the_test_clock(tmp_path: Path) -> None:
     import subprocess
     import sys
