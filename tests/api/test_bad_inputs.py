@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok, unb64, unique
+from http_helpers import assert_error, b64, create_key, encrypt, ok, unb64, unique
 from inprocess_server import InProcessServer
 
 LIMIT = 64 * 1024

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from e2e.e2e_helpers import assert_error, b64, create_key, ok, unb64, unique
+from http_helpers import assert_error, b64, create_key, ok, unb64, unique
 from inprocess_server import InProcessServer
 from keyquorum.crypto.kem import encapsulate
 

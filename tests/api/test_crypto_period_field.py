@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, create_key, ok, unique
+from http_helpers import assert_error, create_key, ok, unique
 from inprocess_server import InProcessServer
 
 DAY = 86400

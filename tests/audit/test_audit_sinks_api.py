@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import MakeInProcess
-from e2e.dual_control_support import cast, needs_approval
-from e2e.e2e_helpers import assert_error, ok
+from dual_control_support import cast, needs_approval
+from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok, unique
+from http_helpers import assert_error, b64, create_key, encrypt, ok, unique
 from inprocess_server import InProcessServer
 
 ROLES = ("key-admin", "key-user", "auditor", "operator", "approver")

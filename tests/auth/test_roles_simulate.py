@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, b64, ok
+from http_helpers import assert_error, b64, ok
 from inprocess_server import InProcessServer
 
 

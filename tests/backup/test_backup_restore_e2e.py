@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, b64, encrypt, ok, unb64
+from http_helpers import assert_error, b64, encrypt, ok, unb64
 from keyquorum.backup.format import InvalidBackup, read_header
 from keyquorum.backup.restore import restore
 from keyquorum.errors import InvalidRequest, Sealed, WrongPassphrase

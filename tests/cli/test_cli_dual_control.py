@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from e2e.dual_control_support import Cast, cast
+from dual_control_support import Cast, cast
 from keyquorum.cli.main import app
 from kq_support import ServerProcess
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 import keyquorum.client as sdk
-from e2e.dual_control_support import Cast, cast
-from e2e.e2e_helpers import unique
+from dual_control_support import Cast, cast
+from http_helpers import unique
 from keyquorum.client import _approvals as dual
 from keyquorum.client import _protocol as api
 from kq_support import ServerProcess

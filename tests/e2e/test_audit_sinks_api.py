@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.e2e_helpers import assert_error, ok
+from http_helpers import assert_error, ok
 from kq_support import ServerProcess, configured_server
 
 pytestmark = pytest.mark.server

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, ok
+from http_helpers import assert_error, ok
 from keyquorum.client import Client
 from kq_support import ServerProcess, free_port
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.dual_control_support import cast, needs_approval
-from e2e.e2e_helpers import ok, unique
+from dual_control_support import cast, needs_approval
+from http_helpers import ok, unique
 from kq_support import ServerProcess, free_port
 
 pytestmark = pytest.mark.server

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.e2e_helpers import b64, create_key, ok, unb64
+from http_helpers import b64, create_key, ok, unb64
 from kq_support import free_port
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, create_key, encrypt, ok, unb64, unique
+from http_helpers import assert_error, create_key, encrypt, ok, unb64, unique
 from kq_support import ServerProcess
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, create_key, encrypt, ok, unb64
+from http_helpers import assert_error, create_key, encrypt, ok, unb64
 from kq_support import ServerProcess, free_port
 from sealset_support import SOFTHSM_MODULE, MotoKms, SoftHsm, moto_kms, softhsm
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from e2e.e2e_helpers import assert_error, b64, create_key, encrypt, ok
+from http_helpers import assert_error, b64, create_key, encrypt, ok
 from inprocess_server import InProcessServer
 
 DAY = 86400

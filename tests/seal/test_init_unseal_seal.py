@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conftest import MakeInProcess
-from e2e.e2e_helpers import assert_error, create_key, encrypt, ok, unb64, unique
+from http_helpers import assert_error, create_key, encrypt, ok, unb64, unique
 from inprocess_server import InProcessServer
 
 

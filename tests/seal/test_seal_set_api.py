@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from e2e.dual_control_support import cast, make_token, needs_approval
-from e2e.e2e_helpers import assert_error, ok
+from dual_control_support import cast, make_token, needs_approval
+from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
 from sealset_support import SOFTHSM_MODULE, MotoKms, SoftHsm, moto_kms, softhsm
 

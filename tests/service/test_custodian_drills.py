@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.e2e_helpers import assert_error, ok
+from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
 from keyquorum.crypto import vss
 from keyquorum.seal.custodian_proof import proof_context

@@ -6,8 +6,8 @@ tests/e2e/test_dual_control_config.py.)"""
 from __future__ import annotations
 
 from conftest import MakeInProcess
-from e2e.dual_control_support import cast, needs_approval
-from e2e.e2e_helpers import assert_error, create_key, ok, unique
+from dual_control_support import cast, needs_approval
+from http_helpers import assert_error, create_key, ok, unique
 
 
 def test_the_config_file_turns_it_on_and_is_a_floor(make_inprocess: MakeInProcess) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.dual_control_support import Cast, cast, needs_approval
-from e2e.e2e_helpers import assert_error, create_key, get_key, ok, unique
+from dual_control_support import Cast, cast, needs_approval
+from http_helpers import assert_error, create_key, get_key, ok, unique
 from inprocess_server import InProcessServer
 
 BODY = {"reason": "compromised", "note": "badge cloned"}

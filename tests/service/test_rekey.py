@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 
-from e2e.dual_control_support import cast, needs_approval
-from e2e.e2e_helpers import assert_error, ok
+from dual_control_support import cast, needs_approval
+from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
 from keyquorum.seal.shamir import create_shamir_seal
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e.e2e_helpers import (
+from http_helpers import (
     assert_error,
     b64,
     create_key,

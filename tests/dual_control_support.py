@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from e2e.e2e_helpers import assert_error, ok
+from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
 from kq_support import ServerProcess
 

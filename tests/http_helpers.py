@@ -1,4 +1,4 @@
-"""Small helpers shared by the end-to-end tests (raw HTTP, no SDK)."""
+"""Small helpers shared by the HTTP tests, in process or against a server (raw HTTP, no SDK)."""
 
 from __future__ import annotations
 
