@@ -51,7 +51,8 @@ KEY_ADMIN = Role("key-admin", "Manages keys (create, rotate, disable, schedule d
 KEY_USER = Role("key-user", "Uses keys for cryptographic operations; never manages them.", {
     "encrypt": "protect data under a key",
     "decrypt": "recover data protected under a key",
-    "reencrypt": "move ciphertext to the primary version or another key, unseen",
+    "reencrypt": "move ciphertext to the primary version unseen (to another key or "
+                 "context it needs decrypt as well)",
     "datakey": "envelope encryption: a fresh data key and its wrapped copy",
     "sign": "sign messages or digests",
     "verify": "check signatures",
