@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -381,15 +381,24 @@ class Runner:
 
     def _authorize_item(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
                         item: Any) -> None:
+        """The route's permission on the path's key (its name was validated once, before
+        any item), with this item's context for rules with conditions."""
         if route.permission is not None:
-            self.authorize(ctx, route.permission, name, context=_context_of(item))
+            assert ctx.identity is not None
+            self.core.authorizer.authorize(ctx.identity, route.permission, name,
+                                           client=ctx.client, context=_context_of(item))
 
     def _batch_items(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
-                     items: list[Any]) -> tuple[list[dict[str, Any]], _BatchTally]:
-        """Every item through parse → authorize → service, in a worker thread."""
-        results: list[dict[str, Any]] = []
-        tally = _BatchTally()
+                     items: list[Any], batch: _Batch, *, may_block: bool) -> None:
+        """Items through parse → authorize → service, appended to ``batch`` in order.
+
+        With ``may_block=False`` (on the event loop) it stops at the first item that would
+        block (``WouldBlock`` comes before any side effect, so that item is simply run
+        again) or once ``LOOP_SLICE`` has passed, leaving the rest for a worker thread.
+        """
         for raw in items:
+            if not may_block and time.perf_counter() > batch.loop_deadline:
+                return
             context = None
             try:
                 # Typed one by one: a malformed item answers its own error and does not
@@ -397,29 +406,47 @@ class Runner:
                 item = parse_body(route.model, raw)
                 context = _context_of(item)
                 self._authorize_item(ctx, route, name, item)
-                outcome = route.call(self.operations, ctx, name, item, True)
+                outcome = route.call(self.operations, ctx, name, item, may_block)
+            except WouldBlock:
+                return
             except Exception as exc:
                 failure = _as_domain_error(exc)
-                results.append(error_body(failure, None))
+                batch.results.append(error_body(failure, None))
                 key, version, _ = _item_facts(None, failure, name)
-                tally.add(key, version, failure, None, context)
+                batch.tally.add(key, version, failure, None, context)
                 continue
-            results.append(crypto_json(outcome))
+            batch.results.append(crypto_json(outcome))
             key, version, detail = _item_facts(outcome, None, name)
-            tally.add(key, version, None, detail, context)
-        return results, tally
+            batch.tally.add(key, version, None, detail, context)
 
     async def _run_batch(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
                          items: list[Any], started: float) -> dict[str, Any]:
         now = self.core.clock.now()
-        # One hop to a worker thread for the whole batch: a thousand RSA-4096 signatures
-        # must not hold the event loop (and every other request on this worker) for seconds.
-        results, tally = await run_in_threadpool(self._batch_items, ctx, route, name, items)
+        # Cheap items (a cached AES key) run on the event loop for at most LOOP_SLICE; the
+        # rest, and any item that would block (storage, rotation, RSA-4096 signing), go
+        # to a worker thread in one hop: a thousand RSA signatures must not hold the loop
+        # (and every other request on this worker) for seconds.
+        batch = _Batch(loop_deadline=time.perf_counter() + LOOP_SLICE)
+        self._batch_items(ctx, route, name, items, batch, may_block=False)
+        if len(batch.results) < len(items):
+            await run_in_threadpool(self._batch_items, ctx, route, name,
+                                    items[len(batch.results):], batch, may_block=True)
         ctx.detail = {}
-        records = tally.records(ctx, route.operation, now, len(items),
-                                self.core.audit_trail.keys_or_none)
+        records = batch.tally.records(ctx, route.operation, now, len(items),
+                                      self.core.audit_trail.keys_or_none)
         await self._audit(records, ctx, started)
-        return {"results": results}
+        return {"results": batch.results}
+
+
+LOOP_SLICE = 0.002
+"""How long one batch may run on the event loop before the rest moves to a thread."""
+
+
+@dataclass
+class _Batch:
+    loop_deadline: float
+    results: list[dict[str, Any]] = field(default_factory=list)
+    tally: _BatchTally = field(default_factory=_BatchTally)
 
 
 def _context_of(item: Any) -> dict[str, str] | None:
