@@ -97,7 +97,10 @@ class LimitedReceive:
         return message
 
 
-def _headers(scope: Scope) -> tuple[bytes | None, bytes | None, bool, str | None]:
+_Headers = tuple[bytes | None, bytes | None, bool, str | None]
+
+
+def _headers(scope: Scope) -> _Headers:
     """(content-length, content-type, chunked, authorization) of a request."""
     length = content_type = None
     authorization: str | None = None
@@ -126,16 +129,18 @@ class Front:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = self._with_headers(send)
+        headers = _headers(scope)
         limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
-        refusal = self._framing_refusal(scope, limit) or await self._token_refusal(scope)
+        refusal = self._framing_refusal(headers, limit) \
+            or await self._token_refusal(scope, headers)
         route = match(scope["path"]) if scope["method"] == "POST" else None
         if refusal is None and scope["path"] in KEYLESS_ROUTES and scope["method"] != "POST":
             refusal = MethodNotAllowed(f"{scope['path']} answers POST only")
-        if route is not None or refusal is not None:
-            await self._answer_directly(route, scope, receive, send, limit, refusal)
+        if route is not None or refusal is not None:  # answered here, headers and all
+            await self._answer_directly(route, scope, receive, send, limit, refusal,
+                                        headers[3])
             return
-        await self.app(scope, LimitedReceive(receive, limit), send)
+        await self.app(scope, LimitedReceive(receive, limit), self._with_headers(send))
 
     def _with_headers(self, send: Send) -> Send:
         extra = self._extra
@@ -150,7 +155,8 @@ class Front:
 
         return sending
 
-    async def _token_refusal(self, scope: Scope) -> KeyquorumError | None:
+    async def _token_refusal(self, scope: Scope, headers: _Headers
+                             ) -> KeyquorumError | None:
         """Refuse a request nobody could be allowed to send before reading its body.
 
         A token route without a token is 401 at once, whatever else is wrong with
@@ -160,7 +166,7 @@ class Front:
         """
         if is_tokenless(scope["path"]):
             return None
-        length, _type, chunked, authorization = _headers(scope)
+        length, _type, chunked, authorization = headers
         if authorization is None:  # nothing else about the request matters
             return Unauthenticated("missing bearer token")
         if not chunked and (length is None or length == b"0"):
@@ -176,8 +182,8 @@ class Front:
         return None
 
     @staticmethod
-    def _framing_refusal(scope: Scope, limit: int) -> KeyquorumError | None:
-        length, content_type, chunked, _authorization = _headers(scope)
+    def _framing_refusal(headers: _Headers, limit: int) -> KeyquorumError | None:
+        length, content_type, chunked, _authorization = headers
         if length is not None and (not length.isdigit() or int(length) > limit):
             return TooLarge(f"request body exceeds {limit} bytes") if length.isdigit() \
                 else InvalidRequest("bad Content-Length")
@@ -188,19 +194,15 @@ class Front:
 
     async def _answer_directly(self, route: tuple[CryptoRoute, str | None] | None,
                                scope: Scope, receive: Receive, send: Send,
-                               limit: int, refusal: KeyquorumError | None) -> None:
+                               limit: int, refusal: KeyquorumError | None,
+                               authorization: str | None) -> None:
         request_id = next_request_id()
         client = scope.get("client")
         ctx = RequestContext(request_id=request_id, client=client[0] if client else None)
-        authorization: str | None = None
-        for header, value in scope["headers"]:
-            if header == b"authorization":
-                authorization = value.decode("latin-1")
-                break
         runner = self.services.runner
         operation = route[0].operation if route is not None else "http"
         name = route[1] if route is not None else None
-        extra: list[tuple[bytes, bytes]] = []
+        extra = list(self._extra)  # no-store, nosniff (and HSTS)
         try:
             if refusal is not None:
                 raise refusal

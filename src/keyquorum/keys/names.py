@@ -8,6 +8,7 @@ Names appear verbatim in URL paths and policy globs, so the grammar is strict:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from keyquorum.errors import InvalidRequest
 
@@ -23,6 +24,13 @@ def validate_key_name(name: object) -> str:
     """Return ``name`` if it follows the grammar, else raise ``InvalidRequest`` naming the rule."""
     if not isinstance(name, str):
         raise InvalidRequest("key name must be a string")
+    return _checked(name)
+
+
+@lru_cache(maxsize=16384)
+def _checked(name: str) -> str:
+    """Every request names a key; the same few names are checked once (refusals raise and
+    are never cached)."""
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise InvalidRequest(f"key name must be 1-{MAX_NAME_LENGTH} characters")
     for segment in name.split("/"):
