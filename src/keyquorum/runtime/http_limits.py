@@ -53,10 +53,9 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from keyquorum.config import Settings
+from keyquorum.config import Settings
 
 log = logging.getLogger("keyquorum.http")
 
@@ -69,13 +68,15 @@ _REPORT_EVERY = 60.0
 
 @dataclass(frozen=True)
 class HttpLimits:
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    min_body_rate: int = 1024
-    max_header_bytes: int = 64 * 1024
-    max_headers: int = 100
-    max_url_bytes: int = 8 * 1024
-    max_connections: int | None = None
+    """The HTTP-layer limits of ``Settings``; its defaults are the settings' own."""
+
+    header_timeout: float = Settings.header_timeout
+    body_timeout: float = Settings.body_timeout
+    min_body_rate: int = Settings.min_body_rate
+    max_header_bytes: int = Settings.max_header_bytes
+    max_headers: int = Settings.max_headers
+    max_url_bytes: int = Settings.max_url_bytes
+    max_connections: int | None = Settings.max_connections
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
