@@ -42,6 +42,9 @@ class KeyquorumError(Exception):
 
     code: ClassVar[str] = "internal"
     status: ClassVar[int] = 500
+    # The key (and version) a refusal concerns when the service discovered it (from a
+    # ciphertext's header, an approval): for the audit record only, never the answer.
+    audit_subject: tuple[str | None, int | None] | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)

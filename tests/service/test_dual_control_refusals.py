@@ -198,3 +198,18 @@ def test_expired_approvals_cannot_be_decided_or_used(people: Cast) -> None:
     assert {approval_id, waiting_id} <= {a["id"] for a in expired["approvals"]}
     open_now = ok(people.http(people.approvers[0]).get("/v1/approvals"))["approvals"]
     assert approval_id not in {a["id"] for a in open_now}
+
+
+def test_a_refused_decision_is_audited_against_the_approvals_key(people: Cast) -> None:
+    """The service finds the key in the approval; its refusal record must still name it."""
+    root = people.http()
+    name = unique("dcr/audited")
+    create_key(root, name, "aes-256-gcm")
+    approval_id = needs_approval(root.post(f"/v1/keys/{name}/revoke", json=BODY))
+    refused = root.post(f"/v1/approvals/{approval_id}/approve")
+    assert_error(refused, 403, "self_approval")
+
+    records = ok(root.get("/v1/audit", params={"limit": 100}))["records"]
+    mine = [r for r in records if r["request_id"] == refused.headers["x-request-id"]]
+    assert len(mine) == 1 and mine[0]["outcome"] == "denied"
+    assert mine[0]["key"] == name

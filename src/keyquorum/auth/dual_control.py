@@ -282,10 +282,11 @@ class DualControl:
     def show(self, ctx: RequestContext, approval_id: str) -> Approval:
         assert ctx.identity is not None
         approval = self.approvals.get(approval_id)
-        ctx.key = approval.key
         ctx.detail["approval_id"] = approval.id
         if not self.may_see(ctx.identity, approval):
-            raise Forbidden("token may not see this approval request")
+            refused = Forbidden("token may not see this approval request")
+            refused.audit_subject = (approval.key, None)
+            raise refused
         return approval
 
     def visible(self, ctx: RequestContext, state: str | None, limit: int,
@@ -301,7 +302,15 @@ class DualControl:
         """Approve or reject, as an identity whose policy grants ``approve`` on the key."""
         assert ctx.identity is not None
         approval = self.approvals.get(approval_id)
-        ctx.key = approval.key
+        try:
+            return self._decide(ctx, approval, decision, note)
+        except KeyquorumError as refused:  # audited against the approval's key
+            refused.audit_subject = (approval.key, None)
+            raise
+
+    def _decide(self, ctx: RequestContext, approval: Approval, decision: str,
+                note: str | None) -> Approval:
+        assert ctx.identity is not None
         ctx.detail.update({"approval_id": approval.id, "action": approval.operation,
                            "decision": decision})
         if note:

@@ -19,12 +19,6 @@ class RequestContext:
     # Set once any audit record for this request was written (or attempted).
     recorded: bool = False
     detail: dict[str, str] = field(default_factory=dict)
-    # The key (and version) an operation found on its own, e.g. from a ciphertext's
-    # header, so that a refusal after that point is audited against the right key.
-    key: str | None = None
-    key_version: int | None = None
-    # The encryption context given with the request; the audit stores it only HMAC'd.
-    context: dict[str, str] | None = None
 
     @property
     def accessor(self) -> str | None:

@@ -64,11 +64,11 @@ def name_subject(exc: KeyquorumError, key: str, version: int | None) -> None:
     it; the record must still name it (who tried to decrypt what), while the
     answer to the caller must not name a key the caller may not use.
     """
-    exc.audit_subject = (key, version)  # type: ignore[attr-defined]
+    exc.audit_subject = (key, version)
 
 
-def subject_of(exc: BaseException) -> tuple[str, int | None] | None:
-    return getattr(exc, "audit_subject", None)
+def subject_of(exc: BaseException) -> tuple[str | None, int | None] | None:
+    return exc.audit_subject if isinstance(exc, KeyquorumError) else None
 
 
 @dataclass(frozen=True)
