@@ -26,6 +26,7 @@ from keyquorum.api import (
 )
 from keyquorum.api.anonymous import WINDOW_SECONDS
 from keyquorum.api.errors import install_error_handlers
+from keyquorum.api.foreign import ForeignFront
 from keyquorum.api.front import Front
 from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.responses import JSONAnswer
@@ -93,4 +94,11 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     app.include_router(routes_metrics.router)
     app.include_router(routes_openapi.router)
     app.add_middleware(RequestIdHeader)
-    return Front(app, services, tls=core.settings.tls_cert is not None)
+    return Front(app, services, tls=core.settings.tls_cert is not None,
+                 foreign=foreign_fronts(services))
+
+
+def foreign_fronts(services: Services) -> list[ForeignFront]:
+    """The front ends for other products' clients, each over the same pipeline."""
+    fronts: list[ForeignFront] = []
+    return fronts

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keyquorum.api.crypto_routes import KEYLESS_ROUTES, CryptoRoute, match
 from keyquorum.api.errors import error_body, translate
+from keyquorum.api.foreign import ForeignFront
 from keyquorum.api.runner import bearer_token, parse_json_body
 from keyquorum.api.services import Services
 from keyquorum.errors import (
@@ -120,15 +121,22 @@ def _headers(scope: Scope) -> _Headers:
 class Front:
     """ASGI app: checks every request's framing, answers crypto POSTs, passes the rest on."""
 
-    def __init__(self, app: Any, services: Services, *, tls: bool) -> None:
+    def __init__(self, app: Any, services: Services, *, tls: bool,
+                 foreign: Sequence[ForeignFront] = ()) -> None:
         self.app = app
         self.services = services
+        self.foreign = tuple(foreign)
         self._extra = [*_BASE_HEADERS, *([_HSTS] if tls else [])]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        for front in self.foreign:  # AWS KMS, Vault transit: their own framing and creds
+            if front.claims(scope):
+                limit = self.services.core.settings.max_body_bytes
+                await front(scope, LimitedReceive(receive, limit), self._with_headers(send))
+                return
         headers = _headers(scope)
         limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
         refusal = self._framing_refusal(headers, limit) \
@@ -207,7 +215,7 @@ class Front:
             if refusal is not None:
                 raise refusal
             assert route is not None
-            raw = await _read_body(receive, limit)
+            raw = await read_body(receive, limit)
             body = parse_json_body(raw, allow_empty=route[0].empty_body_ok)
             answer = await runner.run_crypto(ctx, authorization, route[0], name, body)
             status, payload = 200, orjson.dumps(answer)
@@ -235,7 +243,7 @@ class Front:
         await send({"type": "http.response.body", "body": payload})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:

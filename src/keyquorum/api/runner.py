@@ -303,13 +303,35 @@ class Runner:
         ``work``; ``work`` returns the answer, or ``Audited`` to name a key the
         record should carry that the route did not know.
         """
-        ctx = new_context(request)
         authorization = request.headers.get("authorization")
+        return await self.execute(
+            new_context(request), operation, key, work, permission=permission,
+            credential=(partial(self.authenticate, authorization) if authenticate
+                        else None),
+            authorization=authorization, in_thread=in_thread, spec=spec)
+
+    async def execute(self, ctx: RequestContext, operation: str, key: str | None,
+                      work: Callable[[RequestContext], T], *, permission: Permission,
+                      credential: Callable[[RequestContext], Identity] | None,
+                      authorization: str | None = None, in_thread: bool = False,
+                      spec: str | None = None,
+                      detail: dict[str, str] | None = None) -> Any:
+        """The pipeline after the body was typed, for any front end.
+
+        ``credential`` finds the caller (a bearer token, a SigV4 signature, an
+        ``X-Vault-Token``) and sets ``ctx.identity``; ``None`` only for the
+        token-less ceremonies, which check their own proofs. ``detail`` is added to
+        the audit record (a foreign front names its protocol and action there).
+        Raises the domain error, already audited, when anything is refused.
+        """
         started = time.perf_counter()
+        if detail:
+            ctx.detail = {**ctx.detail, **detail}
         version: int | None = None
         try:
-            if authenticate:
-                identity = self.authenticate(authorization, ctx)
+            if credential is not None:
+                identity = credential(ctx)
+                ctx.identity = identity
                 needed = permission(identity) if callable(permission) else permission
                 if key is not None:
                     validate_key_name(key)
@@ -318,7 +340,7 @@ class Runner:
             result = await run_in_threadpool(work, ctx) if in_thread else work(ctx)
         except Exception as exc:
             error = await self._refuse(ctx, authorization, operation, key, exc, started,
-                                       token_required=authenticate)
+                                       token_required=credential is not None)
             raise error from exc
         if isinstance(result, Audited):
             key, version, answer = result.key or key, result.key_version, result.answer
