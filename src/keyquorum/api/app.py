@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from keyquorum import __version__
 from keyquorum.api import (
+    routes_access_keys,
     routes_approvals,
     routes_audit,
     routes_auth,
@@ -32,6 +33,7 @@ from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
 from keyquorum.api.services import Services
+from keyquorum.auth.access_keys import AccessKeyStore
 from keyquorum.metrics.collector import share_between_workers
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
@@ -45,7 +47,8 @@ def build_services(core: Core) -> Services:
     operations = CryptoOperations(core, lifecycle)
     return Services(core=core, lifecycle=lifecycle,
                     operations=operations, runner=Runner(core, operations),
-                    scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval))
+                    scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval),
+                    access_keys=AccessKeyStore(core.engine, core.clock, core.barrier))
 
 
 async def _flush_anonymous_refusals(services: Services) -> None:
@@ -86,6 +89,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     app.include_router(routes_backup.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_auth.router)
+    app.include_router(routes_access_keys.router)
     app.include_router(routes_simulate.router)
     app.include_router(routes_audit.router)
     app.include_router(routes_audit.sinks_router)

@@ -110,6 +110,16 @@ class CreateToken(Body):
     approval_id: ApprovalId | None = None
 
 
+class CreateAccessKey(Body):
+    """``POST /v1/auth/access-keys``: AWS SigV4 credentials for the KMS API, made like a
+    child token (the caller's policies, at most its life)."""
+
+    policies: PolicyNames
+    ttl: TokenTtl = None
+    name: TokenName | None = None
+    approval_id: ApprovalId | None = None
+
+
 _RULE_SCHEMA = {
     "type": "object", "required": ["keys", "operations"], "additionalProperties": False,
     "properties": {
@@ -279,6 +289,7 @@ class PutAuditSink(Body):
             raise InvalidRequest(str(exc).replace("audit_sinks[0]: ", "")) from None
 
 
-__all__ = ["KEY_OPERATIONS", "ApprovalId", "ApprovalOnly", "CreateToken", "DecideApproval",
+__all__ = ["KEY_OPERATIONS", "ApprovalId", "ApprovalOnly", "CreateAccessKey",
+           "CreateToken", "DecideApproval",
            "HashValue", "PutAuditSink", "PutPolicy", "SimulatePolicy", "VerifyAudit",
            "domain_rule", "duration_schema", "shown"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from keyquorum.api.runner import Runner
+from keyquorum.auth.access_keys import AccessKeyStore
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations
@@ -20,6 +21,7 @@ class Services:
     operations: CryptoOperations
     runner: Runner
     scheduler: Scheduler
+    access_keys: AccessKeyStore  # AWS SigV4 credentials (keyquorum.kms)
 
 
 async def services(request: Request) -> Services:

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..client import KeyquorumAPIError, TransportError
 from . import (
+    access_keys,
     approvals,
     audit,
     backup,
@@ -101,6 +102,7 @@ crypto.register(app)
 app.add_typer(operator.app, name="operator")
 app.add_typer(keys.app, name="key")
 app.add_typer(tokens.app, name="token")
+app.add_typer(access_keys.app, name="access-key")
 app.add_typer(policies.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approval")

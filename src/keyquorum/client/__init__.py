@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from ._access_keys import AccessKey, AccessKeyInfo
 from ._approvals import Approval, ApprovalDecision, ApprovalPage, DualControlSettings
 from ._async_client import AsyncClient
 from ._client import Client
@@ -91,6 +92,8 @@ from .errors import (
 )
 
 __all__ = [
+    "AccessKey",
+    "AccessKeyInfo",
     "Approval",
     "ApprovalConsumedError",
     "ApprovalDecision",

@@ -11,9 +11,11 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
+from . import _access_keys as access
 from . import _approvals as dual
 from . import _custodians as drills
 from . import _protocol as api
+from ._access_keys import AccessKey, AccessKeyInfo
 from ._approvals import Approval, ApprovalPage, DualControlSettings
 from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus
 from ._models import (
@@ -381,6 +383,19 @@ class AsyncClient:
 
     async def revoke_token(self, accessor: str) -> None:
         await self._run(api.revoke_token(accessor))
+
+    async def create_access_key(self, policies: Sequence[str], *, ttl: Duration | None = None,
+                                name: str | None = None,
+                                approval_id: str | None = None) -> AccessKey:
+        """AWS SigV4 credentials for the KMS API, an identity like a token."""
+        return await self._run(access.create_access_key(policies, ttl=ttl, name=name,
+                                                        approval_id=approval_id))
+
+    async def list_access_keys(self) -> list[AccessKeyInfo]:
+        return await self._run(access.list_access_keys())
+
+    async def revoke_access_key(self, accessor: str) -> None:
+        await self._run(access.revoke_access_key(accessor))
 
     async def put_policy(self, name: str, rules: Sequence[PolicyRule | Mapping[str, Any]], *,
                          approval_id: str | None = None) -> Policy:

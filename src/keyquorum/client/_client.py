@@ -13,9 +13,11 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
+from . import _access_keys as access
 from . import _approvals as dual
 from . import _custodians as drills
 from . import _protocol as api
+from ._access_keys import AccessKey, AccessKeyInfo
 from ._approvals import Approval, ApprovalPage, DualControlSettings
 from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus
 from ._models import (
@@ -382,6 +384,19 @@ class Client:
 
     def revoke_token(self, accessor: str) -> None:
         self._run(api.revoke_token(accessor))
+
+    def create_access_key(self, policies: Sequence[str], *, ttl: Duration | None = None,
+                          name: str | None = None,
+                          approval_id: str | None = None) -> AccessKey:
+        """AWS SigV4 credentials for the KMS API, an identity like a token."""
+        return self._run(access.create_access_key(policies, ttl=ttl, name=name,
+                                                  approval_id=approval_id))
+
+    def list_access_keys(self) -> list[AccessKeyInfo]:
+        return self._run(access.list_access_keys())
+
+    def revoke_access_key(self, accessor: str) -> None:
+        self._run(access.revoke_access_key(accessor))
 
     def put_policy(self, name: str, rules: Sequence[PolicyRule | Mapping[str, Any]], *,
                    approval_id: str | None = None) -> Policy:

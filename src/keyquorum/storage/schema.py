@@ -208,3 +208,33 @@ custodian_challenges = Table(
     Column("used_at", Float, nullable=True),
 )
 Index("ix_custodian_challenges_custodian", custodian_challenges.c.custodian_index)
+
+# AWS KMS access keys (``keyquorum.kms``): an identity like a token (accessor, policies,
+# expiry, revocation). SigV4 needs the secret itself to recompute signatures, so it is
+# stored encrypted by the barrier (the row's accessor is the associated data), never hashed
+# and never in plaintext.
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("accessor", String(64), primary_key=True),
+    Column("access_key_id", String(32), nullable=False, unique=True),
+    Column("secret", LargeBinary, nullable=False),
+    Column("name", String(128), nullable=True),
+    Column("policies", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+# AWS KMS aliases (``alias/...``) made by CreateAlias; ``alias/<native name>`` needs no
+# row (it resolves to the key of that name).
+kms_aliases = Table(
+    "kms_aliases",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("key_id", String(36), ForeignKey("keys.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_kms_aliases_key_id", kms_aliases.c.key_id)

@@ -1,0 +1,107 @@
+"""Access keys (AWS SigV4 credentials for the KMS API): create, list, revoke.
+
+They are made, listed and revoked under the same rules as tokens (``routes_auth``):
+``sys:tokens``; a caller hands out only policies it holds, for at most its own
+life; a privileged one is dual-controlled; every change is audited in its own
+transaction. The secret is in the creation's answer and nowhere else.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from keyquorum.api.bodies import parse_body, request_body
+from keyquorum.api.bodies_admin import CreateAccessKey
+from keyquorum.api.routes_approvals import approval_id_from
+from keyquorum.api.runner import read_json
+from keyquorum.api.services import Services, services
+from keyquorum.auth.access_keys import AccessKeyInfo
+from keyquorum.auth.dual_settings import TOKEN_CREATE_PRIVILEGED
+from keyquorum.auth.identity import Identity
+from keyquorum.auth.tokens import check_child_token
+from keyquorum.clock import rfc3339
+from keyquorum.errors import Forbidden, InvalidRequest
+from keyquorum.service.context import RequestContext
+
+router = APIRouter(prefix="/v1/auth/access-keys")
+
+
+def _info_json(info: AccessKeyInfo) -> dict[str, Any]:
+    return {"access_key_id": info.access_key_id, "accessor": info.accessor,
+            "name": info.name, "policies": list(info.policies),
+            "created_at": rfc3339(info.created_at), "created_by": info.created_by,
+            "expires_at": rfc3339(info.expires_at)}
+
+
+@router.post("", openapi_extra=request_body(CreateAccessKey))
+async def create_access_key(request: Request,
+                            s: Services = Depends(services)) -> dict[str, Any]:
+    body = await read_json(request, s.core)
+    approval_id = approval_id_from(request, body)
+    asked = parse_body(CreateAccessKey, body)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        parent = ctx.identity
+        assert parent is not None
+        wanted = s.core.settings.default_token_ttl if asked.ttl is None else asked.ttl
+        ttl = check_child_token(parent, asked.policies, wanted, s.core.clock.now())
+        missing = [name for name in asked.policies if s.core.policies.find(name) is None]
+        if missing:
+            raise InvalidRequest(f"no such policies: {', '.join(missing)}")
+        gate: AbstractContextManager[None] = nullcontext()
+        if s.core.dual_control.token_needs_approval(asked.policies):
+            gate = s.core.dual_control.guard(ctx, TOKEN_CREATE_PRIVILEGED, None, body,
+                                             approval_id=approval_id)
+        with gate, s.core.changes.audited(ctx, "sys:tokens") as change:
+            access_key_id, secret, identity = s.access_keys.create(
+                policies=asked.policies, ttl=ttl, name=asked.name,
+                created_by=parent.accessor, connection=change.conn)
+            ctx.detail["created_accessor"] = identity.accessor
+            ctx.detail["kind"] = "access-key"
+        return {"access_key_id": access_key_id, "secret_access_key": secret,
+                "accessor": identity.accessor, "name": identity.name,
+                "policies": list(identity.policies),
+                "expires_at": rfc3339(identity.expires_at),
+                "created_at": rfc3339(identity.created_at)}
+
+    return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
+                              in_thread=True)
+
+
+@router.get("")
+async def list_access_keys(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+    def work(_ctx: RequestContext) -> dict[str, Any]:
+        s.core.barrier()
+        return {"access_keys": [_info_json(info) for info in s.access_keys.list()]}
+
+    return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
+                              in_thread=True)
+
+
+@router.delete("/{accessor}")
+async def revoke_access_key(request: Request, accessor: str,
+                            s: Services = Depends(services)) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        assert ctx.identity is not None
+        s.core.barrier()
+        target = s.access_keys.get(accessor)
+        if target.is_root and not ctx.identity.is_root:
+            raise Forbidden("only a root token may revoke a root access key")
+        ctx.detail["revoked_accessor"] = accessor
+        ctx.detail["kind"] = "access-key"
+        with s.core.changes.audited(ctx, "sys:tokens") as change:
+            s.access_keys.revoke(accessor, connection=change.conn)
+        s.access_keys.forget(accessor)
+        return {"accessor": accessor, "revoked": True}
+
+    def needed(identity: Identity) -> str | None:
+        return None if identity.accessor == accessor else "sys:tokens"  # revoking itself
+
+    return await s.runner.run(request, "sys:tokens", None, work, permission=needed,
+                              in_thread=True)
+
+
+__all__ = ["router"]
