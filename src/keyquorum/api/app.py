@@ -40,6 +40,7 @@ from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations
 from keyquorum.service.scheduler import Scheduler
 from keyquorum.service.seals import start_auto_unseal
+from keyquorum.transit.front import TransitFront
 
 
 def build_services(core: Core) -> Services:
@@ -98,11 +99,16 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     app.include_router(routes_metrics.router)
     app.include_router(routes_openapi.router)
     app.add_middleware(RequestIdHeader)
-    return Front(app, services, tls=core.settings.tls_cert is not None,
-                 foreign=foreign_fronts(services))
+    front = Front(app, services, tls=core.settings.tls_cert is not None,
+                  foreign=foreign_fronts(services))
+    for foreign in front.foreign:  # Vault's seal paths are handed back to the native front
+        if isinstance(foreign, TransitFront):
+            foreign.native = front
+    return front
 
 
 def foreign_fronts(services: Services) -> list[ForeignFront]:
     """The front ends for other products' clients, each over the same pipeline."""
     fronts: list[ForeignFront] = []
+    fronts.append(TransitFront(services))  # Vault / OpenBao transit at /v1/<mount>/
     return fronts

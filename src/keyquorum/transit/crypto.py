@@ -1,0 +1,187 @@
+"""``transit/encrypt``, ``decrypt``, ``rewrap`` and ``datakey``: single and ``batch_input``.
+
+**associated_data ↔ context.** Vault's ``associated_data`` (AAD for AES-GCM and
+ChaCha20-Poly1305) becomes keyquorum's encryption context
+``{"associated_data": <standard base64 of the AAD>}``: keyquorum authenticates
+the canonical context as AAD, so the ciphertext is bound to it exactly as Vault
+binds it to its AAD, and the native API decrypts the same ciphertext with that
+context. Vault's ``context`` (key derivation) and ``convergent_encryption`` are
+refused: keyquorum keys are never derived.
+
+Each item (a single request is one item) runs through the pipeline with the
+native twin's permission (encrypt → ``encrypt``, decrypt → decided by the
+service on the key the ciphertext names, rewrap → ``reencrypt``, datakey →
+``datakey``) and its own audit record; a batch item fails alone, and the
+answer is 400 when any item failed, as Vault answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from keyquorum.errors import InvalidCiphertext, InvalidRequest, KeyquorumError
+from keyquorum.keys.ciphertext import parse_ciphertext
+from keyquorum.service.context import RequestContext
+from keyquorum.transit import fields
+from keyquorum.transit.calls import Call, batch_items
+from keyquorum.transit.ciphertext import from_vault, to_vault
+from keyquorum.transit.envelope import Answer, MethodNotAllowed, vault_message
+
+AAD_FIELD = "associated_data"
+MAX_AAD_BYTES = 6 * 1024
+DATAKEY_BITS = (128, 256, 512)
+REFUSED = ("context", "nonce", "convergent_encryption", "derived", "partial_failure_response_code")
+
+Item = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def context_of(item: dict[str, Any]) -> dict[str, str] | None:
+    """keyquorum's encryption context for a Vault item's ``associated_data``."""
+    aad = fields.b64(item, AAD_FIELD)
+    if aad is None or not aad:
+        return None
+    if len(aad) > MAX_AAD_BYTES:
+        raise InvalidRequest(f"associated_data is at most {MAX_AAD_BYTES} bytes")
+    return {AAD_FIELD: fields.encode_b64(aad)}
+
+
+def _check_key_version(item: dict[str, Any]) -> None:
+    version = fields.integer(item, "key_version", None, low=0)
+    if version:  # keyquorum encrypts with the latest version only
+        raise InvalidRequest("key_version is not supported for encryption: keyquorum always "
+                             "encrypts with the latest version")
+
+
+async def each(call: Call, item_work: Item) -> Answer:
+    """Run a single request or every ``batch_input`` item; items fail alone."""
+    fields.refuse_unsupported(call.body, REFUSED)
+    items = batch_items(call.body, call.services.core.settings.max_batch_items)
+    if items is None:
+        return Answer(await item_work(call.body))
+    results: list[dict[str, Any]] = []
+    failed = False
+    for item in items:
+        reference = item.get("reference")
+        try:
+            fields.refuse_unsupported(item, REFUSED)
+            result = await item_work(item)
+        except KeyquorumError as error:
+            failed = True
+            result = {"error": vault_message(error)}
+        if reference is not None:
+            result["reference"] = reference
+        results.append(result)
+    return Answer({"batch_results": results}, status=400 if failed else 200)
+
+
+async def encrypt(call: Call) -> Answer:
+    name = call.key_name()
+    ops = call.services.operations
+
+    async def one(item: dict[str, Any]) -> dict[str, Any]:
+        def work(ctx: RequestContext) -> dict[str, Any]:
+            plaintext = fields.b64(item, "plaintext", required=True) or b""
+            context = context_of(item)
+            _check_key_version(item)
+            call.runner.authorize(ctx, "encrypt", name, context=context)
+            done = ops.encrypt(ctx, name, plaintext, context)
+            assert done.version is not None
+            return {"ciphertext": to_vault(done.ciphertext, done.version),
+                    "key_version": done.version}
+
+        return await call.run_item("encrypt", name, work, permission=None)
+
+    return await each(call, one)
+
+
+def _native(item: dict[str, Any], name: str, core: Any) -> str:
+    """The ``kq1:`` ciphertext of an item; its prefix must name the header's version."""
+    number, native = from_vault(item.get("ciphertext"))
+    try:
+        header = parse_ciphertext(native)[0]
+    except Exception as exc:  # every malformed ciphertext gets the one vague answer
+        raise InvalidCiphertext("invalid ciphertext") from exc
+    if number and number != header.key_version:
+        loaded = core.keys.get(name)
+        if number > loaded.key.primary_version:
+            raise InvalidCiphertext("invalid ciphertext: version is too new")
+        raise InvalidCiphertext("invalid ciphertext: the version prefix does not match")
+    return native
+
+
+async def decrypt(call: Call) -> Answer:
+    name = call.key_name()
+    ops = call.services.operations
+    core = call.services.core
+
+    async def one(item: dict[str, Any]) -> dict[str, Any]:
+        def work(ctx: RequestContext) -> dict[str, Any]:
+            native = _native(item, name, core)
+            done = ops.decrypt(ctx, native, context_of(item), expected_key=name)
+            return {"plaintext": fields.encode_b64(done.plaintext)}
+
+        # Like POST /v1/keys/{name}/decrypt: the service authorizes the key the
+        # ciphertext names (and refuses another key's ciphertext).
+        return await call.run_item("decrypt", name, work, permission=None)
+
+    return await each(call, one)
+
+
+async def rewrap(call: Call) -> Answer:
+    name = call.key_name()
+    ops = call.services.operations
+    core = call.services.core
+
+    async def one(item: dict[str, Any]) -> dict[str, Any]:
+        def work(ctx: RequestContext) -> dict[str, Any]:
+            _check_key_version(item)
+            native = _native(item, name, core)
+            header = parse_ciphertext(native)[0]
+            if str(header.key_id) != core.keys.get(name).key.id:
+                raise InvalidCiphertext("the ciphertext belongs to another key")
+            context = context_of(item)
+            done = ops.reencrypt(ctx, native, context, destination_key=None,
+                                 destination_context=context)
+            assert done.version is not None
+            return {"ciphertext": to_vault(done.ciphertext, done.version),
+                    "key_version": done.version}
+
+        # reencrypt, unchanged key and context: the native twin needs reencrypt only,
+        # checked by the service on the key the ciphertext names (the path's key).
+        return await call.run_item("reencrypt", name, work, permission=None)
+
+    return await each(call, one)
+
+
+async def datakey(call: Call) -> Answer:
+    """``datakey/plaintext/:name`` and ``datakey/wrapped/:name``."""
+    segs = call.segments
+    if len(segs) != 3 or segs[1] not in ("plaintext", "wrapped"):
+        raise InvalidRequest("use datakey/plaintext/:name or datakey/wrapped/:name")
+    with_plaintext = segs[1] == "plaintext"
+    name = call.key_name(2)
+    bits = fields.integer(call.body, "bits", 256, low=1, high=4096)
+    if bits not in DATAKEY_BITS:
+        raise InvalidRequest("bits must be 128, 256 or 512")
+    fields.refuse_unsupported(call.body, REFUSED)
+    context = context_of(call.body)
+    assert bits is not None
+    ops = call.services.operations
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        call.runner.authorize(ctx, "datakey", name, context=context)
+        done = ops.datakey(ctx, name, bits, context, with_plaintext=with_plaintext)
+        assert done.version is not None
+        data: dict[str, Any] = {"ciphertext": to_vault(done.ciphertext, done.version),
+                                "key_version": done.version}
+        if done.plaintext is not None:
+            data["plaintext"] = fields.encode_b64(done.plaintext)
+        return data
+
+    return Answer(await call.run("datakey", name, work, permission=None))
+
+
+def post_only(call: Call) -> None:
+    if call.method not in ("POST", "PUT"):
+        raise MethodNotAllowed(f"{call.segments[0]} answers POST")

@@ -1,0 +1,214 @@
+"""``transit/keys``: create, read, list, config, rotate, trim, delete (and export).
+
+Each call runs the native lifecycle service under the native permission:
+create → ``create`` (with the spec, for spec-conditioned rules), read → ``read``,
+list → ``list`` per key, config → ``update``, rotate → ``rotate``, delete →
+``delete`` under dual control's ``schedule-deletion``, exactly as
+``POST /v1/keys/{name}/schedule-deletion``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyquorum.auth.dual_settings import SCHEDULE_DELETION
+from keyquorum.errors import Conflict, InvalidRequest, NotFound
+from keyquorum.keys.models import Key
+from keyquorum.keys.states import KeyState
+from keyquorum.service.context import RequestContext
+from keyquorum.service.lifecycle import KeyChanges, NewKey
+from keyquorum.storage import keys_repo
+from keyquorum.transit import fields
+from keyquorum.transit.calls import Call
+from keyquorum.transit.envelope import Answer, MethodNotAllowed, UnsupportedPath
+from keyquorum.transit.keyinfo import (
+    DELETION_ALLOWED,
+    MIN_ENCRYPTION_VERSION,
+    deletion_allowed,
+    key_data,
+)
+from keyquorum.transit.types import hmac_bits, spec_for_type
+
+MIN_ROTATION = 3600
+_GONE = (KeyState.DESTROY_SCHEDULED, KeyState.DESTROYED)
+NOT_HONOURED = ("derived", "convergent_encryption", "allow_plaintext_backup",
+                "managed_key_name", "managed_key_id", "context")
+
+
+def _load(call: Call, name: str) -> Key:
+    call.services.core.barrier()
+    with call.services.core.engine.connect() as conn:
+        key = keys_repo.get_key(conn, name=name)
+    if key is None:
+        raise NotFound(f"no key named {name}")
+    return key
+
+
+async def handle_keys(call: Call) -> Answer:
+    """Route ``keys``, ``keys/:name`` and ``keys/:name/<action>``."""
+    segs = call.segments
+    if len(segs) == 1:
+        if call.method == "LIST":
+            return await list_keys(call)
+        raise MethodNotAllowed("keys answers LIST (or GET with list=true)")
+    if len(segs) == 2:
+        if call.method == "LIST":
+            return await list_keys(call)
+        handler = {"GET": read_key, "POST": create_key, "PUT": create_key,
+                   "DELETE": delete_key}.get(call.method)
+        if handler is None:
+            raise MethodNotAllowed(f"{call.method} is not supported on keys/:name")
+        return await handler(call)
+    action = segs[2] if len(segs) == 3 else ""
+    if call.method not in ("POST", "PUT"):
+        raise MethodNotAllowed(f"keys/:name/{action} answers POST")
+    if action == "config":
+        return await configure(call)
+    if action == "rotate":
+        return await rotate(call)
+    if action == "trim":
+        raise InvalidRequest("trim is not supported: keyquorum keeps every version until the "
+                             "key is destroyed; raise min_decryption_version instead")
+    if action in ("import", "import_version"):
+        raise InvalidRequest("key import (BYOK) is not supported yet by keyquorum's transit "
+                             "API")
+    raise UnsupportedPath("unsupported path")
+
+
+async def read_key(call: Call) -> Answer:
+    name, vault_name = call.key_name(), call.segments[1]
+
+    def work(_ctx: RequestContext) -> dict[str, Any]:
+        return key_data(_load(call, name), vault_name)
+
+    return Answer(await call.run("read", name, work, permission="read"))
+
+
+async def create_key(call: Call) -> Answer:
+    name, vault_name, body = call.key_name(), call.segments[1], call.body
+    fields.refuse_unsupported(body, NOT_HONOURED)
+    vault_type = fields.text(body, "type", "aes256-gcm96") or "aes256-gcm96"
+    spec = spec_for_type(vault_type)
+    key_size = fields.integer(body, "key_size", None, low=0, high=4096)
+    if key_size not in (None, 0) and key_size * 8 != (hmac_bits(spec) or -1):
+        raise InvalidRequest("key_size is only for hmac keys, and keyquorum's hmac keys are "
+                             "32 bytes (HMAC-SHA256)")
+    rotation = _rotation(body)
+    request = NewKey(name=name, spec=spec, exportable=fields.boolean(body, "exportable"),
+                     rotation_period=rotation)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        try:
+            key = call.services.lifecycle.create(ctx, request)
+        except Conflict:  # Vault's create is idempotent: an existing key is answered as is
+            key = _load(call, name)
+            if key.spec != spec:
+                raise Conflict(f"key {vault_name} exists with type "
+                               f"{key_data(key, vault_name)['type']}") from None
+            call.warnings.append("the key already exists; nothing was changed")
+        return key_data(key, vault_name)
+
+    data = await call.run("create", name, work, permission="create", spec=spec)
+    return Answer(data, call.warnings)
+
+
+def _rotation(body: dict[str, Any]) -> int | None:
+    seconds = fields.duration_seconds(body, "auto_rotate_period")
+    if seconds is not None and 0 < seconds < MIN_ROTATION:
+        raise InvalidRequest("auto_rotate_period must be 0 (off) or at least 1h")
+    return seconds or None
+
+
+async def list_keys(call: Call) -> Answer:
+    assert call.mount is not None
+    mount = call.mount
+    core = call.services.core
+
+    def work(ctx: RequestContext) -> list[str]:
+        core.barrier()
+        assert ctx.identity is not None
+        found: list[str] = []
+        with core.engine.connect() as conn:
+            for key in keys_repo.iter_keys(conn, prefix=mount.prefix or None):
+                if key.state in _GONE:  # deleted keys leave Vault's list at once
+                    continue
+                vault_name = mount.vault_name(key.name)
+                if vault_name is not None and core.authorizer.allowed(
+                        ctx.identity, "list", key.name, client=ctx.client):
+                    found.append(vault_name)
+        return found
+
+    names = await call.run("list", None, work, permission=None)
+    if not names:  # Vault answers an empty list with 404 and no message
+        return Answer(status=404, raw={"errors": []})
+    return Answer({"keys": names})
+
+
+async def configure(call: Call) -> Answer:
+    name, vault_name, body = call.key_name(), call.segments[1], call.body
+    fields.refuse_unsupported(body, ("allow_plaintext_backup",))
+    min_decrypt = fields.integer(body, "min_decryption_version", None, low=0)
+    min_encrypt = fields.integer(body, "min_encryption_version", None, low=0)
+    allowed = fields.boolean(body, "deletion_allowed") if "deletion_allowed" in body else None
+    exportable = fields.boolean(body, "exportable") if "exportable" in body else None
+    rotation_given = "auto_rotate_period" in body
+    rotation = _rotation(body)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        key = _load(call, name)
+        if exportable is not None and exportable != key.exportable:
+            raise InvalidRequest("exportable is fixed when a key is created in keyquorum")
+        if min_encrypt and min_encrypt > key.primary_version:
+            raise InvalidRequest("min_encryption_version cannot exceed the latest version "
+                                 f"({key.primary_version})")
+        changes: dict[str, Any] = {}
+        labels = dict(key.labels)
+        if allowed is not None:
+            labels[DELETION_ALLOWED] = "true" if allowed else "false"
+        if min_encrypt is not None:
+            labels[MIN_ENCRYPTION_VERSION] = str(min_encrypt)
+        if labels != key.labels:
+            changes["labels"] = labels
+        if min_decrypt:  # 0 keeps the current value, as in Vault
+            changes["min_decrypt_version"] = min_decrypt
+        if rotation_given:
+            changes["rotation_period"] = rotation
+        if changes:
+            key = call.services.lifecycle.update(ctx, name, KeyChanges(changes))
+        return key_data(key, vault_name)
+
+    return Answer(await call.run("update", name, work, permission="update"))
+
+
+async def rotate(call: Call) -> Answer:
+    name, vault_name = call.key_name(), call.segments[1]
+    fields.refuse_unsupported(call.body, ("managed_key_name", "managed_key_id"))
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        return key_data(call.services.lifecycle.rotate(ctx, name), vault_name)
+
+    return Answer(await call.run("rotate", name, work, permission="rotate"))
+
+
+async def delete_key(call: Call) -> Answer:
+    """Vault deletes at once; keyquorum schedules destruction after the key's deletion
+    window (cancellable), and the answer's warnings say so."""
+    name = call.key_name()
+    approval_id = fields.text(call.body, "approval_id", max_length=64)
+    core = call.services.core
+
+    def work(ctx: RequestContext) -> int:
+        key = _load(call, name)
+        if not deletion_allowed(key):
+            raise InvalidRequest("deletion is not allowed for this key "
+                                 "(set deletion_allowed=true with keys/:name/config)")
+        with core.dual_control.guard(ctx, SCHEDULE_DELETION, name, {},
+                                     approval_id=approval_id):
+            scheduled = call.services.lifecycle.schedule_deletion(ctx, name, None)
+        return scheduled.deletion_window_days
+
+    days = await call.run("delete", name, work, permission="delete")
+    return Answer(None, [
+        f"keyquorum scheduled the key for destruction in {days} days (its deletion "
+        "window), not at once; until then it can be restored with "
+        f"POST /v1/keys/{name}/cancel-deletion"])
