@@ -106,3 +106,15 @@ def moto_kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoKms]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+PIN_PREFIX = "KEYQUORUM_HSM_PIN"  # the default pkcs11_pin_env_prefix: PIN variables start so
+
+
+def seal_trust_config(kms: MotoKms | None = None) -> dict[str, list[str]]:
+    """Config-file entries that let a server load SoftHSM2 and call the moto KMS (plain
+    http on loopback, named explicitly): the trust roots of ``keyquorum.seal.trust``."""
+    config = {"pkcs11_modules": [SOFTHSM_MODULE]}
+    if kms is not None:
+        config.update(kms_endpoints=[kms.endpoint_url], kms_plain_http_hosts=["127.0.0.1"])
+    return config

@@ -5,13 +5,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from keyquorum.audit.sinks import SinkConfig, parse_sink_configs
 from keyquorum.auth.dual_settings import OFF, DualControlSettings, parse_settings
 from keyquorum.errors import KeyquorumError
+from keyquorum.seal.trust import SealTrust
+
+SEAL_TRUST_FIELDS = ("pkcs11_modules", "kms_endpoints", "kms_plain_http_hosts",
+                     "pkcs11_pin_env_prefix", "pkcs11_pin_dir")
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
 
@@ -61,6 +65,11 @@ class Settings:
     max_url_bytes: int = 8 * 1024
     # Open connections per process; None: the soft file-descriptor limit less a reserve.
     max_connections: int | None = None
+    # Trust roots: the PKCS#11 modules, KMS endpoints and PIN sources a seal may use
+    # (``seal.trust``), from the config file's pkcs11_modules, kms_endpoints,
+    # kms_plain_http_hosts, pkcs11_pin_env_prefix and pkcs11_pin_dir. Nothing by default:
+    # the API chooses among what is listed here and never adds to it.
+    seal_trust: SealTrust = field(default_factory=SealTrust)
 
     @property
     def host(self) -> str:
@@ -136,6 +145,12 @@ def is_loopback(host: str) -> bool:
 def load_config_file(settings: Settings, path: Path) -> Settings:
     """Overlay a JSON config file's known fields on ``settings``; unknown fields are an error."""
     raw: dict[str, Any] = json.loads(path.read_text())
+    if "seal_trust" in raw:
+        raise ValueError("unknown config fields: seal_trust (give pkcs11_modules, "
+                         "kms_endpoints, ... at the top level)")
+    trust = {name: raw.pop(name) for name in SEAL_TRUST_FIELDS if name in raw}
+    if trust:
+        raw["seal_trust"] = SealTrust.from_config(trust)
     known = {f.name for f in fields(Settings)}
     unknown = set(raw) - known
     if unknown:

@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from keyquorum.cli.main import app
-from kq_support import ServerProcess
-from sealset_support import SOFTHSM_MODULE, MotoKms, SoftHsm, moto_kms, softhsm
+from kq_support import ServerProcess, configured_server
+from sealset_support import (
+    SOFTHSM_MODULE,
+    MotoKms,
+    SoftHsm,
+    moto_kms,
+    seal_trust_config,
+    softhsm,
+)
 
 __all__ = ["moto_kms", "softhsm"]
 
 pytestmark = pytest.mark.server
 PHRASE = "typed once on stdin, never shown"
+
+
+@pytest.fixture
+def kq_server(tmp_path: Path, moto_kms: MotoKms) -> Iterator[ServerProcess]:
+    """Initialized and unsealed; its config file lets it load SoftHSM2 and call moto."""
+    server = configured_server(tmp_path, seal_trust_config(moto_kms))
+    try:
+        server.start()
+        server.init()
+        server.unseal()
+        yield server
+    finally:
+        server.stop()
 
 
 def test_operator_adds_lists_removes_seals_and_unseals_with_a_passphrase(
@@ -31,9 +53,10 @@ def test_operator_adds_lists_removes_seals_and_unseals_with_a_passphrase(
     # The server's environment has no PIN variable by this name: a clear refusal.
     refused = kq("operator", "seals", "add", "pkcs11", "--module", SOFTHSM_MODULE,
                  "--token-label", softhsm.token(), "--key-label", "k", "--pin-env",
-                 "KQ_CLI_NO_SUCH_PIN")
+                 "KEYQUORUM_HSM_PIN_CLI_NO_SUCH")
     assert refused.exit_code == 1
-    assert "seal_unavailable" in refused.stderr and "KQ_CLI_NO_SUCH_PIN" in refused.stderr
+    assert "seal_unavailable" in refused.stderr
+    assert "KEYQUORUM_HSM_PIN_CLI_NO_SUCH" in refused.stderr
     kms = kq("operator", "seals", "add", "awskms", "--id", "cloud", "--key-id",
              moto_kms.create_key(), "--region", moto_kms.region, "--endpoint-url",
              moto_kms.endpoint_url)

@@ -20,13 +20,20 @@ import httpx
 import pytest
 
 from http_helpers import assert_error, create_key, encrypt, ok, unb64
-from kq_support import ServerProcess, free_port
-from sealset_support import SOFTHSM_MODULE, MotoKms, SoftHsm, moto_kms, softhsm
+from kq_support import ServerProcess, configured_server
+from sealset_support import (
+    SOFTHSM_MODULE,
+    MotoKms,
+    SoftHsm,
+    moto_kms,
+    seal_trust_config,
+    softhsm,
+)
 
 __all__ = ["moto_kms", "softhsm"]
 
 pytestmark = pytest.mark.server
-PIN_ENV = "KQ_E2E_SEAL_PIN"
+PIN_ENV = "KEYQUORUM_HSM_PIN_E2E"
 PHRASE = "a long passphrase nobody guesses"
 
 
@@ -35,7 +42,7 @@ def server(tmp_path: Path, softhsm: SoftHsm, moto_kms: MotoKms,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
     """An initialized, unsealed server whose environment reaches SoftHSM2 and moto."""
     monkeypatch.setenv(PIN_ENV, "1234")  # inherited by the server process
-    started = ServerProcess(data_dir=tmp_path / "data", port=free_port())
+    started = configured_server(tmp_path, seal_trust_config(moto_kms))
     try:  # stopped even when start, init or unseal fails
         started.start()
         started.init()

@@ -12,23 +12,35 @@ from typing import Any
 
 import pytest
 
+from conftest import MakeInProcess
 from dual_control_support import cast, make_token, needs_approval
 from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
-from sealset_support import SOFTHSM_MODULE, MotoKms, SoftHsm, moto_kms, softhsm
+from sealset_support import (
+    SOFTHSM_MODULE,
+    MotoKms,
+    SoftHsm,
+    moto_kms,
+    seal_trust_config,
+    softhsm,
+)
 
 __all__ = ["moto_kms", "softhsm"]
 
-PIN_ENV = "KQ_E2E_SEAL_PIN"
+PIN_ENV = "KEYQUORUM_HSM_PIN_SEAL_API"
 PHRASE = "a long passphrase nobody guesses"
 
 
 @pytest.fixture
-def server(inprocess_server: InProcessServer,
+def server(make_inprocess: MakeInProcess, moto_kms: MotoKms,
            monkeypatch: pytest.MonkeyPatch) -> InProcessServer:
-    """An initialized, unsealed server whose environment holds the PKCS#11 PIN variable."""
+    """An initialized, unsealed server whose environment holds the PKCS#11 PIN variable,
+    configured to allow SoftHSM2 and the moto KMS (and nothing else)."""
     monkeypatch.setenv(PIN_ENV, "1234")  # read by the seal code in this process
-    return inprocess_server
+    server = make_inprocess(config=seal_trust_config(moto_kms))
+    server.init()
+    server.unseal()
+    return server
 
 
 def pkcs11_body(label: str, seal_id: str = "a-hsm") -> dict[str, Any]:
@@ -44,8 +56,16 @@ def test_bad_seal_requests_are_refused_and_nothing_is_stored(
         ({"type": "dev"}, 400, "invalid_request", None),
         ({"type": "shamir"}, 400, "invalid_request", None),
         ({"type": "passphrase", "passphrase": "too short"}, 400, "invalid_request", None),
-        ({**pkcs11_body(label), "module": "/nonexistent/lib.so"}, 400, "seal_unavailable",
-         "module_missing"),
+        # Native code and endpoints only from the server's config file (review F2).
+        ({**pkcs11_body(label), "module": "/nonexistent/lib.so"}, 400, "invalid_request",
+         "not_configured"),
+        ({**pkcs11_body(label), "pin_env": "HOME"}, 400, "invalid_request",
+         "not_configured"),
+        ({**{k: v for k, v in pkcs11_body(label).items() if k != "pin_env"},
+          "pin_file": "/etc/shadow"}, 400,
+         "invalid_request", "not_configured"),
+        ({"type": "awskms", "key_id": "k", "region": "us-east-1",
+          "endpoint_url": "http://127.0.0.1:9"}, 400, "invalid_request", "not_configured"),
         (pkcs11_body(label), 400, "seal_unavailable", "pin_incorrect"),
         (pkcs11_body("no-such-token"), 400, "seal_unavailable", "token_not_found"),
         ({**pkcs11_body(label), "pin": "1234"}, 400, "invalid_request", None),

@@ -16,6 +16,7 @@ from keyquorum.seal import cloudkms, hsm, kinds, passphrase
 from keyquorum.seal.entry import SealEntry
 from keyquorum.seal.seal_set import SEAL_SET_PREFIX, SHAMIR_ENTRY, Unlock, open_root_key
 from keyquorum.seal.shamir import create_shamir_seal
+from keyquorum.seal.trust import SealTrust
 from sealset_support import SOFTHSM_MODULE, MotoKms, SoftHsm, moto_kms, softhsm
 
 __all__ = ["moto_kms", "softhsm"]
@@ -233,23 +234,33 @@ def test_open_root_key_with_each_kind(softhsm: SoftHsm, moto_kms: MotoKms,
     entries = _stored(pp, token, cloud)
     shares = entries.pop("shares").decode().split("\n")
 
-    assert open_root_key(entries, Unlock(shares=tuple(shares[:2]), use_auto=False)) == ROOT
-    assert open_root_key(entries, Unlock(passphrase=PHRASE, use_auto=False)) == ROOT
+    assert open_root_key(entries, Unlock(shares=tuple(shares[:2]))) == ROOT
+    assert open_root_key(entries, Unlock(passphrase=PHRASE)) == ROOT
     with pytest.raises(WrongPassphrase):
-        open_root_key(entries, Unlock(passphrase="not the passphrase!!", use_auto=False))
-    assert open_root_key(_stored(token), Unlock()) == ROOT
-    assert open_root_key(_stored(cloud), Unlock()) == ROOT
+        open_root_key(entries, Unlock(passphrase="not the passphrase!!"))
+    # Automatic seals open only as the operator's local config describes them, and only
+    # with what that config allows (the stored entry gives just its wrapped root).
+    trust = SealTrust(pkcs11_modules=frozenset({SOFTHSM_MODULE}),
+                      kms_endpoints=frozenset({moto_kms.endpoint_url}),
+                      kms_plain_http_hosts=frozenset({"127.0.0.1"}), pin_env_prefix="KQ_TEST")
+    local = (dataclasses.replace(token, wrapped_root=b""),
+             dataclasses.replace(cloud, wrapped_root=b""))
+    assert open_root_key(_stored(token), Unlock(auto_seals=local[:1], trust=trust)) == ROOT
+    assert open_root_key(_stored(cloud), Unlock(auto_seals=local[1:], trust=trust)) == ROOT
+    assert open_root_key(_stored(token, cloud), Unlock(auto_seals=local, trust=trust)) == ROOT
+    with pytest.raises(Sealed, match="not listed"):  # a module the local config does not list
+        open_root_key(_stored(token), Unlock(auto_seals=local[:1]))
 
     # Both automatic seals lost: only Shamir (or the passphrase) opens it, and Sealed says why.
     softhsm.delete_token(label)
     moto_kms.client().disable_key(KeyId=key_id)
     with pytest.raises(Sealed) as caught:
-        open_root_key(_stored(token, cloud), Unlock())
+        open_root_key(_stored(token, cloud), Unlock(auto_seals=local, trust=trust))
     assert "seal hsm" in caught.value.message and "seal kms" in caught.value.message
     assert open_root_key(entries, Unlock(shares=tuple(shares[1:]))) == ROOT
     assert open_root_key(entries, Unlock(passphrase=PHRASE)) == ROOT
     with pytest.raises(InvalidRequest):
-        open_root_key(entries, Unlock(use_auto=False))
+        open_root_key(entries, Unlock())
 
 
 def test_a_missing_library_is_a_clear_refusal(monkeypatch: pytest.MonkeyPatch) -> None:

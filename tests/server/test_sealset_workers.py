@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from kq_support import ServerProcess
-from sealset_support import SOFTHSM_MODULE, SoftHsm, softhsm
+from sealset_support import SOFTHSM_MODULE, SoftHsm, seal_trust_config, softhsm
 
 __all__ = ["softhsm"]
 
@@ -38,9 +40,13 @@ def until_unsealed(server: ServerProcess, timeout: float = 30.0) -> dict[int, in
 
 
 def test_passphrase_and_hsm_open_both_workers(two_workers: ServerProcess, softhsm: SoftHsm,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
     server = two_workers
-    monkeypatch.setenv("KQ_WORKERS_PIN", "1234")
+    monkeypatch.setenv("KEYQUORUM_HSM_PIN_WORKERS", "1234")
+    config = tmp_path / "kq.json"  # the server may load SoftHSM2: its config file says so
+    config.write_text(json.dumps(seal_trust_config()))
+    server.extra_args = [*server.extra_args, "--config", str(config)]
     server.restart()  # started before the SoftHSM configuration and the PIN were in the env
     server.init()
     server.unseal()
@@ -58,7 +64,7 @@ def test_passphrase_and_hsm_open_both_workers(two_workers: ServerProcess, sofths
     with server.client() as http:
         added = http.post("/v1/sys/seals", json={
             "type": "pkcs11", "module": SOFTHSM_MODULE, "token_label": label,
-            "key_label": "root", "pin_env": "KQ_WORKERS_PIN"})
+            "key_label": "root", "pin_env": "KEYQUORUM_HSM_PIN_WORKERS"})
         assert added.is_success, added.text
     server.restart()
     until_unsealed(server)

@@ -4,7 +4,9 @@ People rehearse disaster recovery before the disaster: the drill does all of
 it on a throw-away copy and says, step by step with timings, whether the
 backup and the shares (or other seals) in hand would bring the service back:
 
-- ``restore``: the backup authenticates and rebuilds a store (``restore.py``);
+- ``restore``: the backup matches the pinned seal fingerprint (if automatic
+  seals are used, a pin is required), authenticates and rebuilds a store
+  (``restore.py``); a backup made by another keyquorum fails here;
 - ``unseal``: a keyquorum core on the scratch store opens with what was given
   (shares go through the service's own unseal, one by one, as at a real start);
 - ``canaries``: every canary made at backup time answers as expected;
@@ -47,6 +49,8 @@ class DrillReport:
     steps: list[DrillStep] = field(default_factory=list)
     canaries: list[CanaryResult] = field(default_factory=list)
     backup_id: str | None = None
+    seal_fingerprint: str | None = None
+    pinned: bool = False
 
     @property
     def ok(self) -> bool:
@@ -54,6 +58,7 @@ class DrillReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "backup": self.backup, "backup_id": self.backup_id,
+                "seal_fingerprint": self.seal_fingerprint, "pinned": self.pinned,
                 "steps": [vars(step) for step in self.steps],
                 "canaries": [vars(result) for result in self.canaries]}
 
@@ -100,10 +105,13 @@ def _audit(core: Core) -> str:
     return f"{verified.records} records verify; the last is sys:restore"
 
 
-def run_drill(backup: Path, unlock: Unlock, *, scratch_parent: Path | None = None
-              ) -> DrillReport:
-    """Run every step on a scratch copy; the report says what passed and how long it took."""
-    report = DrillReport(backup=str(backup))
+def run_drill(backup: Path, unlock: Unlock, *, scratch_parent: Path | None = None,
+              expect: tuple[str, ...] = ()) -> DrillReport:
+    """Run every step on a scratch copy; the report says what passed and how long it took.
+
+    ``expect``: the seal fingerprints the backup must belong to (``backup.pin``).
+    """
+    report = DrillReport(backup=str(backup), pinned=bool(expect))
     scratch = Path(tempfile.mkdtemp(prefix="keyquorum-drill-", dir=scratch_parent))
     core: Core | None = None
 
@@ -123,9 +131,10 @@ def run_drill(backup: Path, unlock: Unlock, *, scratch_parent: Path | None = Non
     restored: list[RestoreResult] = []
 
     def do_restore() -> str:
-        result = restore(backup, scratch / "data", unlock)
+        result = restore(backup, scratch / "data", unlock, expect=expect)
         restored.append(result)
         report.backup_id = result.backup_id
+        report.seal_fingerprint = result.seal_fingerprint
         rows = sum(result.tables.values())
         return f"{rows} rows in {len(result.tables)} tables, made {result.created_at}"
 

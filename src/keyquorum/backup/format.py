@@ -75,6 +75,12 @@ class InvalidBackup(KeyquorumError):
         super().__init__(message)
 
 
+class BackupMismatch(InvalidBackup):
+    """The backup does not belong to the seal set the operator pinned (or cannot be pinned)."""
+
+    code = "backup_mismatch"
+
+
 @dataclass(frozen=True)
 class BackupHeader:
     """Everything before the first segment; ``public`` is the JSON object in the clear."""

@@ -3,8 +3,13 @@
 Order is what keeps a bad backup from leaving anything behind:
 
 1. the target directory must be new or empty;
-2. the root key is opened from the header's seal entries with what the operator
-   gives (``seal_set.open_root_key``: shares, a passphrase, automatic seals);
+2. the header is checked against what the operator pinned (``pin.check_header``:
+   the seal fingerprint), before any seal is tried: a forged or edited header is
+   refused having loaded, contacted and written nothing;
+2b. the root key is opened from the header's seal entries with what the operator
+   gives (``seal_set.open_root_key``: shares, a passphrase, automatic seals taken
+   from the operator's local recovery config, never from the file), and must be
+   the root key the header names (its root key id, compared in constant time);
 3. the WHOLE body is authenticated, segment by segment, into an anonymous
    temporary file, and parsed: every table known, every count as the header says;
 4. only then is the directory created, the schema migrated to the backup's
@@ -39,6 +44,7 @@ from keyquorum.audit.checkpoints import make_checkpoint
 from keyquorum.audit.keys import AUDIT_KEYS_ENTRY, AuditKeys
 from keyquorum.audit.records import AuditRecord, to_row
 from keyquorum.backup.format import BackupHeader, InvalidBackup, open_body, read_header
+from keyquorum.backup.pin import check_header, check_root_key, seal_fingerprint_of
 from keyquorum.clock import Clock, SystemClock
 from keyquorum.errors import InvalidRequest
 from keyquorum.seal.barrier import KEYRING_ENTRY, Barrier, BarrierError, open_keyring
@@ -62,6 +68,7 @@ class RestoreResult:
     tables: dict[str, int]
     audit_seq: int
     canaries: list[dict[str, Any]] = field(repr=False)
+    seal_fingerprint: str | None = None
 
 
 @dataclass
@@ -218,11 +225,14 @@ def _new_store(data_dir: Path) -> Iterator[Path]:
         raise
 
 
-def open_backup(path: Path, unlock: Unlock) -> tuple[BackupHeader, bytes, IO[bytes]]:
+def open_backup(path: Path, unlock: Unlock, expect: tuple[str, ...] = ()
+                ) -> tuple[BackupHeader, bytes, IO[bytes]]:
     """The header, the root key, and the authenticated body in an anonymous temporary file.
 
-    The caller closes the file (it is deleted then). Raises ``InvalidBackup`` for
-    a damaged file, ``InvalidRequest`` for a bad share, ``Sealed`` for too few.
+    ``expect`` holds the seal fingerprints the backup may belong to (any one). The
+    caller closes the file (it is deleted then). Raises ``BackupMismatch`` for a
+    backup the pin refuses, ``InvalidBackup`` for a damaged file,
+    ``InvalidRequest`` for a bad share, ``Sealed`` for too few.
     """
     try:
         src = path.open("rb")
@@ -230,10 +240,13 @@ def open_backup(path: Path, unlock: Unlock) -> tuple[BackupHeader, bytes, IO[byt
         raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
     with src:
         header, raw = read_header(src)
+        entries = header.seal_entries()
+        seal = check_header(entries, unlock, expect)  # before any seal is tried
         try:
-            root_key = open_root_key(header.seal_entries(), unlock)
+            root_key = open_root_key(entries, unlock)
         except (KeyError, ValueError, TypeError):  # a seal entry that does not parse
             raise InvalidBackup() from None
+        check_root_key(seal, root_key)
         body = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller
         try:
             open_body(src, header, raw, root_key, body)
@@ -243,11 +256,11 @@ def open_backup(path: Path, unlock: Unlock) -> tuple[BackupHeader, bytes, IO[byt
     return header, root_key, body
 
 
-def restore(path: Path, data_dir: Path, unlock: Unlock, *, clock: Clock | None = None
-            ) -> RestoreResult:
+def restore(path: Path, data_dir: Path, unlock: Unlock, *, clock: Clock | None = None,
+            expect: tuple[str, ...] = ()) -> RestoreResult:
     """Rebuild a store in ``data_dir`` from the backup at ``path`` (see the module doc)."""
     check_target(data_dir)
-    header, root_key, body = open_backup(path, unlock)
+    header, root_key, body = open_backup(path, unlock, expect)
     with body:
         revision = _known_revision(header.public.get("schema_revision"))
         parsed = _check_body(body, header)
@@ -268,6 +281,7 @@ def restore(path: Path, data_dir: Path, unlock: Unlock, *, clock: Clock | None =
         finally:
             os.umask(old_umask)
     return RestoreResult(data_dir=data_dir, backup_id=str(header.public.get("backup_id")),
+                         seal_fingerprint=seal_fingerprint_of(header),
                          created_at=str(header.public.get("created_at")),
                          schema_revision=revision, tables=parsed.tables, audit_seq=seq,
                          canaries=parsed.canaries)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,9 @@ from keyquorum.backup.format import (
 from keyquorum.backup.snapshot import body_lines
 from keyquorum.crypto.random import random_bytes
 from keyquorum.crypto.stream import NONCE_PREFIX_SIZE, SALT_SIZE
+from keyquorum.seal.fingerprint import root_key_id
+from keyquorum.seal.seal_set import SHAMIR_ENTRY
+from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.service.seals import seal_entries
 from keyquorum.storage.snapshot import consistent_read, schema_revision, table_counts
 
@@ -65,11 +68,20 @@ def _file(engine: Engine, root_key: bytes, segment_size: int, public: dict[str, 
           canaries: list[dict[str, Any]]) -> Iterator[bytes]:
     with consistent_read(engine) as conn:
         counts = table_counts(conn)
+        entries = seal_entries(conn)
+        # The header's Shamir entry always names the root key's id, so restore can check
+        # the key a seal opens, and the fingerprint it shows is the one operators pin
+        # (stores made before the id was stored get it here, from the key in memory).
+        shamir = ShamirSealConfig.from_json(entries[SHAMIR_ENTRY])
+        if not shamir.root_id:
+            shamir = replace(shamir, root_id=root_key_id(root_key))
+            entries[SHAMIR_ENTRY] = shamir.to_json()
         seals = {name: base64.b64encode(value).decode("ascii")
-                 for name, value in seal_entries(conn).items()}
+                 for name, value in entries.items()}
         header = BackupHeader(
             segment_size,
             {**public, "schema_revision": schema_revision(conn), "seals": seals,
+             "seal_fingerprint": shamir.fingerprint,
              "tables": counts, "canaries": len(canaries)},
             salt=random_bytes(SALT_SIZE), nonce_prefix=random_bytes(NONCE_PREFIX_SIZE))
         yield from seal_backup(header, root_key, body_lines(conn, counts, canaries))

@@ -2,7 +2,9 @@
 
 ``backup`` speaks to the server like every other command. ``restore`` and
 ``drill`` work on files alone, with no server: they open the backup through
-its seal set with the shares (or passphrase, or automatic seals) given here.
+its seal set with the shares or passphrase given here, or the automatic seals
+of the operator's local recovery config (never seals named by the file), and
+refuse a backup whose seal fingerprint is not the pinned one (``--expect``).
 The backup modules (and SQLAlchemy) are imported only when those run.
 """
 
@@ -29,8 +31,14 @@ ShareFileOption = Annotated[list[Path] | None, typer.Option(
 PassphraseFileOption = Annotated[Path | None, typer.Option(
     "--passphrase-file", help="A file holding the passphrase seal's passphrase.",
     show_default=False)]
-NoAutoOption = Annotated[bool, typer.Option(
-    "--no-auto-seals", help="Do not try seals that need no person (PKCS#11, cloud KMS).")]
+ExpectOption = Annotated[list[str] | None, typer.Option(
+    "--expect", help="The seal fingerprint (kqfp1:...) the backup must belong to, as shown "
+    "by `operator init` and `custodian status` (repeat to accept several).",
+    show_default=False)]
+RecoveryConfigOption = Annotated[Path | None, typer.Option(
+    "--recovery-config", help="Local JSON naming the pinned fingerprints (expect) and the "
+    "automatic seals (PKCS#11 module, KMS key) to open the backup with; the backup's own "
+    "seal parameters are never used.", show_default=False)]
 
 
 def _read_secret_file(path: Path) -> str:
@@ -42,8 +50,19 @@ def _read_secret_file(path: Path) -> str:
 
 
 def _unlock(shares: list[str] | None, share_files: list[Path] | None,
-            passphrase_file: Path | None, no_auto: bool) -> Unlock:
+            passphrase_file: Path | None, recovery_config: Path | None,
+            expect: list[str] | None) -> tuple[Unlock, tuple[str, ...]]:
+    """What opens the backup, and the fingerprints it must have (flags and config joined)."""
+    from keyquorum.backup.recovery_config import RecoveryConfig, load_recovery_config
+    from keyquorum.seal.fingerprint import check_fingerprint
     from keyquorum.seal.seal_set import Unlock
+
+    try:
+        local = (load_recovery_config(recovery_config) if recovery_config is not None
+                 else RecoveryConfig())
+        pinned = tuple(check_fingerprint(f) for f in expect or ()) + local.expect
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     given = [s.strip() for s in shares or [] if s.strip()]
     for path in share_files or []:
@@ -51,7 +70,8 @@ def _unlock(shares: list[str] | None, share_files: list[Path] | None,
     passphrase = None
     if passphrase_file is not None:
         passphrase = _read_secret_file(passphrase_file).rstrip("\r\n")
-    return Unlock(shares=tuple(given), passphrase=passphrase, use_auto=not no_auto)
+    return Unlock(shares=tuple(given), passphrase=passphrase, auto_seals=local.seals,
+                  trust=local.trust), pinned
 
 
 def backup(
@@ -63,6 +83,7 @@ def backup(
 ) -> None:
     """Download an encrypted backup of the whole service (opens only through the seal set)."""
     from keyquorum.backup.format import read_header
+    from keyquorum.backup.pin import seal_fingerprint_of
 
     kq = client(ctx)
     # mkstemp: 0600 from the start; renamed into place only once the download is whole.
@@ -86,10 +107,11 @@ def backup(
     public = header.public
     summary = {"out": str(out), "bytes": written, "backup_id": public.get("backup_id"),
                "created_at": public.get("created_at"), "canaries": public.get("canaries"),
-               "seals": sorted(public.get("seals", {})), "tables": public.get("tables")}
+               "seals": sorted(public.get("seals", {})), "tables": public.get("tables"),
+               "seal_fingerprint": seal_fingerprint_of(header)}
     emit(ctx, summary, lambda: fields_table(
         [(name, summary[name]) for name in ("out", "bytes", "backup_id", "created_at",
-                                            "canaries", "seals")],
+                                            "canaries", "seals", "seal_fingerprint")],
         title="backup written"))
 
 
@@ -111,25 +133,28 @@ def restore(
     share: ShareOption = None,
     share_file: ShareFileOption = None,
     passphrase_file: PassphraseFileOption = None,
-    no_auto_seals: NoAutoOption = False,
+    recovery_config: RecoveryConfigOption = None,
+    expect: ExpectOption = None,
 ) -> None:
     """Rebuild a store from a backup, offline; nothing is written unless all of it checks out."""
     from keyquorum.backup.restore import restore as run_restore
     from keyquorum.errors import KeyquorumError
 
-    unlock = _unlock(share, share_file, passphrase_file, no_auto_seals)
+    unlock, pinned = _unlock(share, share_file, passphrase_file, recovery_config, expect)
     try:
-        result = run_restore(backup_file, data_dir, unlock)
+        result = run_restore(backup_file, data_dir, unlock, expect=pinned)
     except KeyquorumError as exc:
         raise fail(f"{exc.code}: {exc.message}") from None
     summary = {"data_dir": str(result.data_dir), "backup_id": result.backup_id,
                "created_at": result.created_at, "schema_revision": result.schema_revision,
                "rows": sum(result.tables.values()), "tables": result.tables,
-               "audit_seq": result.audit_seq}
+               "audit_seq": result.audit_seq, "seal_fingerprint": result.seal_fingerprint,
+               "pinned": bool(pinned)}
 
     def human() -> None:
         fields_table([(k, summary[k]) for k in ("data_dir", "backup_id", "created_at",
-                                                "schema_revision", "rows", "audit_seq")],
+                                                "schema_revision", "rows", "audit_seq",
+                                                "seal_fingerprint", "pinned")],
                      title="restored")
         console().print("Start a server on it: it is sealed and opens with the same seals.")
 
@@ -142,12 +167,14 @@ def drill(
     share: ShareOption = None,
     share_file: ShareFileOption = None,
     passphrase_file: PassphraseFileOption = None,
-    no_auto_seals: NoAutoOption = False,
+    recovery_config: RecoveryConfigOption = None,
+    expect: ExpectOption = None,
 ) -> None:
     """Rehearse recovery: restore into scratch, unseal, check every canary (exit 1 on fail)."""
     from keyquorum.backup.drill import run_drill
 
-    report = run_drill(backup_file, _unlock(share, share_file, passphrase_file, no_auto_seals))
+    unlock, pinned = _unlock(share, share_file, passphrase_file, recovery_config, expect)
+    report = run_drill(backup_file, unlock, expect=pinned)
 
     def human() -> None:
         table(["step", "result", "seconds", "detail"],
@@ -157,6 +184,9 @@ def drill(
             table(["key", "version", "check", "result", "error"],
                   [(c.key, c.version, c.kind, "pass" if c.ok else "FAIL", c.error)
                    for c in report.canaries], title="canaries")
+        if report.ok and not report.pinned:
+            console().print("not pinned: give --expect with the seal fingerprint from "
+                            "`custodian status` to check the backup is your store's")
         console().print("[green]PASS[/green]" if report.ok else "[red]FAIL[/red]")
 
     emit(ctx, report.to_json(), human)

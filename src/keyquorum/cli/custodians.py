@@ -51,6 +51,9 @@ def _show_status(status: CustodianStatus) -> None:
         console().print(Panel(Text(status.warning), title="WARNING", border_style="bold red"))
     else:
         console().print(line)
+    if status.seal_fingerprint:
+        console().print(f"seal fingerprint (pin backups to it: restore/drill --expect): "
+                        f"{status.seal_fingerprint}")
 
 
 @app.command()

@@ -69,6 +69,8 @@ def init(
             who = f" ({names[i]})" if i < len(names) else ""
             typer.echo(f"Unseal share {i + 1}{who}: {share}")
         typer.echo(f"Root token: {result.root_token}")
+        if result.seal_fingerprint:  # public: write it down with the backups' location
+            typer.echo(f"Seal fingerprint (restore/drill --expect): {result.seal_fingerprint}")
 
     emit(ctx, result, human)
 

@@ -70,6 +70,7 @@ class CustodianStatus:
     generation: int = 1
     commitments: tuple[str, ...] = ()
     warning: str | None = None
+    seal_fingerprint: str | None = None  # what restore and drill pin backups to (--expect)
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> CustodianStatus:
@@ -80,7 +81,7 @@ class CustodianStatus:
                    verified=int(body.get("verified") or 0), shares=int(body.get("shares") or 0),
                    generation=int(body.get("generation") or 1),
                    commitments=tuple(body.get("commitments") or ()),
-                   warning=body.get("warning"))
+                   warning=body.get("warning"), seal_fingerprint=body.get("seal_fingerprint"))
 
 
 @dataclass(frozen=True)

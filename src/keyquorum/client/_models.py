@@ -92,13 +92,15 @@ class InitResult:
     commitments: tuple[str, ...] = ()
     threshold: int | None = None
     custodians: tuple[str, ...] = ()
+    seal_fingerprint: str | None = None  # what restore and drill pin backups to (--expect)
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> InitResult:
         return cls(shares=tuple(body.get("shares") or ()), root_token=str(body["root_token"]),
                    commitments=tuple(body.get("commitments") or ()),
                    threshold=_int_or_none(body.get("threshold")),
-                   custodians=tuple(body.get("custodians") or ()))
+                   custodians=tuple(body.get("custodians") or ()),
+                   seal_fingerprint=body.get("seal_fingerprint"))
 
 
 @dataclass(frozen=True)

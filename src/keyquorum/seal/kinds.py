@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyquorum.errors import InvalidRequest
+from keyquorum.errors import InvalidRequest, SealUnavailable
 from keyquorum.seal import cloudkms, hsm, passphrase
 from keyquorum.seal.entry import AWSKMS, KINDS, PASSPHRASE, PKCS11, SealEntry, check_seal_id
+from keyquorum.seal.trust import NotConfigured, SealTrust
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,13 @@ def parse_request(body: dict[str, Any]) -> SealRequest:
     return SealRequest(kind, seal_id, cloudkms.parse_params(rest))
 
 
-def create(request: SealRequest, root_key: bytes, now: float) -> SealEntry:
-    """Wrap ``root_key`` under the requested seal (contacts the HSM or KMS)."""
+def create(request: SealRequest, root_key: bytes, now: float, trust: SealTrust) -> SealEntry:
+    """Wrap ``root_key`` under the requested seal (contacts the HSM or KMS).
+
+    ``trust`` refuses (``NotConfigured``, an ``InvalidRequest``) a module, endpoint or
+    PIN source the server's config file does not list, before anything is loaded.
+    """
+    trust.check_params(request.kind, request.params)
     if request.kind == PASSPHRASE:
         return passphrase.create(root_key, request.id, request.secret, now)
     if request.kind == PKCS11:
@@ -57,8 +63,18 @@ def create(request: SealRequest, root_key: bytes, now: float) -> SealEntry:
     return cloudkms.create(root_key, request.id, request.params, now)
 
 
-def open_automatic(entry: SealEntry) -> bytes:
-    """The root key from a seal that needs no person (PKCS#11, cloud KMS)."""
+def open_automatic(entry: SealEntry, trust: SealTrust) -> bytes:
+    """The root key from a seal that needs no person (PKCS#11, cloud KMS).
+
+    ``trust`` is checked first, every time: a stored entry (or one restored from a
+    backup) is data, and only the operator's configuration may name a module to
+    load or an endpoint to call. A seal it does not list is ``SealUnavailable``
+    (reason ``not_configured``) and nothing is loaded or contacted.
+    """
+    try:
+        trust.check_params(entry.kind, entry.params)
+    except NotConfigured as exc:
+        raise SealUnavailable(exc.message, reason="not_configured") from None
     if entry.kind == PKCS11:
         return hsm.open_root(entry)
     if entry.kind == AWSKMS:

@@ -19,12 +19,14 @@ from keyquorum.crypto import aead, vss
 from keyquorum.crypto.errors import InvalidCiphertext
 from keyquorum.crypto.kdf import hkdf_sha256
 from keyquorum.errors import InvalidRequest
+from keyquorum.seal.fingerprint import root_key_id, seal_fingerprint
 from keyquorum.seal.shares import decode_share, encode_share
 
 MAX_SHARES = 32
 _UNSEAL_KEY_INFO = b"keyquorum/shamir/unseal-key/v1"
 _ROOT_AAD = b"keyquorum/seal/shamir/root-key"
 # Custodian names appear in paths (/v1/sys/custodians/{name}/proof) and reports.
+_ROOT_ID = re.compile(r"[0-9a-f]{32}")
 _CUSTODIAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 
 
@@ -43,6 +45,16 @@ class ShamirSealConfig:
     custodians: tuple[str, ...]
     wrapped_root: bytes = field(repr=False)
     generation: int = 1  # bumped by every rekey; stores made before rekeys existed are 1
+    # The public id of the root key this seal wraps (``seal.fingerprint``); "" in stores
+    # made before it was recorded (their backups get it from the running server).
+    root_id: str = ""
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The seal fingerprint operators pin backups to (None without a root key id)."""
+        if not self.root_id:
+            return None
+        return seal_fingerprint(self.root_id, self.shares, self.threshold, self.commitments)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -56,18 +68,30 @@ class ShamirSealConfig:
             "commitments": [c.hex() for c in self.commitments],
             "custodians": list(self.custodians),
             "wrapped_root": b64encode(self.wrapped_root).decode(),
+            **({"root_id": self.root_id} if self.root_id else {}),
         }).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> ShamirSealConfig:
         raw = json.loads(data)
-        return cls(
+        config = cls(
             shares=raw["shares"], threshold=raw["threshold"],
             commitments=tuple(bytes.fromhex(c) for c in raw["commitments"]),
             custodians=tuple(raw.get("custodians", [])),
             wrapped_root=b64decode(raw["wrapped_root"]),
             generation=int(raw.get("generation", 1)),
+            root_id=str(raw.get("root_id", "")),
         )
+        # A header read from a backup is not authenticated yet: a split that does not
+        # fit its own commitments (Feldman: one per coefficient) is refused as malformed.
+        try:
+            validate_split(config.shares, config.threshold)
+        except InvalidRequest:
+            raise ValueError("a stored Shamir seal entry is malformed") from None
+        if len(config.commitments) != config.threshold or (
+                config.root_id and not _ROOT_ID.fullmatch(config.root_id)):
+            raise ValueError("a stored Shamir seal entry is malformed")
+        return config
 
 
 def validate_split(shares: object, threshold: object) -> tuple[int, int]:
@@ -121,7 +145,7 @@ def create_shamir_seal(
     secret, split, commitments = vss.split(shares, threshold)
     nonce, body = _unseal_cipher(secret).encrypt(root_key, _ROOT_AAD)
     config = ShamirSealConfig(shares, threshold, tuple(commitments), tuple(names), nonce + body,
-                              generation)
+                              generation, root_key_id(root_key))
     return config, [encode_share(share) for share in split]
 
 

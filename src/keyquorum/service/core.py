@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -41,6 +42,7 @@ from keyquorum.seal.barrier import (
     open_keyring,
     seal_keyring,
 )
+from keyquorum.seal.fingerprint import root_key_id
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import (
     ShamirSealConfig,
@@ -81,7 +83,8 @@ class Core:
                                                     settings.drill_window_days)
         # passphrase, HSM, KMS seals; a committed change reloads here and tells the workers
         self.seal_set = SealSet(engine, clock, self.audit,
-                                changed=lambda: self.seal_config_changed())
+                                changed=lambda: self.seal_config_changed(),
+                                trust=settings.seal_trust)
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
         self._barrier: Barrier | None = None
@@ -214,6 +217,7 @@ class Core:
             "threshold": config.threshold,
             "custodians": list(config.names),
             "generation": config.generation,
+            "seal_fingerprint": config.fingerprint,
         }
 
     def unseal(self, share: str) -> dict[str, Any]:
@@ -321,4 +325,16 @@ class Core:
 
     def custodians(self) -> dict[str, Any]:
         """Every custodian, when each last showed their share, and the quorum margin."""
-        return self.custodian_registry.status(self.initialized_seal_config())
+        config = self.initialized_seal_config()
+        return {**self.custodian_registry.status(config),
+                "seal_fingerprint": self.seal_fingerprint(config)}
+
+    def seal_fingerprint(self, config: ShamirSealConfig) -> str | None:
+        """What backups of this store are pinned to (``seal.fingerprint``).
+
+        Stores made before the root key id was recorded compute it from the root
+        key while unsealed; sealed, they have none to show.
+        """
+        if config.root_id or self._root_key is None:
+            return config.fingerprint
+        return replace(config, root_id=root_key_id(self._root_key)).fingerprint

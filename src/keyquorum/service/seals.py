@@ -44,6 +44,7 @@ from keyquorum.seal.seal_set import (
     stored_seals,
 )
 from keyquorum.seal.shamir import ShamirSealConfig
+from keyquorum.seal.trust import SealTrust
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.storage.system_repo import (
     delete_entry,
@@ -69,8 +70,12 @@ class SealSet:
     """The stored seals of one service and the last automatic attempt of each."""
 
     def __init__(self, engine: Engine, clock: Clock, audit: AuditLog,
-                 changed: Callable[[], None] = lambda: None) -> None:
+                 changed: Callable[[], None] = lambda: None,
+                 trust: SealTrust | None = None) -> None:
         self._engine = engine
+        # What the server's config file lets a seal load or call; checked at add and at
+        # every automatic open (stored entries are data: a restored store's included).
+        self.trust = trust or SealTrust()
         self._clock = clock
         self._audit = audit
         # After a committed add or remove: reload the seal configuration here and tell the
@@ -119,7 +124,7 @@ class SealSet:
         with self._engine.connect() as conn:
             if get_entry(conn, name) is not None:
                 raise Conflict(f"a seal with id {request.id!r} exists; give another id")
-        entry = kinds.create(request, root_key, self._clock.now())
+        entry = kinds.create(request, root_key, self._clock.now(), self.trust)
         try:
             with self._engine.begin() as conn:
                 insert_entry(conn, name, entry.to_json(), entry.created_at)
@@ -186,7 +191,7 @@ class SealSet:
             ctx = RequestContext(request_id=next_request_id(), client="auto-unseal",
                                  detail={"method": "automatic"})
             try:
-                root_key = kinds.open_automatic(entry)
+                root_key = kinds.open_automatic(entry, self.trust)
             except SealUnavailable as exc:
                 log.error("auto-unseal: seal %s (%s) is unavailable (%s): %s; staying sealed "
                           "for Shamir shares or a passphrase", entry.id, entry.kind,
