@@ -1,0 +1,197 @@
+"""The transit API follows the native rules: policies, key states, audit, bad input.
+
+One in-process server for the module. Requests are Vault-framed (no JSON content
+type, ``X-Vault-Token``), answers are Vault's envelope or ``{"errors": [...]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from inprocess_server import InProcessServer
+from transit_support import Vault, b64, errors
+
+
+@pytest.fixture(scope="module")
+def server(shared_inprocess: InProcessServer) -> InProcessServer:
+    return shared_inprocess
+
+
+@pytest.fixture(scope="module")
+def root(server: InProcessServer) -> Iterator[Vault]:
+    with server.anonymous() as http:
+        yield Vault(http, server.root_token)
+
+
+def _token(server: InProcessServer, name: str, rules: list[dict[str, Any]]) -> str:
+    with server.client() as http:
+        assert http.put(f"/v1/policies/{name}", json={"rules": rules}).status_code == 200
+        answer = http.post("/v1/auth/tokens", json={"policies": [name], "name": name})
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["token"])
+
+
+def _audit(server: InProcessServer, **filters: str) -> list[dict[str, Any]]:
+    with server.client() as http:
+        answer = http.get("/v1/audit", params={"limit": "1000", **filters})
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["records"])
+
+
+def _keys(server: InProcessServer) -> list[str]:
+    with server.client() as http:
+        return [k["name"] for k in http.get("/v1/keys").json()["keys"]]
+
+
+def test_encrypt_decrypt_round_trip_in_vaults_envelope(root: Vault) -> None:
+    root.data(root.write("keys/rt"))
+    encrypted = root.data(root.write("encrypt/rt", {"plaintext": b64(b"secret\n")}))
+    assert encrypted["ciphertext"].startswith("vault:v1:")
+    assert encrypted["key_version"] == 1
+    plain = root.data(root.write("decrypt/rt", {"ciphertext": encrypted["ciphertext"]}))
+    assert plain == {"plaintext": b64(b"secret\n")}
+
+
+def test_bearer_token_works_as_well_as_x_vault_token(server: InProcessServer) -> None:
+    with server.client() as http:  # Authorization: Bearer
+        answer = http.request("PUT", "/v1/transit/keys/bearer", content=b"")
+        assert answer.status_code == 200, answer.text
+
+
+def test_wrong_or_missing_token_is_403_and_nothing_is_stored(
+        server: InProcessServer) -> None:
+    with server.anonymous() as http:
+        wrong = Vault(http, "kq_" + "x" * 43)
+        assert errors(wrong.write("keys/nope"), 403) == ["permission denied"]
+        assert errors(Vault(http, "").write("keys/nope"), 403) == ["permission denied"]
+    assert "nope" not in _keys(server)
+
+
+def test_unknown_path_and_wrong_method(root: Vault) -> None:
+    assert errors(root.write("nothing/here"), 404) == ["unsupported path"]
+    assert errors(root.request("GET", "encrypt/rt"), 405)
+
+
+def test_malformed_base64_is_400(root: Vault) -> None:
+    root.write("keys/b64")
+    assert errors(root.write("encrypt/b64", {"plaintext": "!!"}), 400) == [
+        "plaintext is not valid base64"]
+    assert errors(root.write("decrypt/b64", {"ciphertext": "vault:v1:!!"}), 400)
+
+
+def test_another_keys_ciphertext_is_refused(root: Vault) -> None:
+    root.write("keys/k-a")
+    root.write("keys/k-b")
+    text = root.data(root.write("encrypt/k-a", {"plaintext": b64(b"x")}))["ciphertext"]
+    assert errors(root.write("decrypt/k-b", {"ciphertext": text}), 400)
+    assert errors(root.write("rewrap/k-b", {"ciphertext": text}), 400)
+
+
+def test_a_version_prefix_that_does_not_exist_is_refused(root: Vault) -> None:
+    root.write("keys/v9")
+    text = root.data(root.write("encrypt/v9", {"plaintext": b64(b"x")}))["ciphertext"]
+    forged = "vault:v9:" + text.split(":", 2)[2]
+    assert errors(root.write("decrypt/v9", {"ciphertext": forged}), 400) == [
+        "invalid ciphertext: version is too new"]
+    root.write("keys/v9/rotate")
+    wrong = "vault:v2:" + text.split(":", 2)[2]  # exists, but the header says 1
+    assert errors(root.write("decrypt/v9", {"ciphertext": wrong}), 400)
+
+
+def test_batch_items_fail_alone_and_references_are_echoed(root: Vault) -> None:
+    root.write("keys/batch")
+    answer = root.write("encrypt/batch", {"batch_input": [
+        {"plaintext": b64(b"one"), "reference": "r1"},
+        {"plaintext": "!!", "reference": "r2"},
+        {"plaintext": b64(b"three"), "reference": "r3"}]})
+    assert answer.status_code == 400  # as Vault: any failed item makes the answer 400
+    results = answer.json()["data"]["batch_results"]
+    assert [r["reference"] for r in results] == ["r1", "r2", "r3"]
+    assert "error" in results[1] and "ciphertext" in results[0] and "ciphertext" in results[2]
+    decrypted = root.data(root.write("decrypt/batch", {"batch_input": [
+        {"ciphertext": results[0]["ciphertext"]}, {"ciphertext": results[2]["ciphertext"]}]}))
+    assert [r["plaintext"] for r in decrypted["batch_results"]] == [b64(b"one"), b64(b"three")]
+
+
+def test_associated_data_binds_the_ciphertext(root: Vault) -> None:
+    root.write("keys/aad")
+    aad = b64(b"row-17")
+    text = root.data(root.write("encrypt/aad", {"plaintext": b64(b"x"),
+                                                "associated_data": aad}))["ciphertext"]
+    assert errors(root.write("decrypt/aad", {"ciphertext": text}), 400)
+    plain = root.data(root.write("decrypt/aad", {"ciphertext": text, "associated_data": aad}))
+    assert plain["plaintext"] == b64(b"x")
+
+
+def test_parameters_keyquorum_cannot_honour_are_refused(root: Vault) -> None:
+    message = errors(root.write("keys/derived", {"derived": True}), 400)[0]
+    assert "derived is not supported" in message
+    root.write("keys/conv")
+    assert errors(root.write("encrypt/conv", {"plaintext": b64(b"x"), "context": "YWJj"}), 400)
+    assert "aes256-gcm96" in errors(root.write("keys/k128", {"type": "aes128-gcm96"}), 400)[0]
+
+
+def test_ciphertexts_move_between_the_transit_and_native_apis(
+        server: InProcessServer, root: Vault) -> None:
+    from keyquorum.transit.ciphertext import from_vault, to_vault
+
+    root.write("keys/both")
+    text = root.data(root.write("encrypt/both", {"plaintext": b64(b"hi"),
+                                                 "associated_data": b64(b"a")}))["ciphertext"]
+    with server.client() as http:
+        native = http.post("/v1/keys/both/decrypt", json={
+            "ciphertext": from_vault(text)[1], "context": {"associated_data": b64(b"a")}})
+        assert native.status_code == 200, native.text
+        assert native.json()["plaintext"] == b64(b"hi")
+        made = http.post("/v1/keys/both/encrypt", json={"plaintext": b64(b"back")}).json()
+    plain = root.data(root.write("decrypt/both", {"ciphertext": to_vault(made["ciphertext"],
+                                                                         made["key_version"])}))
+    assert plain["plaintext"] == b64(b"back")
+
+
+def test_a_transit_call_needs_its_native_twins_permission(server: InProcessServer) -> None:
+    with server.client() as http:
+        http.post("/v1/keys", json={"name": "perm", "spec": "aes-256-gcm"})
+    token = _token(server, "transit-encrypt-only",
+                   [{"keys": "perm", "operations": ["encrypt"]}])
+    with server.anonymous() as http:
+        user = Vault(http, token)
+        text = user.data(user.write("encrypt/perm", {"plaintext": b64(b"x")}))["ciphertext"]
+        assert errors(user.write("decrypt/perm", {"ciphertext": text}), 403)
+        assert errors(user.write("keys/perm/rotate"), 403)
+        assert errors(user.request("GET", "keys/perm"), 403)
+    denied = [r for r in _audit(server, key="perm") if r["outcome"] == "denied"]
+    assert {r["operation"] for r in denied} == {"decrypt", "rotate", "read"}
+
+
+def test_audit_records_name_the_transit_path_and_the_token_accessor(
+        server: InProcessServer, root: Vault) -> None:
+    root.write("keys/audited")
+    root.write("encrypt/audited", {"plaintext": b64(b"x")})
+    with server.client() as http:
+        accessor = http.get("/v1/auth/tokens/self").json()["accessor"]
+    records = _audit(server, key="audited", operation="encrypt")
+    assert records[-1]["detail"] == {"api": "vault-transit", "path": "transit/encrypt/audited"}
+    assert records[-1]["identity"] == accessor
+
+
+def test_key_states_refuse(server: InProcessServer, root: Vault) -> None:
+    root.write("keys/off")
+    with server.client() as http:
+        assert http.post("/v1/keys/off/disable", json={}).status_code == 200
+    assert errors(root.write("encrypt/off", {"plaintext": b64(b"x")}), 400)
+
+
+def test_delete_needs_deletion_allowed_and_schedules_the_deletion(
+        server: InProcessServer, root: Vault) -> None:
+    root.write("keys/gone")
+    assert "deletion is not allowed" in errors(root.request("DELETE", "keys/gone"), 400)[0]
+    root.data(root.write("keys/gone/config", {"deletion_allowed": True}))
+    answer = root.request("DELETE", "keys/gone")
+    assert answer.status_code == 200, answer.text
+    assert "scheduled the key for destruction" in answer.json()["warnings"][0]
+    assert root.data(root.request("GET", "keys/gone"))["kq_state"] == "destroy-scheduled"
+    assert "gone" not in root.data(root.request("LIST", "keys"))["keys"]
