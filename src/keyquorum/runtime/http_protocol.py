@@ -123,6 +123,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             self._head_raw += len(data)
         self._unset_keepalive_if_required()
+        if not self._in_body and data.startswith(b"LIST "):
+            data = list_as_get(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -345,3 +347,16 @@ def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
     bound = type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
                  {"limits": limits, "table": ConnectionTable(limits)})
     return cast(type[GuardedHttpToolsProtocol], bound)
+
+
+def list_as_get(data: bytes) -> bytes:
+    """Vault's ``LIST`` method as ``GET ...?list=true`` (what Vault itself accepts too):
+    the HTTP parser (llhttp) knows a fixed set of methods and LIST is not among them,
+    and Vault clients (hvac's list calls) send it."""
+    line_end = data.find(b"\r\n")
+    space = data.find(b" ", 5, line_end if line_end >= 0 else len(data))
+    if space < 0:
+        return data  # the request line is not complete in this chunk: leave it alone
+    target = data[5:space]
+    joined = target + (b"&" if b"?" in target else b"?") + b"list=true"
+    return b"GET " + joined + data[space:]
