@@ -13,6 +13,7 @@ from keyquorum.audit.sinks import SinkConfig, parse_sink_configs
 from keyquorum.auth.dual_settings import OFF, DualControlSettings, parse_settings
 from keyquorum.errors import KeyquorumError
 from keyquorum.seal.trust import SealTrust
+from keyquorum.transit.mounts import DEFAULT_MOUNTS, parse_mounts
 
 SEAL_TRUST_FIELDS = ("pkcs11_modules", "kms_endpoints", "kms_plain_http_hosts",
                      "pkcs11_pin_env_prefix", "pkcs11_pin_dir")
@@ -70,6 +71,10 @@ class Settings:
     # kms_plain_http_hosts, pkcs11_pin_env_prefix and pkcs11_pin_dir. Nothing by default:
     # the API chooses among what is listed here and never adds to it.
     seal_trust: SealTrust = field(default_factory=SealTrust)
+
+    # Vault transit API mounts (``transit.mounts``): mount path -> key-name prefix, given
+    # in the config file as {"transit": "", "team-a": "team-a/"}.
+    vault_transit_mounts: tuple[tuple[str, str], ...] = DEFAULT_MOUNTS
 
     @property
     def host(self) -> str:
@@ -151,6 +156,8 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
     trust = {name: raw.pop(name) for name in SEAL_TRUST_FIELDS if name in raw}
     if trust:
         raw["seal_trust"] = SealTrust.from_config(trust)
+    if "vault_transit_mounts" in raw:
+        raw["vault_transit_mounts"] = parse_mounts(raw["vault_transit_mounts"])
     known = {f.name for f in fields(Settings)}
     unknown = set(raw) - known
     if unknown:
