@@ -195,3 +195,42 @@ def test_delete_needs_deletion_allowed_and_schedules_the_deletion(
     assert "scheduled the key for destruction" in answer.json()["warnings"][0]
     assert root.data(root.request("GET", "keys/gone"))["kq_state"] == "destroy-scheduled"
     assert "gone" not in root.data(root.request("LIST", "keys"))["keys"]
+
+
+def test_a_refused_call_is_audited_once(server: InProcessServer, root: Vault) -> None:
+    root.write("keys/once")
+    errors(root.write("encrypt/once", {"plaintext": "!!"}), 400)
+    refused = [r for r in _audit(server, key="once") if r["outcome"] != "ok"]
+    assert [(r["operation"], r["error_code"]) for r in refused] == [
+        ("encrypt", "invalid_request")]
+
+
+def test_batch_sign_verify_and_hmac(root: Vault) -> None:
+    root.write("keys/bsign", {"type": "ecdsa-p256"})
+    signed = root.data(root.write("sign/bsign", {"batch_input": [
+        {"input": b64(b"a"), "reference": "a"}, {"input": b64(b"b"), "reference": "b"}]}))
+    sigs = [r["signature"] for r in signed["batch_results"]]
+    checked = root.write("verify/bsign", {"batch_input": [
+        {"input": b64(b"a"), "signature": sigs[0]}, {"input": b64(b"b"), "signature": sigs[0]},
+        {"input": "!!", "signature": sigs[0]}]})
+    assert checked.status_code == 400  # the malformed item fails alone
+    results = checked.json()["data"]["batch_results"]
+    assert results[0] == {"valid": True} and results[1] == {"valid": False}
+    assert "error" in results[2]
+    root.write("keys/bmac", {"type": "hmac"})
+    tags = root.data(root.write("hmac/bmac", {"batch_input": [{"input": b64(b"m")}]}))
+    tag = tags["batch_results"][0]["hmac"]
+    assert root.data(root.write("verify/bmac", {"input": b64(b"m"), "hmac": tag})) == {
+        "valid": True}
+
+
+def test_prehashed_sign_with_a_path_hash_algorithm(root: Vault) -> None:
+    import hashlib
+
+    root.write("keys/pre", {"type": "ecdsa-p384"})
+    digest = b64(hashlib.sha384(b"msg").digest())
+    signed = root.data(root.write("sign/pre/sha2-384", {"input": digest, "prehashed": True}))
+    verdict = root.data(root.write("verify/pre/sha2-384", {
+        "input": b64(b"msg"), "signature": signed["signature"]}))
+    assert verdict == {"valid": True}
+    assert errors(root.write("sign/pre", {"input": b64(b"m"), "hash_algorithm": "sha1"}), 400)

@@ -35,6 +35,7 @@ class Call:
     token: str | None
     mount: Mount | None = None
     warnings: list[str] = field(default_factory=list)
+    in_batch: bool = False  # batch items get a context (and record) each
 
     @property
     def runner(self) -> Runner:
@@ -61,8 +62,10 @@ class Call:
     async def run_item(self, operation: str, key: str | None,
                        work: Callable[[RequestContext], T], *, permission: Needed,
                        ) -> T:
-        """A batch item: its own context (request id shared), record and refusal."""
-        item = RequestContext(request_id=self.ctx.request_id, client=self.ctx.client)
+        """One item: a batch item gets its own context (request id shared), record and
+        refusal; a single request is the request's own."""
+        item = RequestContext(request_id=self.ctx.request_id, client=self.ctx.client) \
+            if self.in_batch else self.ctx
         return await self.runner.execute(  # type: ignore[no-any-return]
             item, operation, key, work, permission=permission, credential=self.identity,
             authorization=self.authorization, in_thread=True,

@@ -61,6 +61,7 @@ async def each(call: Call, item_work: Item) -> Answer:
         return Answer(await item_work(call.body))
     results: list[dict[str, Any]] = []
     failed = False
+    call.in_batch = True
     for item in items:
         reference = item.get("reference")
         try:
