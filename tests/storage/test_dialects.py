@@ -29,12 +29,10 @@ def test_audit_ids_are_bigint_on_postgresql() -> None:
 
 
 def test_the_audit_chain_statements_compile_for_postgresql() -> None:
-    from types import SimpleNamespace
-
     from sqlalchemy.dialects import postgresql
 
-    from keyquorum.audit.chain import AuditChain
+    from keyquorum.storage.audit_repo import RecordAppender
 
-    chain = AuditChain(SimpleNamespace(dialect=postgresql.dialect()))  # type: ignore[arg-type]
+    chain = RecordAppender(postgresql.dialect())
     assert "RETURNING audit_head.seq, audit_head.chain_hash" in chain._lock.sql
     assert chain._insert.sql.startswith("INSERT INTO audit_records")

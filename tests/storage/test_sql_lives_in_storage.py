@@ -28,20 +28,7 @@ SCHEMA = "keyquorum.storage.schema"
 SQL_VERBS = frozenset({"select", "insert", "update", "delete", "text"})
 """SQLAlchemy's statement constructors (``text`` for hand-written SQL)."""
 
-ALLOWED: dict[str, str] = {
-    # Reorganized by someone else (from service/audit_trail.py) while storage/ took the
-    # rest of the SQL.
-    "keyquorum.audit.trail": "moved in a later step (audit trail: record pages and the "
-                             "newest id for verification)",
-    # The audit group-commit writer: its hot statements (chain head lock, record inserts,
-    # checkpoints) stay next to it for now.
-    "keyquorum.audit.chain": "moved in a later step (audit group-commit writer: chain head "
-                             "and record inserts)",
-    "keyquorum.audit.log": "moved in a later step (audit group-commit writer and its "
-                           "record queries)",
-    "keyquorum.audit.checkpoints": "moved in a later step (audit checkpoints, written with "
-                                   "the chain)",
-}
+ALLOWED: dict[str, str] = {}
 """Modules outside ``storage/`` still allowed to write SQL, each with its reason. Remove an
 entry once its SQL has moved into a repository under ``storage/`` (a test insists)."""
 

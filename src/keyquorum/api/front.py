@@ -132,13 +132,12 @@ class Front:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
         for front in self.foreign:  # AWS KMS, Vault transit: their own framing and creds
-            if front.claims(scope):
-                limit = self.services.core.settings.max_body_bytes
+            if front.claims(scope):  # (token-less paths keep their small limit: F6)
                 await front(scope, LimitedReceive(receive, limit), self._with_headers(send))
                 return
         headers = _headers(scope)
-        limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
         refusal = self._framing_refusal(headers, limit) \
             or await self._token_refusal(scope, headers)
         route = match(scope["path"]) if scope["method"] == "POST" else None

@@ -26,15 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from keyquorum.storage.prepared import Prepared
-from keyquorum.storage.schema import audit_head, audit_records
+from keyquorum.storage import audit_repo
 
 GENESIS = "0" * 64
 _DOMAIN = b"keyquorum audit v1\n"
-HEAD_ROW = 1
 
 # The fields of a record in chain order (``id`` first). Never reorder: it is a format.
 CHAIN_FIELDS = ("id", "time", "request_id", "identity", "operation", "key", "key_version",
@@ -66,62 +64,28 @@ class ChainHead:
     chain_hash: str
 
 
-# Takes the write lock and reads the head in one statement (RETURNING: SQLite 3.35+,
-# PostgreSQL). The no-op UPDATE locks before the head is read, so no other appender
-# can read the same head and fork the chain.
-_LOCK_HEAD = (update(audit_head).where(audit_head.c.id == bindparam("head_id"))
-              .values(seq=audit_head.c.seq)
-              .returning(audit_head.c.seq, audit_head.c.chain_hash))
-_MOVE_HEAD = (update(audit_head).where(audit_head.c.id == bindparam("head_id"))
-              .values(seq=bindparam("new_seq"), chain_hash=bindparam("new_hash")))
-
-
 def lock_head(conn: Connection) -> ChainHead:
     """The head, with every other appender held off until ``conn``'s transaction ends."""
-    row = conn.execute(_LOCK_HEAD, {"head_id": HEAD_ROW}).one()
-    return ChainHead(int(row.seq), str(row.chain_hash))
+    return ChainHead(*audit_repo.lock_head(conn))
 
 
 def read_head(conn: Connection) -> ChainHead | None:
-    row = conn.execute(select(audit_head.c.seq, audit_head.c.chain_hash)
-                       .where(audit_head.c.id == HEAD_ROW)).one_or_none()
-    return None if row is None else ChainHead(int(row.seq), str(row.chain_hash))
+    head = audit_repo.read_head(conn)
+    return None if head is None else ChainHead(*head)
 
 
 class AuditChain:
     """Appends rows to ``audit_records`` as links of the chain, inside a caller's transaction."""
 
     def __init__(self, engine: Engine) -> None:
-        # Run on the hot path for every group of records: compiled once, on the DBAPI cursor.
-        self._insert = Prepared(engine.dialect, audit_records.insert(),
-                                [c.name for c in audit_records.columns])
-        self._lock = Prepared(engine.dialect, _LOCK_HEAD)  # what lock_head runs, precompiled
-        self._move = Prepared(engine.dialect, _MOVE_HEAD)
+        self._appender = audit_repo.RecordAppender(engine.dialect)
 
     def append(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> ChainHead:
         """Number and link ``rows`` (in place: ``id`` and ``chain_hash`` are set), store them.
 
         Must run inside ``conn``'s transaction; the rows land with it or not at all.
         """
-        # The DBAPI cursor of the same connection (same transaction): SQLAlchemy's
-        # result machinery costs more CPU, under the GIL, than these statements.
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(self._lock.sql, self._lock.params({"head_id": HEAD_ROW}))
-            locked = cursor.fetchone()
-            if locked is None:
-                raise RuntimeError("the audit chain head is missing")
-            seq, previous = int(locked[0]), str(locked[1])
-            for row in rows:
-                seq += 1
-                row["id"] = seq
-                previous = row["chain_hash"] = link(previous, row)
-            cursor.executemany(self._insert.sql, [self._insert.params(row) for row in rows])
-            cursor.execute(self._move.sql, self._move.params(
-                {"head_id": HEAD_ROW, "new_seq": seq, "new_hash": previous}))
-        finally:
-            cursor.close()
-        return ChainHead(seq, previous)
+        return ChainHead(*self._appender.append(conn, rows, link))
 
 
 def ensure_head(engine: Engine) -> ChainHead:
@@ -137,20 +101,7 @@ def ensure_head(engine: Engine) -> ChainHead:
         return head
     try:
         with engine.begin() as conn:
-            rows = conn.execute(select(audit_records).order_by(audit_records.c.id)) \
-                .mappings().all()
-            previous, seq = GENESIS, 0
-            for stored in rows:
-                seq += 1
-                row = dict(stored)
-                if row["id"] != seq:
-                    raise RuntimeError("audit records have gaps in their ids, so they cannot "
-                                       "be linked as stored")
-                previous = link(previous, row)
-                conn.execute(update(audit_records).where(audit_records.c.id == seq)
-                             .values(chain_hash=previous))
-            conn.execute(insert(audit_head).values(id=HEAD_ROW, seq=seq, chain_hash=previous))
-            return ChainHead(seq, previous)
+            return ChainHead(*audit_repo.link_stored_records(conn, GENESIS, link))
     except IntegrityError:  # another process created it first: theirs stands
         with engine.connect() as conn:
             head = read_head(conn)

@@ -18,12 +18,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
 from keyquorum.audit.chain import lock_head
 from keyquorum.audit.keys import SIGNING_ALG, AuditKeys
 from keyquorum.crypto.signing import verify_with_public_pem
-from keyquorum.storage.schema import audit_checkpoints
+from keyquorum.storage.audit_repo import checkpoint_rows, insert_checkpoint, last_checkpoint_seq
 
 _DOMAIN = b"keyquorum audit checkpoint v1\n"
 
@@ -89,17 +89,16 @@ def make_checkpoint(conn: Connection, keys: AuditKeys, now: float, *,
     if head.seq == 0:
         return None
     if only_if_grown:
-        last = conn.execute(select(audit_checkpoints.c.seq)
-                            .order_by(audit_checkpoints.c.id.desc()).limit(1)).scalar()
+        last = last_checkpoint_seq(conn)
         if last is not None and last >= head.seq:
             return None
     unsigned = Checkpoint(head.seq, head.chain_hash, now, keys.key_id, "")
     signature = base64.b64encode(keys.sign(unsigned.message())).decode("ascii")
     checkpoint = Checkpoint(head.seq, head.chain_hash, now, keys.key_id, signature)
-    conn.execute(insert(audit_checkpoints).values(**checkpoint.to_json()))
+    insert_checkpoint(conn, checkpoint.to_json())
     return checkpoint
 
 
 def stored_checkpoints(conn: Connection) -> list[Checkpoint]:
-    rows = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.id)).all()
+    rows = checkpoint_rows(conn)
     return [Checkpoint(int(r.seq), r.chain_hash, r.time, r.key_id, r.signature) for r in rows]

@@ -29,15 +29,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from keyquorum.audit.chain import AuditChain, ChainHead, ensure_head
 from keyquorum.audit.keys import HASH_HEX_CHARS
 from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
 from keyquorum.audit.sinks import SinkSet
 from keyquorum.errors import AuditUnavailable, InvalidRequest
+from keyquorum.storage.audit_repo import query_records
 from keyquorum.storage.errors import storage_failure
-from keyquorum.storage.schema import audit_records
 
 log = logging.getLogger(__name__)
 
@@ -281,24 +281,15 @@ class AuditLog:
             raise InvalidRequest(f"limit must be an integer from 1 to {MAX_QUERY_LIMIT}")
         if outcome is not None and outcome not in OUTCOMES:
             raise InvalidRequest("outcome must be one of ok, denied, error")
-        table = audit_records
-        statement = select(table).order_by(table.c.id.desc()).limit(limit + 1)
-        for column, value in ((table.c.key, key), (table.c.identity, identity),
-                              (table.c.operation, operation), (table.c.outcome, outcome)):
-            if value is not None:
-                statement = statement.where(column == value)
-        if context is not None:  # an HMAC from /v1/audit/hash: a name or a value in the context
-            if not isinstance(context, str) or not _HASH.fullmatch(context):
-                raise InvalidRequest("context must be a hash answered by /v1/audit/hash")
-            statement = statement.where(table.c.context.like(f'%"{context}"%'))
-        if since is not None:
-            statement = statement.where(table.c.time >= since)
-        if until is not None:
-            statement = statement.where(table.c.time < until)
-        if page_token is not None:
-            statement = statement.where(table.c.id < _decode_page_token(page_token))
-        with self._engine.connect() as connection:
-            rows = connection.execute(statement).all()
+        # context: an HMAC from /v1/audit/hash, of a name or a value in the context
+        if context is not None and (not isinstance(context, str)
+                                    or not _HASH.fullmatch(context)):
+            raise InvalidRequest("context must be a hash answered by /v1/audit/hash")
+        before_id = _decode_page_token(page_token) if page_token is not None else None
+        rows = query_records(self._engine, equal={"key": key, "identity": identity,
+                                                  "operation": operation, "outcome": outcome},
+                             context_tag=context, since=since, until=until,
+                             before_id=before_id, limit=limit + 1)
         records = [from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
         return records, (str(records[-1].id) if more else None)

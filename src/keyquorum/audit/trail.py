@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum.audit.chain import ChainHead, read_head
@@ -24,7 +24,7 @@ from keyquorum.audit.verify import Fault, VerifyReport, verify_chain
 from keyquorum.clock import Clock
 from keyquorum.errors import Sealed
 from keyquorum.seal.barrier import Barrier
-from keyquorum.storage.schema import audit_records
+from keyquorum.storage.audit_repo import newest_record_id, records_between
 from keyquorum.storage.system_repo import get_entry, insert_entry
 
 log = logging.getLogger("keyquorum.audit")
@@ -103,13 +103,10 @@ class AuditTrail:
         after = 0
         while True:
             with self._engine.connect() as conn:
-                rows = conn.execute(select(audit_records)
-                                    .where(audit_records.c.id > after, audit_records.c.id <= upto)
-                                    .order_by(audit_records.c.id).limit(_PAGE)).mappings().all()
+                rows = records_between(conn, after, upto, _PAGE)
             if not rows:
                 return
-            for row in rows:
-                yield dict(row)
+            yield from rows
             after = rows[-1]["id"]
 
     def _snapshot(self) -> tuple[ChainHead, list[Checkpoint]]:
@@ -127,7 +124,7 @@ class AuditTrail:
             # in the same transaction). Newest id first, head second: a legitimate append
             # committed before the id was read is always covered by the head read after it.
             with self._engine.connect() as conn:
-                newest = conn.execute(select(func.max(audit_records.c.id))).scalar() or 0
+                newest = newest_record_id(conn)
                 now_head = read_head(conn) or ChainHead(0, "0" * 64)
             if newest > now_head.seq:
                 report = replace(report, ok=False, first_bad=Fault(
