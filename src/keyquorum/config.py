@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,12 @@ class Settings:
     max_url_bytes: int = 8 * 1024
     # Open connections per process; None: the soft file-descriptor limit less a reserve.
     max_connections: int | None = None
+    # The AWS KMS API (docs/AWS-KMS.md): the account in key ARNs, the regions a SigV4
+    # signature may be scoped to (any when empty), and ``keyquorum dev
+    # --aws-any-credentials`` (any well-formed signature is root; never from a file).
+    aws_account_id: str = "000000000000"
+    aws_regions: tuple[str, ...] = ()
+    aws_any_credentials: bool = False
     # Trust roots: the PKCS#11 modules, KMS endpoints and PIN sources a seal may use
     # (``seal.trust``), from the config file's pkcs11_modules, kms_endpoints,
     # kms_plain_http_hosts, pkcs11_pin_env_prefix and pkcs11_pin_dir. Nothing by default:
@@ -112,6 +119,12 @@ class Settings:
         _check_count("max_url_bytes", self.max_url_bytes, 256, 1 << 20)
         if self.max_connections is not None:
             _check_count("max_connections", self.max_connections, 16, 1_000_000)
+        if not isinstance(self.aws_account_id, str) or not re.fullmatch(
+                r"\d{12}", self.aws_account_id):
+            raise ValueError("aws_account_id must be 12 digits")
+        if not all(isinstance(r, str) and re.fullmatch(r"[a-z0-9-]{1,32}", r)
+                   for r in self.aws_regions):
+            raise ValueError("aws_regions must be region names (e.g. us-east-1)")
         return self
 
     @property
@@ -165,6 +178,14 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
     for name in ("data_dir", "tls_cert", "tls_key"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
+    if "aws_any_credentials" in raw:
+        raise ValueError("aws_any_credentials is not a config field: only `keyquorum dev "
+                         "--aws-any-credentials` accepts any AWS signature")
+    if "aws_regions" in raw:
+        regions = raw["aws_regions"]
+        if not isinstance(regions, list) or not all(isinstance(r, str) for r in regions):
+            raise ValueError("aws_regions must be a list of region names")
+        raw["aws_regions"] = tuple(regions)
     if "trusted_proxies" in raw:
         proxies = raw["trusted_proxies"]
         if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):

@@ -34,6 +34,7 @@ from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
 from keyquorum.api.services import Services
 from keyquorum.auth.access_keys import AccessKeyStore
+from keyquorum.kms.front import KmsFront
 from keyquorum.metrics.collector import share_between_workers
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
@@ -111,4 +112,5 @@ def foreign_fronts(services: Services) -> list[ForeignFront]:
     """The front ends for other products' clients, each over the same pipeline."""
     fronts: list[ForeignFront] = []
     fronts.append(TransitFront(services))  # Vault / OpenBao transit at /v1/<mount>/
+    fronts.append(KmsFront(services))  # AWS KMS JSON 1.1 at POST /
     return fronts

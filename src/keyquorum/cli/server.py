@@ -16,11 +16,16 @@ def dev(
     unsafe_test_clock: Annotated[bool, typer.Option(
         "--unsafe-test-clock", help="DANGER: let clients move the server's clock (tests only).")
     ] = False,
+    aws_any_credentials: Annotated[bool, typer.Option(
+        "--aws-any-credentials",
+        help="DANGER: accept any well-formed AWS signature on the KMS API as root (tests).")
+    ] = False,
 ) -> None:
     """Run a development server: initialized, unsealed, plain HTTP. Never for real keys."""
     from ..runtime.server import run_dev  # lazily: the CLI's other commands need no server code
 
-    run_dev(data_dir, listen, unsafe_test_clock=unsafe_test_clock)
+    run_dev(data_dir, listen, unsafe_test_clock=unsafe_test_clock,
+            aws_any_credentials=aws_any_credentials)
 
 
 def server(

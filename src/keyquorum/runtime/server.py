@@ -82,6 +82,13 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
     _serve(core)
 
 
+_AWS_ANY_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+  --aws-any-credentials: ANY well-formed AWS SigV4 signature is accepted as the
+  ROOT identity on the KMS API (as local emulators do for test suites).
+  Anyone who can reach this port can use and delete every key. Tests only.
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
 _WARNING = """
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
   DEVELOPMENT MODE - NOT FOR REAL KEYS
@@ -92,8 +99,12 @@ _WARNING = """
 """
 
 
-def run_dev(data_dir: Path, listen: str, *, unsafe_test_clock: bool = False) -> None:
-    settings = Settings(data_dir=data_dir, listen=listen, unsafe_test_clock=unsafe_test_clock)
+def run_dev(data_dir: Path, listen: str, *, unsafe_test_clock: bool = False,
+            aws_any_credentials: bool = False) -> None:
+    settings = Settings(data_dir=data_dir, listen=listen, unsafe_test_clock=unsafe_test_clock,
+                        aws_any_credentials=aws_any_credentials)
+    if aws_any_credentials:
+        print(_AWS_ANY_WARNING, file=sys.stderr)
     try:
         settings.validate()
     except ValueError as exc:

@@ -69,6 +69,9 @@ class NewKey:
     crypto_period: int | None = None
     usage_limit: int | None = None
     deletion_window_days: int | None = None
+    key_id: str | None = None
+    """The key's id when the caller chose it (the KMS API names a key ``kms/<its id>``);
+    a fresh UUID otherwise."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ class KeyLifecycle:
         def change(conn: Connection) -> Key:
             now = self.core.clock.now()
             key = Key(
-                id=str(uuid.uuid4()), name=name, spec=spec.name, purpose=purpose,
+                id=request.key_id or str(uuid.uuid4()), name=name, spec=spec.name,
+                purpose=purpose,
                 state=NEW_KEY_STATE, primary_version=1, min_decrypt_version=1,
                 origin="generated", exportable=request.exportable,
                 deletion_window_days=window,

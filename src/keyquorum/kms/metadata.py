@@ -1,0 +1,41 @@
+"""KMS answer shapes for keyquorum keys: KeyMetadata, tags, rotations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyquorum.keys.models import Key
+from keyquorum.keys.specs import get_spec
+from keyquorum.keys.states import KeyState
+from keyquorum.kms.ids import MACS, SIGNING, USAGES, Names, aws_spec, key_state
+
+
+def key_metadata(key: Key, names: Names) -> dict[str, Any]:
+    """AWS's KeyMetadata for ``key`` (fields AWS leaves out for this kind of key are left
+    out here too)."""
+    spec = aws_spec(key.spec)
+    meta: dict[str, Any] = {
+        "AWSAccountId": names.account, "KeyId": key.id, "Arn": names.key_arn(key.id),
+        "CreationDate": key.created_at, "Enabled": key.state is KeyState.ENABLED,
+        "Description": key.description or "", "KeyUsage": USAGES.get(key.purpose,
+                                                                      key.purpose.upper()),
+        "KeyState": key_state(key.state),
+        "Origin": "EXTERNAL" if key.origin == "imported" else "AWS_KMS",
+        "KeyManager": "CUSTOMER", "CustomerMasterKeySpec": spec, "KeySpec": spec,
+        "MultiRegion": False,
+    }
+    if key.destroy_at is not None and key.state is KeyState.DESTROY_SCHEDULED:
+        meta["DeletionDate"] = key.destroy_at
+        meta["PendingDeletionWindowInDays"] = key.deletion_window_days
+    family = get_spec(key.spec).family
+    if family == "aead":
+        meta["EncryptionAlgorithms"] = ["SYMMETRIC_DEFAULT"]
+    elif family == "sign":
+        meta["SigningAlgorithms"] = list(SIGNING.get(key.spec, ()))
+    elif family == "mac":
+        meta["MacAlgorithms"] = [MACS[key.spec]]
+    return meta
+
+
+def tags_of(key: Key) -> list[dict[str, str]]:
+    return [{"TagKey": k, "TagValue": v} for k, v in sorted(key.labels.items())]
