@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from keyquorum.audit.sink_targets import SinkTargets
 from keyquorum.audit.sinks import SinkConfig, parse_sink_configs
 from keyquorum.auth.dual_settings import OFF, DualControlSettings, parse_settings
 from keyquorum.errors import KeyquorumError
@@ -18,6 +19,7 @@ from keyquorum.transit.mounts import DEFAULT_MOUNTS, parse_mounts
 
 SEAL_TRUST_FIELDS = ("pkcs11_modules", "kms_endpoints", "kms_plain_http_hosts",
                      "pkcs11_pin_env_prefix", "pkcs11_pin_dir")
+SINK_TARGET_FIELDS = ("audit_sink_dirs", "audit_syslog_targets")
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
 
@@ -78,6 +80,9 @@ class Settings:
     # kms_plain_http_hosts, pkcs11_pin_env_prefix and pkcs11_pin_dir. Nothing by default:
     # the API chooses among what is listed here and never adds to it.
     seal_trust: SealTrust = field(default_factory=SealTrust)
+    # Where sinks added through the API may write (``audit.sink_targets``): the config
+    # file's audit_sink_dirs and audit_syslog_targets. Nothing by default.
+    audit_sink_targets: SinkTargets = field(default_factory=SinkTargets)
 
     # Vault transit API mounts (``transit.mounts``): mount path -> key-name prefix, given
     # in the config file as {"transit": "", "team-a": "team-a/"}.
@@ -163,12 +168,15 @@ def is_loopback(host: str) -> bool:
 def load_config_file(settings: Settings, path: Path) -> Settings:
     """Overlay a JSON config file's known fields on ``settings``; unknown fields are an error."""
     raw: dict[str, Any] = json.loads(path.read_text())
-    if "seal_trust" in raw:
-        raise ValueError("unknown config fields: seal_trust (give pkcs11_modules, "
-                         "kms_endpoints, ... at the top level)")
+    for name in ("seal_trust", "audit_sink_targets"):  # built from the fields below only
+        if name in raw:
+            raise ValueError(f"unknown config fields: {name}")
     trust = {name: raw.pop(name) for name in SEAL_TRUST_FIELDS if name in raw}
     if trust:
         raw["seal_trust"] = SealTrust.from_config(trust)
+    targets = {name: raw.pop(name) for name in SINK_TARGET_FIELDS if name in raw}
+    if targets:
+        raw["audit_sink_targets"] = SinkTargets.from_config(targets)
     if "vault_transit_mounts" in raw:
         raw["vault_transit_mounts"] = parse_mounts(raw["vault_transit_mounts"])
     known = {f.name for f in fields(Settings)}

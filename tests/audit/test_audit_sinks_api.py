@@ -17,7 +17,8 @@ from inprocess_server import InProcessServer
 @pytest.fixture
 def server(make_inprocess: MakeInProcess, tmp_path: Path) -> InProcessServer:
     made = make_inprocess(config={"audit_sinks": [
-        {"name": "fixed", "type": "file", "path": str(tmp_path / "fixed.jsonl")}]})
+        {"name": "fixed", "type": "file", "path": str(tmp_path / "fixed.jsonl")}],
+        "audit_sink_dirs": [str(tmp_path)]})
     made.init()
     made.unseal()
     return made

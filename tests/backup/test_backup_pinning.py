@@ -14,10 +14,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
-import subprocess
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,75 +42,12 @@ from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.trust import SealTrust
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
-from sealset_support import SOFTHSM_MODULE, MotoKms, SoftHsm, moto_kms, softhsm
+from sealset_support import SOFTHSM_MODULE, Evil, MotoKms, SoftHsm, evil, moto_kms, softhsm
 
-__all__ = ["moto_kms", "softhsm"]
+__all__ = ["evil", "moto_kms", "softhsm"]
 
 PIN_ENV = "KEYQUORUM_HSM_PIN_BACKUP_TEST"
 PHRASE = "the victim's own long passphrase"
-
-_EVIL_C = r"""
-#include <stdio.h>
-#include <stdlib.h>
-__attribute__((constructor)) static void ran(void) {
-    const char *path = getenv("KQ_TEST_EVIL_MARKER");
-    if (path) { FILE *f = fopen(path, "w"); if (f) { fputs("code ran", f); fclose(f); } }
-}
-"""
-
-
-@dataclass
-class Evil:
-    """A shared library that leaves a marker when loaded, and a socket that counts callers."""
-
-    module: Path
-    marker: Path
-    endpoint: str
-    connections: list[int]
-
-    def untouched(self) -> bool:
-        return not self.marker.exists() and not self.connections
-
-
-@pytest.fixture
-def evil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Evil]:
-    source = tmp_path / "evil.c"
-    source.write_text(_EVIL_C)
-    module = tmp_path / "libnotanhsm.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(module), str(source)], check=True)
-    marker = tmp_path / "code-ran"
-    monkeypatch.setenv("KQ_TEST_EVIL_MARKER", str(marker))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.1)
-    connections: list[int] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            connections.append(1)
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield Evil(module, marker, f"http://127.0.0.1:{listener.getsockname()[1]}",
-                   connections)
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
-    # The sanity check that makes every "untouched" assertion mean something: loading
-    # this library really does leave the marker.
-    probe = subprocess.run(["python3", "-c", f"import ctypes; ctypes.CDLL({str(module)!r})"],
-                           env={"KQ_TEST_EVIL_MARKER": str(tmp_path / "probe")}, check=False)
-    assert probe.returncode == 0 and (tmp_path / "probe").read_text() == "code ran"
-
 
 @dataclass
 class Victim:

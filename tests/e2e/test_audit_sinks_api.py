@@ -19,7 +19,8 @@ pytestmark = pytest.mark.server
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process = configured_server(tmp_path, {"audit_sinks": [
-        {"name": "fixed", "type": "file", "path": str(tmp_path / "fixed.jsonl")}]})
+        {"name": "fixed", "type": "file", "path": str(tmp_path / "fixed.jsonl")}],
+        "audit_sink_dirs": [str(tmp_path)]})
     try:  # stopped even when start, init or unseal fails
         process.start()
         process.init()

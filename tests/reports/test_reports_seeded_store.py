@@ -55,8 +55,9 @@ def _token(http: httpx.Client, policies: list[str]) -> str:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory,
            migrated_store: Path) -> Iterator[Seeded]:
-    server = InProcessServer(tmp_path_factory.mktemp("reports") / "data",
-                             migrated=migrated_store)
+    home = tmp_path_factory.mktemp("reports")
+    server = InProcessServer(home / "data", migrated=migrated_store,
+                             config={"audit_sink_dirs": [str(home)]})
     try:  # stopped even when start, init, unseal or the seeding fails
         server.start()
         server.init()

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
+from conftest import MakeInProcess
 from inprocess_server import InProcessServer
 
 
@@ -48,6 +50,15 @@ def _ok(answer: httpx.Response) -> dict:
 def _refused(answer: httpx.Response) -> None:
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "audit_unavailable"
+
+
+@pytest.fixture
+def inprocess_server(make_inprocess: MakeInProcess, tmp_path: Path) -> InProcessServer:
+    """Initialized and unsealed; API sinks may write beside its data directory."""
+    server = make_inprocess(config={"audit_sink_dirs": [str(tmp_path)]})
+    server.init()
+    server.unseal()
+    return server
 
 
 def test_no_state_change_lands_when_its_audit_record_cannot_be_written(

@@ -281,6 +281,7 @@ class PutAuditSink(Body):
 
     def to_domain(self, name: str) -> SinkConfig:
         given = self.model_dump(exclude_unset=True)
+        given.setdefault("policy", BEST_EFFORT)  # an API sink is never required (sink_targets)
         if given.setdefault("name", name) != name:
             raise InvalidRequest("the sink's name is the one in the path")
         try:

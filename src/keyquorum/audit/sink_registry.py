@@ -5,30 +5,40 @@ through the API (edit the file). Sinks added through the API are stored (system
 entry ``audit/sinks``, no secrets in it) and come back on restart; removing one
 is the dual-controlled action ``audit-sink-remove``, since quietly dropping the
 copy of the log an auditor relies on is exactly what an insider would want.
+
+Where an API sink may write is the config file's choice (``sink_targets``): a
+listed directory or syslog address, never ``required``. Stored sinks are checked
+again whenever they are (re)started, so a store restored from elsewhere, or a
+config that no longer lists a target, never opens what it does not allow.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from keyquorum.audit.sink_targets import SinkNotAllowed, SinkTargets
 from keyquorum.audit.sinks import SinkConfig, SinkSet, parse_sink_config
 from keyquorum.clock import Clock
 from keyquorum.errors import Conflict, NotFound
 from keyquorum.storage.system_repo import get_entry, put_entry
 
 RUNTIME_SINKS_ENTRY = "audit/sinks"
+log = logging.getLogger("keyquorum.audit.sinks")
 
 
 class AuditSinkRegistry:
     """Which sinks exist, where each came from, and the stored list of API-added ones."""
 
     def __init__(self, engine: Engine, clock: Clock, sinks: SinkSet,
-                 configured: tuple[SinkConfig, ...]) -> None:
+                 configured: tuple[SinkConfig, ...],
+                 targets: SinkTargets | None = None) -> None:
         self._engine = engine
+        self._targets = targets or SinkTargets()
         self._clock = clock
         self._sinks = sinks
         self._configured = {config.name for config in configured}
@@ -48,13 +58,25 @@ class AuditSinkRegistry:
     def reload(self) -> None:
         """Make the running sinks match storage (at start, and when another worker changed it)."""
         with self._lock:
-            wanted = {config.name: config for config in self._stored()}
+            wanted = {config.name: config for config in self._allowed(self._stored())}
             running = set(self._sinks.names()) - self._configured
             for name in running - set(wanted):
                 self._sinks.remove(name)
             for name in set(wanted) - running:
                 if name not in self._configured:
                     self._sinks.add(wanted[name])
+
+    def _allowed(self, stored: list[SinkConfig]) -> list[SinkConfig]:
+        """Stored API sinks as the config allows them now (best-effort); others not started."""
+        allowed = []
+        for config in stored:
+            try:
+                allowed.append(self._targets.check(config))
+            except SinkNotAllowed:
+                log.error("audit sink %s is not started: its destination is not listed in "
+                          "the config file (audit_sink_dirs / audit_syslog_targets)",
+                          config.name)
+        return allowed
 
     def describe(self) -> list[dict[str, Any]]:
         configs = {c.name: c for c in self._stored()}
@@ -70,7 +92,9 @@ class AuditSinkRegistry:
     def add(self, config: SinkConfig, conn: Connection) -> dict[str, Any]:
         """Store a new sink in the caller's unit of work; its ``SinksChanged`` event starts
         it (``reload``) once committed, here and on every worker. ``config`` is checked
-        (``parse_sink_config``, from the request's ``PutAuditSink``)."""
+        (``parse_sink_config``, from the request's ``PutAuditSink``) and must be a
+        destination the config file lists, best-effort (``SinkTargets.check``)."""
+        config = self._targets.check(config)
         with self._lock:
             if config.name in self._sinks.names():
                 raise Conflict(f"an audit sink named {config.name!r} exists; remove it first")

@@ -21,6 +21,7 @@ itself a chain that ``keyquorum audit verify --file`` can check.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -155,7 +156,17 @@ class Sink(Protocol):
 
 
 class FileSink:
-    """Append-only JSON lines (``O_APPEND``, mode 0600), rotated by size into ``PATH.1..keep``."""
+    """Append-only JSON lines (``O_APPEND``, mode 0600), rotated by size into ``PATH.1..keep``.
+
+    The file is reached through its directory's descriptor and opened with
+    ``O_NOFOLLOW``: a symlink planted under the sink's name is refused (``ELOOP``),
+    and rotation renames only within that directory. A new file is created with
+    ``O_EXCL``; an existing regular file is appended to only if it looks like one a
+    sink made (``_made_by_a_sink``), so a sink pointed at a store, a password file
+    or anything else that was there first refuses to write instead of appending to
+    it and renaming it away. FIFOs and devices (a config-file sink's choice) are
+    opened as they are.
+    """
 
     def __init__(self, config: SinkConfig) -> None:
         assert config.path is not None
@@ -164,12 +175,29 @@ class FileSink:
         self._fd: int | None = None
         self._size = 0
 
+    def _dir(self) -> int:
+        return os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
     def _open(self) -> int:
         if self._fd is None:
-            # A FIFO without a reader blocks here: that is a hung sink, and the
-            # worker thread's timeout is what protects callers from it.
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._size = os.fstat(self._fd).st_size
+            folder, name = self._dir(), self._path.name
+            flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                try:
+                    fd, created = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o600,
+                                          dir_fd=folder), True
+                except FileExistsError:
+                    # A FIFO without a reader blocks here: that is a hung sink, and the
+                    # worker thread's timeout is what protects callers from it.
+                    fd, created = os.open(name, flags, dir_fd=folder), False
+                if not created and not _made_by_a_sink(fd, name, folder):
+                    os.close(fd)
+                    raise PermissionError(f"{self._path} exists and was not made by a "
+                                          "keyquorum audit sink: refusing to write to it")
+            finally:
+                os.close(folder)
+            self._fd = fd
+            self._size = os.fstat(fd).st_size
         return self._fd
 
     def write(self, lines: Sequence[bytes]) -> None:
@@ -190,17 +218,48 @@ class FileSink:
 
     def _rotate(self) -> None:
         self.close()
-        keep = self._config.keep
-        for index in range(keep - 1, 0, -1):
-            older = self._path.with_name(f"{self._path.name}.{index}")
-            if older.exists():
-                older.replace(self._path.with_name(f"{self._path.name}.{index + 1}"))
-        self._path.replace(self._path.with_name(f"{self._path.name}.1"))
+        keep, name = self._config.keep, self._path.name
+        folder = self._dir()
+        try:  # renames of directory entries only, inside the sink's own directory
+            for index in range(keep - 1, 0, -1):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(f"{name}.{index}", f"{name}.{index + 1}",
+                              src_dir_fd=folder, dst_dir_fd=folder)
+            os.rename(name, f"{name}.1", src_dir_fd=folder, dst_dir_fd=folder)
+        finally:
+            os.close(folder)
 
     def close(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+# Every line a sink writes starts so (export.record_line, export.checkpoint_line).
+_LINE_STARTS = (b'{"type":"record"', b'{"type":"checkpoint"')
+
+
+def _made_by_a_sink(fd: int, name: str, folder: int) -> bool:
+    """Whether an existing file is one a sink made: anything else is left alone.
+
+    Not a regular file (a FIFO, a device): the config file named it, accept. A
+    regular file must have the mode a sink creates (no group or other bits), one
+    link, this process's owner, and be empty or start with a record line.
+    """
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return True
+    if info.st_mode & 0o077 or info.st_nlink != 1 or info.st_uid != os.geteuid():
+        return False
+    if info.st_size == 0:
+        return True
+    reader = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+    try:
+        same = os.fstat(reader).st_ino == info.st_ino
+        start = os.pread(reader, max(map(len, _LINE_STARTS)), 0)
+        return same and start.startswith(_LINE_STARTS)
+    finally:
+        os.close(reader)
 
 
 class SyslogSink:

@@ -72,7 +72,7 @@ class Core:
                               sinks=SinkSet.from_configs(settings.audit_sinks))
         self.audit_trail = AuditTrail(engine, self.audit, clock)
         self.audit_sinks = AuditSinkRegistry(engine, clock, self.audit.sinks,
-                                             settings.audit_sinks)
+                                             settings.audit_sinks, settings.audit_sink_targets)
         self.tokens = TokenStore(engine, clock)
         self.policies = PolicyStore(engine, clock)
         self.authorizer = Authorizer(self.policies)
