@@ -26,6 +26,7 @@ Like a server process started by ``kq_support`` the store runs on the test clock
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import warnings
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from starlette.testclient import TestClient
 
     from keyquorum.api.front import Front
+    from keyquorum.client import AsyncClient as AsyncSdkClient
+    from keyquorum.client import Client as SdkClient
     from keyquorum.service.core import Core
 
 # keyquorum is imported by start(), not here: conftest imports this module, and a module
@@ -57,6 +60,24 @@ class _Shared(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self._transport.handle_request(request)
+
+
+class _SharedAsync(httpx.AsyncBaseTransport):
+    """The test client's transport for ``httpx.AsyncClient`` (the async SDK): each request
+    is read, then handed to the app's thread from a worker thread, so the caller's event
+    loop keeps running while the app answers."""
+
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        plain = httpx.Request(request.method, request.url, headers=request.headers,
+                              content=body, extensions=request.extensions)
+        answer = await asyncio.to_thread(self._transport.handle_request, plain)
+        content = await asyncio.to_thread(answer.read)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=content,
+                              extensions=answer.extensions)
 
 
 class InProcessServer:
@@ -147,6 +168,29 @@ class InProcessServer:
     def anonymous(self, headers: dict[str, str] | None = None) -> httpx.Client:
         """A client that sends no token (only ``headers``, if given)."""
         return self._client(headers or {})
+
+    def transport(self) -> httpx.BaseTransport:
+        """What ``keyquorum.client.Client(addr, token, transport=...)`` needs to reach this
+        server (and what ``httpx.Client(transport=...)`` does)."""
+        if self._test_client is None:
+            raise RuntimeError("the in-process server is not running: start() it first")
+        return _Shared(self._test_client._transport)
+
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        """The same for ``keyquorum.client.AsyncClient`` (``httpx.AsyncClient``)."""
+        return _SharedAsync(self.transport())
+
+    def sdk(self, token: str | None) -> SdkClient:
+        """The SDK's ``Client`` reaching this server, carrying ``token`` (None: no token)."""
+        from keyquorum.client import Client
+
+        return Client(self.addr, token, transport=self.transport())
+
+    def async_sdk(self, token: str | None) -> AsyncSdkClient:
+        """The SDK's ``AsyncClient`` reaching this server, carrying ``token``."""
+        from keyquorum.client import AsyncClient
+
+        return AsyncClient(self.addr, token, transport=self.async_transport())
 
     def _client(self, headers: dict[str, str]) -> httpx.Client:
         if self._test_client is None:

@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from keyquorum.client import (
-    AsyncClient,
     DecryptResult,
     EncryptItem,
     InvalidCiphertextError,
@@ -18,14 +17,12 @@ from keyquorum.client import (
     UnauthenticatedError,
 )
 
-pytestmark = pytest.mark.server
 
-
-def test_async_round_trip_batch_pages_and_errors(shared_server) -> None:
+def test_async_round_trip_batch_pages_and_errors(shared_inprocess) -> None:
     prefix = f"async/{uuid.uuid4().hex[:8]}"
 
     async def scenario() -> None:
-        async with AsyncClient(shared_server.addr, shared_server.root_token) as kq:
+        async with shared_inprocess.async_sdk(shared_inprocess.root_token) as kq:
             assert not (await kq.health()).sealed
             created = await asyncio.gather(*(kq.create_key(f"{prefix}/k{i}", "aes-256-gcm")
                                              for i in range(3)))
@@ -50,7 +47,7 @@ def test_async_round_trip_batch_pages_and_errors(shared_server) -> None:
             with pytest.raises(NotFoundError):
                 await kq.get_key(prefix + "/missing")
 
-        async with AsyncClient(shared_server.addr, "wrong-token") as stranger:
+        async with shared_inprocess.async_sdk("wrong-token") as stranger:
             with pytest.raises(UnauthenticatedError):
                 await stranger.token_self()
 

@@ -11,9 +11,9 @@ import pytest
 import keyquorum.client as sdk
 from dual_control_support import Cast, cast
 from http_helpers import unique
+from inprocess_server import InProcessServer
 from keyquorum.client import _approvals as dual
 from keyquorum.client import _protocol as api
-from kq_support import ServerProcess
 
 
 @pytest.mark.parametrize(("code", "status", "cls", "parent"), [
@@ -56,17 +56,15 @@ def test_requests_carry_the_approval_id_where_the_server_takes_it() -> None:
 
 
 @pytest.fixture(scope="module")
-def people(shared_server: ServerProcess) -> Iterator[Cast]:
-    made = cast(shared_server, approvals=2)
+def people(shared_inprocess: InProcessServer) -> Iterator[Cast]:
+    made = cast(shared_inprocess, approvals=2)
     yield made
     made.close()
 
 
-@pytest.mark.server
 def test_the_whole_flow_through_the_client(people: Cast) -> None:
-    addr = people.server.addr
     name = unique("sdk/dc")
-    with sdk.Client(addr, people.admin) as admin:
+    with people.server.sdk(people.admin) as admin:
         admin.create_key(name, "aes-256-gcm")
         with pytest.raises(sdk.ApprovalRequiredError) as caught:
             admin.revoke_key(name, "compromised", note="stolen")
@@ -77,7 +75,7 @@ def test_the_whole_flow_through_the_client(people: Cast) -> None:
         assert "revoke" in settings.operations
 
     for token in people.approvers[:2]:
-        with sdk.Client(addr, token) as approver:
+        with people.server.sdk(token) as approver:
             page = approver.list_approvals()
             assert approval_id in {a.id for a in page.approvals}
             decided = approver.approve(approval_id, note="ok")
@@ -86,7 +84,7 @@ def test_the_whole_flow_through_the_client(people: Cast) -> None:
     assert decided.summary == {"reason": "compromised", "note": "stolen"}
     assert decided.expires_at is not None and decided.requester
 
-    with sdk.Client(addr, people.admin) as admin:
+    with people.server.sdk(people.admin) as admin:
         key = admin.revoke_key(name, "compromised", note="stolen", approval_id=approval_id)
         assert key.versions[0].state == "compromised"
         with pytest.raises(sdk.ApprovalConsumedError):
@@ -94,20 +92,18 @@ def test_the_whole_flow_through_the_client(people: Cast) -> None:
         assert admin.get_approval(approval_id).state == "consumed"
         with pytest.raises(sdk.ApprovalRequiredError) as again:
             admin.delete_policy("dc-user")
-        with sdk.Client(addr, people.approvers[0]) as approver:
+        with people.server.sdk(people.approvers[0]) as approver:
             rejected = approver.reject(str(again.value.approval_id), note="still used")
         assert rejected.state == "rejected"
         with pytest.raises(sdk.ApprovalRejectedError):
             admin.delete_policy("dc-user", approval_id=again.value.approval_id)
 
 
-@pytest.mark.server
 def test_the_async_client_decides_too(people: Cast) -> None:
-    addr = people.server.addr
     name = unique("sdk/dca")
 
     async def flow() -> None:
-        async with sdk.AsyncClient(addr, people.server.root_token) as admin:
+        async with people.server.async_sdk(people.server.root_token) as admin:
             await admin.create_key(name, "aes-256-gcm")
             with pytest.raises(sdk.ApprovalRequiredError) as caught:
                 await admin.schedule_deletion(name, 7)
@@ -115,7 +111,7 @@ def test_the_async_client_decides_too(people: Cast) -> None:
             with pytest.raises(sdk.SelfApprovalError):  # root holds approve, not for itself
                 await admin.approve(approval_id)
             for token in people.approvers[:2]:
-                async with sdk.AsyncClient(addr, token) as approver:
+                async with people.server.async_sdk(token) as approver:
                     await approver.approve(approval_id)
             scheduled = await admin.schedule_deletion(name, 7, approval_id=approval_id)
             assert scheduled.destroy_at is not None

@@ -27,12 +27,10 @@ from keyquorum.client import (
     VerifyMacItem,
 )
 
-pytestmark = pytest.mark.server
-
 
 @pytest.fixture
-def kq(shared_server) -> Iterator[Client]:
-    with Client(shared_server.addr, shared_server.root_token) as client:
+def kq(shared_inprocess) -> Iterator[Client]:
+    with shared_inprocess.sdk(shared_inprocess.root_token) as client:
         yield client
 
 
@@ -41,8 +39,8 @@ def fresh(prefix: str) -> str:
     return f"sdk/{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def test_health_and_seal_status_need_no_token(shared_server) -> None:
-    with Client(shared_server.addr) as anonymous:
+def test_health_and_seal_status_need_no_token(shared_inprocess) -> None:
+    with shared_inprocess.sdk(None) as anonymous:
         assert anonymous.health().sealed is False
         status = anonymous.seal_status()
     assert status.initialized and not status.sealed
@@ -232,11 +230,11 @@ def test_batches_answer_in_order_with_errors_in_place(kq: Client) -> None:
     assert [getattr(v, "valid", None) for v in verified] == [True, False]
 
 
-def test_errors_map_to_their_exception_classes(shared_server, kq: Client) -> None:
+def test_errors_map_to_their_exception_classes(shared_inprocess, kq: Client) -> None:
     with pytest.raises(NotFoundError) as caught:
         kq.get_key("sdk/no-such-key")
     assert caught.value.code == "not_found" and caught.value.status == 404
-    with (Client(shared_server.addr, "kq-not-a-real-token") as stranger,
+    with (shared_inprocess.sdk("kq-not-a-real-token") as stranger,
           pytest.raises(UnauthenticatedError) as unauth):
         stranger.list_keys()
     assert "kq-not-a-real-token" not in str(unauth.value) + repr(unauth.value)
@@ -249,7 +247,7 @@ def test_errors_map_to_their_exception_classes(shared_server, kq: Client) -> Non
         kq.create_key(fresh("bad") + "/UPPER", "aes-256-gcm")
 
 
-def test_tokens_and_policies_limit_what_a_token_may_do(kq: Client, shared_server) -> None:
+def test_tokens_and_policies_limit_what_a_token_may_do(kq: Client, shared_inprocess) -> None:
     app_key, other_key = fresh("app"), fresh("other")
     kq.create_key(app_key, "aes-256-gcm")
     kq.create_key(other_key, "aes-256-gcm")
@@ -261,7 +259,7 @@ def test_tokens_and_policies_limit_what_a_token_may_do(kq: Client, shared_server
 
     token = kq.create_token([policy_name], ttl="1h", name="sdk-test")
     assert token.token and token.accessor and token.expires_at is not None
-    with Client(shared_server.addr, token.token) as app:
+    with shared_inprocess.sdk(token.token) as app:
         info = app.token_self()
         assert info.accessor == token.accessor and policy_name in info.policies
         ciphertext = app.encrypt(app_key, b"ok").ciphertext
@@ -290,23 +288,23 @@ def test_audit_records_every_use(kq: Client) -> None:
     assert len(page.records) == 1 and page.records[0].key_version == 1
 
 
-def test_seal_then_unseal_with_the_threshold(kq_server) -> None:
-    with Client(kq_server.addr, kq_server.root_token) as kq:
+def test_seal_then_unseal_with_the_threshold(inprocess_server) -> None:
+    with inprocess_server.sdk(inprocess_server.root_token) as kq:
         kq.create_key("seal/one", "aes-256-gcm")
         assert kq.seal().sealed
         with pytest.raises(SealedError):
             kq.get_key("seal/one")
         assert kq.health().sealed
-        progress = kq.unseal(kq_server.shares[0])
+        progress = kq.unseal(inprocess_server.shares[0])
         assert progress.sealed and progress.progress == 1
         assert kq.unseal_reset().progress == 0
-        kq.unseal(kq_server.shares[1])
-        assert not kq.unseal(kq_server.shares[2]).sealed
+        kq.unseal(inprocess_server.shares[1])
+        assert not kq.unseal(inprocess_server.shares[2]).sealed
         assert kq.get_key("seal/one").name == "seal/one"
 
 
-def test_init_returns_shares_and_root_token_once(fresh_server) -> None:
-    with Client(fresh_server.addr) as kq:
+def test_init_returns_shares_and_root_token_once(fresh_inprocess) -> None:
+    with fresh_inprocess.sdk(None) as kq:
         assert not kq.seal_status().initialized
         result = kq.init(3, 2, custodians=["ana", "bo", "cy"])
         assert len(result.shares) == 3 and result.root_token and result.commitments

@@ -23,14 +23,12 @@ from keyquorum.envelope import (
     read_header,
 )
 
-pytestmark = pytest.mark.server
-
 CONTEXT = {"tenant": "acme", "dataset": "orders"}
 
 
 @pytest.fixture
-def kq(shared_server) -> Iterator[Client]:
-    with Client(shared_server.addr, shared_server.root_token) as client:
+def kq(shared_inprocess) -> Iterator[Client]:
+    with shared_inprocess.sdk(shared_inprocess.root_token) as client:
         yield client
 
 
@@ -87,13 +85,13 @@ def test_a_disabled_primary_falls_back_to_the_recovery_key(kq, key_pair) -> None
         kq.enable_key(key_pair[1])
 
 
-def test_a_token_allowed_only_the_recovery_key(shared_server, kq, key_pair) -> None:
+def test_a_token_allowed_only_the_recovery_key(shared_inprocess, kq, key_pair) -> None:
     data = os.urandom(5000)
     stream = seal(kq, data, list(key_pair))
     policy = f"env-dr-{uuid.uuid4().hex[:8]}"
     kq.put_policy(policy, [{"keys": key_pair[1], "operations": ["decrypt"]}])
     token = kq.create_token([policy], ttl="10m").token
-    with Client(shared_server.addr, token) as recovery_only:
+    with shared_inprocess.sdk(token) as recovery_only:
         out = io.BytesIO()
         result = decrypt_stream(io.BytesIO(stream), out, context=CONTEXT, client=recovery_only)
         assert out.getvalue() == data and result.key == key_pair[1]
@@ -101,7 +99,7 @@ def test_a_token_allowed_only_the_recovery_key(shared_server, kq, key_pair) -> N
             seal(recovery_only, data, list(key_pair))
     nobody = kq.create_token([policy], ttl="10m").token
     kq.put_policy(policy, [{"keys": "nothing/*", "operations": ["decrypt"]}])
-    with Client(shared_server.addr, nobody) as stranger, pytest.raises(NoUsableKeyError) as no:
+    with shared_inprocess.sdk(nobody) as stranger, pytest.raises(NoUsableKeyError) as no:
         decrypt_stream(io.BytesIO(stream), io.BytesIO(), context=CONTEXT, client=stranger)
     assert [e.code for _, e in no.value.errors] == ["forbidden", "forbidden"]
 
@@ -130,8 +128,8 @@ def test_files_and_ranges_through_the_server(kq, key_pair, tmp_path: Path) -> No
     assert out.getvalue() == source.read_bytes()[300_000:400_000]
 
 
-def test_a_sealed_server_is_reported_as_such(kq_server) -> None:
-    with Client(kq_server.addr, kq_server.root_token) as client:
+def test_a_sealed_server_is_reported_as_such(inprocess_server) -> None:
+    with inprocess_server.sdk(inprocess_server.root_token) as client:
         client.create_key("env/sealed", "aes-256-gcm")
         stream = seal(client, b"x", ["env/sealed"])
         client.seal()

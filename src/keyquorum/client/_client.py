@@ -72,10 +72,14 @@ class Client:
     """
 
     def __init__(self, addr: str | None = None, token: str | None = None, *,
-                 timeout: float | None = api.DEFAULT_TIMEOUT, verify: bool | str = True) -> None:
+                 timeout: float | None = api.DEFAULT_TIMEOUT, verify: bool | str = True,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.addr = api.resolve_addr(addr)
         self._token = api.resolve_token(token)
-        self._http = httpx.Client(**client_options(self.addr, timeout, verify))
+        # transport: httpx's own hook, for a proxy or an app served in this process
+        # (the tests reach an in-process server this way); None: plain HTTP(S) to addr.
+        self._http = httpx.Client(**client_options(self.addr, timeout, verify),
+                                  transport=transport)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(addr={self.addr!r})"  # never the token
