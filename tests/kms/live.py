@@ -91,8 +91,10 @@ class LiveServer:
         made: dict[str, Any] = answer.json()
         return made
 
-    def kms(self, credentials: dict[str, Any], **options: Any) -> Any:
-        """A boto3 KMS client for this server with ``credentials`` (an access key)."""
+    def kms(self, credentials: dict[str, Any], *, validate: bool = True,
+            **options: Any) -> Any:
+        """A boto3 KMS client for this server with ``credentials`` (an access key);
+        ``validate=False`` sends what botocore would refuse, to see the server refuse it."""
         import boto3
         from botocore.config import Config
 
@@ -100,7 +102,7 @@ class LiveServer:
             "kms", endpoint_url=self.addr, region_name=options.pop("region", "eu-west-1"),
             aws_access_key_id=credentials["access_key_id"],
             aws_secret_access_key=credentials["secret_access_key"],
-            config=Config(retries={"max_attempts": 1}), **options)
+            config=Config(retries={"max_attempts": 1}, parameter_validation=validate), **options)
 
     def audit(self, **filters: str) -> list[dict[str, Any]]:
         with self.http() as http:
