@@ -135,11 +135,31 @@ def test_hmac_and_verify(vault: object) -> None:
     assert verdict is True
 
 
+def test_export_of_exportable_keys(vault: object) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    transit = vault
+    transit.create_key(name="hv-exp", exportable=True)  # type: ignore[attr-defined]
+    exported = transit.export_key(  # type: ignore[attr-defined]
+        name="hv-exp", key_type="encryption-key")["data"]
+    assert exported["name"] == "hv-exp" and len(base64.b64decode(exported["keys"]["1"])) == 32
+    transit.create_key(  # type: ignore[attr-defined]
+        name="hv-exp-ec", key_type="ecdsa-p256", exportable=True)
+    pem = transit.export_key(  # type: ignore[attr-defined]
+        name="hv-exp-ec", key_type="signing-key", version="latest")["data"]["keys"]["1"]
+    private = serialization.load_pem_private_key(pem.encode(), password=None)
+    public = transit.read_key(name="hv-exp-ec")["data"]["keys"]["1"]["public_key"]
+    assert private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode() == public
+    transit.create_key(name="hv-closed")  # type: ignore[attr-defined]
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="not exportable"):
+        transit.export_key(name="hv-closed", key_type="encryption-key")  # type: ignore[attr-defined]
+
+
 def test_methods_keyquorum_does_not_offer_say_so(vault: object) -> None:
     transit = vault
     transit.create_key(name="hv-no", exportable=True)  # type: ignore[attr-defined]
-    with pytest.raises(hvac.exceptions.InvalidRequest, match="export is not supported"):
-        transit.export_key(name="hv-no", key_type="encryption-key")  # type: ignore[attr-defined]
     with pytest.raises(hvac.exceptions.InvalidRequest, match="backup is not supported"):
         transit.backup_key(name="hv-no")  # type: ignore[attr-defined]
     with pytest.raises(hvac.exceptions.InvalidRequest, match="restore is not supported"):

@@ -6,6 +6,7 @@ type, ``X-Vault-Token``), answers are Vault's envelope or ``{"errors": [...]}``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -234,3 +235,19 @@ def test_prehashed_sign_with_a_path_hash_algorithm(root: Vault) -> None:
         "input": b64(b"msg"), "signature": signed["signature"]}))
     assert verdict == {"valid": True}
     assert errors(root.write("sign/pre", {"input": b64(b"m"), "hash_algorithm": "sha1"}), 400)
+
+
+def test_export_needs_the_export_permission_and_is_audited_without_material(
+        server: InProcessServer, root: Vault) -> None:
+    root.write("keys/exp", {"exportable": True, "type": "ed25519"})
+    token = _token(server, "transit-reader", [{"keys": "exp", "operations": ["read"]}])
+    with server.anonymous() as http:
+        reader = Vault(http, token)
+        assert errors(reader.request("GET", "export/signing-key/exp"), 403)
+        public = reader.data(reader.request("GET", "export/public-key/exp"))
+        assert "BEGIN PUBLIC KEY" in public["keys"]["1"]
+    private = root.data(root.request("GET", "export/signing-key/exp/1"))["keys"]["1"]
+    assert len(base64.b64decode(private)) == 64  # Vault's Ed25519 export: seed || public
+    records = _audit(server, key="exp", operation="export")
+    assert sorted(r["outcome"] for r in records) == ["denied", "ok"]
+    assert private not in str(records)

@@ -22,7 +22,7 @@ from keyquorum.api.front import read_body
 from keyquorum.api.services import Services
 from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError
 from keyquorum.service.context import RequestContext, next_request_id
-from keyquorum.transit import crypto, keys, signing, tools, vaultseal, vaultsys
+from keyquorum.transit import crypto, export, keys, signing, tools, vaultseal, vaultsys
 from keyquorum.transit.calls import Call
 from keyquorum.transit.envelope import (
     Answer,
@@ -41,7 +41,6 @@ _POST_ONLY: dict[str, Handler] = {
 }
 _NEEDS_KEY = frozenset({"encrypt", "decrypt", "rewrap", "sign", "verify", "hmac"})
 _NOT_OFFERED = {
-    "export": "key export is not supported yet: keyquorum has no key export",
     "backup": "key backup is not supported: use keyquorum's encrypted backup "
               "(GET /v1/sys/backup)",
     "restore": "key restore is not supported: use keyquorum's backup restore",
@@ -49,7 +48,8 @@ _NOT_OFFERED = {
     "cache-config": "keyquorum's key cache is not configurable through the transit API",
     "byok-export": "BYOK export is not supported",
 }
-_OPERATIONS = {"keys": "read", "datakey": "datakey", "rewrap": "reencrypt", "hmac": "mac"}
+_OPERATIONS = {"keys": "read", "export": "export", "datakey": "datakey",
+               "rewrap": "reencrypt", "hmac": "mac"}
 
 
 def _headers(scope: Scope) -> tuple[str | None, str | None]:
@@ -152,6 +152,8 @@ class TransitFront:
         first = call.segments[0]
         if first == "keys":
             return await keys.handle_keys(call)
+        if first == "export":
+            return await export.export(call)
         if first in _NOT_OFFERED:
             raise InvalidRequest(_NOT_OFFERED[first])
         handler = _POST_ONLY.get(first)
