@@ -12,6 +12,7 @@ import keyquorum.client as sdk
 from dual_control_support import Cast, cast
 from http_helpers import unique
 from inprocess_server import InProcessServer
+from keyquorum.client import _admin_calls as admin
 from keyquorum.client import _approvals as dual
 from keyquorum.client import _protocol as api
 
@@ -39,11 +40,11 @@ def test_requests_carry_the_approval_id_where_the_server_takes_it() -> None:
         "reason": "retired", "approval_id": "apr_1"}
     assert api.schedule_deletion("k", 7, approval_id="apr_1").json == {
         "days": 7, "approval_id": "apr_1"}
-    assert api.create_token(["p"], approval_id="apr_1").json == {
+    assert admin.create_token(["p"], approval_id="apr_1").json == {
         "policies": ["p"], "approval_id": "apr_1"}
-    assert api.put_policy("p", [{"keys": "**", "operations": ["read"]}],
+    assert admin.put_policy("p", [{"keys": "**", "operations": ["read"]}],
                           approval_id="apr_1").json["approval_id"] == "apr_1"
-    deletion = api.delete_policy("p", approval_id="apr_1")
+    deletion = admin.delete_policy("p", approval_id="apr_1")
     assert deletion.params == (("approval_id", "apr_1"),) and deletion.json is None
     assert api.revoke_key("k", "retired").json == {"reason": "retired"}
     assert dual.set_dual_control(2, operations=["revoke"], ttl="1h").json == {

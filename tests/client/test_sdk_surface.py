@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import keyquorum.client as sdk
+from keyquorum.client import _crypto_calls as crypto
 from keyquorum.client import _protocol as api
 from keyquorum.client import errors
 
@@ -100,18 +101,19 @@ def test_health_reads_a_sealed_503_answer_as_health() -> None:
 def test_batch_answer_mixes_results_and_errors_in_order() -> None:
     body = {"results": [{"ciphertext": "kq1:AA", "key_version": 1},
                         {"error": {"code": "too_large", "message": "over 64 KiB"}}]}
-    out = api.finish(api.encrypt_batch("k", [b"a", b"b"]), 200, "r-3", json.dumps(body).encode())
+    out = api.finish(crypto.encrypt_batch("k", [b"a", b"b"]), 200, "r-3", json.dumps(body).encode())
     assert out[0] == sdk.EncryptResult("kq1:AA", 1)
     assert isinstance(out[1], sdk.TooLargeError) and out[1].request_id == "r-3"
 
 
 def test_binary_values_are_sent_as_standard_base64() -> None:
-    call = api.encrypt("payments/cards", b"\xff\xfe", {"tenant": "acme"})
+    call = crypto.encrypt("payments/cards", b"\xff\xfe", {"tenant": "acme"})
     assert call.path == "/v1/keys/payments/cards/encrypt"
     assert call.json == {"plaintext": "//4=", "context": {"tenant": "acme"}}
-    assert api.sign("k", digest=b"\x01", hash="sha256").json == {"digest": "AQ==", "hash": "sha256"}
-    assert api.decrypt("kq1:x", key="a/b").path == "/v1/keys/a/b/decrypt"
-    assert api.decrypt("kq1:x").path == "/v1/decrypt"
+    assert crypto.sign("k", digest=b"\x01", hash="sha256").json == {"digest": "AQ==",
+                                                                    "hash": "sha256"}
+    assert crypto.decrypt("kq1:x", key="a/b").path == "/v1/keys/a/b/decrypt"
+    assert crypto.decrypt("kq1:x").path == "/v1/decrypt"
 
 
 @pytest.mark.parametrize("name", ["", "a/../b", "./a", "a//b", ".."])
@@ -122,9 +124,9 @@ def test_dot_and_empty_segments_are_refused_before_sending(name: str) -> None:
 
 def test_sign_needs_exactly_one_of_message_or_digest() -> None:
     with pytest.raises(ValueError):
-        api.sign("k")
+        crypto.sign("k")
     with pytest.raises(ValueError):
-        api.sign("k", b"m", digest=b"d", hash="sha256")
+        crypto.sign("k", b"m", digest=b"d", hash="sha256")
 
 
 def test_the_token_never_shows_in_reprs() -> None:

@@ -13,51 +13,56 @@
 from __future__ import annotations
 
 from ._access_keys import AccessKey, AccessKeyInfo
+from ._admin_models import (
+    AuditPage,
+    AuditRecord,
+    AuditVerification,
+    DecidingRule,
+    Policy,
+    PolicyDecision,
+    PolicyRule,
+    Token,
+    TokenInfo,
+)
 from ._approvals import Approval, ApprovalDecision, ApprovalPage, DualControlSettings
 from ._async_client import AsyncClient
 from ._client import Client
+from ._crypto_models import (
+    DataKey,
+    DataKeyItem,
+    DecapsulateItem,
+    DecryptItem,
+    DecryptResult,
+    EncryptItem,
+    EncryptResult,
+    Mac,
+    ReencryptItem,
+    SharedSecret,
+    Signature,
+    SignItem,
+    Verification,
+    VerifyItem,
+    VerifyMacItem,
+)
 from ._custodians import (
     CustodianChallenge,
     CustodianEntry,
     CustodianStatus,
     RekeyStatus,
+    SealAddStatus,
 )
 from ._models import (
-    AuditPage,
-    AuditRecord,
-    AuditVerification,
     Custodian,
     CustodianProof,
-    DataKey,
-    DataKeyItem,
-    DecapsulateItem,
-    DecidingRule,
-    DecryptItem,
-    DecryptResult,
     DeletionScheduled,
-    EncryptItem,
-    EncryptResult,
     Health,
     InitResult,
     Key,
     KeyPage,
     KeyVersion,
-    Mac,
-    Policy,
-    PolicyDecision,
-    PolicyRule,
     PublicKey,
-    ReencryptItem,
     Seal,
     SealStatus,
-    SharedSecret,
-    Signature,
-    SignItem,
-    Token,
-    TokenInfo,
-    Verification,
-    VerifyItem,
-    VerifyMacItem,
 )
 from .errors import (
     ApprovalConsumedError,
@@ -150,6 +155,7 @@ __all__ = [
     "ReencryptItem",
     "RekeyStatus",
     "Seal",
+    "SealAddStatus",
     "SealRequiredError",
     "SealStatus",
     "SealUnavailableError",

@@ -14,46 +14,52 @@ from typing import IO, Any, TypeVar
 import httpx
 
 from . import _access_keys as access
+from . import _admin_calls as admin
 from . import _approvals as dual
+from . import _crypto_calls as crypto
 from . import _custodians as drills
 from . import _protocol as api
 from ._access_keys import AccessKey, AccessKeyInfo
-from ._approvals import Approval, ApprovalPage, DualControlSettings
-from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus
-from ._models import (
+from ._admin_models import (
     AuditPage,
     AuditRecord,
     AuditVerification,
-    Custodian,
-    CustodianProof,
+    Policy,
+    PolicyDecision,
+    PolicyRule,
+    Token,
+    TokenInfo,
+)
+from ._approvals import Approval, ApprovalPage, DualControlSettings
+from ._crypto_models import (
     DataKey,
     DataKeyItem,
     DecapsulateItem,
     DecryptItem,
     DecryptResult,
-    DeletionScheduled,
     EncryptItem,
     EncryptResult,
+    Mac,
+    ReencryptItem,
+    SharedSecret,
+    Signature,
+    SignItem,
+    Verification,
+    VerifyItem,
+    VerifyMacItem,
+)
+from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus, SealAddStatus
+from ._models import (
+    Custodian,
+    CustodianProof,
+    DeletionScheduled,
     Health,
     InitResult,
     Key,
     KeyPage,
-    Mac,
-    Policy,
-    PolicyDecision,
-    PolicyRule,
     PublicKey,
-    ReencryptItem,
     Seal,
     SealStatus,
-    SharedSecret,
-    Signature,
-    SignItem,
-    Token,
-    TokenInfo,
-    Verification,
-    VerifyItem,
-    VerifyMacItem,
 )
 from ._protocol import BatchResult, Call, Context, Duration
 from ._transport import client_options, request_options, transport_error
@@ -145,15 +151,27 @@ class Client:
         return self._run(api.list_seals())
 
     def add_seal(self, kind: str, *, seal_id: str | None = None,
-                 approval_id: str | None = None, **params: Any) -> Seal:
-        """Add a ``passphrase``, ``pkcs11`` or ``awskms`` seal (needs ``sys:seal``).
+                 approval_id: str | None = None, **params: Any) -> SealAddStatus:
+        """Propose a ``passphrase``, ``pkcs11`` or ``awskms`` seal (needs ``sys:seal``).
 
         ``params`` are the kind's fields: ``passphrase``; ``module``, ``token_label``,
         ``key_label`` and ``pin_env`` or ``pin_file``; ``key_id``, ``region`` and
-        ``endpoint_url``. Under dual control, re-send with ``approval_id``.
+        ``endpoint_url``. Under dual control, re-send with ``approval_id``. The seal
+        joins the seal set once custodians submit a quorum of shares with the
+        answer's ``nonce`` (``seal_add_submit``).
         """
-        return self._run(api.add_seal(kind, params, seal_id=seal_id,
-                                      approval_id=approval_id))
+        return self._run(drills.add_seal(kind, params, seal_id=seal_id,
+                                         approval_id=approval_id))
+
+    def seal_add_status(self) -> SealAddStatus:
+        return self._run(drills.seal_add_status())
+
+    def seal_add_submit(self, nonce: str, share: str) -> SealAddStatus:
+        """Submit one current share for the proposed seal (no token needed)."""
+        return self._run(drills.seal_add_submit(nonce, share))
+
+    def seal_add_cancel(self) -> SealAddStatus:
+        return self._run(drills.seal_add_cancel())
 
     def remove_seal(self, seal_id: str, *, approval_id: str | None = None) -> None:
         """Remove a seal (never Shamir: ``SealRequiredError``)."""
@@ -282,11 +300,11 @@ class Client:
     def encrypt(self, key: str, plaintext: bytes | str,
                 context: Context | None = None) -> EncryptResult:
         """Encrypt under the key's primary version; ``context`` is bound as associated data."""
-        return self._run(api.encrypt(key, plaintext, context))
+        return self._run(crypto.encrypt(key, plaintext, context))
 
     def encrypt_batch(self, key: str, items: Sequence[EncryptItem | bytes | str]
                       ) -> BatchResult[EncryptResult]:
-        return self._run(api.encrypt_batch(key, items))
+        return self._run(crypto.encrypt_batch(key, items))
 
     def decrypt(self, ciphertext: str, context: Context | None = None, *,
                 key: str | None = None,
@@ -296,12 +314,12 @@ class Client:
         ``unsafe_allow_compromised`` decrypts under a compromised version: DANGER,
         audited, for recovering data only.
         """
-        return self._run(api.decrypt(ciphertext, context, key=key,
+        return self._run(crypto.decrypt(ciphertext, context, key=key,
                                      unsafe_allow_compromised=unsafe_allow_compromised))
 
     def decrypt_batch(self, items: Sequence[DecryptItem | str], *, key: str | None = None,
                       unsafe_allow_compromised: bool = False) -> BatchResult[DecryptResult]:
-        return self._run(api.decrypt_batch(items, key=key,
+        return self._run(crypto.decrypt_batch(items, key=key,
                                            unsafe_allow_compromised=unsafe_allow_compromised))
 
     def reencrypt(self, ciphertext: str, context: Context | None = None, *,
@@ -309,85 +327,85 @@ class Client:
                   destination_context: Context | None = None,
                   unsafe_allow_compromised: bool = False) -> EncryptResult:
         """Re-encrypt under the primary version (or another key); plaintext never leaves."""
-        return self._run(api.reencrypt(
+        return self._run(crypto.reencrypt(
             ciphertext, context, destination_key=destination_key,
             destination_context=destination_context,
             unsafe_allow_compromised=unsafe_allow_compromised))
 
     def reencrypt_batch(self, items: Sequence[ReencryptItem | str], *,
                         unsafe_allow_compromised: bool = False) -> BatchResult[EncryptResult]:
-        return self._run(api.reencrypt_batch(
+        return self._run(crypto.reencrypt_batch(
             items, unsafe_allow_compromised=unsafe_allow_compromised))
 
     def datakey(self, key: str, *, bits: int | None = None, context: Context | None = None,
                 plaintext: bool = True) -> DataKey:
         """A fresh data key wrapped under ``key`` (and in clear unless ``plaintext=False``)."""
-        return self._run(api.datakey(key, bits=bits, context=context, plaintext=plaintext))
+        return self._run(crypto.datakey(key, bits=bits, context=context, plaintext=plaintext))
 
     def datakey_batch(self, key: str, items: Sequence[DataKeyItem]) -> BatchResult[DataKey]:
-        return self._run(api.datakey_batch(key, items))
+        return self._run(crypto.datakey_batch(key, items))
 
     def sign(self, key: str, message: bytes | str | None = None, *,
              digest: bytes | None = None, hash: str | None = None) -> Signature:
         """Sign a message, or a precomputed ``digest`` made with ``hash``."""
-        return self._run(api.sign(key, message, digest=digest, hash=hash))
+        return self._run(crypto.sign(key, message, digest=digest, hash=hash))
 
     def sign_batch(self, key: str,
                    items: Sequence[SignItem | bytes | str]) -> BatchResult[Signature]:
-        return self._run(api.sign_batch(key, items))
+        return self._run(crypto.sign_batch(key, items))
 
     def verify(self, key: str, signature: bytes, message: bytes | str | None = None, *,
                digest: bytes | None = None, hash: str | None = None,
                key_version: int | None = None) -> Verification:
         """Check a signature (by the primary version unless ``key_version``); truthy if valid."""
-        return self._run(api.verify(key, signature, message, digest=digest, hash=hash,
+        return self._run(crypto.verify(key, signature, message, digest=digest, hash=hash,
                                     key_version=key_version))
 
     def verify_batch(self, key: str,
                      items: Sequence[VerifyItem]) -> BatchResult[Verification]:
-        return self._run(api.verify_batch(key, items))
+        return self._run(crypto.verify_batch(key, items))
 
     def mac(self, key: str, message: bytes | str) -> Mac:
-        return self._run(api.mac(key, message))
+        return self._run(crypto.mac(key, message))
 
     def mac_batch(self, key: str, messages: Sequence[bytes | str]) -> BatchResult[Mac]:
-        return self._run(api.mac_batch(key, messages))
+        return self._run(crypto.mac_batch(key, messages))
 
     def verify_mac(self, key: str, message: bytes | str, mac: bytes, *,
                    key_version: int | None = None) -> Verification:
-        return self._run(api.verify_mac(key, message, mac, key_version=key_version))
+        return self._run(crypto.verify_mac(key, message, mac, key_version=key_version))
 
     def verify_mac_batch(self, key: str,
                          items: Sequence[VerifyMacItem]) -> BatchResult[Verification]:
-        return self._run(api.verify_mac_batch(key, items))
+        return self._run(crypto.verify_mac_batch(key, items))
 
     def decapsulate(self, key: str, encapsulation: bytes, *, key_version: int | None = None,
                     context: Context | None = None) -> SharedSecret:
         """Recover the shared secret of an encapsulation made with the key's public key."""
-        return self._run(api.decapsulate(key, encapsulation, key_version=key_version,
+        return self._run(crypto.decapsulate(key, encapsulation, key_version=key_version,
                                          context=context))
 
     def decapsulate_batch(self, key: str, items: Sequence[DecapsulateItem | bytes]
                           ) -> BatchResult[SharedSecret]:
-        return self._run(api.decapsulate_batch(key, items))
+        return self._run(crypto.decapsulate_batch(key, items))
 
     def random(self, n: int) -> bytes:
         """``n`` (1-1024) random bytes from the server's CSPRNG."""
-        return self._run(api.random(n))
+        return self._run(crypto.random(n))
 
     # --- tokens and policies ----------------------------------------------------
 
     def create_token(self, policies: Sequence[str], *, ttl: Duration | None = None,
                      name: str | None = None, approval_id: str | None = None) -> Token:
-        return self._run(api.create_token(policies, ttl=ttl, name=name,
+        return self._run(admin.create_token(policies, ttl=ttl, name=name,
                                           approval_id=approval_id))
 
     def token_self(self) -> TokenInfo:
         """Who the calling token is: accessor, name, policies, expiry."""
-        return self._run(api.token_self())
+        return self._run(admin.token_self())
 
     def revoke_token(self, accessor: str) -> None:
-        self._run(api.revoke_token(accessor))
+        self._run(admin.revoke_token(accessor))
 
     def create_access_key(self, policies: Sequence[str], *, ttl: Duration | None = None,
                           name: str | None = None,
@@ -404,16 +422,16 @@ class Client:
 
     def put_policy(self, name: str, rules: Sequence[PolicyRule | Mapping[str, Any]], *,
                    approval_id: str | None = None) -> Policy:
-        return self._run(api.put_policy(name, rules, approval_id=approval_id))
+        return self._run(admin.put_policy(name, rules, approval_id=approval_id))
 
     def get_policy(self, name: str) -> Policy:
-        return self._run(api.get_policy(name))
+        return self._run(admin.get_policy(name))
 
     def list_policies(self) -> list[Policy]:
-        return self._run(api.list_policies())
+        return self._run(admin.list_policies())
 
     def delete_policy(self, name: str, *, approval_id: str | None = None) -> None:
-        self._run(api.delete_policy(name, approval_id=approval_id))
+        self._run(admin.delete_policy(name, approval_id=approval_id))
 
     def simulate_policy(self, operation: str, key: str | None = None, *,
                         token_accessor: str | None = None,
@@ -422,7 +440,7 @@ class Client:
                         client: str | None = None) -> PolicyDecision:
         """May a token (by accessor) or a set of policies do ``operation`` on ``key``,
         and which rule decides? Nothing is done; needs ``sys:policies``."""
-        return self._run(api.simulate_policy(
+        return self._run(admin.simulate_policy(
             operation, key, token_accessor=token_accessor, policies=policies,
             context=context, spec=spec, client=client))
 
@@ -437,7 +455,7 @@ class Client:
 
         ``context`` is a hash from ``audit_hash``: records whose context has it.
         """
-        return self._run(api.list_audit(
+        return self._run(admin.list_audit(
             key=key, identity=identity, operation=operation, outcome=outcome, since=since,
             until=until, limit=limit, page_token=page_token, context=context))
 
@@ -459,11 +477,11 @@ class Client:
     def verify_audit(self, checkpoints: Sequence[Mapping[str, Any]] = ()
                      ) -> AuditVerification:
         """Check the audit chain, its signed checkpoints, and ``checkpoints`` you kept."""
-        return self._run(api.verify_audit(checkpoints))
+        return self._run(admin.verify_audit(checkpoints))
 
     def export_audit(self, out: IO[bytes]) -> int:
         """Stream the audit export (JSON lines) into ``out``; returns the bytes written."""
-        return self._download(api.export_audit(), out)
+        return self._download(admin.export_audit(), out)
 
     def backup(self, out: IO[bytes], *, segment_size: int | None = None,
                progress: Callable[[int], None] | None = None) -> int:
@@ -472,7 +490,7 @@ class Client:
         ``progress(n)`` is called with each chunk's size. A download cut short raises
         ``TransportError``: treat ``out`` as a backup only when this returns.
         """
-        return self._download(api.backup(segment_size), out, progress)
+        return self._download(admin.backup(segment_size), out, progress)
 
     def _download(self, call: Call[None], out: IO[bytes],
                   progress: Callable[[int], None] | None = None) -> int:
@@ -495,15 +513,15 @@ class Client:
 
     def audit_public_key(self) -> dict[str, Any]:
         """The audit checkpoint signing key: ``{public_key_pem, key_id, alg}``."""
-        return self._run(api.audit_public_key())
+        return self._run(admin.audit_public_key())
 
     def audit_hash(self, value: str) -> str:
         """The HMAC a context name or value is stored as (search the audit log by it)."""
-        return self._run(api.audit_hash(value))
+        return self._run(admin.audit_hash(value))
 
     def audit_checkpoint(self) -> dict[str, Any]:
         """Sign the audit chain's head now; keep the answer to check a later export against."""
-        return self._run(api.audit_checkpoint())
+        return self._run(admin.audit_checkpoint())
 
     # Dual control: a guarded call raises ApprovalRequiredError (``.approval_id``); once
     # approved, the same call again with ``approval_id=`` runs it, exactly once.
@@ -537,21 +555,21 @@ class Client:
 
     def inventory_report(self) -> dict[str, Any]:
         """Every key with its use, crypto-period and flags (``reports:read``)."""
-        return self._run(api.report("inventory"))
+        return self._run(admin.report("inventory"))
 
     def inventory_report_html(self) -> str:
         """The inventory as a self-contained HTML page."""
-        return self._run(api.report_html("inventory"))
+        return self._run(admin.report_html("inventory"))
 
     def compliance_report(self) -> dict[str, Any]:
         """PCI DSS 3.6-3.7 and NIST SP 800-57 controls: pass, attention or fail, per control
         and per key (``reports:read``)."""
-        return self._run(api.report("compliance"))
+        return self._run(admin.report("compliance"))
 
     def compliance_report_html(self) -> str:
         """The compliance report as a self-contained HTML page."""
-        return self._run(api.report_html("compliance"))
+        return self._run(admin.report_html("compliance"))
 
     def metrics(self) -> str:
         """``/metrics`` in Prometheus text format (``sys:read``)."""
-        return self._run(api.metrics())
+        return self._run(admin.metrics())

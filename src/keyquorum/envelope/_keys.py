@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from keyquorum.client._models import DataKey, DecryptResult, EncryptResult
+from keyquorum.client._crypto_models import DataKey, DecryptResult, EncryptResult
 from keyquorum.client.errors import (
     ForbiddenError,
     InvalidCiphertextError,
