@@ -49,7 +49,6 @@ from ._custodians import (
     CustodianEntry,
     CustodianStatus,
     RekeyStatus,
-    SealAddStatus,
 )
 from ._models import (
     Custodian,
@@ -155,7 +154,6 @@ __all__ = [
     "ReencryptItem",
     "RekeyStatus",
     "Seal",
-    "SealAddStatus",
     "SealRequiredError",
     "SealStatus",
     "SealUnavailableError",
