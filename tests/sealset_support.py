@@ -185,3 +185,21 @@ def evil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Evil]:
     probe = subprocess.run(["python3", "-c", f"import ctypes; ctypes.CDLL({str(module)!r})"],
                            env={"KQ_TEST_EVIL_MARKER": str(tmp_path / "probe")}, check=False)
     assert probe.returncode == 0 and (tmp_path / "probe").read_text() == "code ran"
+
+
+def add_seal(http: httpx.Client, body: dict[str, object], shares: list[str]) -> dict:
+    """Propose a seal (``POST /v1/sys/seals``) and have custodians approve it with their
+    shares (``/v1/sys/seal-add/update``); the added seal's description, or the first
+    refusal as the raw response's JSON with its status (``{"status": ..., **body}``)."""
+    proposed = http.post("/v1/sys/seals", json=body)
+    if proposed.status_code != 200:
+        return {"status": proposed.status_code, **proposed.json()}
+    answer = proposed.json()
+    for share in shares:
+        step = http.post("/v1/sys/seal-add/update",
+                         json={"nonce": answer["nonce"], "share": share})
+        assert step.status_code == 200, step.text
+        answer = step.json()
+        if answer.get("complete"):
+            return dict(answer["seal"])
+    raise AssertionError(f"the seal was not added with {len(shares)} share(s): {answer}")

@@ -42,6 +42,7 @@ from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.trust import SealTrust
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
+from keyquorum.service.seal_change import SealAddCeremony
 from sealset_support import SOFTHSM_MODULE, Evil, MotoKms, SoftHsm, evil, moto_kms, softhsm
 
 __all__ = ["evil", "moto_kms", "softhsm"]
@@ -65,8 +66,13 @@ def _ctx(core: Core) -> RequestContext:
     return ctx
 
 
-def _add_seal(core: Core, body: dict[str, Any]) -> None:
-    core.seal_set.add(_ctx(core), kinds.parse_request(body), core.root_key())
+def _add_seal(core: Core, body: dict[str, Any], shares: list[str]) -> None:
+    """Propose the seal and have two custodians approve it (service.seal_change)."""
+    ceremony = SealAddCeremony(core)
+    nonce = ceremony.start(_ctx(core), kinds.parse_request(body))["nonce"]
+    for share in shares[:2]:
+        ceremony.submit(_ctx(core), nonce, share)
+    assert body.get("id") in {s.id for s in core.seal_set.seals()}
 
 
 def _write_backup(core: Core, path: Path) -> Path:
@@ -82,12 +88,13 @@ def victim(make_core: CoreFactory, tmp_path: Path, softhsm: SoftHsm, moto_kms: M
                       kms_endpoints=frozenset({moto_kms.endpoint_url}),
                       kms_plain_http_hosts=frozenset({"127.0.0.1"}))
     core = make_core(seal_trust=trust)
+    shares = make_core.init_answer(core)["shares"]
     label = softhsm.token()
     kms_key = moto_kms.create_key()
     _add_seal(core, {"type": "pkcs11", "id": "hsm", "module": SOFTHSM_MODULE,
-                     "token_label": label, "key_label": "root", "pin_env": PIN_ENV})
-    _add_seal(core, {"type": "awskms", "id": "kms", **moto_kms.params(kms_key)})
-    _add_seal(core, {"type": "passphrase", "id": "pp", "passphrase": PHRASE})
+                     "token_label": label, "key_label": "root", "pin_env": PIN_ENV}, shares)
+    _add_seal(core, {"type": "awskms", "id": "kms", **moto_kms.params(kms_key)}, shares)
+    _add_seal(core, {"type": "passphrase", "id": "pp", "passphrase": PHRASE}, shares)
     answer = make_core.init_answer(core)
     assert answer["seal_fingerprint"] == core.custodians()["seal_fingerprint"]
     backup = _write_backup(core, tmp_path / "victim.kqbk")

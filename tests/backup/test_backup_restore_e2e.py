@@ -30,6 +30,7 @@ from keyquorum.errors import InvalidRequest, Sealed, WrongPassphrase
 from keyquorum.seal.seal_set import Unlock
 from keyquorum.seal.shamir import create_shamir_seal
 from kq_support import ServerProcess, free_port
+from sealset_support import add_seal
 
 pytestmark = pytest.mark.server
 
@@ -81,7 +82,7 @@ def _fill(http: httpx.Client, made: Made) -> None:
         {"keys": "bk/**", "operations": ["decrypt", "verify", "mac", "read"]}]}))
     made.user_token = ok(http.post("/v1/auth/tokens", json={
         "policies": ["bk-readers"], "name": "bk-user"}))["token"]
-    ok(http.post("/v1/sys/seals", json={"type": "passphrase", "passphrase": PHRASE}))
+    add_seal(http, {"type": "passphrase", "passphrase": PHRASE}, made.shares[:2])
 
 
 @pytest.fixture(scope="module")

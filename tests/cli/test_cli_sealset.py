@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,9 +48,22 @@ def test_operator_adds_lists_removes_seals_and_unseals_with_a_passphrase(
     def kq(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
         return runner.invoke(app, list(args), input=input, env=env)
 
+    def approve(nonce: str) -> dict:
+        """Two custodians submit their shares: no token, the share is the credential."""
+        for share in kq_server.shares[:2]:
+            step = runner.invoke(app, ["--json", "operator", "seals", "submit", "--nonce",
+                                       nonce], input=share + "\n",
+                                 env={"KEYQUORUM_ADDR": kq_server.addr})
+            assert step.exit_code == 0, step.output
+        return dict(json.loads(step.stdout))
+
     added = kq("--json", "operator", "seals", "add", "passphrase", input=PHRASE + "\n")
     assert added.exit_code == 0, added.output
-    assert json.loads(added.stdout)["id"] == "passphrase"
+    proposal = json.loads(added.stdout)
+    assert proposal["started"] is True and proposal["seal"]["id"] == "passphrase"
+    pending = kq("operator", "seals", "pending")
+    assert pending.exit_code == 0 and "proposed passphrase seal passphrase" in pending.stdout
+    assert approve(proposal["nonce"])["complete"] is True
     # The server's environment has no PIN variable by this name: a clear refusal.
     refused = kq("operator", "seals", "add", "pkcs11", "--module", SOFTHSM_MODULE,
                  "--token-label", softhsm.token(), "--key-label", "k", "--pin-env",
@@ -61,7 +75,9 @@ def test_operator_adds_lists_removes_seals_and_unseals_with_a_passphrase(
              moto_kms.create_key(), "--region", moto_kms.region, "--endpoint-url",
              moto_kms.endpoint_url)
     assert kms.exit_code == 0, kms.output
-    assert "added awskms seal cloud" in kms.stdout
+    assert "proposed awskms seal cloud" in kms.stdout
+    nonce = re.search(r"--nonce ([0-9a-f]+)", kms.stdout)
+    assert nonce is not None and approve(nonce.group(1))["seal"]["id"] == "cloud"
 
     listed = kq("operator", "seals", "list")
     assert listed.exit_code == 0, listed.output

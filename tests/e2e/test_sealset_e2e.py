@@ -25,6 +25,7 @@ from sealset_support import (
     SOFTHSM_MODULE,
     MotoKms,
     SoftHsm,
+    add_seal,
     moto_kms,
     seal_trust_config,
     softhsm,
@@ -94,7 +95,7 @@ def test_auto_unseal_then_lost_hsm_and_kms_leave_shamir_and_passphrase(
         for n in range(5):
             plaintext = f"record {n}".encode()
             made.append((encrypt(http, "seal/data", plaintext)["ciphertext"], plaintext))
-        added = ok(http.post("/v1/sys/seals", json=pkcs11_body(label)))
+        added = add_seal(http, pkcs11_body(label), server.shares[:2])
         assert added["type"] == "pkcs11" and added["automatic"] is True
         assert added["params"]["pin_env"] == PIN_ENV and "1234" not in str(added)
 
@@ -106,9 +107,9 @@ def test_auto_unseal_then_lost_hsm_and_kms_leave_shamir_and_passphrase(
     decrypts_all(server, made)
 
     with server.client() as http:
-        ok(http.post("/v1/sys/seals", json={"type": "awskms", "id": "b-kms",
-                                            **moto_kms.params(key_id)}))
-        ok(http.post("/v1/sys/seals", json={"type": "passphrase", "passphrase": PHRASE}))
+        add_seal(http, {"type": "awskms", "id": "b-kms", **moto_kms.params(key_id)},
+                 server.shares[:2])
+        add_seal(http, {"type": "passphrase", "passphrase": PHRASE}, server.shares[1:])
         listed = ok(http.get("/v1/sys/seals"))["seals"]
         assert [s["id"] for s in listed] == ["shamir", "a-hsm", "b-kms", "passphrase"]
         assert PHRASE not in str(listed)

@@ -20,6 +20,7 @@ from sealset_support import (
     SOFTHSM_MODULE,
     MotoKms,
     SoftHsm,
+    add_seal,
     moto_kms,
     seal_trust_config,
     softhsm,
@@ -81,7 +82,7 @@ def test_bad_seal_requests_are_refused_and_nothing_is_stored(
         assert_error(http.delete("/v1/sys/seals/nothing"), 404, "not_found")
         assert [s["id"] for s in ok(http.get("/v1/sys/seals"))["seals"]] == ["shamir"]
 
-        ok(http.post("/v1/sys/seals", json={"type": "passphrase", "passphrase": PHRASE}))
+        add_seal(http, {"type": "passphrase", "passphrase": PHRASE}, server.shares[:2])
         again = http.post("/v1/sys/seals", json={"type": "passphrase", "passphrase": PHRASE})
         assert_error(again, 409, "conflict")
 
@@ -124,7 +125,9 @@ def test_seal_changes_under_dual_control_need_approval(server: InProcessServer) 
         summary = ok(people.http(people.approvers[0]).get(f"/v1/approvals/{approval}"))
         assert PHRASE not in str(summary)
         people.approve(approval)
-        ok(http.post("/v1/sys/seals", json={**body, "approval_id": approval}))
+        # Approved, it is a proposal: custodians' shares add it (service.seal_change).
+        assert add_seal(http, {**body, "approval_id": approval}, server.shares[1:]
+                        )["id"] == "passphrase"
 
         removal = needs_approval(http.delete("/v1/sys/seals/passphrase"))
         assert len(ok(http.get("/v1/sys/seals"))["seals"]) == 2

@@ -25,7 +25,7 @@ from keyquorum.seal.seal_set import SEAL_SET_PREFIX
 from keyquorum.seal.trust import SealTrust
 from keyquorum.service.seals import auto_unseal
 from keyquorum.storage.system_repo import insert_entry
-from sealset_support import SOFTHSM_MODULE, Evil, SoftHsm, evil, softhsm
+from sealset_support import SOFTHSM_MODULE, Evil, SoftHsm, add_seal, evil, softhsm
 
 __all__ = ["evil", "softhsm"]
 
@@ -108,8 +108,8 @@ def test_pin_file_inside_the_configured_directory_opens_the_hsm(
     pin = tmp_path / "pins" / "hsm.pin"
     pin.write_text("4321\n")
     with server.client() as root:
-        added = ok(root.post("/v1/sys/seals", json=_pkcs11(SOFTHSM_MODULE, label,
-                                                           pin_file=str(pin))))
+        added = add_seal(root, _pkcs11(SOFTHSM_MODULE, label, pin_file=str(pin)),
+                         server.shares[:2])
     assert added["params"]["pin_file"] == str(pin)
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kq_support import ServerProcess
-from sealset_support import SOFTHSM_MODULE, SoftHsm, seal_trust_config, softhsm
+from sealset_support import SOFTHSM_MODULE, SoftHsm, add_seal, seal_trust_config, softhsm
 
 __all__ = ["softhsm"]
 
@@ -51,8 +51,7 @@ def test_passphrase_and_hsm_open_both_workers(two_workers: ServerProcess, sofths
     server.init()
     server.unseal()
     with server.client() as http:
-        assert http.post("/v1/sys/seals", json={"type": "passphrase",
-                                                "passphrase": PHRASE}).is_success
+        add_seal(http, {"type": "passphrase", "passphrase": PHRASE}, server.shares[:2])
         assert http.post("/v1/sys/seal").is_success
     assert set(health_by_worker(server).values()) == {503}
     answer = httpx.post(f"{server.addr}/v1/sys/unseal", json={"passphrase": PHRASE}, timeout=30)
@@ -62,10 +61,10 @@ def test_passphrase_and_hsm_open_both_workers(two_workers: ServerProcess, sofths
     # An HSM seal: after a restart one worker opens it, and both serve.
     label = softhsm.token()
     with server.client() as http:
-        added = http.post("/v1/sys/seals", json={
+        added = add_seal(http, {
             "type": "pkcs11", "module": SOFTHSM_MODULE, "token_label": label,
-            "key_label": "root", "pin_env": "KEYQUORUM_HSM_PIN_WORKERS"})
-        assert added.is_success, added.text
+            "key_label": "root", "pin_env": "KEYQUORUM_HSM_PIN_WORKERS"}, server.shares[1:])
+        assert added["type"] == "pkcs11", added
     server.restart()
     until_unsealed(server)
     for _ in range(10):  # every worker knows how the attempt went

@@ -86,6 +86,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     install_error_handlers(app)
     app.include_router(routes_sys.router)
     app.include_router(routes_seals.router)
+    app.include_router(routes_seals.ceremony_router)
     app.include_router(routes_custodians.router)
     app.include_router(routes_rekey.router)
     app.include_router(routes_backup.router)

@@ -190,6 +190,7 @@ def _finish(path: str, method: str, operation: dict[str, Any]) -> None:
 TOKENLESS_OPERATIONS = frozenset({
     ("get", "/v1/sys/health"), ("get", "/v1/sys/seal-status"), ("post", "/v1/sys/init"),
     ("post", "/v1/sys/unseal"), ("get", "/v1/sys/rekey"), ("post", "/v1/sys/rekey/update"),
+    ("get", "/v1/sys/seal-add"), ("post", "/v1/sys/seal-add/update"),
     ("post", "/v1/sys/custodians/{name}/challenge"), ("post", "/v1/sys/custodians/{name}/proof"),
 })
 """The operations that take no token (the seal ceremonies and health)."""

@@ -1,10 +1,13 @@
-"""Seal set routes: list the seals, add one, remove one (``/v1/sys/seals``), and
-unseal with a passphrase or the automatic seals (called from ``POST /v1/sys/unseal``).
+"""Seal set routes: list the seals, propose one, remove one (``/v1/sys/seals``), the
+custodians' side of a proposal (``/v1/sys/seal-add``), and unseal with a passphrase or
+the automatic seals (called from ``POST /v1/sys/unseal``).
 
-Adding and removing need ``sys:seal``, an unsealed service (a new seal wraps the
+Proposing and removing need ``sys:seal``, an unsealed service (a new seal wraps the
 root key held in memory) and, when dual control guards ``seal-change``,
 approvals. Approvers see the seal's public parameters, never a passphrase: the
-approved request is re-sent by its requester alone, who types it again.
+approved request is re-sent by its requester alone, who types it again. A proposed
+seal joins the seal set only once custodians submit a quorum of shares
+(``service.seal_change``): a token alone never adds a way to the root key.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_admin import ApprovalOnly
-from keyquorum.api.bodies_sys import parse_seal, seal_request_body
+from keyquorum.api.bodies_sys import SubmitRekeyShare, parse_seal, seal_request_body
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import SEAL_CHANGE
 from keyquorum.service.context import RequestContext
+from keyquorum.service.seal_change import SealAddCeremony
 from keyquorum.service.seals import unseal_automatic, unseal_with_passphrase
 
 router = APIRouter(prefix="/v1/sys/seals")
@@ -43,14 +47,14 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
     seal = parse_seal(body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        root_key = s.core.root_key()  # Sealed while sealed: nothing to wrap
+        s.core.root_key()  # Sealed while sealed: nothing to wrap
         ctx.detail.update({"seal": seal.id, "seal_type": seal.kind})
         public = seal.public()
         with s.core.dual_control.guard(ctx, SEAL_CHANGE, None, {"change": "add", **public},
                                        approval_id=approval_id,
-                                       summary={"change": "add seal", "type": seal.kind,
-                                                "id": seal.id}):
-            return s.core.seal_set.add(ctx, seal, root_key)
+                                       summary={"change": "add seal", **{
+                                           k: str(v) for k, v in public.items()}}):
+            return SealAddCeremony(s.core).start(ctx, seal)
 
     return await s.runner.run(request, "sys:seal-add", None,
                               work, permission="sys:seal", in_thread=True)
@@ -79,6 +83,41 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
                               work, permission="sys:seal", in_thread=True)
 
 
+ceremony_router = APIRouter(prefix="/v1/sys/seal-add")
+
+
+@ceremony_router.get("")
+async def seal_add_status(request: Request, s: Services = Depends(services)
+                          ) -> dict[str, Any]:
+    """The proposed seal (public parameters), the nonce and the custodians' progress."""
+    return await s.runner.run(request, "sys:seal-add-status", None,
+                              lambda _ctx: SealAddCeremony(s.core).status(),
+                              permission=None, authenticate=False, in_thread=True)
+
+
+@ceremony_router.post("/update", openapi_extra=request_body(SubmitRekeyShare))
+async def seal_add_update(request: Request, s: Services = Depends(services)
+                          ) -> dict[str, Any]:
+    """``{nonce, share}``: one custodian's current share (no token, like unseal)."""
+    asked = parse_body(SubmitRekeyShare, await read_json(request, s.core))
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        return SealAddCeremony(s.core).submit(ctx, asked.nonce, asked.share)
+
+    return await s.runner.run(request, "sys:seal-add-update", None,
+                              work, permission=None, authenticate=False, in_thread=True)
+
+
+@ceremony_router.delete("")
+async def seal_add_cancel(request: Request, s: Services = Depends(services)
+                          ) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        return SealAddCeremony(s.core).cancel(ctx)
+
+    return await s.runner.run(request, "sys:seal-add-cancel", None,
+                              work, permission="sys:seal", in_thread=True)
+
+
 async def unseal_without_shares(request: Request, s: Services, passphrase: str | None
                                 ) -> dict[str, Any]:
     """``POST /v1/sys/unseal`` with a passphrase, or (``None``) retrying the automatic seals.
@@ -95,4 +134,4 @@ async def unseal_without_shares(request: Request, s: Services, passphrase: str |
                               work, permission=None, authenticate=False, in_thread=True)
 
 
-__all__ = ["router", "unseal_without_shares"]
+__all__ = ["ceremony_router", "router", "unseal_without_shares"]

@@ -10,6 +10,13 @@ needs to hold them all (NIST SP 800-57 Part 2 §4; PCI DSS v4.0 3.6.1):
   control) but neither manages nor uses keys;
 - ``approver`` decides dual-controlled requests and nothing else.
 
+No role alone reaches key material (the rule of ``docs/SECURITY.md``): the only
+ways to the root key are the seals, and only a quorum of custodians' shares adds
+one (``service.seal_change``) or reissues the shares (rekey). So ``operator`` may
+propose a seal and download backups, yet a backup opens only through seals the
+custodians accepted; ``key-admin`` manages keys but cannot use or export them;
+``key-user`` uses keys it is given but cannot change policies or mint tokens.
+
 Each grant below carries the reason it is there; an operation not listed is not
 granted. The roles hold allow rules only: a token given two roles holds the
 union of both (separation of duties is kept by issuing separate tokens to
@@ -69,13 +76,15 @@ AUDITOR = Role("auditor", "Reads the audit log and the compliance reports; nothi
 
 OPERATOR = Role("operator", "Runs the service: seal, tokens, policies, audit sinks, "
                 "dual control; neither manages nor uses keys.", {
-    "sys:seal": "seal the service in an emergency",
+    "sys:seal": "seal the service in an emergency; propose a seal or a rekey (only a "
+                "quorum of custodians' shares completes either)",
     "sys:read": "see seal details, custodians and metrics",
     "sys:tokens": "issue and revoke tokens (only with policies it holds itself)",
     "sys:policies": "write policies and simulate decisions",
     "sys:audit": "manage audit sinks, checkpoints and the audit public key",
     "sys:dual-control": "turn dual control on and set its quorum",
-    "sys:backup": "take encrypted backups (they open only through the seal set)",
+    "sys:backup": "take encrypted backups (they open only through the seal set, which "
+                  "only the custodians can extend)",
 })
 
 APPROVER = Role("approver", "Approves or rejects dual-controlled requests; nothing else.", {

@@ -4,7 +4,9 @@ Shamir is always there (it is the recovery path). The others: ``add passphrase``
 (typed hidden twice, or one line on stdin), ``add pkcs11`` (an HSM key; the PIN
 stays where it is, named by ``--pin-env`` or ``--pin-file``) and ``add awskms``
 (a KMS key; credentials from the standard AWS chain). Under dual control, re-send
-with ``--approval-id``.
+with ``--approval-id``. An added seal is a proposal: it joins the seal set when
+custodians submit a quorum of shares (``seals submit --nonce N``, no token), like
+rekey; ``seals pending`` shows it and ``seals cancel`` drops it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..client import Client, Seal, SealStatus
-from ._common import client, emit, show, stdin_is_tty, table
+from ..client import Client, Seal, SealAddStatus, SealStatus
+from ._common import client, emit, read_share, show, stdin_is_tty, table
 from .approvals import ApprovalIdOpt
 
 app = typer.Typer(help="List, add and remove seals (Shamir always stays).",
@@ -56,8 +58,52 @@ def list_seals(ctx: typer.Context) -> None:
 
 def _added(ctx: typer.Context, kind: str, seal_id: str | None, approval_id: str | None,
            **params: Any) -> None:
-    seal = client(ctx).add_seal(kind, seal_id=seal_id, approval_id=approval_id, **params)
-    emit(ctx, seal, lambda: typer.echo(f"added {seal.type} seal {seal.id}"))
+    status = client(ctx).add_seal(kind, seal_id=seal_id, approval_id=approval_id, **params)
+    emit(ctx, status, lambda: _show_pending(status))
+
+
+def _show_pending(status: SealAddStatus) -> None:
+    seal = status.seal or {}
+    name = f"{seal.get('type')} seal {seal.get('id')}"
+    if status.complete:
+        typer.echo(f"added {name}")
+    elif status.cancelled or not status.started:
+        typer.echo("no seal addition is waiting for custodians")
+    else:
+        typer.echo(f"proposed {name}: it is added once {status.required} custodians submit "
+                   f"their shares ({status.progress} so far) with\n  keyquorum operator "
+                   f"seals submit --nonce {status.nonce}")
+
+
+@app.command("submit")
+def submit(ctx: typer.Context,
+           nonce: Annotated[str, typer.Option("--nonce", help="The proposal's nonce.")],
+           share_file: Annotated[str | None, typer.Option(
+               "--share-file", help="File holding your share (default: stdin).")] = None,
+           ) -> None:
+    """Custodians: approve a proposed seal with your current share (no token needed)."""
+    status = client(ctx).seal_add_submit(nonce, read_share(share_file))
+    emit(ctx, status, lambda: _show_pending(status))
+
+
+@app.command("pending")
+def pending(ctx: typer.Context) -> None:
+    """The proposed seal waiting for custodians, with every public parameter."""
+    status = client(ctx).seal_add_status()
+
+    def human() -> None:
+        _show_pending(status)
+        if status.started and status.seal:
+            typer.echo(f"parameters: {show(status.seal.get('params', {}))}")
+
+    emit(ctx, status, human)
+
+
+@app.command("cancel")
+def cancel(ctx: typer.Context) -> None:
+    """Drop the proposed seal (and the shares submitted for it)."""
+    status = client(ctx).seal_add_cancel()
+    emit(ctx, status, lambda: _show_pending(status))
 
 
 def read_passphrase(prompt: str, *, confirm: bool) -> str:

@@ -125,6 +125,32 @@ class RekeyStatus:
                    commitments=tuple(body.get("commitments") or ()))
 
 
+@dataclass(frozen=True)
+class SealAddStatus:
+    """A proposed seal waiting for custodians: it joins the seal set at ``required`` shares."""
+
+    started: bool
+    progress: int
+    required: int
+    nonce: str | None = None
+    seal: dict[str, Any] | None = None  # the proposed (or, once complete, added) seal
+    submitted: tuple[int, ...] = ()
+    generation: int | None = None
+    started_by: str | None = None
+    expires_at: datetime | None = None
+    complete: bool = False
+    cancelled: bool = False
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> SealAddStatus:
+        return cls(started=bool(body.get("started")), progress=int(body.get("progress") or 0),
+                   required=int(body.get("required") or 0), nonce=body.get("nonce"),
+                   seal=body.get("seal"), submitted=tuple(body.get("submitted") or ()),
+                   generation=body.get("generation"), started_by=body.get("started_by"),
+                   expires_at=parse_time(body.get("expires_at")),
+                   complete=bool(body.get("complete")), cancelled=bool(body.get("cancelled")))
+
+
 def make_proof(challenge: CustodianChallenge, share: str) -> dict[str, str]:
     """The proof body for ``challenge``, computed here; ``ValueError`` if the share cannot."""
     # The share format, the proof and its context are the server's own code: one definition
@@ -194,3 +220,23 @@ def rekey_submit(nonce: str, share: str) -> Call[RekeyStatus]:
 
 def rekey_cancel() -> Call[RekeyStatus]:
     return Call("DELETE", "/v1/sys/rekey", _one(RekeyStatus.from_json))
+
+
+def add_seal(kind: str, params: Mapping[str, Any], *, seal_id: str | None = None,
+             approval_id: str | None = None) -> Call[SealAddStatus]:
+    """Propose a seal: it is wrapped now and added once custodians give a quorum of shares."""
+    body = _put({"type": kind, **params}, id=seal_id, approval_id=approval_id)
+    return Call("POST", "/v1/sys/seals", _one(SealAddStatus.from_json), json=body)
+
+
+def seal_add_status() -> Call[SealAddStatus]:
+    return Call("GET", "/v1/sys/seal-add", _one(SealAddStatus.from_json), auth=False)
+
+
+def seal_add_submit(nonce: str, share: str) -> Call[SealAddStatus]:
+    return Call("POST", "/v1/sys/seal-add/update", _one(SealAddStatus.from_json),
+                json={"nonce": nonce, "share": share.strip()}, auth=False)
+
+
+def seal_add_cancel() -> Call[SealAddStatus]:
+    return Call("DELETE", "/v1/sys/seal-add", _one(SealAddStatus.from_json))

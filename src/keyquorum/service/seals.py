@@ -1,9 +1,11 @@
-"""The seal set of a running service: list, add and remove seals; open without shares.
+"""The seal set of a running service: list and remove seals; open without shares.
 
 Seals live in ``system_entries`` as ``seal/set/<id>`` (see ``keyquorum.seal.entry``);
 Shamir (``seal/shamir``) is always there and is never removed here: it is the
-recovery path. Each change is stored together with its audit record (one
-transaction), after dual control (``seal-change``) let it through.
+recovery path. A seal is added only by the custodian ceremony of
+``service.seal_change`` (a quorum of shares). Each change is stored together with
+its audit record (one transaction), after dual control (``seal-change``) let it
+through.
 
 Automatic seals (PKCS#11, cloud KMS) are tried when the server starts (and on
 ``POST /v1/sys/unseal {"auto": true}``). The outcome of the last attempt of
@@ -26,7 +28,6 @@ from keyquorum.audit.records import AuditRecord
 from keyquorum.clock import rfc3339
 from keyquorum.errors import (
     AuditUnavailable,
-    Conflict,
     KeyquorumError,
     NotFound,
     Sealed,
@@ -49,8 +50,6 @@ from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.storage.system_repo import (
     delete_entry,
     entries_with_prefix,
-    get_entry,
-    insert_entry,
 )
 
 if TYPE_CHECKING:
@@ -116,25 +115,6 @@ class SealSet:
         return described
 
     # -- changes ---------------------------------------------------------------------------
-
-    def add(self, ctx: RequestContext, request: kinds.SealRequest, root_key: bytes
-            ) -> dict[str, Any]:
-        """Wrap the root key under a new seal and store it with its audit record."""
-        name = SEAL_SET_PREFIX + request.id
-        with self._engine.connect() as conn:
-            if get_entry(conn, name) is not None:
-                raise Conflict(f"a seal with id {request.id!r} exists; give another id")
-        entry = kinds.create(request, root_key, self._clock.now(), self.trust)
-        try:
-            with self._engine.begin() as conn:
-                insert_entry(conn, name, entry.to_json(), entry.created_at)
-                self._record(conn, ctx, "sys:seal-add", entry)
-        except KeyquorumError:
-            raise
-        except Exception as exc:  # the id was taken meanwhile (IntegrityError)
-            raise Conflict(f"a seal with id {request.id!r} exists") from exc
-        self._changed()
-        return entry.describe()
 
     def check_removable(self, seal_id: str) -> SealEntry:
         """The seal to remove; Shamir and the last way back are refused."""
