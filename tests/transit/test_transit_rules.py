@@ -251,3 +251,21 @@ def test_export_needs_the_export_permission_and_is_audited_without_material(
     records = _audit(server, key="exp", operation="export")
     assert sorted(r["outcome"] for r in records) == ["denied", "ok"]
     assert private not in str(records)
+
+
+def test_vaults_put_reaches_the_native_unseal_and_a_text_form_still_does_not(
+        server: InProcessServer) -> None:
+    with server.anonymous() as http:
+        form = http.post("/v1/sys/unseal", content=b"share=x",
+                         headers={"content-type": "text/plain"})
+        assert form.status_code == 415  # the native framing (security review F15) stays
+        vault = http.put("/v1/sys/unseal", content=b'{"key": "not-a-share", "reset": false}')
+        assert vault.status_code == 200 and vault.json()["t"] == 2  # already unsealed
+        again = http.put("/v1/sys/init", content=b'{"secret_shares": 3, "secret_threshold": 2}')
+        assert again.status_code >= 400
+        body = again.json()
+        assert body["errors"] == [body["error"]["message"]]  # Vault's field beside ours
+        status = http.get("/v1/sys/seal-status").json()
+        assert (status["sealed"], status["t"], status["n"], status["type"]) == (
+            False, 2, 3, "shamir")
+        assert status["threshold"] == 2  # keyquorum's own fields stay

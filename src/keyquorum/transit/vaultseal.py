@@ -31,7 +31,14 @@ _DEFAULTS: dict[str, Any] = {"pgp_keys": None, "root_token_pgp_key": "", "stored
 
 
 def claims(scope: Scope) -> bool:
-    return scope["path"] in PATHS and not scope.get(MARK)
+    """Vault's spelling only: ``PUT`` (Vault clients write with PUT; keyquorum's own use
+    POST, which stays with the native front and its JSON-only framing, so a cross-site
+    text/plain form can still never reach init or unseal: browsers send a cross-site
+    PUT only after a CORS preflight keyquorum never grants), and ``GET seal-status``."""
+    if scope["path"] not in PATHS or scope.get(MARK):
+        return False
+    return scope["method"] == "PUT" or (scope["method"] == "GET"
+                                        and scope["path"] == "/v1/sys/seal-status")
 
 
 def vault_request(path: str, raw: bytes) -> bytes:
