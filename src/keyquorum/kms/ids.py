@@ -22,7 +22,8 @@ from keyquorum.errors import InvalidRequest
 from keyquorum.keys.models import Key
 from keyquorum.keys.names import validate_key_name
 from keyquorum.keys.states import KeyState
-from keyquorum.kms.errors import KmsNotFound, KmsRequestError, unsupported
+from keyquorum.kms.errors import KmsNotFound, KmsRequestError, KmsStateError, unsupported
+from keyquorum.kms.imports import PendingKey, find_pending
 from keyquorum.storage import aliases_repo, keys_repo
 
 KMS_PREFIX = "kms/"
@@ -51,8 +52,12 @@ class Target:
 
     name: str | None
     key: Key | None
+    pending: PendingKey | None = None  # Origin EXTERNAL, no material imported yet
 
     def require(self, identifier: str) -> Key:
+        if self.key is None and self.pending is not None:
+            raise KmsStateError(f"{self.pending.key_id} is pending import",
+                                "KMSInvalidStateException")
         if self.key is None:
             raise KmsNotFound(f"Key '{identifier}' does not exist")
         return self.key
@@ -111,6 +116,10 @@ def resolve(conn: Connection, identifier: object, names: Names) -> Target:
     except ValueError:
         raise KmsNotFound(f"Invalid keyId '{identifier}'") from None
     key = keys_repo.get_key(conn, key_id=key_id)
+    if key is None:
+        pending = find_pending(conn, key_id)
+        if pending is not None:
+            return Target(pending.name, None, pending)
     return Target(key.name if key else None, key)
 
 

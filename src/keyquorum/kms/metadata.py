@@ -8,6 +8,7 @@ from keyquorum.keys.models import Key
 from keyquorum.keys.specs import get_spec
 from keyquorum.keys.states import KeyState
 from keyquorum.kms.ids import MACS, SIGNING, USAGES, Names, aws_spec, key_state
+from keyquorum.kms.imports import PendingKey
 
 
 def key_metadata(key: Key, names: Names) -> dict[str, Any]:
@@ -27,13 +28,32 @@ def key_metadata(key: Key, names: Names) -> dict[str, Any]:
     if key.destroy_at is not None and key.state is KeyState.DESTROY_SCHEDULED:
         meta["DeletionDate"] = key.destroy_at
         meta["PendingDeletionWindowInDays"] = key.deletion_window_days
-    family = get_spec(key.spec).family
+    if key.origin == "imported":
+        meta["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    return _algorithms(meta, key.spec)
+
+
+def pending_metadata(pending: PendingKey, names: Names) -> dict[str, Any]:
+    """KeyMetadata of a key waiting for its imported material (``PendingImport``)."""
+    spec = aws_spec(pending.spec)
+    meta: dict[str, Any] = {
+        "AWSAccountId": names.account, "KeyId": pending.key_id,
+        "Arn": names.key_arn(pending.key_id), "CreationDate": pending.created_at,
+        "Enabled": False, "Description": pending.description,
+        "KeyUsage": USAGES[get_spec(pending.spec).default_purpose],
+        "KeyState": "PendingImport", "Origin": "EXTERNAL", "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": spec, "KeySpec": spec, "MultiRegion": False}
+    return _algorithms(meta, pending.spec)
+
+
+def _algorithms(meta: dict[str, Any], spec: str) -> dict[str, Any]:
+    family = get_spec(spec).family
     if family == "aead":
         meta["EncryptionAlgorithms"] = ["SYMMETRIC_DEFAULT"]
     elif family == "sign":
-        meta["SigningAlgorithms"] = list(SIGNING.get(key.spec, ()))
+        meta["SigningAlgorithms"] = list(SIGNING.get(spec, ()))
     elif family == "mac":
-        meta["MacAlgorithms"] = [MACS[key.spec]]
+        meta["MacAlgorithms"] = [MACS[spec]]
     return meta
 
 

@@ -72,6 +72,9 @@ class NewKey:
     key_id: str | None = None
     """The key's id when the caller chose it (the KMS API names a key ``kms/<its id>``);
     a fresh UUID otherwise."""
+    material: bytes | None = field(default=None, repr=False)
+    """Key material brought by the caller (KMS ImportKeyMaterial), already unwrapped and
+    checked against the spec; the key's origin is then ``imported``. None: generated."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,10 @@ class KeyLifecycle:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _new_version(self, conn: Connection, key: Key, number: int, now: float) -> KeyVersion:
+    def _new_version(self, conn: Connection, key: Key, number: int, now: float,
+                     material: bytes | None = None) -> KeyVersion:
         spec = get_spec(key.spec)
-        material = spec.generate()
+        material = spec.generate() if material is None else material
         public = spec.load(material).public_pem() if spec.asymmetric else None
         version = KeyVersion(key_id=key.id, version=number, state=NEW_VERSION_STATE,
                              created_at=now, activated_at=now, public_key=public)
@@ -149,7 +153,8 @@ class KeyLifecycle:
                 id=request.key_id or str(uuid.uuid4()), name=name, spec=spec.name,
                 purpose=purpose,
                 state=NEW_KEY_STATE, primary_version=1, min_decrypt_version=1,
-                origin="generated", exportable=request.exportable,
+                origin="generated" if request.material is None else "imported",
+                exportable=request.exportable,
                 deletion_window_days=window,
                 created_at=now, updated_at=now, revision=1,
                 owner=request.owner, description=request.description,
@@ -159,7 +164,7 @@ class KeyLifecycle:
                 created_by=ctx.accessor,
             )
             keys_repo.insert_key(conn, key)
-            self._new_version(conn, key, 1, now)
+            self._new_version(conn, key, 1, now, request.material)
             write_audit_in(self.core.audit, conn, ctx, operation="create",
                            key=name, key_version=1, now=now)
             fresh = keys_repo.get_key(conn, key_id=key.id)

@@ -1,0 +1,111 @@
+"""Bring your own key: GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial.
+
+Both steps need the native ``import`` permission on ``kms/<KeyId>``; importing is
+dual control's ``import`` action. The import creates the native key with the
+caller's material (``KeyLifecycle.create`` with ``NewKey.material``), so its record
+is the key's ``create`` record, with this action in its detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from keyquorum.auth.dual_settings import IMPORT
+from keyquorum.kms.call import KmsCall
+from keyquorum.kms.errors import KmsStateError, unsupported
+from keyquorum.kms.ids import Target
+from keyquorum.kms.imports import (
+    WRAPPING_ALGORITHMS,
+    WRAPPING_KEY_BITS,
+    PendingKey,
+    drop_pending,
+    new_parameters,
+    unwrap,
+)
+from keyquorum.kms.ops_crypto import b64
+from keyquorum.kms.registry import operation
+from keyquorum.service.context import RequestContext
+from keyquorum.service.lifecycle import NewKey
+
+MAX_TOKEN = 6144
+MAX_WRAPPED = 6144
+
+
+def _pending(target: Target, identifier: str) -> PendingKey:
+    if target.pending is not None:
+        return target.pending
+    target.require(identifier)  # NotFoundException when there is no such key
+    raise KmsStateError("this key's material is already in keyquorum: a key accepts one "
+                        "import, when it is created with Origin EXTERNAL",
+                        "KMSInvalidStateException")
+
+
+@operation("GetParametersForImport", "import")
+async def get_parameters_for_import(call: KmsCall) -> dict[str, Any]:
+    algorithm = call.choice("WrappingAlgorithm", (*WRAPPING_ALGORITHMS, "SM2PKE",
+                                                  "RSA_AES_KEY_WRAP_SHA_1"))
+    key_spec = call.choice("WrappingKeySpec", (*WRAPPING_KEY_BITS, "SM2"))
+    if algorithm not in WRAPPING_ALGORITHMS or key_spec not in WRAPPING_KEY_BITS:
+        raise unsupported("wrap key material with RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256 or "
+                          "RSA_AES_KEY_WRAP_SHA_256 and an RSA_2048/3072/4096 wrapping key")
+    assert algorithm is not None and key_spec is not None
+    target = await call.target()
+    identifier = str(call.body.get("KeyId"))
+    core = call.services.core
+
+    def work(_ctx: RequestContext) -> dict[str, Any]:
+        pending = _pending(target, identifier)
+        made = new_parameters(core.barrier(), pending.key_id, algorithm, key_spec,
+                              core.clock.now())
+        return {"KeyId": call.names.key_arn(pending.key_id), "ImportToken": b64(made.token),
+                "PublicKey": b64(made.public_key_der), "ParametersValidTo": made.valid_to}
+
+    return await call.run("import", target.name, work,  # type: ignore[no-any-return]
+                          permission="import" if target.name else None)
+
+
+@operation("ImportKeyMaterial", "import")
+async def import_key_material(call: KmsCall) -> dict[str, Any]:
+    if call.body.get("ValidTo") is not None or call.choice(
+            "ExpirationModel", ("KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"),
+            "KEY_MATERIAL_DOES_NOT_EXPIRE") != "KEY_MATERIAL_DOES_NOT_EXPIRE":
+        raise unsupported("imported key material does not expire in keyquorum (use "
+                          "KEY_MATERIAL_DOES_NOT_EXPIRE); schedule the key's deletion "
+                          "to end it")
+    if call.body.get("ImportType") not in (None, "EXISTING_KEY_MATERIAL"):
+        raise unsupported("a key accepts one import, when it is created; new key "
+                          "material is a new key")
+    token = call.blob("ImportToken", limit=MAX_TOKEN)
+    wrapped = call.blob("EncryptedKeyMaterial", limit=MAX_WRAPPED)
+    assert token is not None and wrapped is not None
+    target = await call.target()
+    identifier = str(call.body.get("KeyId"))
+    services = call.services
+    core = services.core
+    # The approved request is this exact material for this key (nothing secret: a hash
+    # of the wrapped bytes).
+    params = {"key_id": identifier, "material_sha256": hashlib.sha256(wrapped).hexdigest()}
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        pending = _pending(target, identifier)
+        material = unwrap(core.barrier(), pending.key_id, token, wrapped, core.clock.now(),
+                          pending.spec)
+        with core.dual_control.guard(ctx, IMPORT, pending.name, params,
+                                     approval_id=call.approval_id):
+            services.lifecycle.create(ctx, NewKey(
+                name=pending.name, spec=pending.spec, description=pending.description or None,
+                labels=pending.labels, key_id=pending.key_id, material=material))
+        with core.engine.begin() as conn:
+            drop_pending(conn, pending.key_id)
+        return {}
+
+    await call.run("import", target.name, work, permission="import" if target.name else None)
+    return {}
+
+
+@operation("DeleteImportedKeyMaterial", "import")
+async def delete_imported_key_material(_call: KmsCall) -> dict[str, Any]:
+    raise unsupported("keyquorum does not take key material back for a later re-import: "
+                      "disable the key (DisableKey) to stop its use, or schedule its "
+                      "deletion (ScheduleKeyDeletion) to destroy the material")
