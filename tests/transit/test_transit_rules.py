@@ -269,3 +269,14 @@ def test_vaults_put_reaches_the_native_unseal_and_a_text_form_still_does_not(
         assert (status["sealed"], status["t"], status["n"], status["type"]) == (
             False, 2, 3, "shamir")
         assert status["threshold"] == 2  # keyquorum's own fields stay
+
+
+def test_a_body_is_read_only_once_its_token_could_be_valid(server: InProcessServer) -> None:
+    big = b'{"plaintext": "' + b"A" * (128 * 1024) + b'"}'
+    with server.anonymous() as http:
+        nobody = http.put("/v1/transit/encrypt/rt", content=big)
+        assert errors(nobody, 403) == ["permission denied"]
+        assert nobody.headers["connection"] == "close"  # unread: not reused
+        wrong = http.put("/v1/transit/encrypt/rt", content=big,
+                         headers={"X-Vault-Token": "kq_" + "z" * 43})
+        assert errors(wrong, 403) == ["permission denied"]

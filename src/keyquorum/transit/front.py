@@ -15,12 +15,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 
 from keyquorum.api.errors import translate
 from keyquorum.api.foreign import Receive, Scope, Send
-from keyquorum.api.front import read_body
+from keyquorum.api.front import EARLY_AUTH_BYTES, read_body
 from keyquorum.api.services import Services
-from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError
+from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError, Unauthenticated
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.transit import crypto, export, keys, signing, tools, vaultseal, vaultsys
 from keyquorum.transit.calls import Call
@@ -115,8 +116,11 @@ class TransitFront:
         path = str(scope["path"])[4:]
         call = Call(self.services, ctx, method, path, path.split("/"), {},
                     vault_token or bearer)
+        body_read = False
         try:
+            await self._before_body(scope, call)
             raw = await read_body(receive, self.services.core.settings.max_body_bytes)
+            body_read = True
             call.body = _body(raw, query, method)
             answer = await self._dispatch(call)
         except Exception as exc:
@@ -131,7 +135,25 @@ class TransitFront:
             on_key_read = call.mount is not None and call.segments[:1] == ["keys"]
             answer = Answer(status=vault_status(error, on_key_read=on_key_read),
                             raw=error_body(error))
-        await self._send(send, answer, request_id)
+        await self._send(send, answer, request_id, close=not body_read)
+
+    async def _before_body(self, scope: Scope, call: Call) -> None:
+        """Refuse what nobody could be allowed to send before reading its body, as the
+        native front does (security review F6): no token, no body read at all; a large
+        or chunked body is read only once its token was found valid."""
+        if call.path == vaultsys.LEADER:
+            return
+        if not call.token:
+            raise Unauthenticated("missing client token")
+        length, chunked = None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else None
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        core = self.services.core
+        if (chunked or (length or 0) > EARLY_AUTH_BYTES) and not core.sealed:
+            await run_in_threadpool(core.tokens.authenticate, call.token)
 
     @staticmethod
     def _operation(call: Call) -> str:
@@ -166,11 +188,13 @@ class TransitFront:
         return await handler(call)
 
     @staticmethod
-    async def _send(send: Send, answer: Answer, request_id: str) -> None:
+    async def _send(send: Send, answer: Answer, request_id: str, *, close: bool) -> None:
         body = answer.body(request_id)
         payload = b"" if body is None else orjson.dumps(body)
         headers = [(b"content-length", str(len(payload)).encode()),
                    (b"x-request-id", request_id.encode())]
+        if close:  # the body was not read: the connection cannot carry another request
+            headers.append((b"connection", b"close"))
         if body is not None:
             headers.append((b"content-type", b"application/json"))
         await send({"type": "http.response.start", "status": answer.status,
