@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
@@ -91,7 +91,7 @@ class KmsCall:
     ctx: RequestContext
     identity: Identity
     action: str
-    body: dict[str, Any]
+    body: dict[str, Any] = field(repr=False)  # plaintexts and data keys travel in it
     names: Names
     approval_id: str | None = None
 
