@@ -194,3 +194,25 @@ def test_policies_and_grants_say_what_to_use_instead(kms: Any) -> None:
                          Operations=["Encrypt"])
     assert _code(refused) == "UnsupportedOperationException"
     assert "access key" in refused.value.response["Error"]["Message"]
+
+
+def test_kms_keys_are_in_the_native_listing_and_the_inventory(live: LiveServer,
+                                                              kms: Any) -> None:
+    key_id = kms.create_key(Description="inventoried")["KeyMetadata"]["KeyId"]
+    with live.http() as http:
+        listed = http.get("/v1/keys", params={"prefix": "kms/", "limit": "1000"}).json()
+        inventory = http.get("/v1/reports/inventory")
+    assert f"kms/{key_id}" in {k["name"] for k in listed["keys"]}
+    assert inventory.status_code == 200, inventory.text
+    assert f"kms/{key_id}" in inventory.text
+
+
+def test_list_keys_pages_with_markers(kms: Any) -> None:
+    for _ in range(3):
+        kms.create_key()
+    everything = {k["KeyId"] for k in kms.list_keys(Limit=1000)["Keys"]}
+    paged: list[str] = []
+    for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 2}):
+        paged += [k["KeyId"] for k in page["Keys"]]
+    assert len(paged) == len(set(paged))
+    assert set(paged) == everything
