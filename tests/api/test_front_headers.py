@@ -123,7 +123,7 @@ class TestWithTls:
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("DELETE", "/v1/sys/health", {"GET"}),
-    ("GET", "/v1/sys/init", {"POST"}),
+    ("DELETE", "/v1/sys/init", {"POST"}),  # GET is Vault's init status (transit)
     ("PATCH", "/v1/sys/unseal", {"POST"}),  # PUT is Vault's unseal (transit/vaultseal.py)
     ("DELETE", "/v1/auth/tokens", {"POST"}),
 ])

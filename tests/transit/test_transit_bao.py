@@ -60,9 +60,11 @@ def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
 
 def test_operator_init_and_unseal(bao: Bao) -> None:
     assert bao.run("status", check=False).returncode == 2  # sealed (and not initialized)
+    assert bao.run("operator", "init", "-status", check=False).returncode == 2  # not yet
     made = bao.json("operator init", "-key-shares=3", "-key-threshold=2")
     assert len(made["unseal_keys_b64"]) == 3 and made["root_token"].startswith("kq_")
     bao.token, bao.unseal_keys = made["root_token"], made["unseal_keys_b64"]
+    assert bao.run("operator", "init", "-status").returncode == 0
     first = bao.json("operator unseal", bao.unseal_keys[0])
     assert (first["sealed"], first["progress"], first["t"]) == (True, 1, 2)
     assert bao.json("operator unseal", bao.unseal_keys[1])["sealed"] is False

@@ -172,6 +172,8 @@ def test_sys_and_token_calls(client: object) -> None:
     status = client.sys.read_seal_status()  # type: ignore[attr-defined]
     assert status["sealed"] is False and status["t"] == 2 and status["n"] == 3
     assert client.is_authenticated() is True  # type: ignore[attr-defined]
+    assert client.sys.is_initialized() is True  # type: ignore[attr-defined]
+    assert client.sys.is_sealed() is False  # type: ignore[attr-defined]
     looked = client.auth.token.lookup_self()["data"]  # type: ignore[attr-defined]
     assert looked["policies"] == ["root"] and looked["accessor"]
     mounts = client.sys.list_mounted_secrets_engines()["data"]  # type: ignore[attr-defined]

@@ -37,8 +37,8 @@ def claims(scope: Scope) -> bool:
     PUT only after a CORS preflight keyquorum never grants), and ``GET seal-status``."""
     if scope["path"] not in PATHS or scope.get(MARK):
         return False
-    return scope["method"] == "PUT" or (scope["method"] == "GET"
-                                        and scope["path"] == "/v1/sys/seal-status")
+    return scope["method"] == "PUT" or (scope["method"] == "GET" and scope["path"] in (
+        "/v1/sys/seal-status", "/v1/sys/init"))
 
 
 def vault_request(path: str, raw: bytes) -> bytes:
@@ -100,6 +100,15 @@ def _headers(scope: Scope, length: int) -> list[tuple[bytes, bytes]]:
 async def forward(native: Any, scope: Scope, receive: Receive, send: Send) -> None:
     """Translate, let the native front answer, translate the answer back."""
     path = scope["path"]
+    if path == "/v1/sys/init" and scope["method"] == "GET":  # `bao operator init -status`
+        # ``initialized`` is public (seal-status and health say it without a token).
+        initialized = bool(native.services.core.seal_status()["initialized"])
+        payload = orjson.dumps({"initialized": initialized})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+        return
     try:
         raw = vault_request(path, await read_body(receive, TOKENLESS_BODY_BYTES))
     except KeyquorumError as error:
