@@ -64,6 +64,25 @@ MintToken = Callable[[list[dict[str, Any]]], Awaitable[str]]
 MakeInProcess = Callable[..., InProcessServer]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_token_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the CLI's token file (``keyquorum login``, ``keyquorum dev``) out of ~.
+
+    Set in the environment, so server processes and CLI calls of every test inherit it;
+    tests of the token file point ``KEYQUORUM_TOKEN_FILE`` at their own path.
+    """
+    import os
+
+    path = tmp_path_factory.mktemp("token-file") / "keyquorum-token"
+    previous = os.environ.get("KEYQUORUM_TOKEN_FILE")
+    os.environ["KEYQUORUM_TOKEN_FILE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("KEYQUORUM_TOKEN_FILE", None)
+    else:
+        os.environ["KEYQUORUM_TOKEN_FILE"] = previous
+
+
 # -- a server process ----------------------------------------------------------------------
 
 

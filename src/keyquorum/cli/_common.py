@@ -1,4 +1,8 @@
-"""What every CLI command shares: the global options, the client, input and output."""
+"""What every CLI command shares: the global options, the client, input and output.
+
+Rich and the SDK are imported where they are first used, not here: ``encrypt`` in a
+shell loop should not pay for table rendering it never does (``bench/cli.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from ..client import Client
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..client import Client
 
 
 @dataclass
@@ -36,8 +40,21 @@ class CliState:
 
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self.addr, self.token, verify=self.verify)
+            from ..client import Client
+
+            self._client = Client(self.addr, self.resolved_token(), verify=self.verify)
         return self._client
+
+    def resolved_token(self) -> str | None:
+        """``--token``, else ``$KEYQUORUM_TOKEN`` (both in ``token``), else the token file."""
+        if self.token:
+            return self.token
+        from ..token_file import TokenFileError, read_token
+
+        try:
+            return read_token()
+        except TokenFileError as exc:
+            raise fail(f"token_file: {exc}") from None
 
     def close(self) -> None:
         if self._client is not None:
@@ -134,10 +151,14 @@ def emit(ctx: typer.Context, value: Any, human: Callable[[], None]) -> None:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -163,6 +184,9 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     Values come from the server (key names, owners, descriptions): read as Rich
     markup, an owner like ``[red]...`` would restyle or hide what is printed.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table(title=title, header_style="bold")
     for column in columns:
         grid.add_column(column, overflow="fold")  # fold, never cut: cells get copied
@@ -172,6 +196,9 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
 
 
 def fields_table(pairs: Iterable[tuple[str, Any]], title: str | None = None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")  # long ciphertexts wrap whole instead of being cut

@@ -7,8 +7,9 @@ Inputs come from FILE or stdin (``-`` or nothing); ciphertexts are text, so
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -208,14 +209,9 @@ def random(
         typer.echo(data.hex() if hex_output else b64(data))
 
 
-def register(app: typer.Typer) -> None:
-    app.command("encrypt")(encrypt)
-    app.command("decrypt")(decrypt)
-    app.command("reencrypt")(reencrypt)
-    app.command("datakey")(datakey)
-    app.command("sign")(sign)
-    app.command("verify")(verify)
-    app.command("mac")(mac)
-    app.command("verify-mac")(verify_mac)
-    app.command("decapsulate")(decapsulate)
-    app.command("random")(random)
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "encrypt": encrypt, "decrypt": decrypt, "reencrypt": reencrypt, "datakey": datakey,
+    "sign": sign, "verify": verify, "mac": mac, "verify-mac": verify_mac,
+    "decapsulate": decapsulate, "random": random,
+}
+"""The top-level commands of this module, by name (``keyquorum.cli.main`` loads them)."""

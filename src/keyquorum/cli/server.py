@@ -58,8 +58,3 @@ def server(
     run_server(data_dir, listen, config_file=config, tls_cert=tls_cert, tls_key=tls_key,
                allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock,
                scheduler_interval=scheduler_interval, workers=workers)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("dev")(dev)
-    app.command("server")(server)

@@ -9,9 +9,11 @@ convenient and unsafe, which is why it says so every time.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +28,7 @@ from keyquorum.runtime.wiring import build_core, uvicorn_options
 from keyquorum.service.core import Core
 
 DEV_INIT_FILE = "dev-init.json"
+DEFAULT_ADDR = "http://127.0.0.1:8200"
 _LOCK_FILE = "keyquorum.lock"
 
 
@@ -40,6 +43,33 @@ def _prepare_data_dir(data_dir: Path) -> IO[Any]:
     except BlockingIOError:
         raise SystemExit(f"error: another keyquorum server is using {data_dir}") from None
     return lock
+
+
+def _check_port_free(settings: Settings, *, dev: bool) -> None:
+    """Refuse to start when the listen address is taken, before anything is created or printed.
+
+    Without this, ``dev`` would make a new store and print its secrets, announce a
+    server, and only then fail in uvicorn's bind. The check binds the way uvicorn
+    does (SO_REUSEADDR, so a socket in TIME_WAIT is no obstacle) and lets go at once;
+    a port taken in the instant between is still reported by uvicorn.
+    """
+    host, port = settings.host, settings.port
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                command = "keyquorum dev" if dev else "keyquorum server ..."
+                raise SystemExit(
+                    f"error: {host}:{port} is already in use (another keyquorum, or a Vault "
+                    f"dev server?); stop it, or choose a free port: "
+                    f"{command} --listen {host}:{port + 1 if port < 65535 else 8201}"
+                ) from None
+            raise SystemExit(f"error: cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def _serve(core: Core) -> None:
@@ -66,6 +96,7 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
         raise SystemExit(f"error: {exc}") from None
     if workers > 1 and settings.unsafe_test_clock:
         raise SystemExit("error: --unsafe-test-clock needs a single worker (one clock)")
+    _check_port_free(settings, dev=False)
     warning = cap_warning(HttpLimits.from_settings(settings))
     if warning is not None:
         print(f"warning: {warning}", file=sys.stderr)
@@ -79,7 +110,22 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
     state = "sealed" if core.initialized else "uninitialized"
     print(f"keyquorum listening on {settings.listen} ({state}); data in {settings.data_dir}",
           file=sys.stderr)
+    print(_next_step(settings, initialized=core.initialized), file=sys.stderr)
     _serve(core)
+
+
+def _next_step(settings: Settings, *, initialized: bool) -> str:
+    """What an operator runs next, from another shell (the server keeps this one)."""
+    scheme = "https" if settings.tls_cert is not None else "http"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host  # noqa: S104
+    host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
+    addr = f"  export KEYQUORUM_ADDR={scheme}://{host}:{settings.port}\n"
+    if not initialized:
+        return ("next, from another shell:\n" + addr +
+                "  keyquorum operator init --shares 5 --threshold 3   # once; prints the shares\n"
+                "  keyquorum operator unseal                          # then, by each custodian")
+    return ("next, from another shell (the store is sealed):\n" + addr +
+            "  keyquorum operator unseal        # by custodians, until the threshold")
 
 
 _AWS_ANY_WARNING = """
@@ -109,6 +155,7 @@ def run_dev(data_dir: Path, listen: str, *, unsafe_test_clock: bool = False,
         settings.validate()
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    _check_port_free(settings, dev=True)  # before the store or any secret exists
     _lock = _prepare_data_dir(data_dir)
     core = build_core(settings)
     init_file = data_dir / DEV_INIT_FILE
@@ -127,8 +174,26 @@ def run_dev(data_dir: Path, listen: str, *, unsafe_test_clock: bool = False,
     saved = json.loads(init_file.read_text())
     for share in saved["shares"][:2]:
         core.unseal(share)
-    print(f"keyquorum dev server on http://{settings.listen} (unsealed, DEVELOPMENT MODE)\n"
-          f"  export KEYQUORUM_ADDR=http://{settings.listen}\n"
-          f"  export KEYQUORUM_TOKEN=$(python -c \"import json;print(json.load(open("
-          f"'{init_file}'))['root_token'])\")", file=sys.stderr)
+    print(f"keyquorum dev server on http://{settings.listen} (unsealed, DEVELOPMENT MODE)",
+          file=sys.stderr)
+    print(_dev_login(saved["root_token"], settings), file=sys.stderr)
     _serve(core)
+
+
+def _dev_login(root_token: str, settings: Settings) -> str:
+    """Leave the root token in the per-user token file, as ``vault server -dev`` does.
+
+    The command line on this machine then works at once; ``$KEYQUORUM_TOKEN`` still
+    takes precedence. Returns the lines to print (never the token itself).
+    """
+    from keyquorum.token_file import write_token
+
+    addr = f"http://{settings.listen}"
+    hint = "" if addr == DEFAULT_ADDR else f"  export KEYQUORUM_ADDR={addr}\n"
+    try:
+        path = write_token(root_token)
+    except OSError as exc:
+        return (f"  (could not write the token file: {exc.strerror}; the root token is in "
+                f"{settings.data_dir / DEV_INIT_FILE})\n{hint}").rstrip("\n")
+    return (f"  the CLI on this machine is logged in as root (token in {path}, mode 0600)\n"
+            f"{hint}  try: keyquorum status").rstrip("\n")
