@@ -146,6 +146,17 @@ class AccessKeyStore:
             raise Unauthenticated()
         return entry.key
 
+    def cached(self, access_key_id: str) -> AccessKey | None:
+        """The key from memory when it is fresh and unexpired (no thread hop, no storage
+        read: the hot path); None means ask ``lookup``."""
+        entry = self._cache.get(access_key_id)
+        if entry is None or time.monotonic() - entry.loaded_at > self._revalidate_after:
+            return None
+        expires_at = entry.key.identity.expires_at
+        if expires_at is not None and expires_at <= self._clock.now():
+            return None
+        return entry.key
+
     def _load(self, access_key_id: str) -> _Cached:
         with self._lock:
             epoch = self._epoch

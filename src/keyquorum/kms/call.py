@@ -26,7 +26,7 @@ from keyquorum.api.services import Services
 from keyquorum.auth.identity import Identity
 from keyquorum.keys.models import Key
 from keyquorum.kms.errors import KmsRequestError, serialization, unsupported, validation
-from keyquorum.kms.ids import Names, Target, resolve
+from keyquorum.kms.ids import Names, Target, key_id_of, resolve
 from keyquorum.service.context import RequestContext
 
 T = TypeVar("T")
@@ -103,9 +103,16 @@ class KmsCall:
             self.ctx, operation, key, work, permission=permission,
             credential=lambda _ctx: self.identity, in_thread=True, spec=spec)
 
-    async def target(self, field: str = "KeyId") -> Target:
+    async def target(self, field: str = "KeyId", *, cached: bool = False) -> Target:
+        """The key ``field`` names. ``cached``: a KeyId or key ARN of a key in the key
+        cache is answered from memory (crypto operations; the service checks the key's
+        state again), anything else from storage in a thread."""
         identifier = self.body.get(field)
         core = self.services.core
+        if cached and isinstance(identifier, str):
+            loaded = core.keys.cached_by_id(key_id_of(identifier, self.names))
+            if loaded is not None:
+                return Target(loaded.key.name, loaded.key)
 
         def find() -> Target:
             core.barrier()

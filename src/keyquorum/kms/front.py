@@ -82,7 +82,9 @@ class KmsFront:
                       ctx: RequestContext, action: str) -> bytes:
         core = self.services.core
         body = await read_body(receive, MAX_KMS_BODY)
-        core.barrier()  # sealed: DependencyTimeoutException, before any credential is read
+        if core.sealed:  # DependencyTimeoutException; no access key secret stays in memory
+            self.services.access_keys.clear()
+            core.barrier()
         claims = sigv4.parse(headers, regions=self.regions)
         ctx.detail["access_key"] = claims.access_key_id
         ctx.identity = await self._identify(claims, scope, headers, body)
@@ -103,13 +105,15 @@ class KmsFront:
         if self.any_credentials:  # keyquorum dev --aws-any-credentials only
             return ANY_CREDENTIALS
         store = self.services.access_keys
-        try:
-            found = await run_in_threadpool(store.lookup, claims.access_key_id)
-        except KeyquorumError as exc:
-            if exc.code == "sealed":
-                raise
-            raise UnrecognizedClient("The security token included in the request is "
-                                     "invalid.") from None
+        found = store.cached(claims.access_key_id)
+        if found is None:
+            try:
+                found = await run_in_threadpool(store.lookup, claims.access_key_id)
+            except KeyquorumError as exc:
+                if exc.code == "sealed":
+                    raise
+                raise UnrecognizedClient("The security token included in the request is "
+                                         "invalid.") from None
         sigv4.verify(claims, found.secret, method=scope["method"], path=scope["path"],
                      query=scope.get("query_string", b"").decode("latin-1"),
                      headers=headers, body=body)

@@ -87,6 +87,16 @@ def native_name_of_alias(alias: str) -> str | None:
         return None
 
 
+def key_id_of(identifier: str, names: Names) -> str:
+    """The KeyId a KeyId or key ARN of this account names, else "" (aliases need storage)."""
+    arn = _ARN.fullmatch(identifier)
+    if arn is not None:
+        if arn.group(2) != names.account or arn.group(3) != "key":
+            return ""
+        identifier = arn.group(4)
+    return identifier if len(identifier) == 36 and identifier.count("-") == 4 else ""
+
+
 def resolve(conn: Connection, identifier: object, names: Names) -> Target:
     """The key a KeyId / key ARN / alias / alias ARN names.
 

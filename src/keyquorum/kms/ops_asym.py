@@ -35,7 +35,7 @@ _MAX_SIGN_MESSAGE = 4096
 
 
 async def _key_for(call: KmsCall, purpose: str) -> Key:
-    target = await call.target()
+    target = await call.target(cached=True)
     key = target.require(str(call.body.get("KeyId")))
     require_usage(key, purpose, call.action)
     return key

@@ -90,7 +90,7 @@ def guarded(key: Key, work: Callable[[], T]) -> T:
 
 
 async def _encrypting_key(call: KmsCall, action: str, field: str = "KeyId") -> Key:
-    target = await call.target(field)
+    target = await call.target(field, cached=True)
     key = target.require(str(call.body.get(field)))
     require_usage(key, "encrypt", action)
     return key
@@ -125,7 +125,7 @@ async def _expected(call: KmsCall, field: str, key_id: str) -> None:
     """IncorrectKeyException when ``field`` names a key other than the ciphertext's."""
     if call.body.get(field) is None:
         return
-    target = await call.target(field)
+    target = await call.target(field, cached=True)
     named = target.require(str(call.body.get(field)))
     if named.id != key_id:
         raise IncorrectKey("The key ID in the request does not identify the key that was "
