@@ -203,7 +203,7 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
         raw["audit_sinks"] = parse_sink_configs(raw["audit_sinks"])
     if "dual_control" in raw:
         try:
-            raw["dual_control"] = parse_settings(raw["dual_control"])
+            raw["dual_control"] = parse_settings(raw["dual_control"], config=True)
         except KeyquorumError as exc:
             raise ValueError(exc.message) from None
     return replace(settings, **raw)

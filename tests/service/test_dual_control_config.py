@@ -45,8 +45,12 @@ def test_the_config_file_turns_it_on_and_is_a_floor(make_inprocess: MakeInProces
     assert (combined["approvals"], combined["operations"], combined["ttl"]) == (
         1, ["policy-put", "revoke"], 3600.0)
     assert combined["stored"]["operations"] == ["policy-put"]
-    # Stricter is fine, at once.
-    stricter = ok(admin.put("/v1/sys/dual-control", json={"approvals": 2}))
+    # Stricter could lock guarded actions: it needs the approvals in force (review F8).
+    up_id = needs_approval(admin.put("/v1/sys/dual-control", json={"approvals": 2}),
+                           required=1)
+    people.approve(up_id, count=1)
+    stricter = ok(admin.put("/v1/sys/dual-control", json={"approvals": 2,
+                                                          "approval_id": up_id}))
     assert stricter["approvals"] == 2 and stricter["ttl"] == 3600.0
     assert "token-create-privileged" in stricter["operations"]
     # Back down to the file's floor is weakening: it needs the approvals now in force.

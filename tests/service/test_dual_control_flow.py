@@ -205,9 +205,14 @@ def test_tokens_that_grant_sys_or_approve_need_approval_others_do_not(people: Ca
         assert made["policies"] == policies and made["token"].startswith("kq_")
 
 
-def test_lowering_or_turning_off_needs_approval_raising_does_not(people: Cast) -> None:
+def test_lowering_raising_or_turning_off_needs_approval(people: Cast) -> None:
     admin = people.http(people.admin)
-    raised = ok(admin.put("/v1/sys/dual-control", json={"approvals": 3}))
+    # Raising could lock guarded actions: it is guarded too (review F8).
+    raise_id = needs_approval(admin.put("/v1/sys/dual-control", json={"approvals": 3}), 2)
+    assert ok(admin.get("/v1/sys/dual-control"))["approvals"] == 2  # unchanged
+    people.approve(raise_id)
+    raised = ok(admin.put("/v1/sys/dual-control", json={"approvals": 3,
+                                                        "approval_id": raise_id}))
     assert raised["approvals"] == 3 and raised["enabled"] is True
     lower_id = needs_approval(admin.put("/v1/sys/dual-control", json={"approvals": 2}), 3)
     assert ok(admin.get(f"/v1/approvals/{lower_id}"))["operation"] == "dual-control-change"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -50,7 +51,7 @@ from keyquorum.auth.dual_settings import (
     parse_settings,
     strictest,
 )
-from keyquorum.auth.identity import Identity
+from keyquorum.auth.identity import ROOT_POLICY_NAME, Identity
 from keyquorum.auth.policy_store import PolicyStore
 from keyquorum.clock import Clock
 from keyquorum.errors import (
@@ -61,6 +62,7 @@ from keyquorum.errors import (
     KeyquorumError,
 )
 from keyquorum.service.context import RequestContext
+from keyquorum.storage import tokens_repo
 from keyquorum.storage.system_repo import get_entry, put_entry
 
 SETTINGS_ENTRY = "dual_control/config"
@@ -96,6 +98,17 @@ def summarize(action: str, params: Mapping[str, Any]) -> dict[str, str]:
     if action == POLICY_PUT and isinstance(body, Mapping) and "rules" in body:
         summary["rules"] = _text(body["rules"], _RULES_SUMMARY)
     return summary
+
+
+def grants_approval(policies: PolicyStore, names: tuple[str, ...] | list[str]) -> bool:
+    """Whether any of these policies has an allow rule naming ``approve`` or ``*``."""
+    for name in names:
+        policy = policies.find(name)
+        if policy is not None and any(
+                rule.effect == "allow" and (APPROVE in rule.operations or "*" in rule.operations)
+                for rule in policy.rules):
+            return True
+    return False
 
 
 def grants_privilege(policies: PolicyStore, names: tuple[str, ...] | list[str]) -> bool:
@@ -148,18 +161,36 @@ class DualControl:
                                        ttl=self.floor.ttl)
 
     def settings(self) -> DualControlSettings:
-        """What is in force now: the stricter of the config file and the stored settings."""
+        """What is in force now: the stricter of the config file and the stored settings,
+        with at most the config file's ``max_approvals`` (its way out of a lockout)."""
         stored = self.stored()
-        return self.floor if stored is None else strictest(self.floor, stored)
+        effective = self.floor if stored is None else strictest(self.floor, stored)
+        cap = self.floor.max_approvals
+        if cap is not None and effective.approvals > cap:
+            effective = replace(effective, approvals=cap)
+        return effective
 
     def describe(self) -> dict[str, Any]:
         """``GET /v1/sys/dual-control``: in force, and where it comes from."""
         stored = self.stored()
-        effective = self.floor if stored is None else strictest(self.floor, stored)
+        effective = self.settings()
         return {**effective.to_json(), "enabled": effective.on,
                 "config_file": self.floor.to_json() if self.floor.on else None,
                 "stored": stored.to_json() if stored is not None else None,
+                "max_approvals": self.floor.max_approvals,
+                "approvers": self.approver_count(),
                 "available_operations": sorted(ACTIONS)}
+
+    def approver_count(self) -> int:
+        """Live identities (unrevoked, unexpired tokens) whose policies may ``approve``.
+
+        Deliberately generous (any allow rule naming ``approve`` or ``*``, whatever
+        its keys or conditions, and root): it is the ceiling on ``approvals``.
+        """
+        with self._engine.connect() as conn:
+            rows = tokens_repo.live_tokens(conn, self._clock.now())
+        return sum(1 for row in rows if ROOT_POLICY_NAME in row.policies
+                   or grants_approval(self._policies, row.policies))
 
     def set_settings(self, ctx: RequestContext, wanted: DualControlSettings,
                      approval_id: str | None) -> dict[str, Any]:
@@ -176,12 +207,25 @@ class DualControl:
             raise InvalidRequest(
                 f"the config file requires at least {self.floor.approvals} approval(s); "
                 "the API cannot go below it")
+        cap = self.floor.max_approvals
+        if cap is not None and wanted.approvals > cap:
+            raise InvalidRequest(f"the config file allows at most {cap} approval(s) "
+                                 "(max_approvals)")
+        approvers = self.approver_count()
+        if wanted.approvals > approvers:
+            # More approvals than there are approvers would lock every guarded action,
+            # revoking a compromised key included, with nobody able to undo it.
+            raise InvalidRequest(
+                f"approvals {wanted.approvals} is more than the {approvers} identities that "
+                "can approve (live tokens whose policies grant approve); create approver "
+                "tokens first")
         ctx.detail.update({"approvals": str(wanted.approvals),
                            "operations": ",".join(sorted(wanted.operations)),
                            "ttl": str(int(wanted.ttl))})
         current = self.settings()
         consumed = None
-        if strictest(self.floor, wanted).weaker_than(current):
+        effective = strictest(self.floor, wanted)
+        if effective.weaker_than(current) or effective.tightens(current):
             consumed = self._gate(ctx, DUAL_CONTROL_CHANGE, None, wanted.to_json(),
                                   approval_id, current)
         now = self._clock.now()

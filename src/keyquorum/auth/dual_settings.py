@@ -24,8 +24,12 @@ action                      guards
 ==========================  ==============================================================
 
 ``dual-control-change`` is not listable: once dual control is on, any change
-that weakens it (fewer approvals, an action removed, a longer TTL, or off)
-always needs approval itself.
+that weakens it (fewer approvals, an action removed, a longer TTL, or off), and
+any change that could lock it (more approvals, a shorter TTL), needs approval
+itself. ``approvals`` can never be set above the identities able to approve
+(``DualControl.set_settings``), and the config file's ``max_approvals`` caps what
+is in force, so an operator can always bring a locked service back by editing
+the file (it is the operator's trust root).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ MIN_TTL = 60.0
 MAX_TTL = 30 * 86400.0
 MAX_APPROVALS = 16
 _FIELDS = frozenset({"approvals", "operations", "ttl"})
+_CONFIG_FIELDS = _FIELDS | {"max_approvals"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,9 @@ class DualControlSettings:
     approvals: int = 0
     operations: frozenset[str] = field(default=DEFAULT_ACTIONS)
     ttl: float = DEFAULT_TTL
+    # Config file only: the most approvals ever in force, whatever was stored (a way out
+    # of a lockout that needs no approval). Not part of ``to_json``: never approved on.
+    max_approvals: int | None = None
 
     @property
     def on(self) -> bool:
@@ -87,6 +95,11 @@ class DualControlSettings:
         return (self.approvals < other.approvals or not other.operations <= self.operations
                 or self.ttl > other.ttl)
 
+    def tightens(self, other: DualControlSettings) -> bool:
+        """True if moving from ``other`` could lock guarded actions (more approvals, a
+        shorter TTL) while dual control is on: that needs approval too (review F8)."""
+        return other.on and (self.approvals > other.approvals or self.ttl < other.ttl)
+
     def to_json(self) -> dict[str, Any]:
         return {"approvals": self.approvals, "operations": sorted(self.operations),
                 "ttl": self.ttl}
@@ -95,15 +108,17 @@ class DualControlSettings:
 OFF = DualControlSettings()
 
 
-def parse_settings(raw: object, *, where: str = "dual_control") -> DualControlSettings:
-    """Validate ``{"approvals": M, "operations"?: [...], "ttl"?: duration}`` strictly.
+def parse_settings(raw: object, *, where: str = "dual_control",
+                   config: bool = False) -> DualControlSettings:
+    """Validate ``{"approvals": M, "operations"?: [...], "ttl"?: duration}`` strictly
+    (and, from the config file only, ``"max_approvals"?: K`` with M <= K).
 
     Unknown fields and action names are errors: a setting that silently guards
     less than its author thinks is a security bug.
     """
     if not isinstance(raw, Mapping):
         raise InvalidRequest(f'{where} must be an object like {{"approvals": 2}}')
-    unknown = set(raw) - _FIELDS
+    unknown = set(raw) - (_CONFIG_FIELDS if config else _FIELDS)
     if unknown:
         raise InvalidRequest(f"{where}: unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     approvals = raw.get("approvals")
@@ -125,7 +140,12 @@ def parse_settings(raw: object, *, where: str = "dual_control") -> DualControlSe
         ttl = DEFAULT_TTL
     if not MIN_TTL <= ttl <= MAX_TTL:
         raise InvalidRequest(f"{where}: ttl must be between 1m and 30d")
-    return DualControlSettings(approvals, operations, float(ttl))
+    cap = raw.get("max_approvals")
+    if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool)
+                            or not max(approvals, 1) <= cap <= MAX_APPROVALS):
+        raise InvalidRequest(f"{where}: max_approvals must be an integer from approvals "
+                             f"(at least 1) to {MAX_APPROVALS}")
+    return DualControlSettings(approvals, operations, float(ttl), cap)
 
 
 def strictest(a: DualControlSettings, b: DualControlSettings) -> DualControlSettings:

@@ -8,10 +8,11 @@ revoked by a request shares the transaction of its audit record.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from keyquorum.storage.schema import tokens
 
@@ -68,3 +69,19 @@ def find_by_accessor(conn: Connection, accessor: str) -> TokenRow | None:
 def revoke_token(conn: Connection, accessor: str, now: float) -> bool:
     """Mark the token revoked at ``now``; False if it is unknown or already revoked."""
     return bool(conn.execute(_REVOKE, {"w_accessor": accessor, "w_now": now}).rowcount)
+
+
+def live_tokens(conn: Connection, now: float) -> list[TokenRow]:
+    """Every token neither revoked nor expired at ``now`` (who can act: dual control's count)."""
+    query = select(tokens).where(tokens.c.revoked_at.is_(None),
+                                 or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now))
+    return [_from_row(row) for row in conn.execute(query)]
+
+
+def unrevoked_children(conn: Connection, parents: Sequence[str]) -> list[str]:
+    """Accessors of the unrevoked tokens that any of ``parents`` created (``created_by``)."""
+    if not parents:
+        return []
+    query = select(tokens.c.accessor).where(tokens.c.created_by.in_(list(parents)),
+                                            tokens.c.revoked_at.is_(None))
+    return [str(row.accessor) for row in conn.execute(query)]
