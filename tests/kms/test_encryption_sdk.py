@@ -1,6 +1,7 @@
-"""The AWS Encryption SDK for Python with its KMS master key provider pointed at
-keyquorum (a botocore session whose KMS endpoint is the live server): messages encrypted
-by one client decrypt with another, with other credentials, across a key rotation."""
+"""The AWS Encryption SDK for Python against keyquorum: its KMS master key provider (a
+botocore session whose KMS endpoint is the live server) and the KMS keyring of the
+material providers library (a boto3 client with ``endpoint_url``). Messages encrypted by
+one client decrypt with another, with other credentials, across a key rotation."""
 
 from __future__ import annotations
 
@@ -56,3 +57,35 @@ def test_encrypt_with_one_client_decrypt_with_another_across_a_rotation(
     used = {r["key_version"] for r in live.audit(identity=reader["accessor"],
                                                  operation="decrypt")}
     assert used == {1, 2}
+
+
+def _keyring(live: LiveServer, key: dict[str, Any], arn: str) -> Any:
+    from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+    from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+    from aws_cryptographic_material_providers.mpl.models import CreateAwsKmsKeyringInput
+
+    providers = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+    return providers.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(
+        kms_key_id=arn, kms_client=live.kms(key)))
+
+
+def test_the_kms_keyring_of_the_material_providers_library(
+        live: LiveServer, root_key: dict[str, Any], kms: Any) -> None:
+    """The KMS keyring (aws-cryptographic-material-providers) takes a boto3 client, so
+    ``endpoint_url`` is all it needs; two keyrings with different access keys, one
+    rotation in between."""
+    arn = kms.create_key(Description="esdk keyring")["KeyMetadata"]["Arn"]
+    with live.http() as http:
+        assert http.put("/v1/policies/keyring-reader", json={"rules": [
+            {"keys": "kms/**", "operations": ["decrypt"]}]}).status_code == 200
+    reader = live.access_key(["keyring-reader"])
+    sdk = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    first, _ = sdk.encrypt(source=b"one", keyring=_keyring(live, root_key, arn),
+                           encryption_context={"purpose": "keyring"})
+    kms.rotate_key_on_demand(KeyId=arn)
+    second, _ = sdk.encrypt(source=b"two", keyring=_keyring(live, root_key, arn),
+                            encryption_context={"purpose": "keyring"})
+    reading = _keyring(live, reader, arn)
+    assert sdk.decrypt(source=first, keyring=reading)[0] == b"one"
+    assert sdk.decrypt(source=second, keyring=reading)[0] == b"two"
