@@ -216,3 +216,15 @@ def test_list_keys_pages_with_markers(kms: Any) -> None:
         paged += [k["KeyId"] for k in page["Keys"]]
     assert len(paged) == len(set(paged))
     assert set(paged) == everything
+
+
+def test_a_key_arn_is_answered_in_the_region_it_was_asked_by(
+        live: LiveServer, root_key: dict[str, Any], kms: Any) -> None:
+    """keyquorum keys belong to no region: a client of another region that names a key by
+    its ARN (as the Encryption SDK does) gets that ARN back."""
+    arn = kms.create_key()["KeyMetadata"]["Arn"]
+    elsewhere = live.kms(root_key, region="ap-south-1")
+    blob = elsewhere.encrypt(KeyId=arn, Plaintext=b"x")
+    assert blob["KeyId"] == arn
+    assert elsewhere.decrypt(CiphertextBlob=blob["CiphertextBlob"], KeyId=arn)["KeyId"] == arn
+    assert elsewhere.describe_key(KeyId=arn)["KeyMetadata"]["Arn"] == arn

@@ -26,7 +26,7 @@ from keyquorum.api.services import Services
 from keyquorum.auth.identity import Identity
 from keyquorum.keys.models import Key
 from keyquorum.kms.errors import KmsRequestError, serialization, unsupported, validation
-from keyquorum.kms.ids import Names, Target, key_id_of, resolve
+from keyquorum.kms.ids import Names, Target, arn_region, key_id_of, resolve
 from keyquorum.service.context import RequestContext
 
 T = TypeVar("T")
@@ -109,6 +109,9 @@ class KmsCall:
         state again), anything else from storage in a thread."""
         identifier = self.body.get(field)
         core = self.services.core
+        region = arn_region(identifier)
+        if region is not None and field in ("KeyId", "TargetKeyId"):
+            self.names = Names(region=region, account=self.names.account)
         if cached and isinstance(identifier, str):
             loaded = core.keys.cached_by_id(key_id_of(identifier, self.names))
             if loaded is not None:

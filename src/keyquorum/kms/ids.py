@@ -87,6 +87,13 @@ def native_name_of_alias(alias: str) -> str | None:
         return None
 
 
+def arn_region(identifier: object) -> str | None:
+    """The region of an ARN identifier (answers name the key in the region it was asked
+    by: keyquorum keys belong to no region), else None."""
+    arn = _ARN.fullmatch(identifier) if isinstance(identifier, str) else None
+    return arn.group(1) if arn is not None else None
+
+
 def key_id_of(identifier: str, names: Names) -> str:
     """The KeyId a KeyId or key ARN of this account names, else "" (aliases need storage)."""
     arn = _ARN.fullmatch(identifier)
