@@ -102,7 +102,8 @@ def test_a_version_prefix_that_does_not_exist_is_refused(root: Vault) -> None:
     assert errors(root.write("decrypt/v9", {"ciphertext": wrong}), 400)
 
 
-def test_batch_items_fail_alone_and_references_are_echoed(root: Vault) -> None:
+def test_batch_items_fail_alone_and_references_are_echoed(
+        server: InProcessServer, root: Vault) -> None:
     root.write("keys/batch")
     answer = root.write("encrypt/batch", {"batch_input": [
         {"plaintext": b64(b"one"), "reference": "r1"},
@@ -115,6 +116,10 @@ def test_batch_items_fail_alone_and_references_are_echoed(root: Vault) -> None:
     decrypted = root.data(root.write("decrypt/batch", {"batch_input": [
         {"ciphertext": results[0]["ciphertext"]}, {"ciphertext": results[2]["ciphertext"]}]}))
     assert [r["plaintext"] for r in decrypted["batch_results"]] == [b64(b"one"), b64(b"three")]
+    records = [r for r in _audit(server, key="batch", operation="encrypt")]
+    assert {(r["outcome"], r["detail"]["items"]) for r in records} == {("ok", "2"),
+                                                                       ("error", "1")}
+    assert {r["detail"]["path"] for r in records} == {"transit/encrypt/batch"}
 
 
 def test_associated_data_binds_the_ciphertext(root: Vault) -> None:

@@ -165,10 +165,12 @@ class _BatchTally:
             entry[0] += 1
 
     def records(self, ctx: RequestContext, operation: str, now: float, batch_size: int,
-                audit_keys: AuditKeys | None) -> list[AuditRecord]:
+                audit_keys: AuditKeys | None, base: dict[str, str] | None = None
+                ) -> list[AuditRecord]:
         return [
             _make_record(ctx, operation, key, version, error, now, audit_keys,
-                         {**(detail or {}), "items": str(count), "batch_size": str(batch_size)},
+                         {**(base or {}), **(detail or {}), "items": str(count),
+                          "batch_size": str(batch_size)},
                          context)
             for (key, version, _code, _detail, _context), (count, error, detail, context)
             in self.groups.items()]
@@ -358,8 +360,11 @@ class Runner:
     async def run_crypto(self, ctx: RequestContext, authorization: str | None,
                          route: CryptoRoute, name: str | None,
                          body: dict[str, Any]) -> dict[str, Any]:
-        """A crypto operation, single (``body`` is the item) or batched (``{"batch": [...]}``)."""
+        """A crypto operation, single (``body`` is the item) or batched (``{"batch": [...]}``).
+
+        A foreign front's ``ctx.detail`` (its API and path) stays on every record."""
         started = time.perf_counter()
+        front_detail = dict(ctx.detail)
         batch = "batch" in body
         try:
             items: list[Any] = [body]
@@ -392,13 +397,13 @@ class Runner:
         except Exception as exc:
             error = _as_domain_error(exc)
             key, version, detail = _item_facts(None, error, name)
-            ctx.detail = detail or {}
+            ctx.detail = {**front_detail, **(detail or {})}
             await self._audit([self._record(ctx, route.operation, key, version, error,
                                             self.core.clock.now(), _context_of(single))],
                               ctx, started)
             raise error from exc
         key, version, detail = _item_facts(result, None, name)
-        ctx.detail = detail or {}
+        ctx.detail = {**front_detail, **(detail or {})}
         await self._audit([self._record(ctx, route.operation, key, version, None,
                                         self.core.clock.now(), _context_of(single))],
                           ctx, started)
@@ -458,9 +463,9 @@ class Runner:
             await asyncio.get_running_loop().run_in_executor(
                 _BATCH_THREADS, partial(self._batch_items, ctx, route, name, rest, batch,
                                         may_block=True))
-        ctx.detail = {}
+        front_detail, ctx.detail = ctx.detail, {}
         records = batch.tally.records(ctx, route.operation, now, len(items),
-                                      self.core.audit_trail.keys_or_none)
+                                      self.core.audit_trail.keys_or_none, front_detail)
         await self._audit(records, ctx, started)
         return {"results": batch.results}
 

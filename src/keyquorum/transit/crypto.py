@@ -46,7 +46,7 @@ def context_of(item: dict[str, Any]) -> dict[str, str] | None:
     return {AAD_FIELD: fields.encode_b64(aad)}
 
 
-def _check_key_version(item: dict[str, Any]) -> None:
+def check_key_version(item: dict[str, Any]) -> None:
     version = fields.integer(item, "key_version", None, low=0)
     if version:  # keyquorum encrypts with the latest version only
         raise InvalidRequest("key_version is not supported for encryption: keyquorum always "
@@ -84,7 +84,7 @@ async def encrypt(call: Call) -> Answer:
         def work(ctx: RequestContext) -> dict[str, Any]:
             plaintext = fields.b64(item, "plaintext", required=True) or b""
             context = context_of(item)
-            _check_key_version(item)
+            check_key_version(item)
             call.runner.authorize(ctx, "encrypt", name, context=context)
             done = ops.encrypt(ctx, name, plaintext, context)
             assert done.version is not None
@@ -136,7 +136,7 @@ async def rewrap(call: Call) -> Answer:
 
     async def one(item: dict[str, Any]) -> dict[str, Any]:
         def work(ctx: RequestContext) -> dict[str, Any]:
-            _check_key_version(item)
+            check_key_version(item)
             native = _native(item, name, core)
             header = parse_ciphertext(native)[0]
             if str(header.key_id) != core.keys.get(name).key.id:

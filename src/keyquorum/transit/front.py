@@ -23,7 +23,16 @@ from keyquorum.api.front import EARLY_AUTH_BYTES, read_body
 from keyquorum.api.services import Services
 from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError, Unauthenticated
 from keyquorum.service.context import RequestContext, next_request_id
-from keyquorum.transit import crypto, export, keys, signing, tools, vaultseal, vaultsys
+from keyquorum.transit import (
+    crypto,
+    export,
+    keys,
+    native_crypto,
+    signing,
+    tools,
+    vaultseal,
+    vaultsys,
+)
 from keyquorum.transit.calls import Call
 from keyquorum.transit.envelope import (
     Answer,
@@ -36,7 +45,8 @@ from keyquorum.transit.mounts import DEFAULT_MOUNTS, Mount, mounts_of
 
 Handler = Callable[[Call], Awaitable[Answer]]
 _POST_ONLY: dict[str, Handler] = {
-    "encrypt": crypto.encrypt, "decrypt": crypto.decrypt, "rewrap": crypto.rewrap,
+    "encrypt": native_crypto.encrypt, "decrypt": native_crypto.decrypt,
+    "rewrap": crypto.rewrap,
     "datakey": crypto.datakey, "sign": signing.sign, "verify": signing.verify,
     "hmac": signing.hmac, "random": tools.random, "hash": tools.hash_input,
 }
