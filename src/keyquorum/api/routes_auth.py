@@ -78,10 +78,19 @@ async def revoke_token(request: Request, accessor: str,
         if target.is_root and not ctx.identity.is_root:
             raise Forbidden("only a root token may revoke a root token")
         ctx.detail["revoked_accessor"] = accessor
-        with s.core.changes.audited(ctx, "sys:tokens",
-                                    events=(TokenRevoked(accessor),)) as change:
-            s.core.tokens.revoke(accessor, connection=change.conn)
-        return {"accessor": accessor, "revoked": True}
+        with s.core.changes.audited(ctx, "sys:tokens") as change:
+            # The token and everything it minted, transitively (review F13): tokens, and
+            # the access keys any of them made, in this one transaction.
+            revoked = s.core.tokens.revoke(accessor, connection=change.conn)
+            keys = [k.accessor for k in s.access_keys.list() if k.created_by in revoked]
+            for key in keys:
+                s.access_keys.revoke(key, connection=change.conn)
+            change.events.extend(TokenRevoked(gone) for gone in revoked)
+            if len(revoked) > 1 or keys:
+                ctx.detail["cascade"] = str(len(revoked) - 1 + len(keys))
+        for key in keys:
+            s.access_keys.forget(key)
+        return {"accessor": accessor, "revoked": True, "also_revoked": revoked[1:] + keys}
 
     def needed(identity: Identity) -> str | None:
         return None if identity.accessor == accessor else "sys:tokens"  # revoking itself

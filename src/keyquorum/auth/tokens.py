@@ -205,28 +205,30 @@ class TokenStore:
             raise NotFound("no token with that accessor")
         return _identity(row)
 
-    def revoke(self, accessor: str, connection: Connection | None = None) -> None:
-        """Revoke the token at once; revoking an already revoked token changes nothing.
+    def revoke(self, accessor: str, connection: Connection | None = None) -> list[str]:
+        """Revoke the token and every token it minted, transitively, at once.
 
-        With ``connection`` the write is part of the caller's unit of work, whose
-        ``TokenRevoked`` event drops the cached identity (``forget``) after commit.
+        A token made with a stolen ``sys:tokens`` token must not outlive the cleanup
+        of the thief's token (review F13): children are found by ``created_by`` and
+        revoked in the same transaction, however deep. Returns every accessor this
+        call revoked (the token first; it is included even if it was revoked before,
+        and its children are still swept). With ``connection`` the writes are part
+        of the caller's unit of work, whose ``TokenRevoked`` events drop the cached
+        identities (``forget``) after commit.
         """
         row = self._row(accessor)
         if row is None:
             raise NotFound("no token with that accessor")
         now = self._clock.now()
         if connection is not None:
-            if row.revoked_at is None:
-                tokens_repo.revoke_token(connection, accessor, now)
-            return
-        if row.revoked_at is None:
-            with self._engine.begin() as own:
-                tokens_repo.revoke_token(own, accessor, now)
+            return _revoke_lineage(connection, row, now)
+        with self._engine.begin() as own:
+            revoked = _revoke_lineage(own, row, now)
         # After the commit, so a concurrent lookup either reads the revocation or
         # sees the epoch move and keeps its read out of the cache.
-        with self._lock:
-            self._epoch += 1
-            self._cache.pop(row.token_hash, None)
+        for gone in revoked:
+            self.forget(gone)
+        return revoked
 
     def forget(self, accessor: str) -> None:
         """Drop any cached identity for ``accessor`` (another process revoked it)."""
@@ -240,6 +242,21 @@ class TokenStore:
             return None
         with self._engine.connect() as connection:
             return tokens_repo.find_by_accessor(connection, accessor)
+
+
+def _revoke_lineage(conn: Connection, row: TokenRow, now: float) -> list[str]:
+    """Revoke ``row`` and, breadth first, every unrevoked token created by a revoked one."""
+    if row.revoked_at is None:
+        tokens_repo.revoke_token(conn, row.accessor, now)
+    revoked, frontier = [row.accessor], [row.accessor]
+    while frontier:
+        children = [c for c in tokens_repo.unrevoked_children(conn, frontier)
+                    if c not in revoked]
+        for child in children:
+            tokens_repo.revoke_token(conn, child, now)
+        revoked += children
+        frontier = children
+    return revoked
 
 
 def _identity(row: TokenRow) -> Identity:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -72,6 +72,9 @@ class Change:
     conn: Connection
     key: str | None = None
     key_version: int | None = None
+    # Events only the block can know (e.g. every token a revocation reached), applied
+    # after commit with the ones given to ``audited``.
+    events: list[ChangeEvent] = field(default_factory=list)
 
 
 class UnitOfWork:
@@ -100,5 +103,5 @@ class UnitOfWork:
             write_audit_in(self._audit, conn, ctx, operation=operation, key=change.key,
                            key_version=change.key_version, now=self._clock.now())
         ctx.audited = True
-        for event in events:
+        for event in (*events, *change.events):
             self._apply(event)
