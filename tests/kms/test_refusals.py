@@ -163,3 +163,9 @@ def test_any_credentials_mode_takes_any_well_formed_signature_as_root(
             == "MissingAuthenticationTokenException"
     finally:
         server.stop()
+
+
+def test_a_body_over_64_kib_is_refused(live: LiveServer, root_key: dict[str, Any]) -> None:
+    body = orjson.dumps({"Description": "x" * (65 * 1024)})
+    answer = post(live.addr, signed_headers(live.addr, root_key, CREATE, body), body)
+    assert (answer.status_code, _aws_error(answer)) == (400, "ValidationException")

@@ -39,8 +39,9 @@ from keyquorum.service.context import RequestContext
 
 log = logging.getLogger("keyquorum.kms")
 TARGET_PREFIX = "TrentService."
-MAX_KMS_BODY = 1024 * 1024
-"""The largest KMS request body read (AWS's largest field, a 6 KiB blob, fits many times)."""
+MAX_KMS_BODY = 64 * 1024
+"""The largest KMS request body read, before the signature is checked (AWS's largest
+fields, 6 KiB blobs and an 8 KiB context, fit several times over)."""
 ANY_CREDENTIALS = Identity(accessor="aws-any-credentials", name="aws-any-credentials",
                            policies=(ROOT_POLICY_NAME,), expires_at=None, created_at=0.0)
 """Who every well-formed signature is in ``keyquorum dev --aws-any-credentials``."""
@@ -81,12 +82,14 @@ class KmsFront:
     async def _answer(self, scope: Scope, receive: Receive, headers: dict[str, str],
                       ctx: RequestContext, action: str) -> bytes:
         core = self.services.core
-        body = await read_body(receive, MAX_KMS_BODY)
         if core.sealed:  # DependencyTimeoutException; no access key secret stays in memory
             self.services.access_keys.clear()
             core.barrier()
+        # The signature's shape, scope and time first: a request that cannot be anyone's
+        # is refused before its body is read.
         claims = sigv4.parse(headers, regions=self.regions)
         ctx.detail["access_key"] = claims.access_key_id
+        body = await read_body(receive, MAX_KMS_BODY)
         ctx.identity = await self._identify(claims, scope, headers, body)
         handler = OPERATIONS.get(action)
         if handler is None:
