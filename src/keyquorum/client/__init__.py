@@ -49,6 +49,7 @@ from ._custodians import (
     CustodianEntry,
     CustodianStatus,
     RekeyStatus,
+    SealAddStatus,
 )
 from ._models import (
     Custodian,
@@ -154,6 +155,7 @@ __all__ = [
     "ReencryptItem",
     "RekeyStatus",
     "Seal",
+    "SealAddStatus",
     "SealRequiredError",
     "SealStatus",
     "SealUnavailableError",

@@ -48,7 +48,7 @@ from ._crypto_models import (
     VerifyItem,
     VerifyMacItem,
 )
-from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus
+from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus, SealAddStatus
 from ._models import (
     Custodian,
     CustodianProof,
@@ -151,15 +151,27 @@ class Client:
         return self._run(api.list_seals())
 
     def add_seal(self, kind: str, *, seal_id: str | None = None,
-                 approval_id: str | None = None, **params: Any) -> Seal:
-        """Add a ``passphrase``, ``pkcs11`` or ``awskms`` seal (needs ``sys:seal``).
+                 approval_id: str | None = None, **params: Any) -> SealAddStatus:
+        """Propose a ``passphrase``, ``pkcs11`` or ``awskms`` seal (needs ``sys:seal``).
 
         ``params`` are the kind's fields: ``passphrase``; ``module``, ``token_label``,
         ``key_label`` and ``pin_env`` or ``pin_file``; ``key_id``, ``region`` and
-        ``endpoint_url``. Under dual control, re-send with ``approval_id``.
+        ``endpoint_url``. Under dual control, re-send with ``approval_id``. The seal
+        joins the seal set once custodians submit a quorum of shares with the
+        answer's ``nonce`` (``seal_add_submit``).
         """
-        return self._run(api.add_seal(kind, params, seal_id=seal_id,
-                                      approval_id=approval_id))
+        return self._run(drills.add_seal(kind, params, seal_id=seal_id,
+                                         approval_id=approval_id))
+
+    def seal_add_status(self) -> SealAddStatus:
+        return self._run(drills.seal_add_status())
+
+    def seal_add_submit(self, nonce: str, share: str) -> SealAddStatus:
+        """Submit one current share for the proposed seal (no token needed)."""
+        return self._run(drills.seal_add_submit(nonce, share))
+
+    def seal_add_cancel(self) -> SealAddStatus:
+        return self._run(drills.seal_add_cancel())
 
     def remove_seal(self, seal_id: str, *, approval_id: str | None = None) -> None:
         """Remove a seal (never Shamir: ``SealRequiredError``)."""

@@ -196,12 +196,6 @@ def list_seals() -> Call[list[Seal]]:
                 lambda body, _rid: [Seal.from_json(s) for s in body.get("seals") or ()])
 
 
-def add_seal(kind: str, params: Mapping[str, Any], *, seal_id: str | None = None,
-             approval_id: str | None = None) -> Call[Seal]:
-    body = _put({"type": kind, **params}, id=seal_id, approval_id=approval_id)
-    return Call("POST", "/v1/sys/seals", _one(Seal.from_json), json=body)
-
-
 def remove_seal(seal_id: str, *, approval_id: str | None = None) -> Call[None]:
     params = () if approval_id is None else (("approval_id", approval_id),)
     return Call("DELETE", f"/v1/sys/seals/{_segment(seal_id, 'seal id')}", _nothing,
