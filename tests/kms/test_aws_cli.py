@@ -80,3 +80,19 @@ def test_access_key_json_list_and_revoke(live: LiveServer, tmp_path: Path) -> No
              "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}, check=False)
     assert failed.returncode != 0
     assert "UnrecognizedClientException" in failed.stderr
+
+
+def test_the_sdk_makes_lists_and_revokes_access_keys(live: LiveServer) -> None:
+    from keyquorum.client import Client
+
+    with Client(live.addr, live.root_token) as kq:
+        made = kq.create_access_key(["root"], ttl="1h", name="sdk")
+        assert made.secret_access_key not in repr(made)
+        assert made.shell_exports() == (
+            f"export AWS_ACCESS_KEY_ID={made.access_key_id}\n"
+            f"export AWS_SECRET_ACCESS_KEY={made.secret_access_key}\n")
+        assert made.accessor in {k.accessor for k in kq.list_access_keys()}
+        assert live.kms({"access_key_id": made.access_key_id,
+                         "secret_access_key": made.secret_access_key}).list_keys()
+        kq.revoke_access_key(made.accessor)
+        assert made.accessor not in {k.accessor for k in kq.list_access_keys()}
