@@ -1,4 +1,6 @@
-"""``transit/encrypt``, ``decrypt``, ``rewrap`` and ``datakey``: single and ``batch_input``.
+"""``transit/rewrap`` and ``datakey``, and what all transit encryption shares: the
+``associated_data`` mapping and running items one ``Runner.execute`` each (``each``;
+encrypt and decrypt take the native crypto route instead, ``native_crypto``).
 
 **associated_data ↔ context.** Vault's ``associated_data`` (AAD for AES-GCM and
 ChaCha20-Poly1305) becomes keyquorum's encryption context
@@ -9,10 +11,10 @@ context. Vault's ``context`` (key derivation) and ``convergent_encryption`` are
 refused: keyquorum keys are never derived.
 
 Each item (a single request is one item) runs through the pipeline with the
-native twin's permission (encrypt → ``encrypt``, decrypt → decided by the
-service on the key the ciphertext names, rewrap → ``reencrypt``, datakey →
-``datakey``) and its own audit record; a batch item fails alone, and the
-answer is 400 when any item failed, as Vault answers.
+native twin's permission (rewrap → ``reencrypt``, checked by the service on the
+key the ciphertext names; datakey → ``datakey``) and its own audit record; a
+batch item fails alone, and the answer is 400 when any item failed, as Vault
+answers.
 """
 
 from __future__ import annotations
@@ -76,57 +78,21 @@ async def each(call: Call, item_work: Item) -> Answer:
     return Answer({"batch_results": results}, status=400 if failed else 200)
 
 
-async def encrypt(call: Call) -> Answer:
-    name = call.key_name()
-    ops = call.services.operations
-
-    async def one(item: dict[str, Any]) -> dict[str, Any]:
-        def work(ctx: RequestContext) -> dict[str, Any]:
-            plaintext = fields.b64(item, "plaintext", required=True) or b""
-            context = context_of(item)
-            check_key_version(item)
-            call.runner.authorize(ctx, "encrypt", name, context=context)
-            done = ops.encrypt(ctx, name, plaintext, context)
-            assert done.version is not None
-            return {"ciphertext": to_vault(done.ciphertext, done.version),
-                    "key_version": done.version}
-
-        return await call.run_item("encrypt", name, work, permission=None)
-
-    return await each(call, one)
-
-
-def _native(item: dict[str, Any], name: str, core: Any) -> str:
-    """The ``kq1:`` ciphertext of an item; its prefix must name the header's version."""
+def native_ciphertext(item: dict[str, Any], latest: Callable[[], int | None]) -> str:
+    """The ``kq1:`` ciphertext of an item; its ``vault:v<N>:`` prefix must name the
+    version in the authenticated header (``latest`` gives the key's latest version, or
+    None when it is not at hand, only to word the refusal as Vault does)."""
     number, native = from_vault(item.get("ciphertext"))
     try:
         header = parse_ciphertext(native)[0]
     except Exception as exc:  # every malformed ciphertext gets the one vague answer
         raise InvalidCiphertext("invalid ciphertext") from exc
     if number and number != header.key_version:
-        loaded = core.keys.get(name)
-        if number > loaded.key.primary_version:
+        newest = latest()
+        if newest is not None and number > newest:
             raise InvalidCiphertext("invalid ciphertext: version is too new")
         raise InvalidCiphertext("invalid ciphertext: the version prefix does not match")
     return native
-
-
-async def decrypt(call: Call) -> Answer:
-    name = call.key_name()
-    ops = call.services.operations
-    core = call.services.core
-
-    async def one(item: dict[str, Any]) -> dict[str, Any]:
-        def work(ctx: RequestContext) -> dict[str, Any]:
-            native = _native(item, name, core)
-            done = ops.decrypt(ctx, native, context_of(item), expected_key=name)
-            return {"plaintext": fields.encode_b64(done.plaintext)}
-
-        # Like POST /v1/keys/{name}/decrypt: the service authorizes the key the
-        # ciphertext names (and refuses another key's ciphertext).
-        return await call.run_item("decrypt", name, work, permission=None)
-
-    return await each(call, one)
 
 
 async def rewrap(call: Call) -> Answer:
@@ -137,7 +103,7 @@ async def rewrap(call: Call) -> Answer:
     async def one(item: dict[str, Any]) -> dict[str, Any]:
         def work(ctx: RequestContext) -> dict[str, Any]:
             check_key_version(item)
-            native = _native(item, name, core)
+            native = native_ciphertext(item, lambda: core.keys.get(name).key.primary_version)
             header = parse_ciphertext(native)[0]
             if str(header.key_id) != core.keys.get(name).key.id:
                 raise InvalidCiphertext("the ciphertext belongs to another key")

@@ -20,11 +20,15 @@ from typing import Any
 
 from keyquorum.api.crypto_routes import KEY_ROUTES
 from keyquorum.errors import InvalidCiphertext, KeyquorumError
-from keyquorum.keys.ciphertext import parse_ciphertext
 from keyquorum.transit import fields
 from keyquorum.transit.calls import API, Call, batch_items
-from keyquorum.transit.ciphertext import from_vault, to_vault
-from keyquorum.transit.crypto import REFUSED, check_key_version, context_of
+from keyquorum.transit.ciphertext import to_vault
+from keyquorum.transit.crypto import (
+    REFUSED,
+    check_key_version,
+    context_of,
+    native_ciphertext,
+)
 from keyquorum.transit.envelope import Answer
 
 _REFUSED_ITEM = {"vault_refused": True}  # fails the native item model: invalid_request
@@ -60,16 +64,12 @@ def _encrypted(answer: dict[str, Any]) -> dict[str, Any]:
 
 def _decrypt_item(call: Call, name: str, item: dict[str, Any]) -> dict[str, Any]:
     fields.refuse_unsupported(item, REFUSED)
-    number, native = from_vault(item.get("ciphertext"))
-    try:
-        header = parse_ciphertext(native)[0]
-    except Exception as exc:  # every malformed ciphertext gets the one vague answer
-        raise InvalidCiphertext("invalid ciphertext") from exc
-    if number and number != header.key_version:
-        loaded = call.services.core.keys.cached(name)  # never a storage read on the loop
-        if loaded is not None and number > loaded.key.primary_version:
-            raise InvalidCiphertext("invalid ciphertext: version is too new")
-        raise InvalidCiphertext("invalid ciphertext: the version prefix does not match")
+
+    def latest() -> int | None:  # the cache only: never a storage read on the loop
+        loaded = call.services.core.keys.cached(name)
+        return loaded.key.primary_version if loaded is not None else None
+
+    native = native_ciphertext(item, latest)
     result: dict[str, Any] = {"ciphertext": native}
     context = context_of(item)
     if context is not None:
