@@ -285,3 +285,17 @@ def test_a_body_is_read_only_once_its_token_could_be_valid(server: InProcessServ
         wrong = http.put("/v1/transit/encrypt/rt", content=big,
                          headers={"X-Vault-Token": "kq_" + "z" * 43})
         assert errors(wrong, 403) == ["permission denied"]
+
+
+def test_encrypt_creates_a_missing_key_only_for_a_token_that_may_create_it(
+        server: InProcessServer, root: Vault) -> None:
+    made = root.data(root.write("encrypt/upserted", {"plaintext": b64(b"x")}))
+    assert made["key_version"] == 1
+    assert root.data(root.request("GET", "keys/upserted"))["type"] == "aes256-gcm96"
+    created = _audit(server, key="upserted", operation="create")
+    assert created[0]["detail"]["upsert"] == "true"
+    token = _token(server, "transit-encrypt-any", [{"keys": "*", "operations": ["encrypt"]}])
+    with server.anonymous() as http:
+        user = Vault(http, token)
+        assert errors(user.write("encrypt/not-made", {"plaintext": b64(b"x")}), 400)
+    assert "not-made" not in _keys(server)

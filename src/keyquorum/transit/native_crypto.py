@@ -16,10 +16,16 @@ carries the Vault-level message.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from keyquorum.api.crypto_routes import KEY_ROUTES
-from keyquorum.errors import InvalidCiphertext, KeyquorumError
+from keyquorum.errors import Conflict, InvalidCiphertext, KeyquorumError
+from keyquorum.service.context import RequestContext
+from keyquorum.service.lifecycle import NewKey
+from keyquorum.storage import keys_repo
 from keyquorum.transit import fields
 from keyquorum.transit.calls import API, Call, batch_items
 from keyquorum.transit.ciphertext import to_vault
@@ -30,6 +36,7 @@ from keyquorum.transit.crypto import (
     native_ciphertext,
 )
 from keyquorum.transit.envelope import Answer
+from keyquorum.transit.types import spec_for_type
 
 _REFUSED_ITEM = {"vault_refused": True}  # fails the native item model: invalid_request
 _BAD_CIPHERTEXT = {"ciphertext": "kq1:"}  # fails decryption: invalid_ciphertext
@@ -122,7 +129,45 @@ async def _run(call: Call, segment: str, name: str, translate: Any, shape: Any) 
 
 
 async def encrypt(call: Call) -> Answer:
-    return await _run(call, "encrypt", call.key_name(), _encrypt_item, _encrypted)
+    name = call.key_name()
+    if call.services.core.keys.cached(name) is None:
+        await upsert(call, name)
+    return await _run(call, "encrypt", name, _encrypt_item, _encrypted)
+
+
+async def upsert(call: Call, name: str) -> None:
+    """Vault's encrypt creates a missing key when the caller may create it ("upsert"):
+    here when the token holds ``create`` on the name, as an audited create of its own
+    (``type``, aes256-gcm96 by default). Otherwise nothing happens and the encrypt
+    answers that the key does not exist."""
+    core = call.services.core
+
+    def missing_and_allowed(ctx: RequestContext) -> str | None:
+        with core.engine.connect() as conn:
+            if core.sealed or keys_repo.get_key(conn, name=name) is not None:
+                return None
+        spec = spec_for_type(fields.text(call.body, "type", "aes256-gcm96") or "aes256-gcm96")
+        identity = call.identity(ctx)
+        return spec if core.authorizer.allowed(identity, "create", name, client=ctx.client,
+                                               spec=spec) else None
+
+    probe = RequestContext(request_id=call.ctx.request_id, client=call.ctx.client)
+    try:
+        spec = await run_in_threadpool(missing_and_allowed, probe)
+    except KeyquorumError:
+        return  # a bad token or type: the encrypt itself answers (and audits) the refusal
+    if spec is None:
+        return
+    create = RequestContext(request_id=call.ctx.request_id, client=call.ctx.client,
+                            detail={"api": API, "path": call.path[:256], "upsert": "true"})
+
+    def work(ctx: RequestContext) -> None:
+        call.services.lifecycle.create(ctx, NewKey(name=name, spec=spec))
+
+    with contextlib.suppress(Conflict):  # made meanwhile by another request: use it
+        await call.runner.execute(create, "create", name, work, permission="create",
+                                  credential=call.identity,
+                                  authorization=call.authorization, in_thread=True, spec=spec)
 
 
 async def decrypt(call: Call) -> Answer:
