@@ -9,6 +9,11 @@ requester re-sends: from the JSON body (removed there before the body is parsed,
 so what dual control compares is the request without it; the typed bodies still
 declare ``approval_id`` for the OpenAPI document) or from ``?approval_id=`` for
 requests without a body.
+
+Answers name identities by token name as well as accessor (``requester_name``,
+and ``identity_name`` on each decision), since an approver recognises "alice",
+not ``acc_7deb450b3ad497fa``; the name is ``null`` for an unnamed, revoked or
+non-token identity. The accessor stays the identity that counts.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_admin import DecideApproval
 from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.services import Services, services
-from keyquorum.auth.approvals import APPROVE, PAGE_TOKEN_PATTERN, REJECT
+from keyquorum.auth.approvals import APPROVE, PAGE_TOKEN_PATTERN, REJECT, Approval
 from keyquorum.auth.dual_control import APPROVAL_ID_FIELD
-from keyquorum.errors import InvalidRequest
+from keyquorum.auth.tokens import TokenStore
+from keyquorum.errors import InvalidRequest, NotFound
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/approvals")
@@ -43,6 +49,27 @@ def approval_id_from(request: Request, body: dict[str, Any] | None = None) -> st
     return value
 
 
+def _name_of(tokens: TokenStore, accessor: str, known: dict[str, str | None]) -> str | None:
+    if accessor not in known:
+        try:
+            known[accessor] = tokens.get(accessor).name
+        except NotFound:
+            known[accessor] = None
+    return known[accessor]
+
+
+def _answer(approval: Approval, s: Services, known: dict[str, str | None] | None = None
+            ) -> dict[str, Any]:
+    """The approval as JSON, with the token names of its requester and deciders added."""
+    known = {} if known is None else known
+    tokens = s.core.tokens
+    body = approval.to_json(s.core.clock.now())
+    body["requester_name"] = _name_of(tokens, approval.requester, known)
+    for decision in body["decisions"]:
+        decision["identity_name"] = _name_of(tokens, str(decision["identity"]), known)
+    return body
+
+
 @router.get("")
 async def list_approvals(request: Request, state: ApprovalFilter = "open",
                          limit: int = Query(100, ge=1, le=MAX_PAGE),
@@ -52,8 +79,9 @@ async def list_approvals(request: Request, state: ApprovalFilter = "open",
     def work(ctx: RequestContext) -> dict[str, Any]:
         found, next_token = s.core.dual_control.visible(
             ctx, None if state == "all" else state, limit, page_token)
-        now = s.core.clock.now()
-        return {"approvals": [a.to_json(now) for a in found], "next_page_token": next_token}
+        known: dict[str, str | None] = {}
+        return {"approvals": [_answer(a, s, known) for a in found],
+                "next_page_token": next_token}
 
     return await s.runner.run(request, "approvals:list", None, work, permission=None,
                               in_thread=True)
@@ -64,7 +92,7 @@ async def show_approval(request: Request, approval_id: str,
                         s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> Audited:
         approval = s.core.dual_control.show(ctx, approval_id)
-        return Audited(approval.to_json(s.core.clock.now()), approval.key, None)
+        return Audited(_answer(approval, s), approval.key, None)
 
     return await s.runner.run(request, "approvals:read", None, work, permission=None,
                               in_thread=True)
@@ -76,7 +104,7 @@ async def _decide(request: Request, approval_id: str, decision: str,
 
     def work(ctx: RequestContext) -> Audited:
         approval = s.core.dual_control.decide(ctx, approval_id, decision, asked.note)
-        return Audited(approval.to_json(s.core.clock.now()), approval.key, None)
+        return Audited(_answer(approval, s), approval.key, None)
 
     return await s.runner.run(request, decision, None, work, permission=None,
                               in_thread=True)

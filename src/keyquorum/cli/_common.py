@@ -10,10 +10,13 @@ import base64
 import binascii
 import dataclasses
 import json
+import re
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,12 +165,30 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+
+
+def when(value: datetime | str | None) -> str:
+    """A time as every human line shows it: ``2026-12-05T07:48:51Z`` (UTC, whole seconds)."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def show(value: Any) -> str:
-    """One cell of a table."""
+    """One cell of a table (or one value of a field list)."""
     if value is None or value == "":
         return "-"
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_TIME.fullmatch(value)):
+        return when(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Mapping):
@@ -177,37 +198,74 @@ def show(value: Any) -> str:
     return str(value)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
-          *, markup: bool = False) -> None:
-    """Print rows; cells are plain text unless ``markup`` (then the caller escaped them).
+def _longest_word(text: str) -> int:
+    return max((len(word) for word in text.split()), default=1)
 
-    Values come from the server (key names, owners, descriptions): read as Rich
+
+def fit_columns(columns: Sequence[str], cells: Sequence[Sequence[str]], width: int,
+                drop: Sequence[str] = ()) -> tuple[list[int], list[int]]:
+    """Which columns fit ``width`` with no word broken, and each one's narrowest width.
+
+    A column is never narrower than its longest word (a key name, a hash, a time),
+    so nothing is cut in the middle. When the columns do not fit even so, columns
+    are left out: first those named in ``drop``, in that order, then from the right;
+    the first column (what the row is about) always stays.
+    """
+    narrowest = [max([_longest_word(columns[i]), *(_longest_word(row[i]) for row in cells)])
+                 for i in range(len(columns))]
+    keep = list(range(len(columns)))
+    order = [columns.index(c) for c in drop if c in columns]
+    order += [i for i in reversed(range(1, len(columns))) if i not in order]
+    while order and sum(narrowest[i] + 3 for i in keep) + 1 > width:
+        keep.remove(order.pop(0))
+    return keep, narrowest
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
+          *, markup: bool = False, drop: Sequence[str] = ()) -> None:
+    """Print rows that read at any width down to 80 columns (the width of a pipe).
+
+    Cells are plain text unless ``markup`` (then the caller escaped them): values
+    come from the server (key names, owners, descriptions), and read as Rich
     markup, an owner like ``[red]...`` would restyle or hide what is printed.
+    Columns that do not fit are left out (see ``fit_columns``) and named under the
+    table; ``--json`` always has them all.
     """
     from rich.table import Table
     from rich.text import Text
 
-    grid = Table(title=title, header_style="bold")
-    for column in columns:
-        grid.add_column(column, overflow="fold")  # fold, never cut: cells get copied
-    for row in rows:
-        grid.add_row(*(show(cell) if markup else Text(show(cell)) for cell in row))
-    console().print(grid)
+    texts = [[Text.from_markup(show(c)) if markup else Text(show(c)) for c in row]
+             for row in rows]
+    out = console()
+    keep, narrowest = fit_columns(columns, [[t.plain for t in row] for row in texts],
+                                  out.width, drop)
+    left_out = [columns[i] for i in range(len(columns)) if i not in keep]
+    grid = Table(title=title, header_style="bold", caption=(
+        f"not shown at this width: {', '.join(left_out)} (--json has every field)"
+        if left_out else None))
+    for i in keep:
+        grid.add_column(columns[i], min_width=narrowest[i], overflow="fold")
+    for row in texts:
+        grid.add_row(*(row[i] for i in keep))
+    out.print(grid)
 
 
 def fields_table(pairs: Iterable[tuple[str, Any]], title: str | None = None) -> None:
-    from rich.table import Table
-    from rich.text import Text
+    """``name  value`` lines; values wrap between words, and a long one stays whole.
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")  # long ciphertexts wrap whole instead of being cut
-    for name, value in pairs:
-        grid.add_row(name, Text(show(value)))
-    out = console()
-    if title:
-        out.print(f"[bold]{title}[/bold]")
-    out.print(grid)
+    A hash, token or ciphertext is one word: it is printed on one line even past
+    the terminal's edge, so copying it from the screen gives it whole.
+    """
+    rows = [(name, show(value)) for name, value in pairs]
+    name_width = max((len(name) for name, _ in rows), default=0)
+    room = max(20, shutil.get_terminal_size((80, 24)).columns - name_width - 2)
+    lines = [title] if title else []
+    for name, text in rows:
+        wrapped = textwrap.wrap(text, room, break_long_words=False,
+                                break_on_hyphens=False) or ["-"]
+        lines.append(f"{name:<{name_width}}  {wrapped[0]}")
+        lines.extend(f"{'':<{name_width}}  {more}" for more in wrapped[1:])
+    typer.echo("\n".join(lines))
 
 
 def write_bytes(data: bytes, out: Path | None = None) -> None:

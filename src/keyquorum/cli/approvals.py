@@ -28,17 +28,24 @@ ApprovalIdOpt = Annotated[str | None, typer.Option(
 NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (kept in the audit log).")]
 
 
+def named(accessor: str, name: str | None) -> str:
+    """An identity as an approver recognises it: ``alice (acc_7deb...)``."""
+    return f"{name} ({accessor})" if name else accessor
+
+
 def _show(approval: Approval) -> None:
     fields_table([
         ("id", approval.id), ("operation", approval.operation), ("key", approval.key),
-        ("requester", approval.requester), ("state", approval.state),
+        ("requester", named(approval.requester, approval.requester_name)),
+        ("state", approval.state),
         ("approvals", f"{approval.approvals} of {approval.required}"),
         ("summary", approval.summary), ("created", approval.created_at),
         ("expires", approval.expires_at), ("consumed", approval.consumed_at),
     ], title=f"approval {approval.id}")
     if approval.decisions:
         table(["identity", "decision", "at", "note"],
-              [(d.identity, d.decision, d.at, d.note) for d in approval.decisions])
+              [(named(d.identity, d.identity_name), d.decision, d.at, d.note)
+               for d in approval.decisions])
 
 
 @app.command("list")
@@ -53,8 +60,9 @@ def list_(
     page = client(ctx).list_approvals(state=state, limit=limit)
     emit(ctx, {"approvals": page.approvals, "next_page_token": page.next_page_token},
          lambda: table(["id", "operation", "key", "requester", "state", "approvals", "expires"],
-                       [(a.id, a.operation, a.key, a.requester, a.state,
-                         f"{a.approvals}/{a.required}", a.expires_at) for a in page.approvals]))
+                       [(a.id, a.operation, a.key, named(a.requester, a.requester_name),
+                         a.state, f"{a.approvals}/{a.required}", a.expires_at)
+                        for a in page.approvals], drop=("expires", "key", "operation")))
 
 
 @app.command()

@@ -83,6 +83,7 @@ def _commitments(path: Path) -> list[bytes]:
 
 @share_app.command("check")
 def check(
+    ctx: typer.Context,
     commitments: Annotated[Path, typer.Option(
         "--commitments", help="JSON with the seal's public commitments "
         "(`operator init --commitments-out`, or `custodian status --json`).")],
@@ -103,4 +104,5 @@ def check(
     if not vss.verify_share(parsed, points):
         raise fail(f"mismatch: share {parsed.index} does not match these commitments (an old "
                    "share from before a rekey, or another service's)")
-    typer.echo(f"ok: share {parsed.index} matches the commitments")
+    emit(ctx, {"ok": True, "index": parsed.index},
+         lambda: typer.echo(f"ok: share {parsed.index} matches the commitments"))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..client import Key
-from ._common import client, console, emit, fields_table, parse_pairs, table
+from ._common import client, console, emit, fields_table, parse_pairs, table, when
 from .approvals import ApprovalIdOpt
 
 app = typer.Typer(help="Create, inspect and manage keys.", no_args_is_help=True)
@@ -96,7 +96,8 @@ def list_(
     keys = list(islice(found, limit) if limit else found)
     emit(ctx, {"keys": keys}, lambda: table(
         ["name", "spec", "purpose", "state", "primary", "owner"],
-        [(k.name, k.spec, k.purpose, k.state, k.primary_version, k.owner) for k in keys]))
+        [(k.name, k.spec, k.purpose, k.state, k.primary_version, k.owner) for k in keys],
+        drop=("purpose", "primary", "spec")))  # the spec implies the purpose
 
 
 @app.command()
@@ -179,7 +180,7 @@ def schedule_deletion(
     """Schedule the key's destruction (cancellable until then)."""
     result = client(ctx).schedule_deletion(name, days, approval_id=approval_id)
     emit(ctx, result, lambda: console().print(
-        f"{name}: destroyed at {result.destroy_at} unless cancelled", markup=False))
+        f"{name}: destroyed at {when(result.destroy_at)} unless cancelled", markup=False))
 
 
 @app.command("cancel-deletion")

@@ -138,7 +138,8 @@ COMMANDS: dict[str, Entry] = {
                     "Seal state, node, quorum margin and who you are, on one screen."),
     "login": Entry(_session("login"),
                    "Store a token for this user's later commands (kept 0600, like Vault's)."),
-    "logout": Entry(_session("logout"), "Forget the stored token."),
+    "logout": Entry(_session("logout"), "Forget the stored token (the token itself stays "
+                    "valid: `token revoke` ends it)."),
     "dev": Entry(_server("dev"),
                  "Run a development server: initialized, unsealed, plain HTTP. Never for "
                  "real keys."),

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ._common import client, console, emit, table
+from ._common import client, console, emit, table, when
 
 app = typer.Typer(help="Inventory and compliance reports.", no_args_is_help=True)
 
@@ -55,16 +55,18 @@ def inventory(ctx: typer.Context, html: HtmlOption = None) -> None:
     def human() -> None:
         summary = report["summary"]
         raised = ", ".join(f"{flag} {n}" for flag, n in summary["flags"].items() if n)
-        console().print(f"{summary['keys']} key(s) at {_plain(report['generated_at'])}; "
+        console().print(f"{summary['keys']} key(s) at {_plain(when(report['generated_at']))}; "
                         f"flags: {_plain(raised or 'none')}")
+        # At 80 columns the key, its state and its flags matter most; dates go first.
         table(["key", "owner", "spec", "state", "primary", "protects", "last use",
-               "age / crypto-period", "next rotation", "flags"], [
+               "age / period", "next rotation", "flags"], [
             (_plain(k["name"]), _plain(k["owner"]), k["spec"], k["state"],
              f"{k['primary_version']} of {len(k['versions'])}", k["protect_count"],
              _plain(k["last_used_at"]),
-             f"{k['primary_age_days']} / {k['crypto_period']['seconds'] // 86400} days",
+             f"{k['primary_age_days']} / {k['crypto_period']['seconds'] // 86400} d",
              _plain(k["next_rotation"]), _plain(", ".join(k["flags"])))
-            for k in report["keys"]], markup=True)
+            for k in report["keys"]], markup=True,
+            drop=("next rotation", "last use", "age / period", "owner", "primary", "spec"))
 
     emit(ctx, report, human)
 
@@ -81,7 +83,7 @@ def compliance(ctx: typer.Context, html: HtmlOption = None) -> None:
     def human() -> None:
         counts = ", ".join(f"{n} {s}" for s, n in report["summary"]["controls"].items())
         console().print(f"overall {_status(report['status'])} at "
-                        f"{_plain(report['generated_at'])}: {counts}")
+                        f"{_plain(when(report['generated_at']))}: {counts}")
         table(["requirement", "control", "status", "why"], [
             (f"{_plain(c['framework'])} {_plain(c['requirement'])}", _plain(c["title"]),
              _status(c["status"]), _plain(c["summary"])) for c in report["controls"]],

@@ -26,11 +26,13 @@ class ApprovalDecision:
     decision: str  # "approve" or "reject"
     at: datetime | None = None
     note: str | None = None
+    identity_name: str | None = None  # the token's name, when it has one
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ApprovalDecision:
         return cls(identity=str(body.get("identity", "")), decision=str(body.get("decision", "")),
-                   at=parse_time(body.get("at")), note=body.get("note"))
+                   at=parse_time(body.get("at")), note=body.get("note"),
+                   identity_name=body.get("identity_name"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Approval:
     expires_at: datetime | None = None
     decided_at: datetime | None = None
     consumed_at: datetime | None = None
+    requester_name: str | None = None  # the requester token's name, when it has one
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Approval:
@@ -65,7 +68,8 @@ class Approval:
             created_at=parse_time(body.get("created_at")),
             expires_at=parse_time(body.get("expires_at")),
             decided_at=parse_time(body.get("decided_at")),
-            consumed_at=parse_time(body.get("consumed_at")))
+            consumed_at=parse_time(body.get("consumed_at")),
+            requester_name=body.get("requester_name"))
 
 
 @dataclass(frozen=True)
