@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,7 +22,7 @@ from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.serialize import crypto_json, key_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
-from keyquorum.errors import InvalidRequest, NotFound
+from keyquorum.errors import Forbidden, InvalidRequest, NotFound
 from keyquorum.keys.names import MAX_NAME_LENGTH, NAME_PATTERN, validate_key_name
 from keyquorum.service.context import RequestContext
 from keyquorum.storage import keys_repo
@@ -78,6 +80,12 @@ async def list_keys(request: Request, prefix: str | None = Query(None, max_lengt
         found: list[dict[str, Any]] = []
         after = _after(page_token)
         more = False
+        if not s.core.authorizer.grants_anywhere(ctx.identity, "list"):
+            # Filtering every key out would answer an empty list that looks like an
+            # empty store; say instead what this token may not do, and what it may.
+            raise Forbidden("token may not list keys (none of its policies grants list); "
+                            "a key it may use is still shown by name or id "
+                            "(GET /v1/keys/{name}, needs read)")
         with s.core.engine.connect() as conn:
             while len(found) < limit:
                 batch = keys_repo.list_keys(conn, prefix=prefix, state=state, spec=spec,
@@ -193,8 +201,31 @@ async def cancel_deletion(request: Request, name: str,
                               in_thread=True)
 
 
+_KEY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _name_for(s: Services, name_or_id: str) -> str:
+    """The key name a path names: itself, or (for an id no key is named after) its key's name.
+
+    Resolved before the pipeline so the permission is checked against the key's
+    name, as for any other request on it; an id of no key stays as given and ends
+    in ``not_found`` after authorization, like an unknown name.
+    """
+    if _KEY_ID.fullmatch(name_or_id) is None:
+        return name_or_id
+    with s.core.engine.connect() as conn:
+        if keys_repo.get_key(conn, name=name_or_id) is not None:
+            return name_or_id  # a key named like an id: the name wins
+        key = keys_repo.get_key(conn, key_id=name_or_id)
+    return key.name if key is not None else name_or_id
+
+
 @router.get("/{name:path}")
 async def get_key(request: Request, name: str, s: Services = Depends(services)) -> dict[str, Any]:
+    """A key by name, or by id (``GET /v1/keys/31c973a1-...``)."""
+    if _KEY_ID.fullmatch(name) is not None:
+        name = await asyncio.to_thread(_name_for, s, name)
+
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.barrier()
         with s.core.engine.connect() as conn:

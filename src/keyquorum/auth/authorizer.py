@@ -177,6 +177,18 @@ class Authorizer:
             return verdict
         return verdict.allowed(spec, context, client)
 
+    def grants_anywhere(self, identity: Identity, operation: str) -> bool:
+        """Whether some allow rule of the identity's policies names ``operation``, on any key.
+
+        Conditions and denies aside: this answers "could this token ever list?", so a
+        list filtered to nothing can be told apart from a token with no ``list`` at all.
+        """
+        if identity.is_root:
+            return True
+        return any(not rule.deny and (operation in rule.operations
+                                      or ALL_OPERATIONS in rule.operations)
+                   for rule in self._compile(self._generation(), identity.policies))
+
     def explain(self, policies: Sequence[str], operation: str, key_name: str | None, *,
                 client: str | None = None, context: Mapping[str, str] | None = None,
                 spec: str | None = None) -> Decision:
