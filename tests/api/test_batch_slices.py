@@ -55,18 +55,24 @@ async def _decrypted(api: httpx.AsyncClient, results: list[dict[str, Any]]) -> l
     return [base64.b64decode(r["plaintext"]) for r in answer.json()["results"]]
 
 
-async def test_a_batch_moved_to_a_thread_midway_answers_every_item_in_order(
-        api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    spilled: list[int] = []
+@pytest.fixture
+def spilled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The item counts of every batch remainder sent to a worker thread, in order."""
+    sent: list[int] = []
     original = pipeline.Runner._batch_items
 
     def counting(self: Any, ctx: Any, route: Any, name: Any, items: list[Any], batch: Any,
                  *, may_block: bool) -> None:
         if may_block:
-            spilled.append(len(items))
+            sent.append(len(items))
         original(self, ctx, route, name, items, batch, may_block=may_block)
 
     monkeypatch.setattr(pipeline.Runner, "_batch_items", counting)
+    return sent
+
+
+async def test_a_batch_moved_to_a_thread_midway_answers_every_item_in_order(
+        api: httpx.AsyncClient, spilled: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "LOOP_SLICE", 0.0)  # every batch moves on at once
     results = await _encrypt_batch(api, 300)
     assert spilled and spilled[0] <= 300
@@ -74,18 +80,9 @@ async def test_a_batch_moved_to_a_thread_midway_answers_every_item_in_order(
 
 
 async def test_a_cheap_batch_stays_on_the_loop(
-        api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        api: httpx.AsyncClient, spilled: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     await _encrypt_batch(api, 1)  # the key is cached and its usage block reserved
-    spilled: list[int] = []
-    original = pipeline.Runner._batch_items
-
-    def counting(self: Any, ctx: Any, route: Any, name: Any, items: list[Any], batch: Any,
-                 *, may_block: bool) -> None:
-        if may_block:
-            spilled.append(len(items))
-        original(self, ctx, route, name, items, batch, may_block=may_block)
-
-    monkeypatch.setattr(pipeline.Runner, "_batch_items", counting)
+    spilled.clear()
     monkeypatch.setattr(pipeline, "LOOP_SLICE", 10.0)
     body = {"batch": [{"plaintext": "eA=="}] * 100}
     answer = await api.post("/v1/keys/slices/k/encrypt", json=body)
