@@ -76,6 +76,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
         finally:
             flusher.cancel()
             services.scheduler.stop()
+            core.release_usage()  # counts stay exact across a restart
             await services.runner.flush_anonymous(force=True)
             core.audit.stop()
 

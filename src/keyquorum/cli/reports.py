@@ -61,7 +61,8 @@ def inventory(ctx: typer.Context, html: HtmlOption = None) -> None:
         table(["key", "owner", "spec", "state", "primary", "protects", "last use",
                "age / period", "next rotation", "flags"], [
             (_plain(k["name"]), _plain(k["owner"]), k["spec"], k["state"],
-             f"{k['primary_version']} of {len(k['versions'])}", k["protect_count"],
+             f"{k['primary_version']} of {len(k['versions'])}",
+             ("" if k.get("protect_count_exact", True) else "<=") + str(k["protect_count"]),
              _plain(k["last_used_at"]),
              f"{k['primary_age_days']} / {k['crypto_period']['seconds'] // 86400} d",
              _plain(k["next_rotation"]), _plain(", ".join(k["flags"])))

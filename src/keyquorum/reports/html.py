@@ -57,6 +57,10 @@ def _page(title: str, content: str) -> str:
             f"<h1>{_e(title)}</h1>{content}</body></html>")
 
 
+_UPPER_BOUND = (" Protect counts marked &le; are upper bounds: they include usage blocks"
+                " reserved by another worker, or never given back after a crash.")
+
+
 def render_inventory_html(inventory: Inventory) -> str:
     body = inventory.to_json()
     summary = body["summary"]
@@ -71,13 +75,15 @@ def render_inventory_html(inventory: Inventory) -> str:
             f"<tr><td><code>{_e(key['name'])}</code><br>{_e(key['description'])}</td>"
             f"<td>{_e(key['owner'])}</td><td>{_e(key['spec'])}</td><td>{_e(key['state'])}</td>"
             f"<td>{_e(key['primary_version'])} of {len(key['versions'])}</td>"
-            f"<td>{_e(key['protect_count'])}</td><td>{_e(key['last_used_at'])}</td>"
+            f"<td>{'' if key['protect_count_exact'] else '&le; '}{_e(key['protect_count'])}"
+            f"</td><td>{_e(key['last_used_at'])}</td>"
             f"<td>{_e(key['primary_age_days'])} of {_e(period['seconds'] // 86400)} days"
             f"</td><td>{_e(key['next_rotation'])}</td>"
             f"<td>{f'<ul>{findings}</ul>' if findings else ''}</td></tr>")
     return _page("keyquorum key inventory", (
         f"<p>Generated {_e(body['generated_at'])}. {_e(summary['keys'])} key(s): {states}. "
-        f"Flags: {flags}.</p><table><tr><th>key</th><th>owner</th><th>spec</th>"
+        f"Flags: {flags}.{_UPPER_BOUND if summary['protect_counts'] != 'exact' else ''}</p>"
+        "<table><tr><th>key</th><th>owner</th><th>spec</th>"
         "<th>state</th><th>primary</th><th>protects</th><th>last use</th>"
         "<th>primary age / crypto-period</th><th>next rotation</th><th>flags</th></tr>"
         f"{''.join(rows)}</table>"))

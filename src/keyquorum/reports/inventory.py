@@ -83,6 +83,8 @@ class KeyUse:
     last_used_at: float | None = None
     version_last_used: dict[int, float] = field(default_factory=dict)
     protect_counts: dict[int, int] = field(default_factory=dict)
+    # per version: False when the count is an upper bound (a reservation not given back)
+    protect_exact: dict[int, bool] = field(default_factory=dict)
     # compromised versions: decrypt/reencrypt attempts (any outcome) after revocation
     compromised_attempts: tuple[AuditCount, ...] = ()
     # deactivated versions: successful unprotects in the last IN_USE_WINDOW
@@ -194,6 +196,7 @@ class InventoryEntry:
             "rotation_period": key.rotation_period,
             "next_rotation": rfc3339(key.next_rotation),
             "protect_count": sum(use.protect_counts.values()),
+            "protect_count_exact": all(use.protect_exact.values()),
             "last_used_at": rfc3339(use.last_used_at),
             "versions": [{
                 "version": v.version, "state": v.state.value, "state_reason": v.state_reason,
@@ -202,6 +205,7 @@ class InventoryEntry:
                 "deactivated_at": rfc3339(v.deactivated_at),
                 "destroyed_at": rfc3339(v.destroyed_at),
                 "protect_count": use.protect_counts.get(v.version, 0),
+                "protect_count_exact": use.protect_exact.get(v.version, True),
                 "last_used_at": rfc3339(use.version_last_used.get(v.version)),
             } for v in key.versions],
             "compromised_decrypt_attempts": [c.to_json() for c in use.compromised_attempts],
@@ -223,6 +227,10 @@ class Inventory:
             "by_state": dict(sorted(Counter(e.key.state.value for e in self.entries).items())),
             "by_spec": dict(sorted(Counter(e.key.spec for e in self.entries).items())),
             "flags": {flag: flags.get(flag, 0) for flag in FLAGS},
+            # "upper_bound": some protect count includes blocks reserved by another worker
+            # or never given back after a crash; such counts may be high, never low.
+            "protect_counts": ("exact" if all(all(e.use.protect_exact.values())
+                                              for e in self.entries) else "upper_bound"),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -237,7 +245,8 @@ def _audit_count(conn: Connection, key: Key, version: int, operations: tuple[str
     return AuditCount(version, since, counts.by_outcome, counts.last_at)
 
 
-def key_use(core: Core, conn: Connection, key: Key, now: float) -> KeyUse:
+def key_use(core: Core, conn: Connection, key: Key, now: float,
+            held: dict[tuple[str, int], int] | None = None) -> KeyUse:
     """The cache's counters and the audit records about this key's retired versions.
 
     Only compromised and deactivated versions are looked up in the audit log, each
@@ -260,6 +269,8 @@ def key_use(core: Core, conn: Connection, key: Key, now: float) -> KeyUse:
         last_used_at=last_used, version_last_used=dict(per_version),
         protect_counts={v.version: core.keys.protect_count(key, v.version)
                         for v in key.versions},
+        protect_exact=core.keys.counts_exact(
+            key, keys_repo.reservation_holders(conn) if held is None else held),
         compromised_attempts=tuple(compromised), deactivated_uses=tuple(deactivated))
 
 
@@ -269,7 +280,8 @@ def build_inventory(core: Core) -> Inventory:
     now = core.clock.now()
     entries: list[InventoryEntry] = []
     with core.engine.connect() as conn:
+        held = keys_repo.reservation_holders(conn)
         for key in keys_repo.iter_keys(conn):
-            use = key_use(core, conn, key, now)
+            use = key_use(core, conn, key, now, held)
             entries.append(InventoryEntry(key, use, tuple(key_findings(key, use, now))))
     return Inventory(now, tuple(entries))

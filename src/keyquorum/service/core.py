@@ -284,8 +284,19 @@ class Core:
             self.audit_trail.close()
             self._barrier = None
             self._root_key = None
+            self.release_usage()
             self.keys.clear()
             self.progress.reset()
+
+    def release_usage(self) -> None:
+        """Give back unused reserved usage counts (a seal or a clean shutdown): exact counts.
+
+        Never stops a seal or a shutdown: on failure the counts stay upper bounds.
+        """
+        try:
+            self.keys.release_unused()
+        except Exception as exc:
+            log.error("giving back reserved usage counts failed (%s)", type(exc).__name__)
 
     def key_changed(self, key: Key) -> None:
         """Install a key's new revision here and tell sibling workers to reload it."""

@@ -7,13 +7,18 @@ everything.
 
 Usage counters: each version's protect count is reserved in storage in blocks;
 the live count runs in memory up to the reserved ceiling, then reserves the
-next block. After a crash the count restarts at the ceiling, so it can only
-over-count, never under-count.
+next block. A clean seal or shutdown gives the unused part of every block back
+(``release_unused``), so the stored count is exact again across seals and
+restarts. After a crash the unused part is never given back: the count can only
+over-count, never under-count, and the process stays counted as a holder of an
+unreleased block, so reports can say the figure is an upper bound
+(``counts_exact``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +41,7 @@ def material_path(key_id: str, version: int) -> str:
 class UsageCounter:
     count: int
     ceiling: int
+    holding: bool = False  # this process holds an unreleased block of this version
 
 
 @dataclass
@@ -146,8 +152,44 @@ class KeyCache:
                 with self._engine.begin() as conn:
                     counter.ceiling = keys_repo.reserve_protects(
                         conn, loaded.key.id, version, self._reserve_block)
+                    if not counter.holding:
+                        keys_repo.adjust_reservation_holders(conn, loaded.key.id, version, +1,
+                                                             time.time())
+                counter.holding = True
             counter.count += 1
             return counter.count
+
+    def release_unused(self) -> None:
+        """Give back every unused reserved count (before a seal or a clean shutdown)."""
+        with self._lock:
+            loaded_keys = list(self._by_name.values())
+        for loaded in loaded_keys:
+            with loaded.lock:
+                for version, counter in loaded.counters.items():
+                    if not counter.holding:
+                        continue
+                    with self._engine.begin() as conn:
+                        keys_repo.release_protects(conn, loaded.key.id, version,
+                                                   counter.ceiling - counter.count)
+                        keys_repo.adjust_reservation_holders(conn, loaded.key.id, version, -1,
+                                                             time.time())
+                    counter.ceiling = counter.count
+                    counter.holding = False
+
+    def counts_exact(self, key: Key, held: dict[tuple[str, int], int]) -> dict[int, bool]:
+        """Per version: is its protect count exact, or an upper bound?
+
+        ``held`` is ``keys_repo.reservation_holders``. Exact when no process but this
+        one holds an unreleased block (this one's live count is exact); another
+        worker's block, or one a crash never gave back, makes it an upper bound.
+        """
+        loaded = self._by_name.get(key.name)
+        exact = {}
+        for v in key.versions:
+            mine = bool(loaded and v.version in loaded.counters
+                        and loaded.counters[v.version].holding)
+            exact[v.version] = held.get((key.id, v.version), 0) - int(mine) <= 0
+        return exact
 
     def protect_count(self, key: Key, version: int) -> int:
         loaded = self._by_name.get(key.name)

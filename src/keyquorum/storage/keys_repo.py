@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.states import KeyState, VersionState
+from keyquorum.storage import system_repo
 from keyquorum.storage.prepared import Statements, cursor_of
 from keyquorum.storage.schema import key_versions, keys
 
@@ -234,6 +235,38 @@ def reserve_protects(conn: Connection, key_id: str, version: int, block: int) ->
     where = {"w_key_id": key_id, "w_version": version}
     conn.execute(_RESERVE, {**where, "w_block": block})
     return int(conn.execute(_RESERVED, where).scalar_one())
+
+
+_HOLDERS = "usage/holders/"
+"""System entries ``usage/holders/<key id>/<version>``: how many processes hold an
+unreleased block of that version's protect count (a crashed one never releases)."""
+
+
+def release_protects(conn: Connection, key_id: str, version: int, unused: int) -> None:
+    """Give back the unused part of a reservation (clean seal or shutdown): exact again."""
+    conn.execute(_RESERVE, {"w_key_id": key_id, "w_version": version, "w_block": -unused})
+
+
+def adjust_reservation_holders(conn: Connection, key_id: str, version: int, delta: int,
+                               now: float) -> None:
+    """Count a process in (+1, on its first reservation) or out (-1, when it releases)."""
+    name = f"{_HOLDERS}{key_id}/{version}"
+    system_repo.lock_entry(conn, name)
+    current = system_repo.get_entry(conn, name)
+    held = max(0, int(current or b"0") + delta)
+    if held:
+        system_repo.put_entry(conn, name, str(held).encode(), now)
+    elif current is not None:
+        system_repo.delete_entry(conn, name)
+
+
+def reservation_holders(conn: Connection) -> dict[tuple[str, int], int]:
+    """(key id, version) → processes holding an unreleased reservation, where any."""
+    held: dict[tuple[str, int], int] = {}
+    for name, value in system_repo.entries_with_prefix(conn, _HOLDERS).items():
+        key_id, _sep, version = name[len(_HOLDERS):].rpartition("/")
+        held[(key_id, int(version))] = int(value)
+    return held
 
 
 def due_for_destruction(conn: Connection, now: float) -> list[str]:
