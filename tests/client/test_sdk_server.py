@@ -296,8 +296,10 @@ def test_seal_then_unseal_with_the_threshold(inprocess_server) -> None:
             kq.get_key("seal/one")
         assert kq.health().sealed
         progress = kq.unseal(inprocess_server.shares[0])
-        assert progress.sealed and progress.progress == 1
-        assert kq.unseal_reset().progress == 0
+        assert progress.sealed and progress.progress == 1 and progress.nonce
+        with pytest.raises(ForbiddenError):  # without the round's nonce: kept (review F14)
+            kq.unseal_reset()
+        assert kq.unseal_reset(progress.nonce).progress == 0
         kq.unseal(inprocess_server.shares[1])
         assert not kq.unseal(inprocess_server.shares[2]).sealed
         assert kq.get_key("seal/one").name == "seal/one"

@@ -94,8 +94,9 @@ def test_every_k_subset_unseals_with_progress(fresh_inprocess: InProcessServer) 
 def test_reset_discards_progress(fresh_inprocess: InProcessServer) -> None:
     fresh_inprocess.init(shares=3, threshold=2)
     status = ok(_post(fresh_inprocess, "/v1/sys/unseal", {"share": fresh_inprocess.shares[0]}))
-    assert status["progress"] == 1
-    status = ok(_post(fresh_inprocess, "/v1/sys/unseal", {"reset": True}))
+    assert status["progress"] == 1 and len(status["nonce"]) == 32
+    status = ok(_post(fresh_inprocess, "/v1/sys/unseal", {"reset": True,
+                                                          "nonce": status["nonce"]}))
     assert (status["progress"], status["sealed"]) == (0, True)
     # after reset the earlier share counts again
     assert ok(_post(fresh_inprocess, "/v1/sys/unseal", {"share": fresh_inprocess.shares[0]}))[

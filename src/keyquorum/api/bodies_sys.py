@@ -100,6 +100,8 @@ class Unseal(Body):
     passphrase: NonEmpty | None = Field(default=None, repr=False)
     auto: OnlyTrue | None = None
     reset: OnlyTrue | None = None
+    nonce: str | None = Field(default=None, max_length=64, description=(
+        "with reset: the nonce the share submissions of this round answered"))
 
     @model_validator(mode="after")
     def _one_way(self) -> Unseal:
@@ -107,7 +109,9 @@ class Unseal(Body):
                  if value is not None]
         if len(given) != 1:
             raise InvalidRequest('give {"share": ...}, {"passphrase": ...}, {"auto": true} '
-                                 'or {"reset": true}')
+                                 'or {"reset": true, "nonce": ...}')
+        if self.nonce is not None and self.reset is None:
+            raise InvalidRequest("nonce goes with reset only")
         return self
 
 

@@ -44,9 +44,10 @@ async def init(request: Request, s: Services = Depends(services)) -> dict[str, A
 @router.post("/unseal", openapi_extra=request_body(Unseal))
 async def unseal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     asked = parse_body(Unseal, await read_json(request, s.core))
-    if asked.reset:
+    if asked.reset:  # only with the round's nonce (its submitters have it): review F14
+        nonce = asked.nonce
         return await s.runner.run(request, "sys:unseal", None,
-                                  lambda _ctx: s.core.reset_unseal(),
+                                  lambda _ctx: s.core.reset_unseal(nonce),
                                   permission=None, authenticate=False)
     if asked.share is None:  # a passphrase, or the automatic seals again
         return await unseal_without_shares(request, s, asked.passphrase)

@@ -29,6 +29,8 @@ def _show_status(status: SealStatus) -> None:
                   ("progress", status.progress),
                   ("seals", [s.get("type", s) if isinstance(s, dict) else s
                              for s in status.seals])])
+    if status.sealed and status.nonce:  # only share submitters see it
+        console().print(f"unseal round nonce (for --reset --nonce): {status.nonce}")
 
 
 @app.command()
@@ -83,6 +85,9 @@ def unseal(
         show_default=False)] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Discard the shares given so far.")
                      ] = False,
+    nonce: Annotated[str | None, typer.Option(
+        "--nonce", help="With --reset: the nonce printed when shares were submitted.")
+                     ] = None,
     passphrase: Annotated[bool, typer.Option(
         "--passphrase", help="Unseal with a passphrase seal (typed hidden, or on stdin).")
                           ] = False,
@@ -92,7 +97,7 @@ def unseal(
     """Submit one unseal share (repeat with other custodians until the threshold)."""
     kq = client(ctx)
     if reset:
-        status = kq.unseal_reset()
+        status = kq.unseal_reset(nonce)
     elif passphrase or auto:
         status = seals.unseal_without_shares(kq, passphrase=passphrase, auto=auto)
     else:

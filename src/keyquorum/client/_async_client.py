@@ -128,9 +128,10 @@ class AsyncClient:
         """Submit one unseal share; the answer shows the progress toward the threshold."""
         return await self._run(api.unseal(share))
 
-    async def unseal_reset(self) -> SealStatus:
-        """Discard the shares submitted so far."""
-        return await self._run(api.unseal_reset())
+    async def unseal_reset(self, nonce: str | None = None) -> SealStatus:
+        """Discard the shares submitted so far; ``nonce`` is the one the share submissions
+        answered (``SealStatus.nonce``), without which the server keeps the progress."""
+        return await self._run(api.unseal_reset(nonce))
 
     async def seal(self) -> SealStatus:
         """Seal the service (needs ``sys:seal``): keys leave memory until unsealed."""

@@ -130,9 +130,10 @@ class Client:
         """Submit one unseal share; the answer shows the progress toward the threshold."""
         return self._run(api.unseal(share))
 
-    def unseal_reset(self) -> SealStatus:
-        """Discard the shares submitted so far."""
-        return self._run(api.unseal_reset())
+    def unseal_reset(self, nonce: str | None = None) -> SealStatus:
+        """Discard the shares submitted so far; ``nonce`` is the one the share submissions
+        answered (``SealStatus.nonce``), without which the server keeps the progress."""
+        return self._run(api.unseal_reset(nonce))
 
     def seal(self) -> SealStatus:
         """Seal the service (needs ``sys:seal``): keys leave memory until unsealed."""

@@ -73,6 +73,8 @@ class SealStatus:
     shares: int | None = None
     progress: int = 0
     seals: tuple[Any, ...] = ()
+    # Answered to share submitters while a round is open: unseal_reset needs it.
+    nonce: str | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> SealStatus:
@@ -80,7 +82,7 @@ class SealStatus:
                    threshold=_int_or_none(body.get("threshold")),
                    shares=_int_or_none(body.get("shares")),
                    progress=int(body.get("progress") or 0),
-                   seals=tuple(body.get("seals") or ()))
+                   seals=tuple(body.get("seals") or ()), nonce=body.get("nonce"))
 
 
 @dataclass(frozen=True)

@@ -172,9 +172,9 @@ def unseal(share: str) -> Call[SealStatus]:
                 json={"share": share.strip()}, auth=False)
 
 
-def unseal_reset() -> Call[SealStatus]:
-    return Call("POST", "/v1/sys/unseal", _one(SealStatus.from_json),
-                json={"reset": True}, auth=False)
+def unseal_reset(nonce: str | None = None) -> Call[SealStatus]:
+    body: dict[str, Any] = {"reset": True, **({"nonce": nonce} if nonce else {})}
+    return Call("POST", "/v1/sys/unseal", _one(SealStatus.from_json), json=body, auth=False)
 
 
 def seal() -> Call[SealStatus]:

@@ -156,7 +156,7 @@ class Supervisor:
     def unseal(self, message: dict[str, Any]) -> dict[str, Any]:
         try:
             if message.get("reset"):
-                self.progress.reset()
+                self.progress.reset_with(message.get("nonce"))
                 return {"progress": 0}
             with self.engine.connect() as conn:
                 raw = get_entry(conn, SHAMIR_ENTRY)
@@ -168,7 +168,7 @@ class Supervisor:
                 # Every worker opens before the submitting one gets its answer (same socket,
                 # in order), so the answer it gives already says unsealed.
                 self.broadcast({"op": "open", "root_key": encode_key(root_key)})
-            return {"progress": self.progress.count}
+            return {"progress": self.progress.count, "nonce": self.progress.nonce}
         except KeyquorumError as error:
             return {"error": {"code": error.code, "message": error.message}}
         except Exception:  # never let a bad share take the supervisor down

@@ -9,8 +9,10 @@ the same root, starting the next ``generation`` (old shares no longer match).
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
+import secrets
 import threading
 from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from keyquorum.crypto import aead, vss
 from keyquorum.crypto.errors import InvalidCiphertext
 from keyquorum.crypto.kdf import hkdf_sha256
-from keyquorum.errors import InvalidRequest
+from keyquorum.errors import Forbidden, InvalidRequest
 from keyquorum.seal.fingerprint import root_key_id, seal_fingerprint
 from keyquorum.seal.shares import decode_share, encode_share
 
@@ -170,10 +172,17 @@ def recover_root_key(config: ShamirSealConfig, shares: list[vss.Share]) -> bytes
 
 
 class UnsealProgress:
-    """Verified shares submitted so far; each is checked alone against the commitments."""
+    """Verified shares submitted so far; each is checked alone against the commitments.
+
+    The first accepted share starts a round and draws its ``nonce`` (OS CSPRNG),
+    answered to the submitters only (never in the public seal-status): discarding a
+    round's progress through the API needs it (``reset_with``), so an anonymous
+    caller cannot keep throwing the custodians' shares away (review F14).
+    """
 
     def __init__(self) -> None:
         self._shares: dict[int, vss.Share] = {}
+        self._nonce: str | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -183,9 +192,31 @@ class UnsealProgress:
     def count(self) -> int:
         return len(self._shares)
 
+    @property
+    def nonce(self) -> str | None:
+        """The current round's nonce (None while no share is in)."""
+        with self._lock:
+            return self._nonce
+
     def reset(self) -> None:
+        """Discard the progress (sealing, opening by another seal, shutting down)."""
         with self._lock:
             self._shares.clear()
+            self._nonce = None
+
+    def reset_with(self, nonce: object) -> None:
+        """Discard the progress if ``nonce`` is the round's (constant time); nothing to
+        discard is fine without one. Otherwise ``Forbidden``: the progress is kept."""
+        with self._lock:
+            if not self._shares:
+                self._nonce = None
+                return
+            given = nonce.encode() if isinstance(nonce, str) else b""
+            if self._nonce is None or not hmac.compare_digest(given, self._nonce.encode()):
+                raise Forbidden("resetting unseal progress needs the nonce its submitters "
+                                "were given")
+            self._shares.clear()
+            self._nonce = None
 
     def submit(self, config: ShamirSealConfig, text: object) -> bytes | None:
         """Add one share; return the root key once ``threshold`` verified shares are in."""
@@ -193,9 +224,12 @@ class UnsealProgress:
         with self._lock:
             if share.index in self._shares:
                 raise InvalidRequest(f"share {share.index} was already submitted")
+            if not self._shares:
+                self._nonce = secrets.token_hex(16)
             self._shares[share.index] = share
             if len(self._shares) < config.threshold:
                 return None
             chosen = list(self._shares.values())[: config.threshold]
             self._shares.clear()
+            self._nonce = None
         return recover_root_key(config, chosen)

@@ -221,18 +221,23 @@ class Core:
         }
 
     def unseal(self, share: str) -> dict[str, Any]:
+        """Submit one share; while the round is open the answer carries its ``nonce``
+        (to submitters only: resetting the progress needs it)."""
         config = self.initialized_seal_config()
         if not self.sealed:
             return self.seal_status()
         if self.peers.active:  # the supervisor holds progress for every worker
             answer = self.peers.unseal({"share": share})
             self.custodian_registry.share_verified(config, share)
-            return {**self.seal_status(), "progress": answer["progress"]}
+            nonce = answer.get("nonce")
+            return {**self.seal_status(), "progress": answer["progress"],
+                    **({"nonce": nonce} if nonce else {})}
         root_key = self.progress.submit(config, share)
         self.custodian_registry.share_verified(config, share)
         if root_key is not None:
             self._open_barrier(root_key)
-        return self.seal_status()
+        nonce = self.progress.nonce
+        return {**self.seal_status(), **({"nonce": nonce} if nonce else {})}
 
     def _open_barrier(self, root_key: bytes) -> None:
         with self.engine.connect() as conn:
@@ -258,10 +263,11 @@ class Core:
         self.progress.reset()
         self.peers.announce({"op": "open", "root_key": encode_key(root_key)})
 
-    def reset_unseal(self) -> dict[str, Any]:
+    def reset_unseal(self, nonce: str | None) -> dict[str, Any]:
+        """Discard the unseal progress; ``Forbidden`` without the round's nonce."""
         if self.peers.active:
-            self.peers.unseal({"reset": True})
-        self.progress.reset()
+            self.peers.unseal({"reset": True, "nonce": nonce})
+        self.progress.reset_with(nonce)
         return self.seal_status()
 
     def seal(self) -> dict[str, Any]:

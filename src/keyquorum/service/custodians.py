@@ -19,7 +19,9 @@ compliance report all carry the same warning.
 Challenges and proofs need no token, like unseal: a custodian may hold nothing
 but a share, and the proof is the credential. What an anonymous caller can do
 is bounded: a challenge is public randomness with a short life, at most
-``MAX_OUTSTANDING`` are open per custodian, each answers one proof (consumed by
+``MAX_OUTSTANDING`` are open per custodian, one client address may hold at most
+``CLIENT_CHALLENGES`` open (fewer, so it cannot fill a custodian's slots) and all
+together ``TOTAL_CHALLENGES`` (``service.limits``), each answers one proof (consumed by
 a conditional update in the database, so two workers or nodes cannot both
 accept it), and every request, refused or not, is audited with its address.
 """
@@ -49,12 +51,15 @@ from keyquorum.seal.custodian_proof import proof_context
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.shares import decode_share
 from keyquorum.service.context import RequestContext
+from keyquorum.service.limits import OpenLimit
 from keyquorum.storage import custodians_repo as repo
 
 log = logging.getLogger("keyquorum.custodians")
 
 CHALLENGE_TTL = 300.0  # seconds: long enough to type a share, short enough to be fresh
 MAX_OUTSTANDING = 5  # open challenges per custodian
+CLIENT_CHALLENGES = 4  # open challenges one client address may hold (< MAX_OUTSTANDING)
+TOTAL_CHALLENGES = 64  # and all addresses together
 CHALLENGE_BYTES = 32
 _DAY = 86400.0
 
@@ -82,6 +87,11 @@ class CustodianRegistry:
         self.clock = clock
         self.audit = audit
         self.window_days = drill_window_days
+        # Anyone may ask for a challenge: one address may hold at most 4 open ones
+        # (fewer than MAX_OUTSTANDING: one address never holds every slot of a
+        # custodian), and all addresses together 64.
+        self.open_challenges = OpenLimit(clock.now, per_client=CLIENT_CHALLENGES,
+                                         total=TOTAL_CHALLENGES, what="custodian challenges")
 
     # -- reading ---------------------------------------------------------------------
 
@@ -153,9 +163,12 @@ class CustodianRegistry:
                                 generation=config.generation,
                                 challenge=random_bytes(CHALLENGE_BYTES),
                                 expires_at=now + CHALLENGE_TTL)
+        # Open challenges per address and in all, before the per-custodian cap (review F14).
+        self.open_challenges.take(ctx.client, row.id, row.expires_at)
         with self.engine.begin() as conn:
             repo.purge_challenges(conn, now - CHALLENGE_TTL)
             if repo.outstanding_challenges(conn, index, config.generation, now) >= MAX_OUTSTANDING:
+                self.open_challenges.release(row.id)
                 raise RateLimited(f"{MAX_OUTSTANDING} challenges are already open for this "
                                   f"custodian; answer one or wait {int(CHALLENGE_TTL)} seconds")
             repo.insert_challenge(conn, row, now)
@@ -174,6 +187,7 @@ class CustodianRegistry:
         """
         index = self._index(config, name, ctx)
         ctx.detail["challenge_id"] = challenge_id
+        self.open_challenges.release(challenge_id)  # answered (or refused): spent either way
         if len(proof) != vss.PROOF_SIZE:
             raise InvalidProof(f"a proof is {vss.PROOF_SIZE} bytes")
         now = self.clock.now()

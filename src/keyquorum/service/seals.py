@@ -47,6 +47,7 @@ from keyquorum.seal.seal_set import (
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.trust import SealTrust
 from keyquorum.service.context import RequestContext, next_request_id
+from keyquorum.service.limits import WindowLimit
 from keyquorum.storage.system_repo import (
     delete_entry,
     entries_with_prefix,
@@ -83,6 +84,10 @@ class SealSet:
         self._attempts: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.passphrase_throttle = PassphraseThrottle(clock.now)
+        # POST /v1/sys/unseal {"auto": true} needs no token and drives HSM/KMS calls:
+        # one try per address per 30 s, three in all (review F14).
+        self.auto_limit = WindowLimit(clock.now, per_client=1, total=3, window=30.0,
+                                      what="automatic unseal attempts")
 
     def entries(self) -> dict[str, bytes]:
         with self._engine.connect() as conn:
@@ -160,7 +165,7 @@ class SealSet:
 
     def open_passphrase(self, ctx: RequestContext, passphrase: str) -> bytes:
         ctx.detail["method"] = "passphrase"
-        with self.passphrase_throttle.attempt():
+        with self.passphrase_throttle.attempt(ctx.client):
             return open_with_passphrase(self.seals(), passphrase)
 
     def try_automatic(self) -> tuple[SealEntry, bytes] | None:
@@ -254,7 +259,10 @@ def unseal_automatic(core: Core, ctx: RequestContext) -> dict[str, Any]:
     """``POST /v1/sys/unseal {"auto": true}``: try the automatic seals again now."""
     core.initialized_seal_config()
     ctx.detail["method"] = "automatic"
-    if core.sealed and not auto_unseal(core):
+    if not core.sealed:
+        return core.seal_status()
+    core.seal_set.auto_limit.take(ctx.client)
+    if not auto_unseal(core):
         raise Sealed("no automatic seal could open the service; see seal-status")
     return core.seal_status()
 
