@@ -14,6 +14,7 @@ from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT, TOKEN_CREATE_PRIVILEGED
 from keyquorum.auth.identity import Identity
+from keyquorum.auth.policy_diff import policy_change_summary
 from keyquorum.auth.policy_store import parse_policy
 from keyquorum.auth.tokens import check_child_token
 from keyquorum.clock import rfc3339
@@ -118,8 +119,11 @@ async def put_policy(request: Request, name: str,
     def work(ctx: RequestContext) -> dict[str, Any]:
         policy = parse_policy(name, asked.document())  # the rule grammar, and the name
         ctx.detail["policy"] = name
+        # Approvers see every rule and the diff against the stored policy (review F7).
+        shown = (policy_change_summary(s.core.policies.find(name), policy)
+                 if s.core.dual_control.settings().guards(POLICY_PUT) else None)
         with s.core.dual_control.guard(ctx, POLICY_PUT, None, {"policy": name, "body": body},
-                                       approval_id=approval_id), \
+                                       approval_id=approval_id, summary=shown), \
                 s.core.changes.audited(ctx, "sys:policies",
                                        events=(PoliciesChanged(),)) as change:
             s.core.policies.put(policy, connection=change.conn)
