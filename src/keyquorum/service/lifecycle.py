@@ -205,7 +205,8 @@ class KeyLifecycle:
         if is_deleted(key.state):
             raise KeyStateError(f"the key is {key.state.value}")
 
-    def _rotate_in(self, conn: Connection, key: Key, now: float) -> Key:
+    def _rotate_in(self, conn: Connection, key: Key, now: float,
+                   material: bytes | None = None) -> Key:
         self._require_not_deleted(key)
         old = key.version(key.primary_version)
         if old is not None and is_active(old.state):
@@ -213,13 +214,18 @@ class KeyLifecycle:
                                      state=next_version_state(old.state, "deactivate"),
                                      deactivated_at=now)
         number = max(v.version for v in key.versions) + 1
-        self._new_version(conn, key, number, now)
+        self._new_version(conn, key, number, now, material)
         return key.evolve(primary_version=number, next_rotation=(
             now + key.rotation_period if key.rotation_period else None))
 
-    def rotate(self, ctx: RequestContext, name: str) -> Key:
+    def rotate(self, ctx: RequestContext, name: str, material: bytes | None = None) -> Key:
+        """A new primary version: fresh material, or the caller's (``material``: already
+        unwrapped and checked against the spec, for keys whose origin is ``imported``)."""
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
-            rotated = self._rotate_in(conn, key, now)
+            if material is not None and key.origin != "imported":
+                raise Conflict(f"key {name} was generated here: a version with imported "
+                               "material goes only to a key whose material was imported")
+            rotated = self._rotate_in(conn, key, now, material)
             return rotated, rotated.primary_version
 
         return self._mutate(ctx, name, "rotate", change)

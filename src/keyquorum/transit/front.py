@@ -24,6 +24,7 @@ from keyquorum.api.services import Services
 from keyquorum.errors import AuditUnavailable, InvalidRequest, KeyquorumError, Unauthenticated
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.transit import (
+    byok,
     crypto,
     export,
     keys,
@@ -55,11 +56,10 @@ _NOT_OFFERED = {
     "backup": "key backup is not supported: use keyquorum's encrypted backup "
               "(GET /v1/sys/backup)",
     "restore": "key restore is not supported: use keyquorum's backup restore",
-    "wrapping_key": "key import (BYOK) is not supported yet by keyquorum's transit API",
     "cache-config": "keyquorum's key cache is not configurable through the transit API",
     "byok-export": "BYOK export is not supported",
 }
-_OPERATIONS = {"keys": "read", "export": "export", "datakey": "datakey",
+_OPERATIONS = {"keys": "read", "export": "export", "wrapping_key": "import", "datakey": "datakey",
                "rewrap": "reencrypt", "hmac": "mac"}
 
 
@@ -186,6 +186,8 @@ class TransitFront:
             return await keys.handle_keys(call)
         if first == "export":
             return await export.export(call)
+        if first == "wrapping_key":
+            return await byok.wrapping_key(call)
         if first in _NOT_OFFERED:
             raise InvalidRequest(_NOT_OFFERED[first])
         handler = _POST_ONLY.get(first)

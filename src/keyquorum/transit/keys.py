@@ -18,7 +18,7 @@ from keyquorum.keys.states import KeyState
 from keyquorum.service.context import RequestContext
 from keyquorum.service.lifecycle import KeyChanges, NewKey
 from keyquorum.storage import keys_repo
-from keyquorum.transit import fields
+from keyquorum.transit import byok, fields
 from keyquorum.transit.calls import Call
 from keyquorum.transit.envelope import Answer, MethodNotAllowed, UnsupportedPath
 from keyquorum.transit.keyinfo import (
@@ -69,9 +69,10 @@ async def handle_keys(call: Call) -> Answer:
     if action == "trim":
         raise InvalidRequest("trim is not supported: keyquorum keeps every version until the "
                              "key is destroyed; raise min_decryption_version instead")
-    if action in ("import", "import_version"):
-        raise InvalidRequest("key import (BYOK) is not supported yet by keyquorum's transit "
-                             "API")
+    if action == "import":
+        return await byok.import_key(call)
+    if action == "import_version":
+        return await byok.import_version(call)
     raise UnsupportedPath("unsupported path")
 
 
