@@ -299,3 +299,11 @@ def test_encrypt_creates_a_missing_key_only_for_a_token_that_may_create_it(
         user = Vault(http, token)
         assert errors(user.write("encrypt/not-made", {"plaintext": b64(b"x")}), 400)
     assert "not-made" not in _keys(server)
+
+
+def test_random_and_hash_options(root: Vault) -> None:
+    assert len(root.data(root.write("random/all/12", {"format": "hex"}))["random_bytes"]) == 24
+    assert errors(root.write("random", {"source": "seal"}), 400)
+    assert errors(root.write("random/2048"), 400)  # the native bound: 1024 bytes
+    digest = root.data(root.write("hash/sha3-256", {"input": b64(b"abc"), "format": "base64"}))
+    assert digest["sum"] == "Ophdp0/iJbIEXBcta9OQvYVfCG4+nVJbRr/iRRFDFTI="

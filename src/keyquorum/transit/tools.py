@@ -41,6 +41,9 @@ async def random(call: Call) -> Answer:
         elif segment not in ("platform", "all"):
             raise InvalidRequest("random takes random/:source/:bytes with source platform "
                                  "or all")
+    if (fields.text(body, "source", "platform") or "platform") not in ("platform", "all"):
+        raise InvalidRequest("source must be platform or all: keyquorum's randomness is the "
+                             "OS CSPRNG")
     count = fields.integer(body, "bytes", 32, low=1, high=MAX_RANDOM_BYTES)
     output = fields.text(body, "format", "base64") or "base64"
     assert count is not None
