@@ -169,3 +169,27 @@ def test_a_body_over_64_kib_is_refused(live: LiveServer, root_key: dict[str, Any
     body = orjson.dumps({"Description": "x" * (65 * 1024)})
     answer = post(live.addr, signed_headers(live.addr, root_key, CREATE, body), body)
     assert (answer.status_code, _aws_error(answer)) == (400, "ValidationException")
+
+
+def test_rule_conditions_see_the_kms_encryption_context(
+        live: LiveServer, root_key: dict[str, Any]) -> None:
+    """A rule with ``context_keys`` decides KMS calls on their EncryptionContext, as it
+    decides native ones on their context."""
+    key_id = live.kms(root_key).create_key()["KeyMetadata"]["KeyId"]
+    with live.http() as http:
+        assert http.put("/v1/policies/tenant-bound", json={"rules": [
+            {"keys": "kms/**", "operations": ["encrypt", "datakey", "decrypt"],
+             "conditions": {"context_keys": ["tenant"]}}]}).status_code == 200
+    client = live.kms(live.access_key(["tenant-bound"]))
+    sealed = client.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"tenant": "a"})
+    assert client.decrypt(CiphertextBlob=sealed["CiphertextBlob"],
+                          EncryptionContext={"tenant": "a"})["Plaintext"] == b"x"
+    assert client.generate_data_key(KeyId=key_id, KeySpec="AES_256",
+                                    EncryptionContext={"tenant": "a"})["Plaintext"]
+    for call in (lambda: client.encrypt(KeyId=key_id, Plaintext=b"x"),
+                 lambda: client.generate_data_key(KeyId=key_id, KeySpec="AES_256"),
+                 lambda: client.encrypt(KeyId=key_id, Plaintext=b"x",
+                                        EncryptionContext={"other": "a"})):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
