@@ -228,3 +228,16 @@ def test_a_key_arn_is_answered_in_the_region_it_was_asked_by(
     assert blob["KeyId"] == arn
     assert elsewhere.decrypt(CiphertextBlob=blob["CiphertextBlob"], KeyId=arn)["KeyId"] == arn
     assert elsewhere.describe_key(KeyId=arn)["KeyMetadata"]["Arn"] == arn
+
+
+def test_list_aliases_pages_with_markers(kms: Any) -> None:
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    for n in range(3):
+        kms.create_alias(AliasName=f"alias/paged-{n}", TargetKeyId=key_id)
+    everything = [a["AliasName"] for a in kms.list_aliases(Limit=100)["Aliases"]]
+    paged: list[str] = []
+    for page in kms.get_paginator("list_aliases").paginate(PaginationConfig={"PageSize": 2}):
+        paged += [a["AliasName"] for a in page["Aliases"]]
+    assert paged == sorted(paged) and len(paged) == len(set(paged))
+    assert set(everything) <= set(paged)
+    assert {"alias/paged-0", "alias/paged-1", "alias/paged-2"} <= set(paged)

@@ -111,6 +111,8 @@ async def delete_alias(call: KmsCall) -> dict[str, Any]:
 async def list_aliases(call: KmsCall) -> dict[str, Any]:
     core = call.services.core
     wanted = call.body.get("KeyId")
+    limit = call.integer("Limit", 1, 100, 50) or 50
+    marker = call.text("Marker")
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
@@ -134,9 +136,14 @@ async def list_aliases(call: KmsCall) -> dict[str, Any]:
                     "TargetKeyId": key.id, "CreationDate": created,
                     "LastUpdatedDate": updated}
                    for name, key, created, updated in sorted(entries, key=lambda e: e[0])
-                   if key.state is not KeyState.DESTROYED and core.authorizer.allowed(
+                   if (marker is None or name > marker)
+                   and key.state is not KeyState.DESTROYED and core.authorizer.allowed(
                        ctx.identity, "list", key.name, client=ctx.client)]
-        return {"Aliases": aliases, "Truncated": False}
+        answer: dict[str, Any] = {"Aliases": aliases[:limit],
+                                  "Truncated": len(aliases) > limit}
+        if answer["Truncated"]:
+            answer["NextMarker"] = aliases[limit - 1]["AliasName"]
+        return answer
 
     result: dict[str, Any] = await call.run("list", None, work, permission=None)
     return result
