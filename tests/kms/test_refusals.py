@@ -193,3 +193,16 @@ def test_rule_conditions_see_the_kms_encryption_context(
         with pytest.raises(ClientError) as refused:
             call()
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_unauthenticated_kms_refusals_are_counted_not_written_one_by_one(
+        live: LiveServer, root_key: dict[str, Any]) -> None:
+    def anonymous_records() -> int:
+        return sum(1 for r in live.audit() if r["identity"] is None)
+
+    before = anonymous_records()
+    body = b"{}"
+    for n in range(20):
+        headers = signed_headers(live.addr, root_key, CREATE, body, secret=f"wrong{n}" * 8)
+        assert _aws_error(post(live.addr, headers, body)) == "InvalidSignatureException"
+    assert anonymous_records() - before <= 1  # at most the window's first, at once
