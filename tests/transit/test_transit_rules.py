@@ -307,3 +307,13 @@ def test_random_and_hash_options(root: Vault) -> None:
     assert errors(root.write("random/2048"), 400)  # the native bound: 1024 bytes
     digest = root.data(root.write("hash/sha3-256", {"input": b64(b"abc"), "format": "base64"}))
     assert digest["sum"] == "Ophdp0/iJbIEXBcta9OQvYVfCG4+nVJbRr/iRRFDFTI="
+
+
+def test_unrecognized_fields_are_named_in_warnings_as_vault_does(root: Vault) -> None:
+    root.write("keys/warn")
+    answer = root.write("encrypt/warn", {"plaintext": b64(b"x"), "plaintxt": "y", "zz": 1})
+    assert answer.status_code == 200
+    assert answer.json()["warnings"] == [
+        "Endpoint ignored these unrecognized parameters: [plaintxt zz]"]
+    clean = root.write("encrypt/warn", {"plaintext": b64(b"x")})
+    assert clean.json()["warnings"] is None

@@ -29,6 +29,7 @@ from keyquorum.transit import (
     export,
     keys,
     native_crypto,
+    params,
     signing,
     tools,
     vaultseal,
@@ -133,6 +134,10 @@ class TransitFront:
             body_read = True
             call.body = _body(raw, query, method)
             answer = await self._dispatch(call)
+            ignored = params.unrecognized(call.segments, call.body) \
+                if call.mount is not None and answer.status < 300 else None
+            if ignored is not None:
+                answer.warnings.append(ignored)
         except Exception as exc:
             error = translate(exc) or KeyquorumError("internal error")
             if not (ctx.recorded or ctx.audited):  # refused before the pipeline
