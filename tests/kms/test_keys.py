@@ -6,6 +6,7 @@ reachable by KeyId, ARN and ``alias/<native name>``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -185,10 +186,21 @@ def test_rotation(live: LiveServer, root_key: dict[str, Any], kms: Any) -> None:
 def test_policies_and_grants_say_what_to_use_instead(kms: Any) -> None:
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     assert kms.list_key_policies(KeyId=key_id)["PolicyNames"] == ["default"]
-    with pytest.raises(ClientError) as refused:
-        kms.get_key_policy(KeyId=key_id, PolicyName="default")
-    assert _code(refused) == "UnsupportedOperationException"
-    assert "policies" in refused.value.response["Error"]["Message"]
+    default = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    assert json.loads(default)["Statement"][0]["Principal"] == {
+        "AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=default)  # same meaning
+    assert kms.create_key(Policy=default)["KeyMetadata"]["KeyState"] == "Enabled"
+    narrower = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/app"},
+        "Action": "kms:Decrypt", "Resource": "*"}]})
+    for call in (lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default",
+                                            Policy=narrower),
+                 lambda: kms.create_key(Policy=narrower)):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert _code(refused) == "UnsupportedOperationException"
+        assert "policies" in refused.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as refused:
         kms.create_grant(KeyId=key_id, GranteePrincipal="arn:aws:iam::1:role/x",
                          Operations=["Encrypt"])

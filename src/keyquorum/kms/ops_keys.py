@@ -21,6 +21,7 @@ from keyquorum.kms.call import KmsCall
 from keyquorum.kms.errors import KmsNotFound, KmsRequestError, unsupported
 from keyquorum.kms.ids import keyquorum_spec, new_kms_key
 from keyquorum.kms.imports import PendingKey, all_pending, check_importable, save_pending
+from keyquorum.kms.key_policy import is_default_policy
 from keyquorum.kms.metadata import key_metadata, pending_metadata, tags_of
 from keyquorum.kms.registry import operation
 from keyquorum.service.context import RequestContext
@@ -67,9 +68,11 @@ def _labels_from_tags(tags: list[Any]) -> dict[str, str]:
 
 @operation("CreateKey", "create")
 async def create_key(call: KmsCall) -> dict[str, Any]:
-    if call.body.get("Policy") is not None:
-        raise unsupported("key policies are not supported: access is given by the keyquorum "
-                          "policies attached to access keys and tokens (docs/AWS-KMS.md)")
+    if call.body.get("Policy") is not None and not is_default_policy(
+            call.body["Policy"], call.names.account):
+        raise unsupported("key policies other than AWS's default one are not supported: "
+                          "access is given by the keyquorum policies attached to access "
+                          "keys and tokens (docs/AWS-KMS.md)")
     if call.body.get("CustomKeyStoreId") or call.body.get("XksKeyId"):
         raise unsupported("custom key stores are not supported; keyquorum is the key store")
     if call.body.get("MultiRegion"):
