@@ -253,3 +253,17 @@ def test_list_aliases_pages_with_markers(kms: Any) -> None:
     assert paged == sorted(paged) and len(paged) == len(set(paged))
     assert set(everything) <= set(paged)
     assert {"alias/paged-0", "alias/paged-1", "alias/paged-2"} <= set(paged)
+
+
+def test_a_compromised_key_refuses_as_aws_does(live: LiveServer, kms: Any) -> None:
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
+    with live.http() as http:
+        revoked = http.post(f"/v1/keys/kms/{key_id}/revoke", json={"reason": "compromised"})
+        assert revoked.status_code == 200, revoked.text
+    for call in (lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x"),
+                 lambda: kms.decrypt(CiphertextBlob=blob),
+                 lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert _code(refused) == "KMSInvalidStateException"
