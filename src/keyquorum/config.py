@@ -49,6 +49,9 @@ class Settings:
     audit_sinks: tuple[SinkConfig, ...] = ()
     # Seconds between signed audit checkpoints (one is also made on seal).
     audit_checkpoint_interval: float = 300.0
+    # The oldest audit-chain verification a compliance report may reuse (a full check
+    # reads every record); a seal always discards it.
+    report_evidence_max_age: float = 300.0
     # Dual control's floor: ``{"approvals": M, "operations"?: [...], "ttl"?: "24h"}`` in the
     # file; settings made through the API may be stricter, never weaker. Off by default.
     dual_control: DualControlSettings = OFF
@@ -114,6 +117,8 @@ class Settings:
             raise ValueError("scheduler_interval must be positive")
         if not 1 <= self.audit_checkpoint_interval <= 86400:
             raise ValueError("audit_checkpoint_interval must be 1-86400 seconds")
+        if not 0 <= self.report_evidence_max_age <= 86400:
+            raise ValueError("report_evidence_max_age must be 0-86400 seconds")
         if not 1 <= self.drill_window_days <= 3650:
             raise ValueError("drill_window_days must be 1-3650")
         _check_seconds("header_timeout", self.header_timeout, 0.1, 3600)

@@ -218,7 +218,8 @@ def fake_core(running: bool, *sinks: dict[str, object]) -> object:
     return SimpleNamespace(
         audit=SimpleNamespace(running=running, backlog=0,
                               sinks=SimpleNamespace(status=lambda: status)),
-        audit_trail=SimpleNamespace(recent_verification=lambda _age: (NOW, chain)))
+        audit_trail=SimpleNamespace(recent_verification=lambda _age: (NOW, chain)),
+        settings=SimpleNamespace(report_evidence_max_age=300.0))
 
 
 @pytest.mark.parametrize(("running", "sinks", "status", "words"), [

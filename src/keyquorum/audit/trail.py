@@ -68,6 +68,7 @@ class AuditTrail:
 
     def close(self) -> None:
         self._keys = None
+        self.last_verification = None  # evidence is never carried across a seal
 
     @property
     def keys(self) -> AuditKeys:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ._common import client, console, emit, table, when
+from ._common import client, console, emit, fail, table, when
 
 app = typer.Typer(help="Inventory and compliance reports.", no_args_is_help=True)
 
@@ -98,3 +98,41 @@ def compliance(ctx: typer.Context, html: HtmlOption = None) -> None:
                 for k in flagged], title="keys needing attention", markup=True)
 
     emit(ctx, report, human)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(
+        help="A saved report: --html output, or the --json answer.", exists=True,
+        dir_okay=False, show_default=False)],
+    public_key: Annotated[Path | None, typer.Option(
+        "--public-key", help="The audit public key you kept (`audit export "
+        "--public-key-out`): proves the report is this server's.", exists=True,
+        dir_okay=False)] = None,
+) -> None:
+    """Check a saved report's signature offline (no server); exit 1 if it was changed."""
+    from ..reports.signed import verify as check
+
+    verdict = check(file.read_bytes(),
+                    public_key.read_text() if public_key is not None else None)
+    answer = {"ok": verdict.ok, "reason": verdict.reason, "key_id": verdict.key_id,
+              "pinned": verdict.pinned, "provenance": verdict.provenance}
+
+    def human() -> None:
+        if not verdict.ok:
+            return
+        facts = verdict.provenance or {}
+        head = facts.get("audit_chain_head") or {}
+        server = facts.get("server") or {}
+        # Plain lines, never wrapped: the key id and the chain hash get copied.
+        typer.echo(f"ok: signed by the audit key {verdict.key_id}"
+                   + ("" if verdict.pinned else " (not pinned: give --public-key to check it "
+                      "is your server's)"))
+        typer.echo(f"  server {server.get('node')} (keyquorum {server.get('version')}), "
+                   f"generated {when(facts.get('generated_at'))}")
+        typer.echo(f"  audit chain head record {head.get('records')} {head.get('chain_hash')}")
+
+    emit(ctx, answer, human)
+    if not verdict.ok:
+        raise fail(f"invalid_signature: {verdict.reason}")

@@ -43,9 +43,6 @@ from keyquorum.seal.shamir import default_custodian_names
 from keyquorum.service.core import Core
 from keyquorum.storage import reports_repo
 
-# A full chain check reads every record: a report reuses one younger than this.
-VERIFICATION_MAX_AGE = 3600.0
-
 
 @dataclass(frozen=True)
 class KeyResult:
@@ -115,12 +112,14 @@ def audit_controls(core: Core, now: float) -> tuple[Control, ...]:
     the writer runs, every sink is healthy (a failing ``required`` sink fails
     requests; a failing ``best-effort`` sink loses records), and the hash chain
     with its signed checkpoints verifies (a full check reads every record, so a
-    verification younger than an hour is reused and its time is shown).
+    verification younger than ``report_evidence_max_age``, five minutes by default,
+    is reused and its time is shown; a seal discards it).
     """
     running = core.audit.running
     sinks = core.audit.sinks.status()
     failing = [s for s in sinks if not s["healthy"]]
-    verified_at, chain = core.audit_trail.recent_verification(VERIFICATION_MAX_AGE)
+    verified_at, chain = core.audit_trail.recent_verification(
+        core.settings.report_evidence_max_age)
     bad = chain.first_bad
     evidence = (
         "every request is audited (ok, denied, error) before its answer leaves; a failed "
@@ -133,8 +132,12 @@ def audit_controls(core: Core, now: float) -> tuple[Control, ...]:
                                for s in sinks) or "the database only"),
         f"hash chain verified at {rfc3339(verified_at)}: {chain.records} records, "
         + ("intact" if chain.ok else f"BROKEN at record {bad.id if bad else '?'}")
-        + f"; {chain.checkpoints} signed checkpoints, the newest good one at record "
-        f"{chain.last_checkpoint}; {chain.unsigned_tail} records after it (chain only)",
+        + f"; {chain.checkpoints} signed checkpoints"
+        + (f", the newest good one at record {chain.last_checkpoint}; "
+           f"{chain.unsigned_tail} records after it (chain only)"
+           if chain.last_checkpoint is not None else
+           f", none covering it yet; all {chain.records} records are protected by the "
+           "chain only"),
     )
     required_failing = [s["name"] for s in failing if s["policy"] == "required"]
     if not chain.ok:
