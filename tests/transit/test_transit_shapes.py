@@ -55,6 +55,22 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("hmac", "POST", "transit/hmac/cmp-mac", {"input": TEXT}),
     ("sign", "POST", "transit/sign/cmp-ed", {"input": TEXT}),
     ("verify", "POST", "transit/verify/cmp-ed", {"input": TEXT, "signature": "{sig}"}),
+    ("create-ecdsa", "POST", "transit/keys/cmp-ec", {"type": "ecdsa-p384",
+                                                     "exportable": True}),
+    ("sign-jws", "POST", "transit/sign/cmp-ec", {"input": TEXT,
+                                                 "marshaling_algorithm": "jws"}),
+    ("sign-batch", "POST", "transit/sign/cmp-ec", {"batch_input": [
+        {"input": TEXT, "reference": "a"}, {"input": "!!", "reference": "b"}]}),
+    ("export-signing-key", "GET", "transit/export/signing-key/cmp-ec", None),
+    ("export-public-key", "GET", "transit/export/public-key/cmp-ec/1", None),
+    ("verify-hmac", "POST", "transit/verify/cmp-mac", {"input": TEXT, "hmac": "{tag}"}),
+    ("rewrap-batch", "POST", "transit/rewrap/cmp", {"batch_input": [{"ciphertext": "{ct}"}]}),
+    ("decrypt-batch", "POST", "transit/decrypt/cmp", {"batch_input": [
+        {"ciphertext": "{ct}"}, {"ciphertext": "vault:v1:AAAA"}]}),
+    ("encrypt-upsert", "POST", "transit/encrypt/cmp-new", {"plaintext": TEXT}),
+    ("wrapping-key", "GET", "transit/wrapping_key", None),
+    ("unknown-field", "POST", "transit/encrypt/cmp", {"plaintext": TEXT, "zz": "1"}),
+    ("bad-token-shape", "POST", "transit/hash", {"input": "!!"}),
     ("config", "POST", "transit/keys/cmp/config", {"deletion_allowed": True}),
     ("bad-base64", "POST", "transit/encrypt/cmp", {"plaintext": "!!"}),
     ("version-too-new", "POST", "transit/decrypt/cmp", {"ciphertext": "{ct9}"}),
@@ -69,6 +85,7 @@ INTENDED: dict[str, str] = {
     "create": "keyquorum adds kq_spec and kq_state (its spec and state) to every key answer",
     "create-ed25519": "as create",
     "create-hmac": "as create",
+    "create-ecdsa": "as create",
     "read": "as create",
     "read-ed25519": "as create",
     "rotate": "as create",
@@ -119,6 +136,8 @@ def _run(http: httpx.Client, token: str) -> dict[str, Shape]:
             found["ct9"] = "vault:v9:" + data["ciphertext"].split(":", 2)[2]
         if name == "sign":
             found["sig"] = data["signature"]
+        if name == "hmac":
+            found["tag"] = data["hmac"]
     return shapes
 
 

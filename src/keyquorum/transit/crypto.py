@@ -55,27 +55,34 @@ def check_key_version(item: dict[str, Any]) -> None:
                              "encrypts with the latest version")
 
 
-async def each(call: Call, item_work: Item) -> Answer:
-    """Run a single request or every ``batch_input`` item; items fail alone."""
+async def each(call: Call, item_work: Item, *,
+               failed_item: dict[str, Any] | None = None) -> Answer:
+    """Run a single request or every ``batch_input`` item; items fail alone.
+
+    As Vault answers these (rewrap, sign, verify, hmac): 200 with every result, a
+    failed item carrying ``error`` (and ``failed_item``'s fields: verify's
+    ``valid: false``), ``reference`` always echoed ("" when not given)."""
     fields.refuse_unsupported(call.body, REFUSED)
     items = batch_items(call.body, call.services.core.settings.max_batch_items)
     if items is None:
         return Answer(await item_work(call.body))
     results: list[dict[str, Any]] = []
-    failed = False
     call.in_batch = True
     for item in items:
-        reference = item.get("reference")
         try:
             fields.refuse_unsupported(item, REFUSED)
             result = await item_work(item)
         except KeyquorumError as error:
-            failed = True
-            result = {"error": vault_message(error)}
-        if reference is not None:
-            result["reference"] = reference
+            result = {**(failed_item or {}), "error": vault_message(error)}
+        result["reference"] = reference_of(item)
         results.append(result)
-    return Answer({"batch_results": results}, status=400 if failed else 200)
+    return Answer({"batch_results": results})
+
+
+def reference_of(item: dict[str, Any]) -> Any:
+    """The item's ``reference``, echoed as Vault does ("" when not given)."""
+    reference = item.get("reference")
+    return "" if reference is None else reference
 
 
 def native_ciphertext(item: dict[str, Any], latest: Callable[[], int | None]) -> str:

@@ -34,6 +34,7 @@ from keyquorum.transit.crypto import (
     check_key_version,
     context_of,
     native_ciphertext,
+    reference_of,
 )
 from keyquorum.transit.envelope import Answer
 from keyquorum.transit.types import spec_for_type
@@ -121,10 +122,9 @@ async def _run(call: Call, segment: str, name: str, translate: Any, shape: Any) 
     for index, (item, result) in enumerate(zip(items, answer["results"], strict=True)):
         shaped = {"error": refused.get(index) or _vault_error(result)} if "error" in result \
             else shape(result)
-        if item.get("reference") is not None:
-            shaped["reference"] = item["reference"]
+        shaped["reference"] = reference_of(item)
         results.append(shaped)
-    failed = any("error" in result for result in results)
+    failed = any("error" in result for result in results)  # Vault: 400 for these two
     return Answer({"batch_results": results}, status=400 if failed else 200)
 
 

@@ -139,7 +139,7 @@ async def verify(call: Call) -> Answer:
 
         return await call.run_item("verify", name, work, permission="verify")
 
-    return await each(call, one)
+    return await each(call, one, failed_item={"valid": False})
 
 
 async def _verify_hmac(call: Call, name: str, item: dict[str, Any]) -> dict[str, Any]:
