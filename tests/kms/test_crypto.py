@@ -198,3 +198,28 @@ def test_wrong_key_usage_is_refused_and_nothing_is_made(kms: Any, aes: str) -> N
     with pytest.raises(ClientError) as refused:
         kms.get_public_key(KeyId=aes)
     assert _code(refused) == "UnsupportedOperationException"
+
+
+def test_ml_dsa_with_an_external_mu_makes_an_ordinary_signature(kms: Any) -> None:
+    """EXTERNAL_MU: the client computes FIPS 204's mu = SHAKE256(tr || 0 || 0 || M) with
+    tr = SHAKE256(public key); the signature verifies against the message itself."""
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    key_id = kms.create_key(KeySpec="ML_DSA_44", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    key_id = key_id["KeyId"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    assert isinstance(public, mldsa.MLDSA44PublicKey)
+    message = b"a large document, hashed where it lives"
+    tr = hashlib.shake_256(public.public_bytes_raw()).digest(64)
+    mu = hashlib.shake_256(tr + b"\x00\x00" + message).digest(64)
+    signature = kms.sign(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU",
+                         SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    public.verify(signature, message)
+    assert kms.verify(KeyId=key_id, Message=message, Signature=signature,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+    assert kms.verify(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU", Signature=signature,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+    with pytest.raises(ClientError) as refused:
+        kms.sign(KeyId=key_id, Message=mu[:32], MessageType="EXTERNAL_MU",
+                 SigningAlgorithm="ML_DSA_SHAKE_256")
+    assert _code(refused) == "ValidationException"

@@ -6,8 +6,10 @@ the raw 32-byte seed for Ed25519 and ML-DSA, PKCS#8 DER for EC and RSA.
 Ed25519 and ML-DSA sign messages, never digests: both hash internally, and
 signing a caller-supplied digest would be a different scheme (Ed25519ph,
 HashML-DSA) that verifiers do not expect, so a digest is refused with a message
-that says so. ECDSA and RSA-PSS accept either a message (hashed here) or a
-digest the caller computed (``Prehashed``); the digest length must match the
+that says so; the one exception is ML-DSA's external mu (``EXTERNAL_MU``), which
+signs the message's own 64-byte mu and makes an ordinary ML-DSA signature.
+ECDSA and RSA-PSS accept either a message (hashed here) or a digest the caller
+computed (``Prehashed``); the digest length must match the
 named hash so a truncated or mismatched digest can never be signed.
 ``verify`` answers False for a bad signature and raises only for caller mistakes.
 """
@@ -31,6 +33,13 @@ __all__ = [
     "generate_private",
     "verify_with_public_pem",
 ]
+
+EXTERNAL_MU = "external-mu"
+"""``hash_name`` for ML-DSA's externally computed mu (FIPS 204: mu = SHAKE256(tr || M'),
+64 bytes), which AWS KMS calls MessageType EXTERNAL_MU. Unlike HashML-DSA it is not
+another scheme: the signature is an ordinary ML-DSA signature of the message, which any
+ML-DSA verifier checks against the message; only where mu is computed differs."""
+MU_BYTES = 64
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
@@ -126,6 +135,8 @@ class SigningKey:
         """Sign exactly one of ``message`` or ``digest`` (see the module docstring)."""
         data, algorithm, prehashed = _prepare(self.alg, self._spec, message, digest, hash_name)
         family = self._spec.family
+        if algorithm == EXTERNAL_MU:
+            return self._private.sign_mu(data)  # type: ignore[no-any-return]
         if family == "ecdsa":
             return self._private.sign(data, ec.ECDSA(_hash_arg(algorithm, prehashed)))
         if family == "rsa":
@@ -174,7 +185,9 @@ def _verify(
 ) -> bool:
     data, algorithm, prehashed = _prepare(alg, spec, message, digest, hash_name)
     try:
-        if spec.family == "ecdsa":
+        if algorithm == EXTERNAL_MU:
+            public.verify_mu(signature, data)
+        elif spec.family == "ecdsa":
             public.verify(signature, data, ec.ECDSA(_hash_arg(algorithm, prehashed)))
         elif spec.family == "rsa":
             public.verify(signature, data, _pss(algorithm), _hash_arg(algorithm, prehashed))
@@ -196,6 +209,10 @@ def _prepare(
     """Check the caller's arguments; return (data, hash algorithm, is-a-digest)."""
     if (message is None) == (digest is None):
         raise InvalidSignatureInput("pass exactly one of message or digest")
+    if spec.family == "ml-dsa" and hash_name == EXTERNAL_MU:
+        if digest is None or len(digest) != MU_BYTES:
+            raise InvalidSignatureInput(f"an external mu is a {MU_BYTES}-byte digest")
+        return bytes(digest), EXTERNAL_MU, True
     if spec.family in ("ed25519", "ml-dsa"):
         if digest is not None:
             raise InvalidSignatureInput(f"{alg} signs messages, not digests")

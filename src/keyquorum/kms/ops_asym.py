@@ -3,10 +3,10 @@ GenerateMac, VerifyMac, GenerateDataKeyPair(+WithoutPlaintext).
 
 Signing algorithms map onto keyquorum's signing specs: ECDSA (DER signatures, as
 AWS), RSASSA-PSS with the salt as long as the digest (as AWS), Ed25519 and
-ML-DSA over RAW messages. keyquorum's RSA keys pad with PSS only, so RSASSA_PKCS1_V1_5_*
-answers UnsupportedOperationException. A signature or MAC that does not verify
-is audited as a completed verification (as natively) and answered with AWS's
-``KMSInvalidSignatureException`` / ``KMSInvalidMacException``.
+ML-DSA over RAW messages or an EXTERNAL_MU. keyquorum's RSA keys pad with PSS
+only, so RSASSA_PKCS1_V1_5_* answers UnsupportedOperationException. A signature or
+MAC that does not verify is audited as a completed verification (as natively) and
+answered with AWS's ``KMSInvalidSignatureException`` / ``KMSInvalidMacException``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from keyquorum.crypto.signing import EXTERNAL_MU
 from keyquorum.keys.models import Key
 from keyquorum.keys.specs import get_spec
 from keyquorum.kms.call import MAX_PLAINTEXT, KmsCall, require_usage
@@ -53,7 +54,9 @@ def _signing(call: KmsCall, key: Key) -> tuple[str, str | None, bool]:
         raise KmsRequestError(f"SigningAlgorithm {algorithm} is not valid for this key; it "
                               f"supports {', '.join(SIGNING.get(key.spec, ()))}",
                               "InvalidKeyUsageException")
-    digest = message_type == "DIGEST"
+    digest = message_type != "RAW"
+    if message_type == "EXTERNAL_MU" and algorithm == "ML_DSA_SHAKE_256":
+        return algorithm, EXTERNAL_MU, True  # the 64-byte mu the caller computed
     if message_type == "EXTERNAL_MU" or (digest and algorithm in ("ED25519_SHA_512",
                                                                   "ML_DSA_SHAKE_256")):
         raise unsupported(f"MessageType {message_type} with {algorithm} is not supported; "
