@@ -16,7 +16,6 @@ import httpx
 from . import _access_keys as access
 from . import _admin_calls as admin
 from . import _approvals as dual
-from . import _crypto_calls as crypto
 from . import _custodians as drills
 from . import _protocol as api
 from ._access_keys import AccessKey, AccessKeyInfo
@@ -31,23 +30,7 @@ from ._admin_models import (
     TokenInfo,
 )
 from ._approvals import Approval, ApprovalPage, DualControlSettings
-from ._crypto_models import (
-    DataKey,
-    DataKeyItem,
-    DecapsulateItem,
-    DecryptItem,
-    DecryptResult,
-    EncryptItem,
-    EncryptResult,
-    Mac,
-    ReencryptItem,
-    SharedSecret,
-    Signature,
-    SignItem,
-    Verification,
-    VerifyItem,
-    VerifyMacItem,
-)
+from ._client_crypto import CryptoMethods
 from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus, SealAddStatus
 from ._models import (
     Custodian,
@@ -61,13 +44,13 @@ from ._models import (
     Seal,
     SealStatus,
 )
-from ._protocol import BatchResult, Call, Context, Duration
+from ._protocol import Call, Context, Duration
 from ._transport import client_options, request_options, transport_error
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(CryptoMethods):
     """A keyquorum client over HTTP.
 
     ``addr`` defaults to ``$KEYQUORUM_ADDR`` or ``http://127.0.0.1:8200``;
@@ -295,104 +278,6 @@ class Client:
 
     def public_key(self, name: str, version: int | None = None) -> PublicKey:
         return self._run(api.public_key(name, version))
-
-    # --- cryptographic operations ---------------------------------------------
-
-    def encrypt(self, key: str, plaintext: bytes | str,
-                context: Context | None = None) -> EncryptResult:
-        """Encrypt under the key's primary version; ``context`` is bound as associated data."""
-        return self._run(crypto.encrypt(key, plaintext, context))
-
-    def encrypt_batch(self, key: str, items: Sequence[EncryptItem | bytes | str]
-                      ) -> BatchResult[EncryptResult]:
-        return self._run(crypto.encrypt_batch(key, items))
-
-    def decrypt(self, ciphertext: str, context: Context | None = None, *,
-                key: str | None = None,
-                unsafe_allow_compromised: bool = False) -> DecryptResult:
-        """Decrypt; the key is found from the ciphertext (``key`` pins it).
-
-        ``unsafe_allow_compromised`` decrypts under a compromised version: DANGER,
-        audited, for recovering data only.
-        """
-        return self._run(crypto.decrypt(ciphertext, context, key=key,
-                                     unsafe_allow_compromised=unsafe_allow_compromised))
-
-    def decrypt_batch(self, items: Sequence[DecryptItem | str], *, key: str | None = None,
-                      unsafe_allow_compromised: bool = False) -> BatchResult[DecryptResult]:
-        return self._run(crypto.decrypt_batch(items, key=key,
-                                           unsafe_allow_compromised=unsafe_allow_compromised))
-
-    def reencrypt(self, ciphertext: str, context: Context | None = None, *,
-                  destination_key: str | None = None,
-                  destination_context: Context | None = None,
-                  unsafe_allow_compromised: bool = False) -> EncryptResult:
-        """Re-encrypt under the primary version (or another key); plaintext never leaves."""
-        return self._run(crypto.reencrypt(
-            ciphertext, context, destination_key=destination_key,
-            destination_context=destination_context,
-            unsafe_allow_compromised=unsafe_allow_compromised))
-
-    def reencrypt_batch(self, items: Sequence[ReencryptItem | str], *,
-                        unsafe_allow_compromised: bool = False) -> BatchResult[EncryptResult]:
-        return self._run(crypto.reencrypt_batch(
-            items, unsafe_allow_compromised=unsafe_allow_compromised))
-
-    def datakey(self, key: str, *, bits: int | None = None, context: Context | None = None,
-                plaintext: bool = True) -> DataKey:
-        """A fresh data key wrapped under ``key`` (and in clear unless ``plaintext=False``)."""
-        return self._run(crypto.datakey(key, bits=bits, context=context, plaintext=plaintext))
-
-    def datakey_batch(self, key: str, items: Sequence[DataKeyItem]) -> BatchResult[DataKey]:
-        return self._run(crypto.datakey_batch(key, items))
-
-    def sign(self, key: str, message: bytes | str | None = None, *,
-             digest: bytes | None = None, hash: str | None = None) -> Signature:
-        """Sign a message, or a precomputed ``digest`` made with ``hash``."""
-        return self._run(crypto.sign(key, message, digest=digest, hash=hash))
-
-    def sign_batch(self, key: str,
-                   items: Sequence[SignItem | bytes | str]) -> BatchResult[Signature]:
-        return self._run(crypto.sign_batch(key, items))
-
-    def verify(self, key: str, signature: bytes, message: bytes | str | None = None, *,
-               digest: bytes | None = None, hash: str | None = None,
-               key_version: int | None = None) -> Verification:
-        """Check a signature (by the primary version unless ``key_version``); truthy if valid."""
-        return self._run(crypto.verify(key, signature, message, digest=digest, hash=hash,
-                                    key_version=key_version))
-
-    def verify_batch(self, key: str,
-                     items: Sequence[VerifyItem]) -> BatchResult[Verification]:
-        return self._run(crypto.verify_batch(key, items))
-
-    def mac(self, key: str, message: bytes | str) -> Mac:
-        return self._run(crypto.mac(key, message))
-
-    def mac_batch(self, key: str, messages: Sequence[bytes | str]) -> BatchResult[Mac]:
-        return self._run(crypto.mac_batch(key, messages))
-
-    def verify_mac(self, key: str, message: bytes | str, mac: bytes, *,
-                   key_version: int | None = None) -> Verification:
-        return self._run(crypto.verify_mac(key, message, mac, key_version=key_version))
-
-    def verify_mac_batch(self, key: str,
-                         items: Sequence[VerifyMacItem]) -> BatchResult[Verification]:
-        return self._run(crypto.verify_mac_batch(key, items))
-
-    def decapsulate(self, key: str, encapsulation: bytes, *, key_version: int | None = None,
-                    context: Context | None = None) -> SharedSecret:
-        """Recover the shared secret of an encapsulation made with the key's public key."""
-        return self._run(crypto.decapsulate(key, encapsulation, key_version=key_version,
-                                         context=context))
-
-    def decapsulate_batch(self, key: str, items: Sequence[DecapsulateItem | bytes]
-                          ) -> BatchResult[SharedSecret]:
-        return self._run(crypto.decapsulate_batch(key, items))
-
-    def random(self, n: int) -> bytes:
-        """``n`` (1-1024) random bytes from the server's CSPRNG."""
-        return self._run(crypto.random(n))
 
     # --- tokens and policies ----------------------------------------------------
 
