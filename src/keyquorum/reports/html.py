@@ -32,8 +32,9 @@ table{border-collapse:collapse;width:100%;margin:.5em 0}
 th,td{border:1px solid #d0d7de;padding:.35em .5em;text-align:left;vertical-align:top}
 th{background:#f6f8fa}.status{font-weight:600;text-transform:uppercase;font-size:.85em}
 .pass{color:#1a7f37}.attention{color:#9a6700}.fail{color:#cf222e}
-ul{margin:.2em 0;padding-left:1.2em}code{font-size:.9em;overflow-wrap:anywhere}
-td{overflow-wrap:anywhere}.provenance{border:1px solid #d0d7de;padding:.5em .8em;
+ul{margin:.2em 0;padding-left:1.2em}code{font-size:.9em}
+td{overflow-wrap:break-word}.status{white-space:nowrap}
+.provenance{border:1px solid #d0d7de;padding:.5em .8em;
 background:#f6f8fa;font-size:.9em}.provenance dt{font-weight:600;float:left;width:11em}
 .provenance dd{margin:0 0 .1em 11em;overflow-wrap:anywhere}
 @page{size:A4;margin:12mm}
@@ -47,13 +48,23 @@ def _e(value: object) -> str:
     return html.escape("\u2014" if value is None or value == "" else str(value), quote=True)
 
 
+def _time(value: str | None) -> str:
+    """A time as the CLI shows it (whole seconds, UTC): ``2026-12-05T07:48:51Z``."""
+    return value.split(".")[0].removesuffix("Z") + "Z" if value else "\u2014"
+
+
+def _name(value: str) -> str:
+    """A key name, escaped, that may wrap after a ``/`` but never inside a segment."""
+    return "/<wbr>".join(_e(part) for part in str(value).split("/"))
+
+
 def _provenance(facts: dict[str, Any] | None) -> str:
     """The page's origin, first thing on it; the same facts in a meta tag for tools."""
     if not facts:
         return ""
     head = facts["audit_chain_head"]
     rows = [("server", f"{facts['server']['node']} (keyquorum {facts['server']['version']})"),
-            ("generated", facts["generated_at"]),
+            ("generated", _time(facts["generated_at"])),
             ("audit chain head", f"record {head['records']}, chain hash "
                                  f"{head['chain_hash']}"),
             ("signed by", f"audit checkpoint key {facts['audit_key_id']}"),
@@ -72,7 +83,7 @@ def _control_row(control: dict[str, Any]) -> str:
     if control["keys"]:
         flagged = [k for k in control["keys"] if k["status"] != "pass"]
         passed = len(control["keys"]) - len(flagged)
-        items = "".join(f"<li><code>{_e(k['key'])}</code> {_status(k['status'])}: "
+        items = "".join(f"<li><code>{_name(k['key'])}</code> {_status(k['status'])}: "
                         f"{_e(k['reason'])}</li>" for k in flagged)
         keys = (f"<p>Keys: {passed} pass" + (f", {len(flagged)} not:" if flagged else ".")
                 + "</p>" + (f"<ul>{items}</ul>" if items else ""))
@@ -105,21 +116,23 @@ def render_inventory_html(inventory: Inventory, facts: dict[str, Any] | None = N
         period = key["crypto_period"]
         findings = "".join(f"<li><strong>{_e(f['flag'])}</strong>: {_e(f['detail'])}</li>"
                            for f in key["findings"])
+        described = f"<br>{_e(key['description'])}" if key["description"] else ""
+        upper = "" if key["protect_count_exact"] else "&le; "
+        # Seven columns, pairs stacked in a cell: the table fits a printed A4 page.
         rows.append(
-            f"<tr><td><code>{_e(key['name'])}</code><br>{_e(key['description'])}</td>"
-            f"<td>{_e(key['owner'])}</td><td>{_e(key['spec'])}</td><td>{_e(key['state'])}</td>"
-            f"<td>{_e(key['primary_version'])} of {len(key['versions'])}</td>"
-            f"<td>{'' if key['protect_count_exact'] else '&le; '}{_e(key['protect_count'])}"
-            f"</td><td>{_e(key['last_used_at'])}</td>"
-            f"<td>{_e(key['primary_age_days'])} of {_e(period['seconds'] // 86400)} days"
-            f"</td><td>{_e(key['next_rotation'])}</td>"
+            f"<tr><td><code>{_name(key['name'])}</code>{described}</td>"
+            f"<td>{_e(key['owner'])}</td><td>{_e(key['spec'])}<br>{_e(key['state'])}</td>"
+            f"<td>{_e(key['primary_version'])} of {len(key['versions'])}<br>"
+            f"{upper}{_e(key['protect_count'])}</td>"
+            f"<td>{_time(key['last_used_at'])}<br>{_time(key['next_rotation'])}</td>"
+            f"<td>{_e(key['primary_age_days'])} of {_e(period['seconds'] // 86400)} days</td>"
             f"<td>{f'<ul>{findings}</ul>' if findings else ''}</td></tr>")
     return _page("keyquorum key inventory", facts=facts, content=(
-        f"<p>Generated {_e(body['generated_at'])}. {_e(summary['keys'])} key(s): {states}. "
+        f"<p>{_e(summary['keys'])} key(s): {states}. "
         f"Flags: {flags}.{_UPPER_BOUND if summary['protect_counts'] != 'exact' else ''}</p>"
-        "<table><tr><th>key</th><th>owner</th><th>spec</th>"
-        "<th>state</th><th>primary</th><th>protects</th><th>last use</th>"
-        "<th>primary age / crypto-period</th><th>next rotation</th><th>flags</th></tr>"
+        "<table><tr><th>key</th><th>owner</th><th>spec<br>state</th>"
+        "<th>primary version<br>protects</th><th>last use<br>next rotation</th>"
+        "<th>primary age / crypto-period</th><th>flags</th></tr>"
         f"{''.join(rows)}</table>"))
 
 
@@ -128,7 +141,7 @@ def _key_item(key: dict[str, Any], reasons: dict[tuple[str, str], str]) -> str:
     failing = "".join(
         f"<li><code>{_e(cid)}</code> {_status(status)}: {_e(reasons.get((key['key'], cid)))}"
         "</li>" for cid, status in key["controls"].items() if status != "pass")
-    return (f"<li><code>{_e(key['key'])}</code> (owner {_e(key['owner'])}) "
+    return (f"<li><code>{_name(key['key'])}</code> (owner {_e(key['owner'])}) "
             f"{_status(key['status'])}<ul>{failing}</ul></li>")
 
 

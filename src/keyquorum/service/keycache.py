@@ -160,7 +160,16 @@ class KeyCache:
             return counter.count
 
     def release_unused(self) -> None:
-        """Give back every unused reserved count (before a seal or a clean shutdown)."""
+        """Give back every unused reserved count (before a seal or a clean shutdown).
+
+        The last-use times kept in memory are written too (the scheduler writes them
+        every interval): a seal or restart soon after a use would otherwise lose it.
+        """
+        pending = self.pending_use()
+        if pending:
+            with self._engine.begin() as conn:
+                for key_id, per_version in pending:
+                    keys_repo.record_last_used(conn, key_id, per_version)
         with self._lock:
             loaded_keys = list(self._by_name.values())
         for loaded in loaded_keys:
