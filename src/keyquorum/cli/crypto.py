@@ -214,4 +214,4 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "sign": sign, "verify": verify, "mac": mac, "verify-mac": verify_mac,
     "decapsulate": decapsulate, "random": random,
 }
-"""The top-level commands of this module, by name (``keyquorum.cli.main`` loads them)."""
+"""The top-level commands of this module, by name (``keyquorum.cli.tree`` loads them)."""

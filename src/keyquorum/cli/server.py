@@ -38,7 +38,9 @@ def server(
     tls_key: Annotated[Path | None, typer.Option(
         "--tls-key", help="TLS private key (PEM).", exists=True, dir_okay=False)] = None,
     allow_plain_http: Annotated[bool, typer.Option(
-        "--allow-plain-http", help="Serve without TLS (loopback or behind a TLS proxy).")
+        "--allow-plain-http",
+        help="Serve plain HTTP on a non-loopback address (behind a TLS proxy); loopback "
+             "needs no flag.")
     ] = False,
     unsafe_test_clock: Annotated[bool, typer.Option(
         "--unsafe-test-clock", help="DANGER: let clients move the server's clock (tests only).")

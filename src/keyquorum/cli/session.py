@@ -125,4 +125,4 @@ def status(ctx: typer.Context) -> None:
 
 
 COMMANDS: dict[str, Callable[..., Any]] = {"login": login, "logout": logout, "status": status}
-"""The top-level commands of this module, by name (``keyquorum.cli.main`` loads them)."""
+"""The top-level commands of this module, by name (``keyquorum.cli.tree`` loads them)."""
