@@ -282,3 +282,41 @@ def test_a_bad_recovery_config_is_refused_with_the_rule(config: dict[str, Any],
                                                         message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_recovery_config(config)
+
+
+def test_operator_restore_and_drill_commands_take_the_pin_and_the_local_seals(
+        victim: Victim, make_core: CoreFactory, moto_kms: MotoKms, tmp_path: Path) -> None:
+    """The same through ``keyquorum operator restore|drill`` (no server needed)."""
+    from typer.testing import CliRunner
+
+    from keyquorum.cli.main import app
+
+    config = tmp_path / "recovery.json"
+    config.write_text(json.dumps(_recovery(victim, moto_kms)))
+    attacker = make_core()
+    forged = _write_backup(attacker, tmp_path / "attacker.kqbk")
+    runner = CliRunner()
+
+    def kq(*args: str) -> Any:
+        return runner.invoke(app, list(args), env={"KEYQUORUM_ADDR": "http://127.0.0.1:9"})
+
+    refused = kq("operator", "restore", str(forged), "--data-dir", str(tmp_path / "r1"),
+                 "--recovery-config", str(config))
+    assert refused.exit_code == 1 and "backup_mismatch" in refused.stderr
+    assert not (tmp_path / "r1").exists()
+    failed = kq("--json", "operator", "drill", "--backup", str(forged), "--recovery-config",
+                str(config))
+    assert failed.exit_code == 1 and json.loads(failed.stdout)["ok"] is False
+    passed = kq("--json", "operator", "drill", "--backup", str(victim.backup),
+                "--recovery-config", str(config))
+    assert passed.exit_code == 0, passed.output
+    report = json.loads(passed.stdout)
+    assert report["pinned"] is True and report["seal_fingerprint"] == victim.fingerprint
+    restored = kq("--json", "operator", "restore", str(victim.backup), "--data-dir",
+                  str(tmp_path / "r2"), "--expect", victim.fingerprint, "--share",
+                  victim.shares[0], "--share", victim.shares[2])
+    assert restored.exit_code == 0, restored.output
+    assert json.loads(restored.stdout)["seal_fingerprint"] == victim.fingerprint
+    bad = kq("operator", "restore", str(victim.backup), "--data-dir", str(tmp_path / "r3"),
+             "--expect", "kqfp1:nothex")
+    assert bad.exit_code != 0 and "64 hex digits" in bad.output
