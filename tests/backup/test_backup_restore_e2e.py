@@ -53,6 +53,7 @@ class Made:
     signatures: list[tuple[str, bytes, str]] = field(default_factory=list)
     macs: list[tuple[str, bytes, str]] = field(default_factory=list)
     backup_summary: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""  # the seal fingerprint custodian status showed
 
 
 def kq(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -108,6 +109,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
                                        "KEYQUORUM_TOKEN": operator["token"]})
         assert answer.returncode == 0, answer.stderr
         made.backup_summary = json.loads(answer.stdout)
+        made.fingerprint = ok(server.client().get("/v1/sys/custodians"))["seal_fingerprint"]
     finally:
         server.stop()
     shutil.rmtree(base / "data")  # the original is gone: only the backup is left
@@ -134,6 +136,10 @@ def test_backup_file_is_private_and_its_header_names_what_it_holds(made: Made) -
     assert public["tables"]["tokens"] >= 3 and public["tables"]["audit_records"] > 10
     assert public["canaries"] == len(SPECS) == made.backup_summary["canaries"]
     assert made.backup_summary["backup_id"] == public["backup_id"]
+    # Every backup shows the seal fingerprint, the one custodian status shows (review F1).
+    assert made.fingerprint.startswith("kqfp1:")
+    assert made.backup_summary["seal_fingerprint"] == public["seal_fingerprint"] \
+        == made.fingerprint
     raw = made.backup.read_bytes()
     assert b"bk/aes" not in raw and b"secret" not in raw  # names and rows only in the body
 
