@@ -18,9 +18,10 @@ from inprocess_server import InProcessServer
 from keyquorum.crypto.kem import encapsulate
 
 AEAD_SPECS = ["aes-256-gcm", "chacha20-poly1305", "xchacha20-poly1305", "aes-256-gcm-siv"]
-MAC_SPECS = ["hmac-sha256", "hmac-sha384", "hmac-sha512"]
-ECDSA_RSA = {"ecdsa-p256": "sha256", "ecdsa-p384": "sha384", "ecdsa-secp256k1": "sha256",
-             "rsa-3072": "sha256", "rsa-4096": "sha256"}
+MAC_SPECS = ["hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"]
+ECDSA_RSA = {"ecdsa-p256": "sha256", "ecdsa-p384": "sha384", "ecdsa-p521": "sha512",
+             "ecdsa-secp256k1": "sha256", "rsa-2048": "sha256", "rsa-3072": "sha256",
+             "rsa-4096": "sha256"}
 MESSAGE_ONLY = ["ed25519", "ml-dsa-44", "ml-dsa-65", "ml-dsa-87"]
 KEM_SPECS = ["ml-kem-768", "ml-kem-1024", "x25519", "x25519-ml-kem-768"]
 ALL_SPECS = AEAD_SPECS + MAC_SPECS + list(ECDSA_RSA) + MESSAGE_ONLY + KEM_SPECS
@@ -138,7 +139,7 @@ def test_aead_encrypt_decrypt_reencrypt_datakey(http: httpx.Client, keys: dict[s
 @pytest.mark.parametrize("spec", MAC_SPECS)
 def test_mac_and_verify_mac(http: httpx.Client, keys: dict[str, str], spec: str) -> None:
     name = keys[spec]
-    size = {"hmac-sha256": 32, "hmac-sha384": 48, "hmac-sha512": 64}[spec]
+    size = {"hmac-sha224": 28, "hmac-sha256": 32, "hmac-sha384": 48, "hmac-sha512": 64}[spec]
     message = b64(b"message for " + spec.encode())
     tag = ok(http.post(f"/v1/keys/{name}/mac", json={"message": message}))["mac"]
     assert len(unb64(tag)) == size

@@ -12,6 +12,7 @@ from keyquorum.crypto.mac import MAC_ALGORITHMS, MacKey, generate_key
 RFC4231_KEY = bytes([0xAA] * 131)
 RFC4231_MSG = b"Test Using Larger Than Block-Size Key - Hash Key First"
 RFC4231_TAGS = {
+    "hmac-sha224": "95e9a0db962095adaebe9b2d6f0dbce2d499f112f2d2b7273fa6870e",
     "hmac-sha256": "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
     "hmac-sha384": "4ece084485813e9088d2c63a041bc5b44f9ef1012a2b588f3cd11f05033ac4c6"
                    "0c2ef6ab4030fe8296248df163f44952",

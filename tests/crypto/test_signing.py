@@ -20,8 +20,9 @@ from keyquorum.crypto.signing import (
 MESSAGE = b"transfer 100 to alice"
 PREHASH_ALGORITHMS = [a for a in SIGNING_ALGORITHMS if a.startswith(("ecdsa", "rsa"))]
 MESSAGE_ONLY = [a for a in SIGNING_ALGORITHMS if a not in PREHASH_ALGORITHMS]
-DEFAULT_HASH = {"ecdsa-p256": "sha256", "ecdsa-p384": "sha384", "ecdsa-secp256k1": "sha256",
-                "rsa-3072": "sha256", "rsa-4096": "sha256"}
+DEFAULT_HASH = {"ecdsa-p256": "sha256", "ecdsa-p384": "sha384", "ecdsa-p521": "sha512",
+                "ecdsa-secp256k1": "sha256", "rsa-2048": "sha256", "rsa-3072": "sha256",
+                "rsa-4096": "sha256"}
 
 
 @pytest.fixture(scope="module")

@@ -176,6 +176,18 @@ def test_imported_keys_and_unapproved_algorithms_need_attention() -> None:
     assert key_status(found["nist-generation"], "app/imp") == "pass"
 
 
+def test_rsa_2048_keys_need_attention_and_the_other_compat_specs_pass() -> None:
+    found = controls(evidence(make_key("app/rsa2k", spec="rsa-2048", purpose="sign"),
+                              make_key("app/p521", spec="ecdsa-p521", purpose="sign"),
+                              make_key("app/h224", spec="hmac-sha224", purpose="mac")))
+    generation = found["nist-generation"]
+    assert key_status(generation, "app/rsa2k") == "attention"
+    reason = next(r.reason for r in generation.keys if r.key == "app/rsa2k")
+    assert "through 2030" in reason and "rsa-3072" in reason
+    assert key_status(generation, "app/p521") == "pass"
+    assert key_status(generation, "app/h224") == "pass"
+
+
 def test_undocumented_keys_need_attention_for_the_architecture_description() -> None:
     found = controls(evidence(make_key("app/bare", owner=None, description=None)))
     control = found["pci-3.6.1.1"]

@@ -167,6 +167,8 @@ class _MessageOrDigest(Body):
     message: Base64Bytes | None = Field(default=None, repr=False)
     digest: Base64Bytes | None = None
     hash: Literal["sha256", "sha384", "sha512"] | None = None
+    scheme: Literal["pss", "pkcs1v15"] | None = None
+    """RSA keys only: the padding (pss when absent); any other key refuses it."""
 
     @model_validator(mode="after")
     def _one_input(self) -> _MessageOrDigest:

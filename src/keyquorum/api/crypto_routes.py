@@ -85,14 +85,15 @@ def _sign(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: Si
           may_block: bool) -> Used:
     assert name is not None
     return ops.sign(ctx, name, message=item.message, digest=item.digest, hash_name=item.hash,
-                    may_block=may_block)
+                    scheme=item.scheme, may_block=may_block)
 
 
 def _verify(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: VerifyItem,
             may_block: bool) -> Used:
     assert name is not None
     return ops.verify(ctx, name, item.signature, message=item.message, digest=item.digest,
-                      hash_name=item.hash, version=item.key_version, may_block=may_block)
+                      hash_name=item.hash, version=item.key_version, scheme=item.scheme,
+                      may_block=may_block)
 
 
 def _mac(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: MacItem,

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from keyquorum.crypto.errors import InvalidSignatureInput
 
-CURVE_BYTES = {"ecdsa-p256": 32, "ecdsa-p384": 48, "ecdsa-secp256k1": 32}
+CURVE_BYTES = {"ecdsa-p256": 32, "ecdsa-p384": 48, "ecdsa-p521": 66,
+               "ecdsa-secp256k1": 32}
 
 
 def der_to_raw(alg: str, der: bytes) -> bytes:

@@ -14,6 +14,7 @@ from keyquorum.crypto.random import random_bytes
 __all__ = ["MAC_ALGORITHMS", "MacKey", "generate_key"]
 
 _HASHES: dict[str, tuple[str, int]] = {
+    "hmac-sha224": ("sha224", 28),  # AWS KMS HMAC_224 compatibility
     "hmac-sha256": ("sha256", 32),
     "hmac-sha384": ("sha384", 48),
     "hmac-sha512": ("sha512", 64),

@@ -1,4 +1,4 @@
-"""Digital signatures: Ed25519, ECDSA, RSA-PSS and ML-DSA.
+"""Digital signatures: Ed25519, ECDSA, RSA (PSS or PKCS#1 v1.5) and ML-DSA.
 
 Private material is stored in one fixed shape per family (see docs/FORMAT.md):
 the raw 32-byte seed for Ed25519 and ML-DSA, PKCS#8 DER for EC and RSA.
@@ -12,6 +12,12 @@ ECDSA and RSA-PSS accept either a message (hashed here) or a digest the caller
 computed (``Prehashed``); the digest length must match the
 named hash so a truncated or mismatched digest can never be signed.
 ``verify`` answers False for a bad signature and raises only for caller mistakes.
+
+RSA pads with PSS unless the caller names ``scheme="pkcs1v15"`` (RSASSA-PKCS1-v1_5,
+RFC 8017 §8.2): still sound for signatures and what many verifiers (JWT RS256, X.509
+tooling, AWS KMS and Vault clients) expect. PSS stays the default because its security
+proof is tight. A scheme on a key that is not RSA is refused rather than ignored, so a
+caller never believes a padding was applied that was not.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from keyquorum.crypto.errors import InvalidSignatureInput, UnsupportedAlgorithm
 
 __all__ = [
+    "SCHEMES",
     "SIGNING_ALGORITHMS",
     "SigningKey",
     "generate_private",
@@ -40,6 +47,11 @@ EXTERNAL_MU = "external-mu"
 another scheme: the signature is an ordinary ML-DSA signature of the message, which any
 ML-DSA verifier checks against the message; only where mu is computed differs."""
 MU_BYTES = 64
+
+PSS = "pss"
+PKCS1V15 = "pkcs1v15"
+SCHEMES = (PSS, PKCS1V15)
+"""RSA signature paddings; ``None`` means PSS."""
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
@@ -62,7 +74,11 @@ _SPECS: dict[str, _Spec] = {
     "ed25519": _Spec("ed25519"),
     "ecdsa-p256": _Spec("ecdsa", "sha256", curve=ec.SECP256R1),
     "ecdsa-p384": _Spec("ecdsa", "sha384", curve=ec.SECP384R1),
+    "ecdsa-p521": _Spec("ecdsa", "sha512", curve=ec.SECP521R1),
     "ecdsa-secp256k1": _Spec("ecdsa", "sha256", curve=ec.SECP256K1),
+    # 2048 bits is ~112-bit security: allowed by NIST SP 800-57 through 2030, offered for
+    # AWS KMS and Vault compatibility; 3072+ is what docs/API.md recommends.
+    "rsa-2048": _Spec("rsa", "sha256", bits=2048),
     "rsa-3072": _Spec("rsa", "sha256", bits=3072),
     "rsa-4096": _Spec("rsa", "sha256", bits=4096),
     "ml-dsa-44": _Spec("ml-dsa", mldsa_private=mldsa.MLDSA44PrivateKey,
@@ -131,16 +147,19 @@ class SigningKey:
         message: bytes | None = None,
         digest: bytes | None = None,
         hash_name: str | None = None,
+        scheme: str | None = None,
     ) -> bytes:
         """Sign exactly one of ``message`` or ``digest`` (see the module docstring)."""
-        data, algorithm, prehashed = _prepare(self.alg, self._spec, message, digest, hash_name)
+        data, algorithm, prehashed = _prepare(self.alg, self._spec, message, digest, hash_name,
+                                              scheme)
         family = self._spec.family
         if algorithm == EXTERNAL_MU:
             return self._private.sign_mu(data)  # type: ignore[no-any-return]
         if family == "ecdsa":
             return self._private.sign(data, ec.ECDSA(_hash_arg(algorithm, prehashed)))
         if family == "rsa":
-            return self._private.sign(data, _pss(algorithm), _hash_arg(algorithm, prehashed))
+            return self._private.sign(data, _rsa_padding(algorithm, scheme),
+                                      _hash_arg(algorithm, prehashed))
         return self._private.sign(data)
 
     def verify(
@@ -150,9 +169,11 @@ class SigningKey:
         message: bytes | None = None,
         digest: bytes | None = None,
         hash_name: str | None = None,
+        scheme: str | None = None,
     ) -> bool:
         """True if ``signature`` is valid; False for any bad signature."""
-        return _verify(self.alg, self._spec, self._public, signature, message, digest, hash_name)
+        return _verify(self.alg, self._spec, self._public, signature, message, digest, hash_name,
+                       scheme)
 
 
 def verify_with_public_pem(
@@ -163,6 +184,7 @@ def verify_with_public_pem(
     message: bytes | None = None,
     digest: bytes | None = None,
     hash_name: str | None = None,
+    scheme: str | None = None,
 ) -> bool:
     """Verify against a SubjectPublicKeyInfo PEM, as a client would."""
     spec = _spec(alg)
@@ -171,7 +193,7 @@ def verify_with_public_pem(
     except (ValueError, UnicodeError, TypeError, AttributeError, _PycaUnsupported):
         raise ValueError(f"public_pem is not a valid {alg} public key") from None
     _check_public(alg, spec, public)
-    return _verify(alg, spec, public, signature, message, digest, hash_name)
+    return _verify(alg, spec, public, signature, message, digest, hash_name, scheme)
 
 
 def _verify(
@@ -182,15 +204,17 @@ def _verify(
     message: bytes | None,
     digest: bytes | None,
     hash_name: str | None,
+    scheme: str | None,
 ) -> bool:
-    data, algorithm, prehashed = _prepare(alg, spec, message, digest, hash_name)
+    data, algorithm, prehashed = _prepare(alg, spec, message, digest, hash_name, scheme)
     try:
         if algorithm == EXTERNAL_MU:
             public.verify_mu(signature, data)
         elif spec.family == "ecdsa":
             public.verify(signature, data, ec.ECDSA(_hash_arg(algorithm, prehashed)))
         elif spec.family == "rsa":
-            public.verify(signature, data, _pss(algorithm), _hash_arg(algorithm, prehashed))
+            public.verify(signature, data, _rsa_padding(algorithm, scheme),
+                          _hash_arg(algorithm, prehashed))
         else:
             public.verify(signature, data)
     except (InvalidSignature, ValueError, TypeError):
@@ -205,10 +229,17 @@ def _prepare(
     message: bytes | None,
     digest: bytes | None,
     hash_name: str | None,
+    scheme: str | None = None,
 ) -> tuple[bytes, Any, bool]:
     """Check the caller's arguments; return (data, hash algorithm, is-a-digest)."""
     if (message is None) == (digest is None):
         raise InvalidSignatureInput("pass exactly one of message or digest")
+    if scheme is not None:
+        if spec.family != "rsa":
+            raise InvalidSignatureInput(
+                f"scheme applies to RSA keys only; {alg} has one signature scheme")
+        if scheme not in SCHEMES:
+            raise InvalidSignatureInput(f"scheme must be one of {', '.join(SCHEMES)}")
     if spec.family == "ml-dsa" and hash_name == EXTERNAL_MU:
         if digest is None or len(digest) != MU_BYTES:
             raise InvalidSignatureInput(f"an external mu is a {MU_BYTES}-byte digest")
@@ -238,8 +269,11 @@ def _hash_arg(algorithm: Any, prehashed: bool) -> Any:
     return Prehashed(algorithm) if prehashed else algorithm
 
 
-def _pss(algorithm: Any) -> padding.PSS:
-    """PSS with MGF1 over the same hash and salt as long as the digest (RFC 8017 §9.1)."""
+def _rsa_padding(algorithm: Any, scheme: str | None) -> padding.AsymmetricPadding:
+    """PSS with MGF1 over the same hash and salt as long as the digest (RFC 8017 §9.1),
+    or PKCS#1 v1.5 when the caller names it."""
+    if scheme == PKCS1V15:
+        return padding.PKCS1v15()
     return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
 
 

@@ -57,13 +57,18 @@ _SPECS = (
     KeySpec("chacha20-poly1305", "aead", ("encrypt",), GCM_RANDOM_NONCE_LIMIT),
     KeySpec("xchacha20-poly1305", "aead", ("encrypt",)),
     KeySpec("aes-256-gcm-siv", "aead", ("encrypt",)),
+    KeySpec("hmac-sha224", "mac", ("mac",)),  # for AWS HMAC_224; prefer hmac-sha256
     KeySpec("hmac-sha256", "mac", ("mac",)),
     KeySpec("hmac-sha384", "mac", ("mac",)),
     KeySpec("hmac-sha512", "mac", ("mac",)),
     KeySpec("ed25519", "sign", ("sign",), asymmetric=True),
     KeySpec("ecdsa-p256", "sign", ("sign",), asymmetric=True),
     KeySpec("ecdsa-p384", "sign", ("sign",), asymmetric=True),
+    KeySpec("ecdsa-p521", "sign", ("sign",), asymmetric=True),
     KeySpec("ecdsa-secp256k1", "sign", ("sign",), asymmetric=True),
+    # 112-bit security (NIST SP 800-57: acceptable through 2030), for AWS and Vault
+    # clients; rsa-3072 or rsa-4096 is recommended for new keys.
+    KeySpec("rsa-2048", "sign", ("sign",), asymmetric=True),
     KeySpec("rsa-3072", "sign", ("sign",), asymmetric=True),
     KeySpec("rsa-4096", "sign", ("sign",), asymmetric=True),
     KeySpec("ml-dsa-44", "sign", ("sign",), asymmetric=True),

@@ -38,9 +38,12 @@ KEY_ACTIONS = frozenset({SCHEDULE_DELETION, REVOKE, EXPORT, IMPORT})
 # Specs implementing algorithms NIST approves: AES-GCM (FIPS 197, SP 800-38D), HMAC
 # (FIPS 198-1), ECDSA/EdDSA/RSA (FIPS 186-5), ML-KEM (FIPS 203), ML-DSA (FIPS 204).
 NIST_APPROVED = frozenset({
-    "aes-256-gcm", "hmac-sha256", "hmac-sha384", "hmac-sha512", "ed25519", "ecdsa-p256",
-    "ecdsa-p384", "rsa-3072", "rsa-4096", "ml-dsa-44", "ml-dsa-65", "ml-dsa-87",
-    "ml-kem-768", "ml-kem-1024"})
+    "aes-256-gcm", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512", "ed25519",
+    "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa-3072", "rsa-4096", "ml-dsa-44",
+    "ml-dsa-65", "ml-dsa-87", "ml-kem-768", "ml-kem-1024"})
+# Approved, but only for a while: SP 800-57 Part 1 Table 4 allows 112-bit security
+# (RSA-2048) through 2030. A person should plan the move, so these need attention.
+NIST_UNTIL_2030 = frozenset({"rsa-2048"})
 
 BARRIER = "AES-256-GCM"
 """The barrier (the key-encrypting key layer) is AES-256-GCM: 256-bit security, the
@@ -93,6 +96,9 @@ def _generated(entry: InventoryEntry, _ev: Evidence) -> tuple[str, str]:
 
 
 def _approved(entry: InventoryEntry, _ev: Evidence) -> tuple[str, str]:
+    if entry.key.spec in NIST_UNTIL_2030:
+        return ATTENTION, (f"{entry.key.spec} gives 112-bit security, which NIST SP 800-57 "
+                           "accepts only through 2030; move to rsa-3072 or rsa-4096")
     if entry.key.spec not in NIST_APPROVED:
         return ATTENTION, (f"{entry.key.spec} is not among the NIST-approved algorithms this "
                            "report checks against (FIPS 186-5, 197, 198-1, 203, 204)")

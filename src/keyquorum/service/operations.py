@@ -367,25 +367,29 @@ class CryptoOperations:
     # -- signatures, MACs, KEM -----------------------------------------------------------------
 
     def sign(self, ctx: RequestContext, name: str, *, message: bytes | None,
-             digest: bytes | None, hash_name: str | None, may_block: bool = True) -> Signed:
+             digest: bytes | None, hash_name: str | None, scheme: str | None = None,
+             may_block: bool = True) -> Signed:
+        """``scheme`` is the RSA padding (``pss`` when None); other keys refuse one."""
         if message is not None:
             self._check_size(message, "message")
         loaded = self._key_for("sign", name, ("sign",), may_block)
         self._slow(loaded, may_block)
         loaded, version = self._protect_version(ctx, loaded, may_block)
         handle = self.core.keys.handle(loaded, version)
-        signature = handle.sign(message=message, digest=digest, hash_name=hash_name)
+        signature = handle.sign(message=message, digest=digest, hash_name=hash_name,
+                                scheme=scheme)
         self._used(loaded, version)
         return Signed(loaded.key.name, version, signature=signature)
 
     def verify(self, ctx: RequestContext, name: str, signature: bytes, *,
                message: bytes | None, digest: bytes | None, hash_name: str | None,
-               version: int | None, may_block: bool = True) -> Verified:
+               version: int | None, scheme: str | None = None,
+               may_block: bool = True) -> Verified:
         loaded = self._key_for("verify", name, ("sign",), may_block)
         number = self._version_for_use(loaded, version)
         handle = self._handle(loaded, number, may_block)
         valid = handle.verify(signature, message=message,  # type: ignore[attr-defined]
-                              digest=digest, hash_name=hash_name)
+                              digest=digest, hash_name=hash_name, scheme=scheme)
         self._used(loaded, number)
         return Verified(name, number, valid=bool(valid))
 
