@@ -13,16 +13,20 @@ from __future__ import annotations
 from keyquorum.errors import InvalidRequest
 from keyquorum.keys.specs import SPECS, get_spec
 
-VAULT_TYPES: dict[str, str] = {
+_CANDIDATES: dict[str, str] = {
     "aes256-gcm96": "aes-256-gcm",
     "chacha20-poly1305": "chacha20-poly1305",
     "ed25519": "ed25519",
     "ecdsa-p256": "ecdsa-p256",
     "ecdsa-p384": "ecdsa-p384",
+    "ecdsa-p521": "ecdsa-p521",
+    "rsa-2048": "rsa-2048",
     "rsa-3072": "rsa-3072",
     "rsa-4096": "rsa-4096",
     "hmac": "hmac-sha256",
 }
+VAULT_TYPES: dict[str, str] = {t: s for t, s in _CANDIDATES.items() if s in SPECS}
+"""Vault's types whose keyquorum spec exists in this build."""
 UNSUPPORTED_TYPES: dict[str, str] = {
     "aes128-gcm96": "keyquorum keeps 256-bit AES keys only; use aes256-gcm96",
     "ecdsa-p521": "keyquorum has no P-521 spec; use ecdsa-p384",
@@ -33,8 +37,9 @@ UNSUPPORTED_TYPES: dict[str, str] = {
 }
 KQ_PREFIX = "kq-"
 _SPEC_TO_TYPE = {spec: vault_type for vault_type, spec in VAULT_TYPES.items()}
-_CURVE_NAMES = {"ecdsa-p256": "P-256", "ecdsa-p384": "P-384", "ecdsa-secp256k1": "secp256k1"}
-_HMAC_BITS = {"hmac-sha256": 256, "hmac-sha384": 384, "hmac-sha512": 512}
+_CURVE_NAMES = {"ecdsa-p256": "P-256", "ecdsa-p384": "P-384", "ecdsa-p521": "P-521",
+                "ecdsa-secp256k1": "secp256k1"}
+_HMAC_BITS = {"hmac-sha224": 224, "hmac-sha256": 256, "hmac-sha384": 384, "hmac-sha512": 512}
 
 
 def spec_for_type(vault_type: str) -> str:
