@@ -168,6 +168,28 @@ def test_sign_and_verify_message_and_digest(kq: Client, spec: str) -> None:
         assert kq.verify(name, by_digest, digest=digest, hash="sha256", key_version=1)
 
 
+def test_rsa_pkcs1v15_scheme_through_the_sdk(kq: Client) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    name = fresh("rsa-2048")
+    kq.create_key(name, "rsa-2048")
+    public = serialization.load_pem_public_key(kq.public_key(name).public_key_pem.encode())
+    assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
+    signature = kq.sign(name, b"release 1.0", scheme="pkcs1v15").signature
+    public.verify(signature, b"release 1.0", padding.PKCS1v15(), hashes.SHA256())
+    assert kq.verify(name, signature, b"release 1.0", scheme="pkcs1v15").valid
+    assert not kq.verify(name, signature, b"release 1.0").valid  # not a PSS signature
+    batch = kq.sign_batch(name, [SignItem(message=b"a", scheme="pkcs1v15"), b"a"])
+    checks = kq.verify_batch(name, [VerifyItem(batch[0].signature, b"a", scheme="pkcs1v15"),
+                                    VerifyItem(batch[1].signature, b"a", scheme="pss")])
+    assert [c.valid for c in checks] == [True, True]
+    other = fresh("p521")
+    kq.create_key(other, "ecdsa-p521")
+    with pytest.raises(InvalidRequestError, match="scheme applies to RSA keys only"):
+        kq.sign(other, b"x", scheme="pkcs1v15")
+
+
 def test_mac_and_verify_mac(kq: Client) -> None:
     name = fresh("mac")
     kq.create_key(name, "hmac-sha384")

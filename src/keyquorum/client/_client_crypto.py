@@ -88,9 +88,11 @@ class CryptoMethods:
         return self._run(crypto.datakey_batch(key, items))
 
     def sign(self, key: str, message: bytes | str | None = None, *,
-             digest: bytes | None = None, hash: str | None = None) -> Signature:
-        """Sign a message, or a precomputed ``digest`` made with ``hash``."""
-        return self._run(crypto.sign(key, message, digest=digest, hash=hash))
+             digest: bytes | None = None, hash: str | None = None,
+             scheme: str | None = None) -> Signature:
+        """Sign a message, or a precomputed ``digest`` made with ``hash``; ``scheme``
+        (RSA keys only) is ``pss`` (the default) or ``pkcs1v15``."""
+        return self._run(crypto.sign(key, message, digest=digest, hash=hash, scheme=scheme))
 
     def sign_batch(self, key: str,
                    items: Sequence[SignItem | bytes | str]) -> BatchResult[Signature]:
@@ -98,10 +100,11 @@ class CryptoMethods:
 
     def verify(self, key: str, signature: bytes, message: bytes | str | None = None, *,
                digest: bytes | None = None, hash: str | None = None,
-               key_version: int | None = None) -> Verification:
-        """Check a signature (by the primary version unless ``key_version``); truthy if valid."""
+               key_version: int | None = None, scheme: str | None = None) -> Verification:
+        """Check a signature (by the primary version unless ``key_version``); truthy if valid.
+        ``scheme`` must be the one the signature was made with (RSA keys only)."""
         return self._run(crypto.verify(key, signature, message, digest=digest, hash=hash,
-                                       key_version=key_version))
+                                       key_version=key_version, scheme=scheme))
 
     def verify_batch(self, key: str,
                      items: Sequence[VerifyItem]) -> BatchResult[Verification]:

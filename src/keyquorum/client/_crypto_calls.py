@@ -67,7 +67,8 @@ def sign_item(item: SignItem | bytes | str) -> dict[str, Any]:
     if item.digest is not None and not item.hash:
         raise ValueError("a digest needs its hash (sha256, sha384 or sha512)")
     return _put({}, message=None if item.message is None else b64encode(_bytes(item.message)),
-                digest=None if item.digest is None else b64encode(item.digest), hash=item.hash)
+                digest=None if item.digest is None else b64encode(item.digest), hash=item.hash,
+                scheme=item.scheme)
 
 
 def verify_item(item: VerifyItem) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def verify_item(item: VerifyItem) -> dict[str, Any]:
     return _put({"signature": b64encode(item.signature)},
                 message=None if item.message is None else b64encode(_bytes(item.message)),
                 digest=None if item.digest is None else b64encode(item.digest),
-                hash=item.hash, key_version=item.key_version)
+                hash=item.hash, key_version=item.key_version, scheme=item.scheme)
 
 
 def mac_item(message: bytes | str) -> dict[str, Any]:
@@ -152,8 +153,8 @@ def datakey_batch(key: str, items: Sequence[DataKeyItem]) -> Call[BatchResult[Da
 
 
 def sign(key: str, message: bytes | str | None = None, *, digest: bytes | None = None,
-         hash: str | None = None) -> Call[Signature]:
-    item = SignItem(None if message is None else _bytes(message), digest, hash)
+         hash: str | None = None, scheme: str | None = None) -> Call[Signature]:
+    item = SignItem(None if message is None else _bytes(message), digest, hash, scheme)
     return Call("POST", key_path(key, "/sign"), _one(Signature.from_json), json=sign_item(item))
 
 
@@ -164,9 +165,9 @@ def sign_batch(key: str, items: Sequence[SignItem | bytes | str]) -> Call[BatchR
 
 def verify(key: str, signature: bytes, message: bytes | str | None = None, *,
            digest: bytes | None = None, hash: str | None = None,
-           key_version: int | None = None) -> Call[Verification]:
+           key_version: int | None = None, scheme: str | None = None) -> Call[Verification]:
     item = VerifyItem(signature, None if message is None else _bytes(message), digest, hash,
-                      key_version)
+                      key_version, scheme)
     return Call("POST", key_path(key, "/verify"), _one(Verification.from_json),
                 json=verify_item(item))
 

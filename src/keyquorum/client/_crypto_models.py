@@ -131,11 +131,13 @@ class DataKeyItem:
 
 @dataclass(frozen=True)
 class SignItem:
-    """Sign a ``message``, or a precomputed ``digest`` made with ``hash``."""
+    """Sign a ``message``, or a precomputed ``digest`` made with ``hash``; ``scheme`` is
+    the RSA padding (``pss``, the server's default, or ``pkcs1v15``), RSA keys only."""
 
     message: bytes | None = None
     digest: bytes | None = None
     hash: str | None = None
+    scheme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class VerifyItem:
     digest: bytes | None = None
     hash: str | None = None
     key_version: int | None = None
+    scheme: str | None = None
 
 
 @dataclass(frozen=True)
