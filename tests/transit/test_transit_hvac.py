@@ -107,11 +107,13 @@ def test_datakey_random_hash(vault: object) -> None:
     ("ecdsa-p256", {"hash_algorithm": "sha2-256"}),
     ("ecdsa-p384", {"hash_algorithm": "sha2-384", "marshaling_algorithm": "jws"}),
     ("rsa-3072", {"hash_algorithm": "sha2-512", "signature_algorithm": "pss"}),
+    ("rsa-3072", {"hash_algorithm": "sha2-256", "signature_algorithm": "pkcs1v15"}),
+    ("ecdsa-p521", {"hash_algorithm": "sha2-512", "marshaling_algorithm": "jws"}),
     ("kq-ml-dsa-65", {}),
 ])
 def test_sign_and_verify(vault: object, key_type: str, options: dict[str, str]) -> None:
     transit = vault
-    name = f"hv-sign-{key_type}"
+    name = f"hv-sign-{key_type}-{options.get('signature_algorithm', 'default')}"
     _create(transit, name, key_type)
     signed = transit.sign_data(  # type: ignore[attr-defined]
         name=name, hash_input=b64(b"message"), **options)["data"]["signature"]

@@ -4,8 +4,9 @@ Native twins: sign → ``sign``, verify → ``verify``, hmac and HMAC verify →
 ``mac`` (as ``POST /v1/keys/{name}/mac`` and ``verify-mac``). Signatures and
 tags are ``vault:v<N>:<base64>``; ``marshaling_algorithm=jws`` gives ECDSA's raw
 ``r || s`` in base64url, as Vault does. keyquorum signs RSA with PSS (salt as
-long as the digest) only, signs with the latest version only, and computes
-HMACs with ``hmac`` keys only: other requests are refused, never approximated.
+long as the digest; the default) or PKCS#1 v1.5 (``signature_algorithm=pkcs1v15``),
+signs with the latest version only, and computes HMACs with ``hmac`` keys only:
+other requests are refused, never approximated.
 """
 
 from __future__ import annotations
@@ -44,11 +45,21 @@ def _hash_name(item: dict[str, Any], path_hash: str | None, spec: str) -> str | 
     return HASHES[wanted]
 
 
-def _check_options(item: dict[str, Any], spec: str) -> None:
+def _scheme(item: dict[str, Any], spec: str) -> str | None:
+    """The RSA padding (None: PSS, the default); Vault's field is ignored for other keys
+    when it names the default, as Vault ignores it, and refused when it asks for more."""
     signature_algorithm = fields.text(item, "signature_algorithm") or "pss"
-    if spec.startswith("rsa-") and signature_algorithm != "pss":
-        raise InvalidRequest("signature_algorithm pkcs1v15 is not supported: keyquorum signs "
-                             "RSA with PSS only")
+    if signature_algorithm not in ("pss", "pkcs1v15"):
+        raise InvalidRequest("signature_algorithm must be pss or pkcs1v15")
+    if not spec.startswith("rsa-"):
+        if signature_algorithm != "pss":
+            raise InvalidRequest("signature_algorithm pkcs1v15 is for RSA keys")
+        return None
+    return None if signature_algorithm == "pss" else "pkcs1v15"
+
+
+def _check_options(item: dict[str, Any], spec: str) -> None:
+    _scheme(item, spec)
     salt = fields.text(item, "salt_length") or "auto"
     if salt not in ("auto", "hash"):
         raise InvalidRequest("salt_length must be auto or hash: keyquorum's PSS salt is as "
@@ -84,7 +95,8 @@ async def sign(call: Call) -> Answer:
             version = fields.integer(item, "key_version", None, low=0)
             message, digest = _message(item)
             hash_name = _hash_name(item, path_hash, spec)
-            done = ops.sign(ctx, name, message=message, digest=digest, hash_name=hash_name)
+            done = ops.sign(ctx, name, message=message, digest=digest, hash_name=hash_name,
+                            scheme=_scheme(item, spec))
             if version and version != done.version:
                 raise InvalidRequest("keyquorum signs with the latest version only")
             signature = done.signature
@@ -134,7 +146,8 @@ async def verify(call: Call) -> Answer:
             version, signature = _signature(item, spec)
             message, digest = _message(item)
             done = ops.verify(ctx, name, signature, message=message, digest=digest,
-                              hash_name=_hash_name(item, path_hash, spec), version=version)
+                              hash_name=_hash_name(item, path_hash, spec), version=version,
+                              scheme=_scheme(item, spec))
             return {"valid": done.valid}
 
         return await call.run_item("verify", name, work, permission="verify")
