@@ -33,7 +33,6 @@ from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
 from keyquorum.api.services import Services
-from keyquorum.auth.access_keys import AccessKeyStore
 from keyquorum.kms.front import KmsFront
 from keyquorum.metrics.collector import share_between_workers
 from keyquorum.service.core import Core
@@ -50,7 +49,7 @@ def build_services(core: Core) -> Services:
     return Services(core=core, lifecycle=lifecycle,
                     operations=operations, runner=Runner(core, operations),
                     scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval),
-                    access_keys=AccessKeyStore(core.engine, core.clock, core.barrier))
+                    access_keys=core.access_keys)
 
 
 async def _flush_anonymous_refusals(services: Services) -> None:

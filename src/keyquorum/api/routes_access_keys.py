@@ -23,6 +23,7 @@ from keyquorum.auth.dual_settings import TOKEN_CREATE_PRIVILEGED
 from keyquorum.auth.tokens import check_child_token
 from keyquorum.clock import rfc3339
 from keyquorum.errors import Forbidden, InvalidRequest
+from keyquorum.service.changes import AccessKeyRevoked
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1/auth/access-keys")
@@ -93,7 +94,7 @@ async def revoke_access_key(request: Request, accessor: str,
         ctx.detail["kind"] = "access-key"
         with s.core.changes.audited(ctx, "sys:tokens") as change:
             s.access_keys.revoke(accessor, connection=change.conn)
-        s.access_keys.forget(accessor)
+            change.events.append(AccessKeyRevoked(accessor))  # every worker forgets it
         return {"accessor": accessor, "revoked": True}
 
     # An access key cannot call the native API (it has no bearer token), so unlike a

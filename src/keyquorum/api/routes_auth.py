@@ -19,7 +19,7 @@ from keyquorum.auth.policy_store import parse_policy
 from keyquorum.auth.tokens import check_child_token
 from keyquorum.clock import rfc3339
 from keyquorum.errors import Forbidden, InvalidRequest
-from keyquorum.service.changes import PoliciesChanged, TokenRevoked
+from keyquorum.service.changes import AccessKeyRevoked, PoliciesChanged, TokenRevoked
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1")
@@ -87,10 +87,9 @@ async def revoke_token(request: Request, accessor: str,
             for key in keys:
                 s.access_keys.revoke(key, connection=change.conn)
             change.events.extend(TokenRevoked(gone) for gone in revoked)
+            change.events.extend(AccessKeyRevoked(key) for key in keys)
             if len(revoked) > 1 or keys:
                 ctx.detail["cascade"] = str(len(revoked) - 1 + len(keys))
-        for key in keys:
-            s.access_keys.forget(key)
         return {"accessor": accessor, "revoked": True, "also_revoked": revoked[1:] + keys}
 
     def needed(identity: Identity) -> str | None:

@@ -46,6 +46,14 @@ class TokenRevoked(ChangeEvent):
 
 
 @dataclass(frozen=True)
+class AccessKeyRevoked(ChangeEvent):
+    accessor: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"op": "access-key", "accessor": self.accessor}
+
+
+@dataclass(frozen=True)
 class PoliciesChanged(ChangeEvent):
     def to_wire(self) -> dict[str, Any]:
         return {"op": "policies"}

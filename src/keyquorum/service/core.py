@@ -24,6 +24,7 @@ from keyquorum.audit.log import AuditLog
 from keyquorum.audit.sink_registry import AuditSinkRegistry
 from keyquorum.audit.sinks import SinkSet
 from keyquorum.audit.trail import AuditTrail
+from keyquorum.auth.access_keys import AccessKeyStore
 from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.dual_control import DualControl
 from keyquorum.auth.policy_store import PolicyStore
@@ -74,6 +75,7 @@ class Core:
         self.audit_sinks = AuditSinkRegistry(engine, clock, self.audit.sinks,
                                              settings.audit_sinks, settings.audit_sink_targets)
         self.tokens = TokenStore(engine, clock)
+        self.access_keys = AccessKeyStore(engine, clock, self.barrier)  # SigV4 identities
         self.policies = PolicyStore(engine, clock)
         self.authorizer = Authorizer(self.policies)
         self.dual_control = DualControl(engine, clock, settings.dual_control, self.policies,
@@ -292,6 +294,7 @@ class Core:
             self._root_key = None
             self.release_usage()
             self.keys.clear()
+            self.access_keys.clear()  # no access key secret stays in memory once sealed
             self.progress.reset()
 
     def release_usage(self) -> None:
@@ -333,6 +336,8 @@ class Core:
                 self.keys.refresh(key)
         elif op == "token":
             self.tokens.forget(str(event["accessor"]))
+        elif op == "access-key":
+            self.access_keys.forget(str(event["accessor"]))
         elif op == "policies":
             self.policies.invalidate()
         elif op == "audit-sinks":
