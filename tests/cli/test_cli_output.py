@@ -73,6 +73,9 @@ def test_a_usage_error_is_one_line_like_every_other_error(run) -> None:
     assert missing.exit_code == 2
     assert missing.stderr == ("error: usage: Missing argument 'NAME'. "
                               "(see `keyquorum key create --help`)\n")
+    bare = run("key")  # a group alone shows its help, not an error line around it
+    assert bare.exit_code == 2 and bare.stderr.startswith("Usage: keyquorum key [OPTIONS]")
+    assert "error:" not in bare.stderr
     unknown = run("key", "nope")
     assert unknown.exit_code == 2 and unknown.stderr.count("\n") == 1
     assert unknown.stderr.startswith("error: usage: No such command 'nope'")

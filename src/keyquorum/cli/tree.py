@@ -258,11 +258,14 @@ class KeyquorumGroup(TyperGroup):
             return super().main(args, prog_name, complete_var, False, windows_expand_args,
                                 **extra)
         from typer import Abort
-        from typer._click.exceptions import ClickException, UsageError
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
         try:
             result = super().main(args, prog_name, complete_var, False, windows_expand_args,
                                   **extra)
+        except NoArgsIsHelpError as exc:  # `keyquorum key` alone: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
         except UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "keyquorum"
             typer.echo(f"error: usage: {exc.format_message()} (see `{where} --help`)",
