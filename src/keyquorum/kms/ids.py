@@ -144,13 +144,16 @@ def resolve(conn: Connection, identifier: object, names: Names) -> Target:
 
 KEY_SPECS: dict[str, str] = {
     "SYMMETRIC_DEFAULT": "aes-256-gcm",
+    "HMAC_224": "hmac-sha224",
     "HMAC_256": "hmac-sha256",
     "HMAC_384": "hmac-sha384",
     "HMAC_512": "hmac-sha512",
     "ECC_NIST_P256": "ecdsa-p256",
     "ECC_NIST_P384": "ecdsa-p384",
+    "ECC_NIST_P521": "ecdsa-p521",
     "ECC_SECG_P256K1": "ecdsa-secp256k1",
     "ECC_NIST_EDWARDS25519": "ed25519",
+    "RSA_2048": "rsa-2048",
     "RSA_3072": "rsa-3072",
     "RSA_4096": "rsa-4096",
     "ML_DSA_44": "ml-dsa-44",
@@ -163,9 +166,6 @@ _AEAD = ("aes-256-gcm", "chacha20-poly1305", "xchacha20-poly1305", "aes-256-gcm-
 USAGES = {"encrypt": "ENCRYPT_DECRYPT", "sign": "SIGN_VERIFY", "mac": "GENERATE_VERIFY_MAC",
           "kem": "KEY_ENCAPSULATION", "agree": "KEY_AGREEMENT"}
 _NOT_HERE = {
-    "RSA_2048": "RSA_3072 or RSA_4096 (keyquorum signs with RSA-3072 and RSA-4096 only)",
-    "ECC_NIST_P521": "ECC_NIST_P384",
-    "HMAC_224": "HMAC_256",
     "SM2": "ECC_NIST_P256",
 }
 
@@ -179,9 +179,8 @@ def keyquorum_spec(key_spec: str, usage: str | None) -> str:
     spec = KEY_SPECS.get(key_spec)
     if spec is None:
         raise KmsRequestError(f"KeySpec {key_spec!s} is not a valid key spec")
-    natural = {"aes-256-gcm": "ENCRYPT_DECRYPT", "hmac-sha256": "GENERATE_VERIFY_MAC",
-               "hmac-sha384": "GENERATE_VERIFY_MAC",
-               "hmac-sha512": "GENERATE_VERIFY_MAC"}.get(spec, "SIGN_VERIFY")
+    natural = "ENCRYPT_DECRYPT" if spec == "aes-256-gcm" else \
+        "GENERATE_VERIFY_MAC" if spec in MACS else "SIGN_VERIFY"
     if usage is not None and usage != natural:
         if spec.startswith(("rsa-", "ecdsa-")) and usage in ("ENCRYPT_DECRYPT",
                                                              "KEY_AGREEMENT"):
@@ -205,14 +204,17 @@ def key_state(state: KeyState) -> str:
             KeyState.DESTROYED: "Unavailable"}[state]
 
 
+_RSA_SIGNING = ("RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+                "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384",
+                "RSASSA_PKCS1_V1_5_SHA_512")
 SIGNING = {
     "ecdsa-p256": ("ECDSA_SHA_256",), "ecdsa-secp256k1": ("ECDSA_SHA_256",),
-    "ecdsa-p384": ("ECDSA_SHA_384",), "ed25519": ("ED25519_SHA_512",),
-    "rsa-3072": ("RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512"),
-    "rsa-4096": ("RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512"),
+    "ecdsa-p384": ("ECDSA_SHA_384",), "ecdsa-p521": ("ECDSA_SHA_512",),
+    "ed25519": ("ED25519_SHA_512",),
+    "rsa-2048": _RSA_SIGNING, "rsa-3072": _RSA_SIGNING, "rsa-4096": _RSA_SIGNING,
     "ml-dsa-44": ("ML_DSA_SHAKE_256",), "ml-dsa-65": ("ML_DSA_SHAKE_256",),
     "ml-dsa-87": ("ML_DSA_SHAKE_256",),
 }
-"""The SigningAlgorithms each signing spec answers (keyquorum's RSA pads with PSS only)."""
-MACS = {"hmac-sha256": "HMAC_SHA_256", "hmac-sha384": "HMAC_SHA_384",
-        "hmac-sha512": "HMAC_SHA_512"}
+"""The SigningAlgorithms each signing spec answers, in AWS's order."""
+MACS = {"hmac-sha224": "HMAC_SHA_224", "hmac-sha256": "HMAC_SHA_256",
+        "hmac-sha384": "HMAC_SHA_384", "hmac-sha512": "HMAC_SHA_512"}

@@ -39,7 +39,7 @@ TOKEN_LIFETIME = 24 * 3600
 WRAPPING_ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
                        "RSA_AES_KEY_WRAP_SHA_256")
 WRAPPING_KEY_BITS = {"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
-IMPORTABLE = ("aes-256-gcm", "hmac-sha256", "hmac-sha384", "hmac-sha512")
+IMPORTABLE = ("aes-256-gcm", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512")
 """Specs whose material is raw bytes of one length (the material a KMS client wraps);
 asymmetric imports would need PKCS#8 parsing per family and are not offered yet."""
 

@@ -2,9 +2,9 @@
 GenerateMac, VerifyMac, GenerateDataKeyPair(+WithoutPlaintext).
 
 Signing algorithms map onto keyquorum's signing specs: ECDSA (DER signatures, as
-AWS), RSASSA-PSS with the salt as long as the digest (as AWS), Ed25519 and
-ML-DSA over RAW messages or an EXTERNAL_MU. keyquorum's RSA keys pad with PSS
-only, so RSASSA_PKCS1_V1_5_* answers UnsupportedOperationException. A signature or
+AWS), RSASSA-PSS with the salt as long as the digest (as AWS), RSASSA-PKCS1-v1_5
+(the native ``scheme`` pkcs1v15), Ed25519 and ML-DSA over RAW messages or an
+EXTERNAL_MU. A signature or
 MAC that does not verify is audited as a completed verification (as natively) and
 answered with AWS's ``KMSInvalidSignatureException`` / ``KMSInvalidMacException``.
 """
@@ -42,14 +42,18 @@ async def _key_for(call: KmsCall, purpose: str) -> Key:
     return key
 
 
+def _scheme(algorithm: str) -> str | None:
+    """The native RSA ``scheme`` a SigningAlgorithm names (None: not RSA)."""
+    if algorithm.startswith("RSASSA_PKCS1_V1_5"):
+        return "pkcs1v15"
+    return "pss" if algorithm.startswith("RSASSA_PSS") else None
+
+
 def _signing(call: KmsCall, key: Key) -> tuple[str, str | None, bool]:
     """(SigningAlgorithm, hash name, whether Message is a digest)."""
     algorithm = call.choice("SigningAlgorithm", _ALL_SIGNING)
     assert algorithm is not None
     message_type = call.choice("MessageType", ("RAW", "DIGEST", "EXTERNAL_MU"), "RAW")
-    if algorithm.startswith("RSASSA_PKCS1_V1_5"):
-        raise unsupported("RSASSA_PKCS1_V1_5 signatures are not available: keyquorum's RSA "
-                          "keys sign with RSASSA-PSS (use RSASSA_PSS_SHA_*)")
     if algorithm not in SIGNING.get(key.spec, ()):
         raise KmsRequestError(f"SigningAlgorithm {algorithm} is not valid for this key; it "
                               f"supports {', '.join(SIGNING.get(key.spec, ()))}",
@@ -77,7 +81,8 @@ async def sign(call: KmsCall) -> dict[str, Any]:
     def work(ctx: RequestContext) -> Any:
         done = guarded(key, lambda: ops.sign(
             ctx, key.name, message=None if digest else message,
-            digest=message if digest else None, hash_name=hash_name))
+            digest=message if digest else None, hash_name=hash_name,
+            scheme=_scheme(algorithm)))
         return _audited({"KeyId": call.names.key_arn(key.id),
                          "Signature": b64(done.signature), "SigningAlgorithm": algorithm},
                         done.key, done.version)
@@ -97,7 +102,8 @@ async def verify(call: KmsCall) -> dict[str, Any]:
     def work(ctx: RequestContext) -> Any:
         done = guarded(key, lambda: ops.verify(
             ctx, key.name, signature, message=None if digest else message,
-            digest=message if digest else None, hash_name=hash_name, version=None))
+            digest=message if digest else None, hash_name=hash_name, version=None,
+            scheme=_scheme(algorithm)))
         return _audited({"KeyId": call.names.key_arn(key.id), "SignatureValid": done.valid,
                          "SigningAlgorithm": algorithm}, done.key, done.version)
 

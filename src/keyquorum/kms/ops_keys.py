@@ -319,16 +319,34 @@ async def rotate_on_demand(call: KmsCall) -> dict[str, Any]:
     return await on_key(call, "rotate", "rotate", work)  # type: ignore[no-any-return]
 
 
+def _rotations_after(marker: str | None) -> int:
+    """The version number a ListKeyRotations Marker stands for (ours: the last version
+    answered, as decimal text); a marker we did not make is a ValidationException."""
+    if marker is None:
+        return 1
+    if not marker.isdigit() or len(marker) > 18 or int(marker) < 2:
+        raise KmsRequestError("Marker is not a marker this server answered (NextMarker)")
+    return int(marker)
+
+
 @operation("ListKeyRotations", "read")
 async def list_rotations(call: KmsCall) -> dict[str, Any]:
+    limit = call.integer("Limit", 1, 1000, 100) or 100
+    after = _rotations_after(call.text("Marker"))
+
     def work(_ctx: RequestContext, key: Key) -> dict[str, Any]:
         _require_symmetric(key, "ListKeyRotations")
         kind = "AUTOMATIC" if key.rotation_period else "ON_DEMAND"
-        rotations = [{"KeyId": key.id, "RotationDate": version.created_at,
-                      "RotationType": kind}
-                     for version in sorted(key.versions, key=lambda v: v.version)
-                     if version.version > 1]
-        return {"Rotations": rotations, "Truncated": False}
+        versions = [version for version in sorted(key.versions, key=lambda v: v.version)
+                    if version.version > after]
+        page = versions[:limit]
+        answer: dict[str, Any] = {
+            "Rotations": [{"KeyId": key.id, "RotationDate": version.created_at,
+                           "RotationType": kind} for version in page],
+            "Truncated": len(versions) > limit}
+        if answer["Truncated"]:
+            answer["NextMarker"] = str(page[-1].version)
+        return answer
 
     return await on_key(call, "read", "read", work)  # type: ignore[no-any-return]
 
