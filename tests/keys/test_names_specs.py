@@ -27,7 +27,9 @@ def test_every_architecture_spec_is_registered() -> None:
                 "ecdsa-p384", "ecdsa-secp256k1", "rsa-3072", "rsa-4096", "x25519",
                 "ml-kem-768", "ml-kem-1024", "ml-dsa-44", "ml-dsa-65", "ml-dsa-87",
                 "x25519-ml-kem-768"}
-    assert set(SPECS) == expected
+    # and the compatibility specs AWS KMS and Vault clients ask for (issues 13 and 14)
+    compatibility = {"rsa-2048", "ecdsa-p521", "hmac-sha224"}
+    assert set(SPECS) == expected | compatibility
 
 
 def test_gcm_gets_a_safe_default_usage_limit() -> None:
