@@ -176,8 +176,11 @@ class KeyLifecycle:
         except IntegrityError as exc:
             raise Conflict(f"a key named {name} already exists") from exc
 
-    def update(self, ctx: RequestContext, name: str, request: KeyChanges) -> Key:
-        if not request.fields:
+    def update(self, ctx: RequestContext, name: str, request: KeyChanges, *,
+               also: Callable[[Connection, Key, float], None] | None = None) -> Key:
+        """Change the key's fields; ``also`` writes a front end's own settings of the key
+        (Vault transit's) in the same transaction as the change and its audit record."""
+        if not request.fields and also is None:
             raise InvalidRequest("nothing to update")
         given = dict(request.fields)
         rotation = given.pop("rotation_period", None)
@@ -185,7 +188,7 @@ class KeyLifecycle:
         min_decrypt = given.pop("min_decrypt_version", None)
         changes = given
 
-        def change(_conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+        def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
             updated = key.evolve(**changes)
             if rotation_given:
@@ -196,6 +199,8 @@ class KeyLifecycle:
                     raise Conflict("min_decrypt_version cannot exceed the primary version "
                                    f"({key.primary_version})")
                 updated = updated.evolve(min_decrypt_version=min_decrypt)
+            if also is not None:
+                also(conn, updated, now)
             return updated, None
 
         return self._mutate(ctx, name, "update", change)

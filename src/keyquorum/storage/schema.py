@@ -238,3 +238,15 @@ kms_aliases = Table(
     Column("updated_at", Float, nullable=False),
 )
 Index("ix_kms_aliases_key_id", kms_aliases.c.key_id)
+
+# Vault transit's own settings of a key (``deletion_allowed``, ``min_encryption_version``),
+# which keyquorum's key model does not have. Kept out of the key's labels so the native
+# API neither shows nor edits them; a key without a row has Vault's defaults.
+vault_transit_keys = Table(
+    "vault_transit_keys",
+    metadata,
+    Column("key_id", String(36), ForeignKey("keys.id"), primary_key=True),
+    Column("deletion_allowed", Boolean, nullable=False, default=False),
+    Column("min_encryption_version", Integer, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+)

@@ -25,10 +25,11 @@ from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import NewKey
 from keyquorum.storage import system_repo
+from keyquorum.storage.transit_repo import DEFAULTS
 from keyquorum.transit import fields
 from keyquorum.transit.calls import Call
 from keyquorum.transit.envelope import Answer, MethodNotAllowed
-from keyquorum.transit.keyinfo import key_data
+from keyquorum.transit.keyinfo import key_data, settings_of
 from keyquorum.transit.types import spec_for_type
 
 WRAPPING_ENTRY = "vault-transit/wrapping-key"
@@ -100,7 +101,7 @@ async def import_key(call: Call) -> Answer:
             key = call.services.lifecycle.create(ctx, NewKey(
                 name=name, spec=spec, exportable=exportable, rotation_period=rotation,
                 material=material))
-        return key_data(key, vault_name)
+        return key_data(key, vault_name, DEFAULTS)
 
     return Answer(await call.run("import", name, work, permission=("create", "import"),
                                  spec=spec))
@@ -121,6 +122,6 @@ async def import_version(call: Call) -> Answer:
         with core.dual_control.guard(ctx, IMPORT, name, {"type": spec},
                                      approval_id=approval_id):
             key = call.services.lifecycle.rotate(ctx, name, material)
-        return key_data(key, vault_name)
+        return key_data(key, vault_name, settings_of(core, key))
 
     return Answer(await call.run("import", name, work, permission=("rotate", "import")))

@@ -1,9 +1,11 @@
 """A keyquorum key as Vault's ``transit/keys/:name`` answer describes it.
 
-Vault-only settings (``deletion_allowed``, ``min_encryption_version``) live in
-the key's labels under ``vault-transit/``: they travel with the key through
-backups and the native API (``GET /v1/keys/{name}`` shows them), and changing
-them needs the native ``update`` permission, the twin of Vault's config call.
+Vault-only settings (``deletion_allowed``, ``min_encryption_version``) live in their
+own table (``storage/transit_repo.py``), not in the key's labels: the native API
+neither shows nor edits them, and only the transit config call (under the native
+``update`` permission, in the update's audited transaction) changes them. A key
+without a row answers Vault's defaults. ``min_available_version`` is read from the
+versions: after a trim, the lowest version whose material is kept.
 """
 
 from __future__ import annotations
@@ -14,19 +16,16 @@ from typing import Any
 from keyquorum.keys.models import Key
 from keyquorum.keys.specs import get_spec
 from keyquorum.keys.states import KeyState, VersionState
+from keyquorum.service.core import Core
+from keyquorum.storage import transit_repo
+from keyquorum.storage.transit_repo import TransitSettings
 from keyquorum.transit.types import capabilities, curve_name, hmac_bits, type_for_spec
 
-DELETION_ALLOWED = "vault-transit/deletion-allowed"
-MIN_ENCRYPTION_VERSION = "vault-transit/min-encryption-version"
 
-
-def deletion_allowed(key: Key) -> bool:
-    return key.labels.get(DELETION_ALLOWED) == "true"
-
-
-def min_encryption_version(key: Key) -> int:
-    value = key.labels.get(MIN_ENCRYPTION_VERSION, "0")
-    return int(value) if value.isdigit() else 0
+def settings_of(core: Core, key: Key) -> TransitSettings:
+    """The key's transit settings as stored now (Vault's defaults without a row)."""
+    with core.engine.connect() as conn:
+        return transit_repo.get_settings(conn, key.id)
 
 
 def _rfc3339(seconds: float) -> str:
@@ -49,17 +48,26 @@ def _versions(key: Key) -> dict[str, Any]:
     return shown
 
 
-def key_data(key: Key, vault_name: str) -> dict[str, Any]:
+def min_available_version(key: Key) -> int:
+    """Vault's ``min_available_version``: 0 until a version's material is destroyed (a
+    trim), then the lowest version still kept."""
+    kept = [v.version for v in key.versions if v.state is not VersionState.DESTROYED]
+    if len(kept) == len(key.versions) or not kept:
+        return 0
+    return min(kept)
+
+
+def key_data(key: Key, vault_name: str, settings: TransitSettings) -> dict[str, Any]:
     """Vault's fields for a key, and keyquorum's state beside them (``kq_*``)."""
     data: dict[str, Any] = {
         "name": vault_name,
         "type": type_for_spec(key.spec),
         "keys": _versions(key),
         "latest_version": key.primary_version,
-        "min_available_version": 0,
+        "min_available_version": min_available_version(key),
         "min_decryption_version": key.min_decrypt_version,
-        "min_encryption_version": min_encryption_version(key),
-        "deletion_allowed": deletion_allowed(key),
+        "min_encryption_version": settings.min_encryption_version,
+        "deletion_allowed": settings.deletion_allowed,
         "exportable": key.exportable,
         "allow_plaintext_backup": False,
         "auto_rotate_period": key.rotation_period or 0,

@@ -11,23 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
+
 from keyquorum.auth.dual_settings import SCHEDULE_DELETION
 from keyquorum.errors import Conflict, InvalidRequest, NotFound
 from keyquorum.keys.models import Key
 from keyquorum.keys.states import KeyState
 from keyquorum.service.context import RequestContext
 from keyquorum.service.lifecycle import KeyChanges, NewKey
-from keyquorum.storage import keys_repo
+from keyquorum.storage import keys_repo, transit_repo
+from keyquorum.storage.transit_repo import DEFAULTS, TransitSettings
 from keyquorum.transit import byok, fields
 from keyquorum.transit.calls import Call
 from keyquorum.transit.envelope import Answer, MethodNotAllowed, UnsupportedPath
-from keyquorum.transit.keyinfo import (
-    DELETION_ALLOWED,
-    MIN_ENCRYPTION_VERSION,
-    deletion_allowed,
-    key_data,
-)
-from keyquorum.transit.types import hmac_bits, spec_for_type
+from keyquorum.transit.keyinfo import key_data, settings_of
+from keyquorum.transit.types import hmac_bits, spec_for_type, type_for_spec
 
 MIN_ROTATION = 3600
 _GONE = (KeyState.DESTROY_SCHEDULED, KeyState.DESTROYED)
@@ -80,7 +78,8 @@ async def read_key(call: Call) -> Answer:
     name, vault_name = call.key_name(), call.segments[1]
 
     def work(_ctx: RequestContext) -> dict[str, Any]:
-        return key_data(_load(call, name), vault_name)
+        key = _load(call, name)
+        return key_data(key, vault_name, settings_of(call.services.core, key))
 
     return Answer(await call.run("read", name, work, permission="read"))
 
@@ -105,9 +104,10 @@ async def create_key(call: Call) -> Answer:
             key = _load(call, name)
             if key.spec != spec:
                 raise Conflict(f"key {vault_name} exists with type "
-                               f"{key_data(key, vault_name)['type']}") from None
+                               f"{type_for_spec(key.spec)}") from None
             call.warnings.append("the key already exists; nothing was changed")
-        return key_data(key, vault_name)
+            return key_data(key, vault_name, settings_of(call.services.core, key))
+        return key_data(key, vault_name, DEFAULTS)
 
     data = await call.run("create", name, work, permission="create", spec=spec)
     return Answer(data, call.warnings)
@@ -162,21 +162,28 @@ async def configure(call: Call) -> Answer:
         if min_encrypt and min_encrypt > key.primary_version:
             raise InvalidRequest("min_encryption_version cannot exceed the latest version "
                                  f"({key.primary_version})")
+        stored = settings_of(call.services.core, key)
+        wanted = TransitSettings(
+            deletion_allowed=stored.deletion_allowed if allowed is None else allowed,
+            min_encryption_version=(stored.min_encryption_version if min_encrypt is None
+                                    else min_encrypt))
         changes: dict[str, Any] = {}
-        labels = dict(key.labels)
-        if allowed is not None:
-            labels[DELETION_ALLOWED] = "true" if allowed else "false"
-        if min_encrypt is not None:
-            labels[MIN_ENCRYPTION_VERSION] = str(min_encrypt)
-        if labels != key.labels:
-            changes["labels"] = labels
         if min_decrypt:  # 0 keeps the current value, as in Vault
             changes["min_decrypt_version"] = min_decrypt
         if rotation_given:
             changes["rotation_period"] = rotation
-        if changes:
-            key = call.services.lifecycle.update(ctx, name, KeyChanges(changes))
-        return key_data(key, vault_name)
+        if not changes and wanted == stored:
+            return key_data(key, vault_name, stored)
+
+        def write_settings(conn: Connection, changed: Key, now: float) -> None:
+            # In the update's transaction: the settings land with its audit record or not
+            # at all, and the key's revision check covers them too.
+            transit_repo.put_settings(conn, changed.id, wanted, now)
+
+        key = call.services.lifecycle.update(
+            ctx, name, KeyChanges(changes),
+            also=write_settings if wanted != stored else None)
+        return key_data(key, vault_name, wanted)
 
     return Answer(await call.run("update", name, work, permission="update"))
 
@@ -186,7 +193,8 @@ async def rotate(call: Call) -> Answer:
     fields.refuse_unsupported(call.body, ("managed_key_name", "managed_key_id"))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return key_data(call.services.lifecycle.rotate(ctx, name), vault_name)
+        key = call.services.lifecycle.rotate(ctx, name)
+        return key_data(key, vault_name, settings_of(call.services.core, key))
 
     return Answer(await call.run("rotate", name, work, permission="rotate"))
 
@@ -200,7 +208,7 @@ async def delete_key(call: Call) -> Answer:
 
     def work(ctx: RequestContext) -> int:
         key = _load(call, name)
-        if not deletion_allowed(key):
+        if not settings_of(core, key).deletion_allowed:
             raise InvalidRequest("deletion is not allowed for this key "
                                  "(set deletion_allowed=true with keys/:name/config)")
         with core.dual_control.guard(ctx, SCHEDULE_DELETION, name, {},
