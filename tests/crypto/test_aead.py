@@ -9,7 +9,8 @@ from keyquorum.crypto.aead import AEAD_ALGORITHMS, AeadKey, generate_key, nonce_
 from keyquorum.crypto.errors import InvalidCiphertext, UnsupportedAlgorithm
 
 EXPECTED_NONCES = {"aes-256-gcm": 12, "chacha20-poly1305": 12,
-                   "xchacha20-poly1305": 24, "aes-256-gcm-siv": 12}
+                   "xchacha20-poly1305": 24, "aes-256-gcm-siv": 12, "aes-128-gcm": 12}
+EXPECTED_KEY_SIZES = {"aes-128-gcm": 16}
 
 
 @pytest.fixture(params=AEAD_ALGORITHMS)
@@ -21,7 +22,25 @@ def test_algorithms_and_nonce_sizes() -> None:
     assert set(AEAD_ALGORITHMS) == set(EXPECTED_NONCES)
     for alg, size in EXPECTED_NONCES.items():
         assert nonce_size(alg) == size
-        assert len(generate_key(alg)) == 32
+        assert len(generate_key(alg)) == EXPECTED_KEY_SIZES.get(alg, 32)
+
+
+def test_aes_128_gcm_is_pycas_aes_gcm_with_a_16_byte_key() -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = generate_key("aes-128-gcm")
+    assert len(key) == 16 and key != generate_key("aes-128-gcm")
+    nonce, sealed = AeadKey("aes-128-gcm", key).encrypt(b"secret", b"aad")
+    assert AESGCM(key).decrypt(nonce, sealed, b"aad") == b"secret"
+    # NIST GCM test case 3 (AES-128, 96-bit IV): a known answer, not only a round trip.
+    kat = AeadKey("aes-128-gcm", bytes.fromhex("feffe9928665731c6d6a8f9467308308"))
+    _, out = kat.encrypt(bytes.fromhex(
+        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+        "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255"), b"",
+        nonce=bytes.fromhex("cafebabefacedbaddecaf888"))
+    assert out.hex().endswith("4d5c2af327cd64a62cf35abd2ba6fab4")
+    with pytest.raises(ValueError, match="16 bytes"):
+        AeadKey("aes-128-gcm", bytes(32))  # never silently AES-256
 
 
 @pytest.mark.parametrize("plaintext", [b"", b"x", b"hello world" * 100])

@@ -51,7 +51,7 @@ def _decrypt_directly(alg: str, key: bytes, nonce: bytes, body: bytes, aad: byte
     if alg == "xchacha20-poly1305":
         return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(body, aad, nonce, key)
     cipher = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305,
-              "aes-256-gcm-siv": AESGCMSIV}[alg]
+              "aes-256-gcm-siv": AESGCMSIV, "aes-128-gcm": AESGCM}[alg]
     return cipher(key).decrypt(nonce, body, aad)
 
 
@@ -200,7 +200,7 @@ def test_non_canonical_base64_is_rejected() -> None:
         parse_ciphertext(mutated)
 
 
-@pytest.mark.parametrize("version, alg_id", [(0, 1), (2, 1), (1, 0), (1, 5), (1, 255)])
+@pytest.mark.parametrize("version, alg_id", [(0, 1), (2, 1), (1, 0), (1, 6), (1, 255)])
 def test_unknown_version_or_algorithm_is_rejected(version: int, alg_id: int) -> None:
     raw = bytearray(_raw(VECTORS[0]["text"]))
     raw[2], raw[3] = version, alg_id

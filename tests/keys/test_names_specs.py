@@ -28,12 +28,13 @@ def test_every_architecture_spec_is_registered() -> None:
                 "ml-kem-768", "ml-kem-1024", "ml-dsa-44", "ml-dsa-65", "ml-dsa-87",
                 "x25519-ml-kem-768"}
     # and the compatibility specs AWS KMS and Vault clients ask for (issues 13 and 14)
-    compatibility = {"rsa-2048", "ecdsa-p521", "hmac-sha224"}
+    compatibility = {"rsa-2048", "ecdsa-p521", "hmac-sha224", "aes-128-gcm"}
     assert set(SPECS) == expected | compatibility
 
 
 def test_gcm_gets_a_safe_default_usage_limit() -> None:
     assert get_spec("aes-256-gcm").default_usage_limit == 2**32
+    assert get_spec("aes-128-gcm").default_usage_limit == 2**32
 
 
 def test_unknown_spec_and_wrong_purpose() -> None:

@@ -107,6 +107,15 @@ def test_the_seeds_two_commands_and_the_transit_commands(bao: Bao) -> None:
     assert len(bytes.fromhex(random)) == 24
 
 
+def test_aes128_gcm96_keys(bao: Bao) -> None:
+    bao.run("write", "transit/keys/k128", "type=aes128-gcm96")
+    assert bao.json("read", "transit/keys/k128")["data"]["type"] == "aes128-gcm96"
+    secret = base64.b64encode(b"128").decode()
+    text = bao.json("write", "transit/encrypt/k128", f"plaintext={secret}")["data"]["ciphertext"]
+    plain = bao.json("write", "transit/decrypt/k128", f"ciphertext={text}")["data"]["plaintext"]
+    assert plain == secret
+
+
 def test_delete_is_a_scheduled_deletion_and_says_so(bao: Bao) -> None:
     bao.run("write", "-f", "transit/keys/old")
     refused = bao.run("delete", "transit/keys/old", check=False)

@@ -154,6 +154,23 @@ def test_export_of_exportable_keys(vault: object) -> None:
     assert private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode() == public
+    # aes128-gcm96: a 16-byte AES-GCM key; pyca decrypts transit's ciphertext with it.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    transit._adapter.post("/v1/transit/keys/hv-128",  # type: ignore[attr-defined]
+                          json={"type": "aes128-gcm96", "exportable": True})  # hvac's list lacks it
+    raw = base64.b64decode(transit.export_key(  # type: ignore[attr-defined]
+        name="hv-128", key_type="encryption-key")["data"]["keys"]["1"])
+    assert len(raw) == 16
+    text = transit.encrypt_data(  # type: ignore[attr-defined]
+        name="hv-128", plaintext=b64(b"sixteen"))["data"]["ciphertext"]
+    raw_text = base64.b64decode(text.split(":", 2)[2])
+    assert raw_text[3] == 5  # FORMAT.md's algorithm id of aes-128-gcm
+    header = raw_text[:24 + 12]  # the fixed header, then the 12-byte nonce
+    from keyquorum.keys.ciphertext import canonical_context
+
+    assert AESGCM(raw).decrypt(header[24:], raw_text[36:],
+                               header + canonical_context(None)) == b"sixteen"
     transit.create_key(name="hv-closed")  # type: ignore[attr-defined]
     with pytest.raises(hvac.exceptions.InvalidRequest, match="not exportable"):
         transit.export_key(name="hv-closed", key_type="encryption-key")  # type: ignore[attr-defined]

@@ -137,7 +137,19 @@ def test_parameters_keyquorum_cannot_honour_are_refused(root: Vault) -> None:
     assert "derived is not supported" in message
     root.write("keys/conv")
     assert errors(root.write("encrypt/conv", {"plaintext": b64(b"x"), "context": "YWJj"}), 400)
-    assert "aes256-gcm96" in errors(root.write("keys/k128", {"type": "aes128-gcm96"}), 400)[0]
+    assert "not supported" in errors(root.write("keys/cmac", {"type": "aes128-cmac"}), 400)[0]
+    assert "k128" not in str(root.request("LIST", "keys").json())
+
+
+def test_aes128_gcm96_is_the_native_aes_128_gcm_spec(
+        server: InProcessServer, root: Vault) -> None:
+    made = root.data(root.write("keys/k128", {"type": "aes128-gcm96"}))
+    assert (made["type"], made["kq_spec"]) == ("aes128-gcm96", "aes-128-gcm")
+    text = root.data(root.write("encrypt/k128", {"plaintext": b64(b"x")}))["ciphertext"]
+    with server.client() as http:
+        native = http.get("/v1/keys/k128").json()
+        assert native["spec"] == "aes-128-gcm" and native["versions"][0]["protect_count"] == 1
+    assert root.data(root.write("decrypt/k128", {"ciphertext": text}))["plaintext"] == b64(b"x")
 
 
 def test_ciphertexts_move_between_the_transit_and_native_apis(

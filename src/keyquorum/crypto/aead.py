@@ -1,4 +1,4 @@
-"""Authenticated encryption with associated data: four 256-bit algorithms.
+"""Authenticated encryption with associated data: four 256-bit algorithms and AES-128-GCM.
 
 ``AeadKey`` builds the cipher object once; the service caches it and calls
 ``encrypt``/``decrypt`` on the hot path, so those methods do no lookups beyond
@@ -6,6 +6,8 @@ one bound call. Nonces are random from the OS CSPRNG unless a caller passes one
 (known-answer tests do); with 12-byte random nonces the caller must bound the
 number of messages per key (NIST SP 800-38D: 2^32 for AES-GCM), which the key
 lifecycle does. Every failure to decrypt is the same ``InvalidCiphertext``.
+AES-128-GCM (16-byte keys) is there for Vault's ``aes128-gcm96`` keys; the others'
+keys are 32 bytes.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from nacl.exceptions import CryptoError as _SodiumError
 from keyquorum.crypto.errors import InvalidCiphertext, UnsupportedAlgorithm
 from keyquorum.crypto.random import random_bytes, random_nonce
 
-__all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "nonce_size"]
+__all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "key_size", "nonce_size"]
 
 KEY_SIZE = 32
+_KEY_SIZES: dict[str, int] = {"aes-128-gcm": 16}
+"""Key lengths other than ``KEY_SIZE``."""
 TAG_SIZE = 16
 
 _NONCE_SIZES: dict[str, int] = {
@@ -30,6 +34,7 @@ _NONCE_SIZES: dict[str, int] = {
     "chacha20-poly1305": 12,
     "xchacha20-poly1305": 24,
     "aes-256-gcm-siv": 12,
+    "aes-128-gcm": 12,
 }
 AEAD_ALGORITHMS: tuple[str, ...] = tuple(_NONCE_SIZES)
 
@@ -44,10 +49,15 @@ def nonce_size(alg: str) -> int:
         raise UnsupportedAlgorithm("aead", alg, AEAD_ALGORITHMS) from None
 
 
-def generate_key(alg: str) -> bytes:
-    """A fresh 32-byte key for ``alg`` from the OS CSPRNG."""
+def key_size(alg: str) -> int:
+    """Key length in bytes for ``alg`` (16 for AES-128-GCM, 32 for the others)."""
     nonce_size(alg)
-    return random_bytes(KEY_SIZE)
+    return _KEY_SIZES.get(alg, KEY_SIZE)
+
+
+def generate_key(alg: str) -> bytes:
+    """A fresh key for ``alg`` (``key_size`` bytes) from the OS CSPRNG."""
+    return random_bytes(key_size(alg))
 
 
 class AeadKey:
@@ -57,8 +67,9 @@ class AeadKey:
 
     def __init__(self, alg: str, key: bytes) -> None:
         self._nonce_size = nonce_size(alg)
-        if not isinstance(key, bytes | bytearray) or len(key) != KEY_SIZE:
-            raise ValueError(f"{alg} keys must be {KEY_SIZE} bytes")
+        size = key_size(alg)
+        if not isinstance(key, bytes | bytearray) or len(key) != size:
+            raise ValueError(f"{alg} keys must be {size} bytes")
         self.alg = alg
         self._encrypt, self._decrypt = _build(alg, bytes(key))
 
@@ -102,7 +113,7 @@ def _build(alg: str, key: bytes) -> tuple[_Seal, _Seal]:
 
         return seal, unseal
     cipher: AESGCM | ChaCha20Poly1305 | AESGCMSIV
-    if alg == "aes-256-gcm":
+    if alg in ("aes-256-gcm", "aes-128-gcm"):  # the key's length picks AES-256 or AES-128
         cipher = AESGCM(key)
     elif alg == "chacha20-poly1305":
         cipher = ChaCha20Poly1305(key)

@@ -51,6 +51,7 @@ ALGORITHM_IDS: dict[str, int] = {
     "chacha20-poly1305": 2,
     "xchacha20-poly1305": 3,
     "aes-256-gcm-siv": 4,
+    "aes-128-gcm": 5,
 }
 _ALGORITHMS_BY_ID = {v: k for k, v in ALGORITHM_IDS.items()}
 

@@ -38,7 +38,8 @@ KEY_ACTIONS = frozenset({SCHEDULE_DELETION, REVOKE, EXPORT, IMPORT})
 # Specs implementing algorithms NIST approves: AES-GCM (FIPS 197, SP 800-38D), HMAC
 # (FIPS 198-1), ECDSA/EdDSA/RSA (FIPS 186-5), ML-KEM (FIPS 203), ML-DSA (FIPS 204).
 NIST_APPROVED = frozenset({
-    "aes-256-gcm", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512", "ed25519",
+    "aes-256-gcm", "aes-128-gcm", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+    "hmac-sha512", "ed25519",
     "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa-3072", "rsa-4096", "ml-dsa-44",
     "ml-dsa-65", "ml-dsa-87", "ml-kem-768", "ml-kem-1024"})
 # Approved, but only for a while: SP 800-57 Part 1 Table 4 allows 112-bit security

@@ -15,6 +15,7 @@ from keyquorum.keys.specs import SPECS, get_spec
 
 _CANDIDATES: dict[str, str] = {
     "aes256-gcm96": "aes-256-gcm",
+    "aes128-gcm96": "aes-128-gcm",
     "chacha20-poly1305": "chacha20-poly1305",
     "ed25519": "ed25519",
     "ecdsa-p256": "ecdsa-p256",
@@ -28,7 +29,6 @@ _CANDIDATES: dict[str, str] = {
 VAULT_TYPES: dict[str, str] = {t: s for t, s in _CANDIDATES.items() if s in SPECS}
 """Vault's types whose keyquorum spec exists in this build."""
 UNSUPPORTED_TYPES: dict[str, str] = {
-    "aes128-gcm96": "keyquorum keeps 256-bit AES keys only; use aes256-gcm96",
     "ecdsa-p521": "keyquorum has no P-521 spec; use ecdsa-p384",
     "rsa-2048": "keyquorum keeps RSA keys of 3072 bits or more; use rsa-3072",
     "managed_key": "managed keys are not supported",
