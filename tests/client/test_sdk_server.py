@@ -190,6 +190,25 @@ def test_rsa_pkcs1v15_scheme_through_the_sdk(kq: Client) -> None:
         kq.sign(other, b"x", scheme="pkcs1v15")
 
 
+def test_rsa_encryption_key_through_the_sdk(kq: Client) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    name = fresh("rsa-enc")
+    assert kq.create_key(name, "rsa-2048", purpose="encrypt").purpose == "encrypt"
+    public = serialization.load_pem_public_key(kq.public_key(name).public_key_pem.encode())
+    assert isinstance(public, rsa.RSAPublicKey)
+    block = public.encrypt(b"token", padding.OAEP(mgf=padding.MGF1(hashes.SHA1()),
+                                                  algorithm=hashes.SHA1(), label=None))
+    opened = kq.decrypt_oaep(name, block, hash="sha1")
+    assert (opened.plaintext, opened.key_version) == (b"token", 1)
+    made = kq.encrypt_oaep(name, b"server side")
+    assert len(made.ciphertext) == 256 and made.key_version == 1
+    assert kq.decrypt_oaep(name, made.ciphertext, key_version=1).plaintext == b"server side"
+    with pytest.raises(InvalidCiphertextError):
+        kq.decrypt_oaep(name, made.ciphertext, hash="sha1")
+
+
 def test_mac_and_verify_mac(kq: Client) -> None:
     name = fresh("mac")
     kq.create_key(name, "hmac-sha384")

@@ -126,6 +126,22 @@ class DecryptItem(Body):
     unsafe_allow_compromised: bool = False
 
 
+class EncryptOaepItem(Body):
+    """RSA encryption keys: the server encrypts to the key's public key (clients can do
+    the same locally). ``hash`` is OAEP's and MGF1's hash."""
+
+    plaintext: Base64Bytes = Field(repr=False)
+    hash: Literal["sha256", "sha1"] | None = None
+
+
+class DecryptOaepItem(Body):
+    """An RSAES-OAEP block made with the key's public key (by default its primary version)."""
+
+    ciphertext: Base64Bytes
+    hash: Literal["sha256", "sha1"] | None = None
+    key_version: KeyVersionNumber | None = None
+
+
 class ReencryptItem(Body):
     ciphertext: str = Field(max_length=1 << 26)
     context: Context | None = None

@@ -24,7 +24,9 @@ from keyquorum.api.bodies import (
     DataKeyItem,
     DecapsulateItem,
     DecryptItem,
+    DecryptOaepItem,
     EncryptItem,
+    EncryptOaepItem,
     MacItem,
     RandomItem,
     ReencryptItem,
@@ -81,6 +83,19 @@ def _datakey(ops: CryptoOperations, ctx: RequestContext, name: str | None, item:
                        may_block=may_block)
 
 
+def _encrypt_oaep(ops: CryptoOperations, ctx: RequestContext, name: str | None,
+                  item: EncryptOaepItem, may_block: bool) -> Used:
+    assert name is not None
+    return ops.encrypt_oaep(ctx, name, item.plaintext, item.hash, may_block=may_block)
+
+
+def _decrypt_oaep(ops: CryptoOperations, ctx: RequestContext, name: str | None,
+                  item: DecryptOaepItem, may_block: bool) -> Used:
+    assert name is not None
+    return ops.decrypt_oaep(ctx, name, item.ciphertext, item.hash, version=item.key_version,
+                            may_block=may_block)
+
+
 def _sign(ops: CryptoOperations, ctx: RequestContext, name: str | None, item: SignItem,
           may_block: bool) -> Used:
     assert name is not None
@@ -125,6 +140,8 @@ KEY_ROUTES: dict[str, CryptoRoute] = {
     "encrypt": CryptoRoute("encrypt", EncryptItem, _encrypt, "encrypt"),
     "decrypt": CryptoRoute("decrypt", DecryptItem, _decrypt, None),
     "datakey": CryptoRoute("datakey", DataKeyItem, _datakey, "datakey", empty_body_ok=True),
+    "encrypt-oaep": CryptoRoute("encrypt", EncryptOaepItem, _encrypt_oaep, "encrypt"),
+    "decrypt-oaep": CryptoRoute("decrypt", DecryptOaepItem, _decrypt_oaep, "decrypt"),
     "sign": CryptoRoute("sign", SignItem, _sign, "sign"),
     "verify": CryptoRoute("verify", VerifyItem, _verify, "verify"),
     "mac": CryptoRoute("mac", MacItem, _mac, "mac"),

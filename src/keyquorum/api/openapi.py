@@ -58,6 +58,8 @@ _CRYPTO_ANSWERS: dict[str, dict[str, Any]] = {
     "reencrypt": {"ciphertext": {"type": "string"}, "key": {"type": "string"},
                   "key_version": _VERSION},
     "datakey": {"ciphertext": {"type": "string"}, "plaintext": _B64, "key_version": _VERSION},
+    "encrypt-oaep": {"ciphertext": _B64, "key_version": _VERSION},
+    "decrypt-oaep": {"plaintext": _B64, "key": {"type": "string"}, "key_version": _VERSION},
     "sign": {"signature": _B64, "key_version": _VERSION},
     "verify": {"valid": {"type": "boolean"}, "key_version": _VERSION},
     "mac": {"mac": _B64, "key_version": _VERSION},

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from keyquorum.crypto import kem
+from keyquorum.crypto import kem, rsa_oaep
 from keyquorum.crypto.random import random_bytes
 from keyquorum.crypto.signing import verify_with_public_pem
 from keyquorum.errors import KeyquorumError
@@ -77,6 +77,15 @@ def _make_one(core: Core, loaded: LoadedKey, version: int, backup_id: str) -> di
     handle = core.keys.handle(loaded, version)
     base = {"key": key.name, "key_id": key.id, "version": version, "spec": key.spec}
     secret = random_bytes(CANARY_BYTES)
+    if key.purpose == "encrypt" and key.spec in rsa_oaep.OAEP_ALGORITHMS:
+        # An RSA encryption key: encrypt to the public half (as clients do), so the
+        # restored private half must decrypt it.
+        stored = key.version(version)
+        if stored is None or stored.public_key is None:
+            raise ValueError("no public key")
+        block = rsa_oaep.encrypt_with_public_pem(key.spec, stored.public_key, secret)
+        return {**base, "kind": "decrypt-oaep", "ciphertext": _b64(block),
+                "plaintext": _b64(secret)}
     if key.purpose == "encrypt":
         context = {CONTEXT_NAME: backup_id}
         core.keys.count_protect(loaded, version)  # a real protect: it spends a nonce
@@ -135,6 +144,9 @@ def _answers(core: Core, canary: dict[str, Any]) -> bool:
         header, header_bytes, body = parse_ciphertext(str(canary["ciphertext"]))
         plaintext = open_with(handle, header, header_bytes, body, canary.get("context"))
         return hmac.compare_digest(plaintext, _unb64(canary["plaintext"]))
+    if kind == "decrypt-oaep":
+        return hmac.compare_digest(handle.decrypt(_unb64(canary["ciphertext"])),
+                                   _unb64(canary["plaintext"]))
     if kind == "mac":
         return hmac.compare_digest(handle.mac(_unb64(canary["message"])),
                                    _unb64(canary["mac"]))

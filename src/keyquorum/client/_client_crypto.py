@@ -19,6 +19,7 @@ from ._crypto_models import (
     EncryptItem,
     EncryptResult,
     Mac,
+    OaepCiphertext,
     ReencryptItem,
     SharedSecret,
     Signature,
@@ -78,6 +79,19 @@ class CryptoMethods:
                         unsafe_allow_compromised: bool = False) -> BatchResult[EncryptResult]:
         return self._run(crypto.reencrypt_batch(
             items, unsafe_allow_compromised=unsafe_allow_compromised))
+
+    def encrypt_oaep(self, key: str, plaintext: bytes | str, *,
+                     hash: str | None = None) -> OaepCiphertext:
+        """Encrypt to an RSA encryption key (RSAES-OAEP, ``hash`` sha256 or sha1); the
+        same block a client makes locally with the key's public key."""
+        return self._run(crypto.encrypt_oaep(key, plaintext, hash=hash))
+
+    def decrypt_oaep(self, key: str, ciphertext: bytes, *, hash: str | None = None,
+                     key_version: int | None = None) -> DecryptResult:
+        """Decrypt an RSAES-OAEP block made with the key's public key (primary version
+        unless ``key_version``)."""
+        return self._run(crypto.decrypt_oaep(key, ciphertext, hash=hash,
+                                             key_version=key_version))
 
     def datakey(self, key: str, *, bits: int | None = None, context: Context | None = None,
                 plaintext: bool = True) -> DataKey:

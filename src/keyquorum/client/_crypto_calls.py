@@ -14,6 +14,7 @@ from ._crypto_models import (
     EncryptItem,
     EncryptResult,
     Mac,
+    OaepCiphertext,
     ReencryptItem,
     SharedSecret,
     Signature,
@@ -150,6 +151,20 @@ def datakey(key: str, *, bits: int | None = None, context: Context | None = None
 def datakey_batch(key: str, items: Sequence[DataKeyItem]) -> Call[BatchResult[DataKey]]:
     return Call("POST", key_path(key, "/datakey"), _batch(DataKey.from_json),
                 json={"batch": [datakey_item(i) for i in items]})
+
+
+def encrypt_oaep(key: str, plaintext: bytes | str, *,
+                 hash: str | None = None) -> Call[OaepCiphertext]:
+    body = _put({"plaintext": b64encode(_bytes(plaintext))}, hash=hash)
+    return Call("POST", key_path(key, "/encrypt-oaep"), _one(OaepCiphertext.from_json),
+                json=body)
+
+
+def decrypt_oaep(key: str, ciphertext: bytes, *, hash: str | None = None,
+                 key_version: int | None = None) -> Call[DecryptResult]:
+    body = _put({"ciphertext": b64encode(ciphertext)}, hash=hash, key_version=key_version)
+    return Call("POST", key_path(key, "/decrypt-oaep"), _one(DecryptResult.from_json),
+                json=body)
 
 
 def sign(key: str, message: bytes | str | None = None, *, digest: bytes | None = None,

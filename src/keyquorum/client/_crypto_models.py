@@ -25,6 +25,19 @@ class EncryptResult:
 
 
 @dataclass(frozen=True)
+class OaepCiphertext:
+    """An RSAES-OAEP block (bytes, not ``kq1:``) made for an RSA encryption key."""
+
+    ciphertext: bytes
+    key_version: int | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> OaepCiphertext:
+        return cls(ciphertext=b64decode(str(body["ciphertext"])),
+                   key_version=_int_or_none(body.get("key_version")))
+
+
+@dataclass(frozen=True)
 class DecryptResult:
     plaintext: bytes = field(repr=False)
     key: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from keyquorum.crypto import aead, kem, mac, signing
+from keyquorum.crypto import aead, kem, mac, rsa_oaep, signing
 from keyquorum.errors import InvalidRequest
 
 # NIST SP 800-38D bound for random 96-bit nonces: at most 2^32 invocations per key.
@@ -41,12 +41,15 @@ class KeySpec:
             return signing.generate_private(self.name)
         return kem.generate_private(self.name)
 
-    def load(self, material: bytes) -> Any:
-        """A ready-to-use key object (cipher or key pair) for the hot path."""
+    def load(self, material: bytes, purpose: str | None = None) -> Any:
+        """A ready-to-use key object (cipher or key pair) for the hot path; an RSA key of
+        purpose ``encrypt`` loads as an OAEP key (same PKCS#8 material)."""
         if self.family == "aead":
             return aead.AeadKey(self.name, material)
         if self.family == "mac":
             return mac.MacKey(self.name, material)
+        if self.family == "sign" and purpose == "encrypt":
+            return rsa_oaep.OaepKey(self.name, material)
         if self.family == "sign":
             return signing.SigningKey(self.name, material)
         return kem.KemKey(self.name, material)
@@ -70,9 +73,11 @@ _SPECS = (
     KeySpec("ecdsa-secp256k1", "sign", ("sign",), asymmetric=True),
     # 112-bit security (NIST SP 800-57: acceptable through 2030), for AWS and Vault
     # clients; rsa-3072 or rsa-4096 is recommended for new keys.
-    KeySpec("rsa-2048", "sign", ("sign",), asymmetric=True),
-    KeySpec("rsa-3072", "sign", ("sign",), asymmetric=True),
-    KeySpec("rsa-4096", "sign", ("sign",), asymmetric=True),
+    # RSA keys sign, or (purpose encrypt) decrypt RSAES-OAEP blocks made with their
+    # public key: never both, so one key pair never serves two schemes.
+    KeySpec("rsa-2048", "sign", ("sign", "encrypt"), asymmetric=True),
+    KeySpec("rsa-3072", "sign", ("sign", "encrypt"), asymmetric=True),
+    KeySpec("rsa-4096", "sign", ("sign", "encrypt"), asymmetric=True),
     KeySpec("ml-dsa-44", "sign", ("sign",), asymmetric=True),
     KeySpec("ml-dsa-65", "sign", ("sign",), asymmetric=True),
     KeySpec("ml-dsa-87", "sign", ("sign",), asymmetric=True),

@@ -182,13 +182,20 @@ def keyquorum_spec(key_spec: str, usage: str | None) -> str:
     natural = "ENCRYPT_DECRYPT" if spec == "aes-256-gcm" else \
         "GENERATE_VERIFY_MAC" if spec in MACS else "SIGN_VERIFY"
     if usage is not None and usage != natural:
-        if spec.startswith(("rsa-", "ecdsa-")) and usage in ("ENCRYPT_DECRYPT",
-                                                             "KEY_AGREEMENT"):
+        if spec.startswith("rsa-") and usage == "ENCRYPT_DECRYPT":
+            return spec  # an RSA encryption key (keyquorum_purpose)
+        if spec.startswith("ecdsa-") and usage == "KEY_AGREEMENT":
             raise unsupported(f"KeyUsage {usage} with {key_spec} is not available in "
-                              "keyquorum (its RSA and EC keys sign); use SYMMETRIC_DEFAULT "
-                              "for encryption")
+                              "keyquorum (its EC keys sign); use a native x25519 key "
+                              "for key agreement")
         raise KmsRequestError(f"KeyUsage {usage} is not compatible with KeySpec {key_spec}")
     return spec
+
+
+def keyquorum_purpose(spec: str, usage: str | None) -> str | None:
+    """The native purpose when it is not the spec's default: ``encrypt`` for RSA keys
+    made with KeyUsage ENCRYPT_DECRYPT."""
+    return "encrypt" if spec.startswith("rsa-") and usage == "ENCRYPT_DECRYPT" else None
 
 
 def aws_spec(spec: str) -> str:

@@ -30,7 +30,7 @@ def key_metadata(key: Key, names: Names) -> dict[str, Any]:
         meta["PendingDeletionWindowInDays"] = key.deletion_window_days
     if key.origin == "imported":
         meta["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
-    return _algorithms(meta, key.spec)
+    return _algorithms(meta, key.spec, key.purpose)
 
 
 def pending_metadata(pending: PendingKey, names: Names) -> dict[str, Any]:
@@ -46,10 +46,12 @@ def pending_metadata(pending: PendingKey, names: Names) -> dict[str, Any]:
     return _algorithms(meta, pending.spec)
 
 
-def _algorithms(meta: dict[str, Any], spec: str) -> dict[str, Any]:
+def _algorithms(meta: dict[str, Any], spec: str, purpose: str | None = None) -> dict[str, Any]:
     family = get_spec(spec).family
     if family == "aead":
         meta["EncryptionAlgorithms"] = ["SYMMETRIC_DEFAULT"]
+    elif purpose == "encrypt":  # an RSA encryption key
+        meta["EncryptionAlgorithms"] = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
     elif family == "sign":
         meta["SigningAlgorithms"] = list(SIGNING.get(spec, ()))
     elif family == "mac":

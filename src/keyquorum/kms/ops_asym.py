@@ -22,7 +22,14 @@ from keyquorum.keys.specs import get_spec
 from keyquorum.kms.call import MAX_PLAINTEXT, KmsCall, require_usage
 from keyquorum.kms.errors import KmsRequestError, unsupported
 from keyquorum.kms.ids import MACS, SIGNING, USAGES, aws_spec
-from keyquorum.kms.ops_crypto import _audited, b64, blob_of, guarded
+from keyquorum.kms.ops_crypto import (
+    _audited,
+    b64,
+    blob_of,
+    encryption_algorithms,
+    guarded,
+    matches_algorithm,
+)
 from keyquorum.kms.ops_keys import on_key
 from keyquorum.kms.registry import operation
 from keyquorum.service.context import RequestContext
@@ -130,7 +137,9 @@ async def get_public_key(call: KmsCall) -> dict[str, Any]:
             "KeyId": call.names.key_arn(key.id), "PublicKey": b64(der),
             "CustomerMasterKeySpec": spec, "KeySpec": spec,
             "KeyUsage": USAGES.get(key.purpose, key.purpose.upper())}
-        if key.spec in SIGNING:
+        if key.purpose == "encrypt":
+            answer["EncryptionAlgorithms"] = encryption_algorithms(key.spec)
+        elif key.spec in SIGNING:
             answer["SigningAlgorithms"] = list(SIGNING[key.spec])
         return _audited(answer, key.name, found.version)
 
@@ -209,6 +218,7 @@ async def _data_key_pair(call: KmsCall, *, with_plaintext: bool) -> dict[str, An
     target = await call.target()
     key = target.require(str(call.body.get("KeyId")))
     require_usage(key, "encrypt", call.action)
+    matches_algorithm(key, "SYMMETRIC_DEFAULT", call.action)
     runner, ops = call.services.runner, call.services.operations
 
     def work(ctx: RequestContext) -> Any:

@@ -1,4 +1,4 @@
-"""KMS symmetric cryptography: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(+WithoutPlaintext),
+"""KMS cryptography: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(+WithoutPlaintext),
 GenerateRandom.
 
 **Ciphertext blobs are keyquorum ciphertexts.** A ``CiphertextBlob`` is the ASCII
@@ -8,6 +8,12 @@ what ``POST /v1/decrypt`` takes, and a native ciphertext encoded is a blob
 ``EncryptionContext`` is keyquorum's encryption context, bound the same way.
 Each call is the native verb (``CryptoOperations``) under the native twin's
 permission, checked with the request's context (rules with ``context_keys``).
+
+**RSA encryption keys** (KeyUsage ENCRYPT_DECRYPT with an RSA KeySpec) answer Encrypt
+and Decrypt with EncryptionAlgorithm RSAES_OAEP_SHA_1 / RSAES_OAEP_SHA_256: the blob is
+the raw OAEP block, as AWS's (clients encrypt to GetPublicKey's key and send it to
+Decrypt with the KeyId), through the native ``encrypt-oaep`` / ``decrypt-oaep`` verbs.
+As in AWS, such keys take no EncryptionContext and make no data keys.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from keyquorum.kms.call import MAX_PLAINTEXT, KmsCall, require_usage
 from keyquorum.kms.errors import (
     IncorrectKey,
     KmsInvalidCiphertext,
+    KmsRequestError,
     KmsStateError,
     unsupported,
     validation,
@@ -63,12 +70,28 @@ def native_ciphertext(blob: bytes) -> tuple[str, str]:
     return text, str(header.key_id)
 
 
-def _algorithm(call: KmsCall, field: str = "EncryptionAlgorithm") -> None:
-    chosen = call.choice(field, (SYMMETRIC, "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256",
-                                 "SM2PKE"), SYMMETRIC)
-    if chosen != SYMMETRIC:
-        raise unsupported(f"{field} {chosen} is not supported: keyquorum encrypts with "
-                          "symmetric keys only (SYMMETRIC_DEFAULT)")
+OAEP = {"RSAES_OAEP_SHA_1": "sha1", "RSAES_OAEP_SHA_256": "sha256"}
+"""AWS's RSA EncryptionAlgorithms → the OAEP hash of ``crypto.rsa_oaep``."""
+
+
+def _algorithm(call: KmsCall, field: str = "EncryptionAlgorithm", *,
+               rsa: bool = False) -> str:
+    chosen = call.choice(field, (SYMMETRIC, *OAEP, "SM2PKE"), SYMMETRIC)
+    assert chosen is not None
+    if chosen == "SM2PKE" or (chosen in OAEP and not rsa):
+        raise unsupported(f"{field} {chosen} is not supported here: {field} takes "
+                          "SYMMETRIC_DEFAULT (Encrypt and Decrypt also take RSAES_OAEP_SHA_1 "
+                          "and RSAES_OAEP_SHA_256 with RSA keys)")
+    return chosen
+
+
+def matches_algorithm(key: Key, algorithm: str, action: str) -> None:
+    """InvalidKeyUsageException when the algorithm is not the key's kind (as AWS)."""
+    if (algorithm in OAEP) != key.spec.startswith("rsa-"):
+        raise KmsRequestError(f"{action} with EncryptionAlgorithm {algorithm} is not valid "
+                              f"for this key; it supports "
+                              f"{', '.join(encryption_algorithms(key.spec))}",
+                              "InvalidKeyUsageException")
 
 
 def state_error(key: Key, exc: KeyStateError) -> KeyStateError:
@@ -101,9 +124,12 @@ async def encrypt(call: KmsCall) -> dict[str, Any]:
     plaintext = call.blob("Plaintext", limit=MAX_PLAINTEXT)
     assert plaintext is not None
     context = call.context()
-    _algorithm(call)
+    algorithm = _algorithm(call, rsa=True)
     key = await _encrypting_key(call, "Encrypt")
+    matches_algorithm(key, algorithm, "Encrypt")
     runner, ops = call.services.runner, call.services.operations
+    if algorithm in OAEP:
+        return await _encrypt_oaep(call, key, plaintext, algorithm)
 
     def work(ctx: RequestContext) -> Any:
         runner.authorize(ctx, "encrypt", key.name, context=context)
@@ -113,6 +139,48 @@ async def encrypt(call: KmsCall) -> dict[str, Any]:
                          "EncryptionAlgorithm": SYMMETRIC}, done.key, done.version)
 
     return await call.run("encrypt", key.name, work, permission=None)  # type: ignore[no-any-return]
+
+
+async def _encrypt_oaep(call: KmsCall, key: Key, plaintext: bytes,
+                        algorithm: str) -> dict[str, Any]:
+    if call.body.get("EncryptionContext"):
+        raise validation("EncryptionContext is not supported with asymmetric keys")
+    ops = call.services.operations
+
+    def work(ctx: RequestContext) -> Any:
+        done = guarded(key, lambda: ops.encrypt_oaep(ctx, key.name, plaintext,
+                                                     OAEP[algorithm]))
+        return _audited({"CiphertextBlob": done.ciphertext,  # already base64
+                         "KeyId": call.names.key_arn(key.id),
+                         "EncryptionAlgorithm": algorithm}, done.key, done.version)
+
+    return await call.run("encrypt", key.name, work,  # type: ignore[no-any-return]
+                          permission="encrypt")
+
+
+async def _decrypt_oaep(call: KmsCall, blob: bytes, algorithm: str) -> dict[str, Any]:
+    if call.body.get("KeyId") is None:
+        raise validation("KeyId is required to decrypt with an asymmetric key")
+    if call.body.get("EncryptionContext"):
+        raise validation("EncryptionContext is not supported with asymmetric keys")
+    key = await _encrypting_key(call, "Decrypt")
+    matches_algorithm(key, algorithm, "Decrypt")
+    ops = call.services.operations
+
+    def work(ctx: RequestContext) -> Any:
+        done = guarded(key, lambda: ops.decrypt_oaep(ctx, key.name, blob, OAEP[algorithm],
+                                                     version=None))
+        return _audited({"KeyId": call.names.key_arn(key.id),
+                         "Plaintext": b64(done.plaintext),
+                         "EncryptionAlgorithm": algorithm}, done.key, done.version)
+
+    return await call.run("decrypt", key.name, work,  # type: ignore[no-any-return]
+                          permission="decrypt")
+
+
+def encryption_algorithms(spec: str) -> list[str]:
+    """DescribeKey's and GetPublicKey's EncryptionAlgorithms for an encryption key."""
+    return list(OAEP) if spec.startswith("rsa-") else [SYMMETRIC]
 
 
 def _audited(answer: dict[str, Any], key: str | None, version: int | None) -> Any:
@@ -138,8 +206,10 @@ async def decrypt(call: KmsCall) -> dict[str, Any]:
         raise unsupported("Recipient (Nitro Enclaves attestation) is not supported")
     blob = call.blob("CiphertextBlob", limit=MAX_CIPHERTEXT)
     assert blob is not None
+    algorithm = _algorithm(call, rsa=True)
+    if algorithm in OAEP:
+        return await _decrypt_oaep(call, blob, algorithm)
     context = call.context()
-    _algorithm(call)
     text, key_id = native_ciphertext(blob)
     await _expected(call, "KeyId", key_id)
     ops = call.services.operations
@@ -171,6 +241,7 @@ async def reencrypt(call: KmsCall) -> dict[str, Any]:
     text, key_id = native_ciphertext(blob)
     await _expected(call, "SourceKeyId", key_id)
     destination = await _encrypting_key(call, "ReEncrypt", "DestinationKeyId")
+    matches_algorithm(destination, SYMMETRIC, "ReEncrypt")
     ops = call.services.operations
 
     def work(ctx: RequestContext) -> Any:
@@ -202,6 +273,7 @@ async def _data_key(call: KmsCall, action: str, *, with_plaintext: bool) -> dict
     size = _data_key_bytes(call)
     context = call.context()
     key = await _encrypting_key(call, action)
+    matches_algorithm(key, SYMMETRIC, action)
     runner, ops = call.services.runner, call.services.operations
 
     def work(ctx: RequestContext) -> Any:

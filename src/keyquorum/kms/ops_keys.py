@@ -19,7 +19,7 @@ from keyquorum.keys.specs import get_spec
 from keyquorum.keys.states import KeyState
 from keyquorum.kms.call import KmsCall
 from keyquorum.kms.errors import KmsNotFound, KmsRequestError, unsupported
-from keyquorum.kms.ids import keyquorum_spec, new_kms_key
+from keyquorum.kms.ids import keyquorum_purpose, keyquorum_spec, new_kms_key
 from keyquorum.kms.imports import PendingKey, all_pending, check_importable, save_pending
 from keyquorum.kms.key_policy import is_default_policy
 from keyquorum.kms.metadata import key_metadata, pending_metadata, tags_of
@@ -86,6 +86,9 @@ async def create_key(call: KmsCall) -> dict[str, Any]:
     spec = keyquorum_spec(key_spec, call.text("KeyUsage"))
     key_id, name = new_kms_key()
     fields: dict[str, Any] = {"name": name, "spec": spec}
+    purpose = keyquorum_purpose(spec, call.text("KeyUsage"))
+    if purpose is not None:
+        fields["purpose"] = purpose
     if call.body.get("Description"):
         fields["description"] = call.body["Description"]
     if call.body.get("Tags"):

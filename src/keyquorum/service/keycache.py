@@ -136,7 +136,7 @@ class KeyCache:
         if blob is None:
             raise KeyStateError(f"version {version} has no key material (destroyed)")
         material = self._barrier().decrypt(material_path(loaded.key.id, version), blob)
-        handle = get_spec(loaded.key.spec).load(material)
+        handle = get_spec(loaded.key.spec).load(material, loaded.key.purpose)
         loaded.handles[version] = handle
         return handle
 

@@ -19,6 +19,7 @@ never leaves the loop; nothing slow ever runs on it.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -131,6 +132,10 @@ class PublicKey(Used):
 @dataclass(frozen=True)
 class RandomData(Used):
     data: bytes = field(default=b"", repr=False)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 @lru_cache(maxsize=65536)
@@ -246,6 +251,10 @@ class CryptoOperations:
 
     def _seal(self, ctx: RequestContext, loaded: LoadedKey, plaintext: bytes,
               context: dict[str, str] | None, may_block: bool) -> tuple[str, int]:
+        if get_spec(loaded.key.spec).family != "aead":  # before any use is counted
+            raise Conflict(f"key {loaded.key.name} is an RSA encryption key: clients encrypt "
+                           "to its public key (RSAES-OAEP) and the server decrypts with "
+                           "decrypt-oaep; kq1 ciphertexts need a symmetric key")
         loaded, version = self._protect_version(ctx, loaded, may_block)
         handle = self.core.keys.handle(loaded, version)
         text = seal_with(handle, _key_uuid(loaded.key.id), version, plaintext, context)
@@ -363,6 +372,40 @@ class CryptoOperations:
         text, version = self._seal(ctx, loaded, data_key, context, may_block)
         return DataKey(loaded.key.name, version, ciphertext=text,
                        plaintext=data_key if with_plaintext else None)
+
+    # -- RSA encryption keys (RSAES-OAEP; raw blocks, see crypto.rsa_oaep) ----------------------
+
+    def encrypt_oaep(self, ctx: RequestContext, name: str, plaintext: bytes,
+                     hash_name: str | None, *, may_block: bool = True) -> Encrypted:
+        """What a client does with the public key, served for callers (AWS KMS Encrypt)
+        that ask the server; counted and audited as a protect operation."""
+        loaded = self._key_for("encrypt-oaep", name, ("encrypt",), may_block)
+        self._require_oaep(loaded)
+        loaded, version = self._protect_version(ctx, loaded, may_block)
+        block = self.core.keys.handle(loaded, version).encrypt(plaintext, hash_name)
+        self._used(loaded, version)
+        return Encrypted(loaded.key.name, version, ciphertext=_b64(block))
+
+    def decrypt_oaep(self, ctx: RequestContext, name: str, ciphertext: bytes,
+                     hash_name: str | None, *, version: int | None,
+                     may_block: bool = True) -> Decrypted:
+        loaded = self._key_for("decrypt-oaep", name, ("encrypt",), may_block)
+        self._require_oaep(loaded)
+        self._slow(loaded, may_block)
+        number = self._version_for_use(loaded, version)
+        try:
+            plaintext = self.core.keys.handle(loaded, number).decrypt(ciphertext, hash_name)
+        except CryptoInvalid as exc:
+            raise InvalidCiphertext("ciphertext is invalid for this key and version") from exc
+        self._used(loaded, number)
+        return Decrypted(loaded.key.name, number, plaintext=plaintext)
+
+    @staticmethod
+    def _require_oaep(loaded: LoadedKey) -> None:
+        if get_spec(loaded.key.spec).family == "aead":
+            raise Conflict(f"key {loaded.key.name} is symmetric: use encrypt and decrypt "
+                           "(kq1 ciphertexts); encrypt-oaep and decrypt-oaep are for RSA "
+                           "encryption keys")
 
     # -- signatures, MACs, KEM -----------------------------------------------------------------
 
