@@ -10,6 +10,7 @@ from keyquorum.keys.states import (
     VersionState,
     affected_by,
     cancel_deletion_state,
+    destroy_one_state,
     destroyed_state,
     is_deleted,
     resume_or_refuse,
@@ -52,3 +53,12 @@ def test_destroying_leaves_an_already_destroyed_version_alone() -> None:
     assert destroyed_state(VersionState.COMPROMISED) is VersionState.DESTROYED
     assert is_deleted("destroy-scheduled") and is_deleted("destroyed")
     assert not is_deleted("disabled")
+
+
+def test_one_version_is_destroyed_only_below_min_decrypt_version() -> None:
+    assert destroy_one_state("deactivated", version=1, min_decrypt_version=2) \
+        is VersionState.DESTROYED
+    assert destroy_one_state("destroyed", version=1, min_decrypt_version=2) is None
+    for version in (2, 3):  # still decrypts (2), or the primary above it (3)
+        with pytest.raises(KeyStateError, match="not below the key's min_decrypt_version 2"):
+            destroy_one_state("active", version=version, min_decrypt_version=2)

@@ -116,6 +116,19 @@ def test_aes128_gcm96_keys(bao: Bao) -> None:
     assert plain == secret
 
 
+def test_trim(bao: Bao) -> None:
+    bao.run("write", "-f", "transit/keys/trim-me")
+    for _ in range(2):
+        bao.run("write", "-f", "transit/keys/trim-me/rotate")
+    bao.run("write", "transit/keys/trim-me/config", "min_decryption_version=2",
+            "min_encryption_version=2")
+    trimmed = bao.json("write", "transit/keys/trim-me/trim", "min_available_version=2")["data"]
+    assert trimmed["min_available_version"] == 2 and set(trimmed["keys"]) == {"2", "3"}
+    lower = bao.run("write", "transit/keys/trim-me/trim", "min_available_version=1",
+                    check=False)
+    assert lower.returncode != 0 and "cannot be decremented" in lower.stderr
+
+
 def test_delete_is_a_scheduled_deletion_and_says_so(bao: Bao) -> None:
     bao.run("write", "-f", "transit/keys/old")
     refused = bao.run("delete", "transit/keys/old", check=False)

@@ -1,7 +1,7 @@
 """hvac, unchanged, against a live keyquorum server: every transit method it offers.
 
 One server process for the module (hvac speaks real HTTP through ``requests``).
-Methods keyquorum does not offer (export, backup, restore, trim) answer Vault's
+Methods keyquorum does not offer (backup, restore) answer Vault's
 400 with a message that says so; hvac raises ``InvalidRequest`` for them.
 """
 
@@ -183,8 +183,21 @@ def test_methods_keyquorum_does_not_offer_say_so(vault: object) -> None:
         transit.backup_key(name="hv-no")  # type: ignore[attr-defined]
     with pytest.raises(hvac.exceptions.InvalidRequest, match="restore is not supported"):
         transit.restore_key(backup="eA==", name="hv-no")  # type: ignore[attr-defined]
-    with pytest.raises(hvac.exceptions.InvalidRequest, match="trim is not supported"):
-        transit.trim_key(name="hv-no", min_version=1)  # type: ignore[attr-defined]
+
+
+
+def test_trim_destroys_old_versions(vault: object) -> None:
+    transit = vault
+    transit.create_key(name="hv-trim")  # type: ignore[attr-defined]
+    transit.rotate_key(name="hv-trim")  # type: ignore[attr-defined]
+    transit.rotate_key(name="hv-trim")  # type: ignore[attr-defined]
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="minimum encryption version"):
+        transit.trim_key(name="hv-trim", min_version=2)  # type: ignore[attr-defined]
+    transit.update_key_configuration(  # type: ignore[attr-defined]
+        name="hv-trim", min_decryption_version=2, min_encryption_version=3)  # hvac: enc > dec
+    transit.trim_key(name="hv-trim", min_version=2)  # type: ignore[attr-defined]
+    read = transit.read_key(name="hv-trim")["data"]  # type: ignore[attr-defined]
+    assert read["min_available_version"] == 2 and set(read["keys"]) == {"2", "3"}
 
 
 def test_sys_and_token_calls(client: object) -> None:

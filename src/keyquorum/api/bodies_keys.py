@@ -147,5 +147,12 @@ class ScheduleDeletion(Body):
     approval_id: APPROVAL_ID | None = None
 
 
+class DestroyVersions(Body):
+    """Erase the material of every version below ``below`` (at most min_decrypt_version)."""
+
+    below: VersionNumber
+    approval_id: APPROVAL_ID | None = None
+
+
 class NoFields(Body):
     """A route that takes no fields (an empty body, or none at all)."""

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_keys import (
     CreateKey,
+    DestroyVersions,
     NoFields,
     RevokeKey,
     ScheduleDeletion,
@@ -25,6 +26,7 @@ from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound
 from keyquorum.keys.names import MAX_NAME_LENGTH, NAME_PATTERN, validate_key_name
 from keyquorum.service.context import RequestContext
+from keyquorum.service.lifecycle import destroy_versions_params
 from keyquorum.storage import keys_repo
 
 router = APIRouter(prefix="/v1/keys")
@@ -196,6 +198,25 @@ async def cancel_deletion(request: Request, name: str,
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         return key_json(s.lifecycle.cancel_deletion(ctx, name), s.core.keys)
+
+    return await s.runner.run(request, "delete", name, work, permission="delete",
+                              in_thread=True)
+
+
+@router.post("/{name:path}/destroy-versions", openapi_extra=request_body(DestroyVersions))
+async def destroy_versions(request: Request, name: str,
+                           s: Services = Depends(services)) -> dict[str, Any]:
+    """Erase the material of the versions below ``below`` (never the primary); the key
+    stays in use. Guarded like schedule-deletion: both destroy material for good."""
+    body = await read_json(request, s.core)
+    approval_id = approval_id_from(request, body)
+    asked = parse_body(DestroyVersions, body)
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        with s.core.dual_control.guard(ctx, SCHEDULE_DELETION, name,
+                                       destroy_versions_params(asked.below),
+                                       approval_id=approval_id):
+            return key_json(s.lifecycle.destroy_versions(ctx, name, asked.below), s.core.keys)
 
     return await s.runner.run(request, "delete", name, work, permission="delete",
                               in_thread=True)

@@ -199,3 +199,19 @@ def destroyed_state(current: VersionState | str) -> VersionState | None:
     """Where ``destroy`` takes a version; None when its material is already gone."""
     state = VersionState(current)
     return None if state is VersionState.DESTROYED else next_version_state(state, "destroy")
+
+
+def destroy_one_state(current: VersionState | str, *, version: int,
+                      min_decrypt_version: int) -> VersionState | None:
+    """Where destroying one version of a live key takes it (None: already destroyed).
+
+    Only a version below the key's ``min_decrypt_version`` may go: it already
+    unprotects nothing (``check_use``) and, the minimum never exceeding the primary,
+    it protects nothing either; so erasing its material loses no data that was still
+    readable and never leaves the key without its primary.
+    """
+    if version >= min_decrypt_version:
+        raise KeyStateError(
+            f"version {version} is not below the key's min_decrypt_version "
+            f"{min_decrypt_version}: only versions nothing can decrypt with may be destroyed")
+    return destroyed_state(current)

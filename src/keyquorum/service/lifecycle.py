@@ -28,6 +28,7 @@ from keyquorum.keys.states import (
     NEW_VERSION_STATE,
     affected_by,
     cancel_deletion_state,
+    destroy_one_state,
     destroyed_state,
     is_active,
     is_deleted,
@@ -82,6 +83,12 @@ class KeyChanges:
     """The fields an update sets (only those given), already checked and converted."""
 
     fields: Mapping[str, Any]
+
+
+def destroy_versions_params(below: int) -> dict[str, int]:
+    """What an approval of ``destroy_versions`` is for (native route and Vault's trim
+    alike): the approval names the bound, so it is not one for a schedule-deletion."""
+    return {"destroy_versions_below": below}
 
 
 def _deletion_days(value: object, field: str) -> int:
@@ -330,6 +337,38 @@ class KeyLifecycle:
         loaded = self.core.keys.get(name)
         loaded.handles.clear()
         return key
+
+    def destroy_versions(self, ctx: RequestContext, name: str, below: int) -> Key:
+        """Erase the material of every version below ``below`` (Vault's trim) and keep
+        their metadata; the key stays in use. ``below`` may not exceed the key's
+        ``min_decrypt_version`` (the state machine's rule: only versions nothing can
+        decrypt with are destroyed). One transaction and one audit record
+        (``delete``, ``action: destroy-versions``, the versions erased)."""
+        if not isinstance(below, int) or isinstance(below, bool) or not 1 <= below <= MAX_VERSION:
+            raise InvalidRequest(f"below must be a version number (1-{MAX_VERSION})")
+        ctx.detail["action"] = "destroy-versions"
+        ctx.detail["below"] = str(below)
+
+        def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
+            self._require_not_deleted(key)
+            if below > key.min_decrypt_version:
+                raise KeyStateError(
+                    f"below ({below}) cannot exceed the key's min_decrypt_version "
+                    f"({key.min_decrypt_version}): raise min_decrypt_version first")
+            erased: list[str] = []
+            for stored in sorted(key.versions, key=lambda v: v.version):
+                if stored.version >= below:
+                    continue
+                target = destroy_one_state(stored.state, version=stored.version,
+                                           min_decrypt_version=key.min_decrypt_version)
+                if target is not None:
+                    keys_repo.update_version(conn, key.id, stored.version, state=target,
+                                             material=None, destroyed_at=now)
+                    erased.append(str(stored.version))
+            ctx.detail["versions"] = ",".join(erased)  # "" when nothing was left to erase
+            return key, None
+
+        return self._mutate(ctx, name, "delete", change)
 
     def rotate_for_usage(self, ctx: RequestContext, name: str, spent_version: int) -> None:
         """Rotate because ``spent_version`` reached its usage limit (unless already rotated)."""

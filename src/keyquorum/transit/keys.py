@@ -18,13 +18,18 @@ from keyquorum.errors import Conflict, InvalidRequest, NotFound
 from keyquorum.keys.models import Key
 from keyquorum.keys.states import KeyState
 from keyquorum.service.context import RequestContext
-from keyquorum.service.lifecycle import KeyChanges, NewKey
+from keyquorum.service.lifecycle import (
+    MAX_VERSION,
+    KeyChanges,
+    NewKey,
+    destroy_versions_params,
+)
 from keyquorum.storage import keys_repo, transit_repo
 from keyquorum.storage.transit_repo import DEFAULTS, TransitSettings
 from keyquorum.transit import byok, fields
 from keyquorum.transit.calls import Call
 from keyquorum.transit.envelope import Answer, MethodNotAllowed, UnsupportedPath
-from keyquorum.transit.keyinfo import key_data, settings_of
+from keyquorum.transit.keyinfo import key_data, min_available_version, settings_of
 from keyquorum.transit.types import hmac_bits, spec_for_type, type_for_spec
 
 MIN_ROTATION = 3600
@@ -65,8 +70,7 @@ async def handle_keys(call: Call) -> Answer:
     if action == "rotate":
         return await rotate(call)
     if action == "trim":
-        raise InvalidRequest("trim is not supported: keyquorum keeps every version until the "
-                             "key is destroyed; raise min_decryption_version instead")
+        return await trim(call)
     if action == "import":
         return await byok.import_key(call)
     if action == "import_version":
@@ -186,6 +190,51 @@ async def configure(call: Call) -> Answer:
         return key_data(key, vault_name, wanted)
 
     return Answer(await call.run("update", name, work, permission="update"))
+
+
+def _trim_refusal(key: Key, settings: TransitSettings, wanted: int) -> str | None:
+    """Vault's rules for trim, in Vault's order and words (OpenBao's ``path_trim.go``)."""
+    if wanted < min_available_version(key):
+        return "minimum available version cannot be decremented"
+    if settings.min_encryption_version == 0:
+        return ("minimum available version cannot be set when minimum encryption version "
+                "is not set")
+    if wanted > settings.min_encryption_version:
+        return "minimum available version cannot be greater than minmum encryption version"
+    if wanted > key.min_decrypt_version:
+        return "minimum available version cannot be greater than minimum decryption version"
+    if wanted < 0:
+        return "minimum available version cannot be negative"
+    if wanted == 0:
+        return "minimum available version should be positive"
+    return None
+
+
+async def trim(call: Call) -> Answer:
+    """Vault's trim: the material of every version below ``min_available_version`` is
+    destroyed (``KeyLifecycle.destroy_versions``, guarded like schedule-deletion)."""
+    name, vault_name, body = call.key_name(), call.segments[1], call.body
+    if "min_available_version" not in body:
+        raise InvalidRequest("missing min_available_version")
+    wanted = fields.integer(body, "min_available_version", None, low=-MAX_VERSION,
+                            high=MAX_VERSION)
+    assert wanted is not None
+    approval_id = fields.text(body, "approval_id", max_length=64)
+    core = call.services.core
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        key = _load(call, name)
+        settings = settings_of(core, key)
+        refusal = _trim_refusal(key, settings, wanted)
+        if refusal is not None:
+            raise InvalidRequest(refusal)
+        with core.dual_control.guard(ctx, SCHEDULE_DELETION, name,
+                                     destroy_versions_params(wanted),
+                                     approval_id=approval_id):
+            key = call.services.lifecycle.destroy_versions(ctx, name, wanted)
+        return key_data(key, vault_name, settings)
+
+    return Answer(await call.run("delete", name, work, permission="delete"))
 
 
 async def rotate(call: Call) -> Answer:

@@ -27,6 +27,7 @@ KNOWN: dict[tuple[str, str], set[str]] = {
                          "deletion_allowed", "exportable", "allow_plaintext_backup",
                          "auto_rotate_period"},
     ("keys", "rotate"): {"managed_key_name", "managed_key_id"},
+    ("keys", "trim"): {"min_available_version"},
     ("keys", "import"): _IMPORT,
     ("keys", "import_version"): _IMPORT,
     ("encrypt", ""): {"plaintext", "context", "key_version", "nonce", "reference",
