@@ -138,6 +138,19 @@ def test_sign_and_verify_exit_status_follows_validity(run, tmp_path: Path) -> No
     assert "BEGIN PUBLIC KEY" in pem.stdout
 
 
+def test_rsa_pkcs1v15_signatures_from_the_cli(run) -> None:
+    name = fresh("rsa")
+    run("key", "create", name, "--spec", "rsa-2048")
+    signature = run("sign", name, "--scheme", "pkcs1v15", input=b"m").stdout.strip()
+    assert run("verify", name, "-s", signature, "--scheme", "pkcs1v15",
+               input=b"m").exit_code == 0
+    assert run("verify", name, "-s", signature, input=b"m").exit_code == 1  # PSS by default
+    ec = fresh("ec")
+    run("key", "create", ec, "--spec", "ecdsa-p521")
+    refused = run("sign", ec, "--scheme", "pkcs1v15", input=b"m")
+    assert refused.exit_code == 1 and "scheme applies to RSA keys only" in refused.output
+
+
 def test_mac_and_verify_mac(run) -> None:
     name = fresh("mac")
     run("key", "create", name, "--spec", "hmac-sha256")

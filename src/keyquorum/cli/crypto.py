@@ -36,6 +36,8 @@ HashOpt = Annotated[str | None, typer.Option(
     "--hash", help="Hash of --digest: sha256, sha384 or sha512.")]
 DigestOpt = Annotated[str | None, typer.Option(
     "--digest", help="A precomputed digest (hex) instead of the input.")]
+SchemeOpt = Annotated[str | None, typer.Option(
+    "--scheme", help="RSA keys: pss (the default) or pkcs1v15; other keys refuse it.")]
 KeyVersionOpt = Annotated[int | None, typer.Option(
     "--key-version", min=1, help="Version to check with (default: the primary).")]
 UnsafeOpt = Annotated[bool, typer.Option(
@@ -123,14 +125,14 @@ def _digest(digest: str | None, hash_name: str | None, file: str | None) -> byte
 
 
 def sign(ctx: typer.Context, key: KeyArg, file: FileArg = None, digest: DigestOpt = None,
-         hash_name: HashOpt = None) -> None:
+         hash_name: HashOpt = None, scheme: SchemeOpt = None) -> None:
     """Sign FILE or stdin (or a --digest) with KEY; prints the signature (base64)."""
     raw_digest = _digest(digest, hash_name, file)
     kq = client(ctx)
     if raw_digest is not None:
-        result = kq.sign(key, digest=raw_digest, hash=hash_name)
+        result = kq.sign(key, digest=raw_digest, hash=hash_name, scheme=scheme)
     else:
-        result = kq.sign(key, read_input(file))
+        result = kq.sign(key, read_input(file), scheme=scheme)
     emit(ctx, result, lambda: typer.echo(b64(result.signature)))
 
 
@@ -142,6 +144,7 @@ def verify(
     digest: DigestOpt = None,
     hash_name: HashOpt = None,
     key_version: KeyVersionOpt = None,
+    scheme: SchemeOpt = None,
 ) -> None:
     """Verify a signature over FILE or stdin (or a --digest); exit 1 when invalid."""
     raw_signature = decode_b64(signature, "--signature")
@@ -149,9 +152,10 @@ def verify(
     kq = client(ctx)
     if raw_digest is not None:
         result = kq.verify(key, raw_signature, digest=raw_digest, hash=hash_name,
-                           key_version=key_version)
+                           key_version=key_version, scheme=scheme)
     else:
-        result = kq.verify(key, raw_signature, read_input(file), key_version=key_version)
+        result = kq.verify(key, raw_signature, read_input(file), key_version=key_version,
+                           scheme=scheme)
     emit(ctx, result, lambda: typer.echo("valid" if result.valid else "invalid"))
     if not result.valid:
         raise typer.Exit(1)
