@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from keyquorum.keys.cryptoperiods import (
@@ -40,6 +42,15 @@ def test_every_spec_has_a_table_row_and_a_period_of_one_to_three_years(spec: str
 def test_spec_maps_to_its_nist_row(spec: str, row: int, years: int) -> None:
     period = default_crypto_period(spec)
     assert (period.table_row, period.seconds) == (row, years * YEAR)
+
+
+def test_rsa_encryption_keys_are_key_transport_keys_not_signature_keys() -> None:
+    period = default_crypto_period("rsa-2048", "encrypt")
+    assert (period.table_row, period.seconds) == (10, 2 * YEAR)
+    assert default_crypto_period("rsa-2048", "sign").table_row == 1
+    assert default_crypto_period("rsa-2048").table_row == 1
+    key = replace(_key("rsa-3072"), purpose="encrypt")
+    assert crypto_period_of(key).seconds == 2 * YEAR
 
 
 def test_symmetric_encryption_keys_cite_both_encryption_and_key_wrapping_rows() -> None:

@@ -22,6 +22,8 @@ hmac-sha256/384/512 (mac)                 3  symmetric authentication key       
                                              (OUP up to 2 years)
 ed25519, ecdsa-*, rsa-*, ml-dsa-*         1  private signature key               1 year
 (sign)                                       (1 to 3 years)
+rsa-* (encrypt)                           10 private key-transport key           2 years
+                                             (up to 2 years)
 x25519 (agree)                            13 private static key-agreement key    1 year
                                              (1 to 2 years)
 x25519, ml-kem-*, x25519-ml-kem-768       13 private static key-agreement key    1 year
@@ -70,6 +72,8 @@ SYMMETRIC_AUTHENTICATION = CryptoPeriod(
     2 * YEAR, 3, "symmetric authentication key", "originator-usage period up to 2 years")
 PRIVATE_SIGNATURE = CryptoPeriod(
     1 * YEAR, 1, "private signature key", "1 to 3 years")
+PRIVATE_KEY_TRANSPORT = CryptoPeriod(
+    2 * YEAR, 10, "private key-transport key", "up to 2 years")
 PRIVATE_KEY_AGREEMENT = CryptoPeriod(
     1 * YEAR, 13, "private static key-agreement key", "1 to 2 years")
 
@@ -81,9 +85,14 @@ _BY_FAMILY = {
 }
 
 
-def default_crypto_period(spec: str) -> CryptoPeriod:
-    """The Table 1 row and default period for a spec; ``KeyError`` for an unknown spec."""
-    return _BY_FAMILY[SPECS[spec].family]
+def default_crypto_period(spec: str, purpose: str | None = None) -> CryptoPeriod:
+    """The Table 1 row and default period for a spec (and purpose: an RSA key of purpose
+    ``encrypt`` decrypts what clients encrypt to it, a key-transport key); ``KeyError``
+    for an unknown spec."""
+    family = SPECS[spec].family
+    if family == "sign" and purpose == "encrypt":
+        return PRIVATE_KEY_TRANSPORT
+    return _BY_FAMILY[family]
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ class EffectiveCryptoPeriod:
 
 
 def crypto_period_of(key: Key) -> EffectiveCryptoPeriod:
-    default = default_crypto_period(key.spec)
+    default = default_crypto_period(key.spec, key.purpose)
     if key.crypto_period is not None:
         return EffectiveCryptoPeriod(int(key.crypto_period), True, default)
     return EffectiveCryptoPeriod(default.seconds, False, default)

@@ -41,7 +41,7 @@ def overdue_rotations(core: Core, now: float) -> int:
         ages = reports_repo.enabled_primary_ages(conn)
     overdue = 0
     for age in ages:
-        period = age.crypto_period or default_crypto_period(age.spec).seconds
+        period = age.crypto_period or default_crypto_period(age.spec, age.purpose).seconds
         if (age.next_rotation is not None and age.next_rotation <= now) or (
                 age.activated_at is not None and now - age.activated_at > period):
             overdue += 1

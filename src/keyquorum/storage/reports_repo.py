@@ -33,6 +33,7 @@ class PrimaryAge:
     crypto_period: int | None
     next_rotation: float | None
     activated_at: float | None
+    purpose: str | None = None
 
 
 def audit_outcomes(conn: Connection, *, key: str, version: int, operations: tuple[str, ...],
@@ -66,12 +67,14 @@ def enabled_primary_ages(conn: Connection) -> list[PrimaryAge]:
     """The rotation facts of every enabled key, in one query."""
     primary = key_versions
     statement = select(keys.c.spec, keys.c.crypto_period, keys.c.next_rotation,
-                       func.coalesce(primary.c.activated_at, primary.c.created_at)).select_from(
+                       func.coalesce(primary.c.activated_at, primary.c.created_at),
+                       keys.c.purpose).select_from(
         keys.outerjoin(primary, and_(primary.c.key_id == keys.c.id,
                                      primary.c.version == keys.c.primary_version))).where(
         keys.c.state == KeyState.ENABLED.value)
-    return [PrimaryAge(spec, own_period, next_rotation, activated)
-            for spec, own_period, next_rotation, activated in conn.execute(statement)]
+    return [PrimaryAge(spec, own_period, next_rotation, activated, purpose)
+            for spec, own_period, next_rotation, activated, purpose
+            in conn.execute(statement)]
 
 
 def keys_by_state(conn: Connection) -> dict[str, int]:
