@@ -1,9 +1,11 @@
 """Bring your own key: GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial.
 
-Both steps need the native ``import`` permission on ``kms/<KeyId>``; importing is
-dual control's ``import`` action. The import creates the native key with the
-caller's material (``KeyLifecycle.create`` with ``NewKey.material``), so its record
-is the key's ``create`` record, with this action in its detail.
+Every step needs the native ``import`` permission on ``kms/<KeyId>``; importing and
+deleting imported material are dual control's ``import`` action. The first import
+creates the native key with the caller's material (``KeyLifecycle.create`` with
+``NewKey.material``), so its record is the key's ``create`` record, with this action
+in its detail. DeleteImportedKeyMaterial and the re-import of the same material are
+``kms.withdrawn``'s.
 """
 
 from __future__ import annotations
@@ -25,17 +27,26 @@ from keyquorum.kms.imports import (
 )
 from keyquorum.kms.ops_crypto import b64
 from keyquorum.kms.registry import operation
+from keyquorum.kms.withdrawn import find_withdrawn, restore, withdraw
 from keyquorum.service.context import RequestContext
+from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import NewKey
 
 MAX_TOKEN = 6144
 MAX_WRAPPED = 6144
 
 
-def _pending(target: Target, identifier: str) -> PendingKey:
+def _pending(target: Target, identifier: str, core: Core | None = None) -> PendingKey:
+    """The key waiting for material: a new EXTERNAL key, or (given ``core``) a key whose
+    imported material was deleted (as a PendingKey of its id and spec)."""
     if target.pending is not None:
         return target.pending
-    target.require(identifier)  # NotFoundException when there is no such key
+    key = target.require(identifier)  # NotFoundException when there is no such key
+    if core is not None:
+        with core.engine.connect() as conn:
+            if find_withdrawn(conn, core.barrier(), key.id) is not None:
+                return PendingKey(key_id=key.id, spec=key.spec, description="", labels={},
+                                  created_at=key.created_at, created_by=None)
     raise KmsStateError("this key's material is already in keyquorum: a key accepts one "
                         "import, when it is created with Origin EXTERNAL",
                         "KMSInvalidStateException")
@@ -55,7 +66,7 @@ async def get_parameters_for_import(call: KmsCall) -> dict[str, Any]:
     core = call.services.core
 
     def work(_ctx: RequestContext) -> dict[str, Any]:
-        pending = _pending(target, identifier)
+        pending = _pending(target, identifier, core)
         made = new_parameters(core.barrier(), pending.key_id, algorithm, key_spec,
                               core.clock.now())
         return {"KeyId": call.names.key_arn(pending.key_id), "ImportToken": b64(made.token),
@@ -88,9 +99,14 @@ async def import_key_material(call: KmsCall) -> dict[str, Any]:
     params = {"key_id": identifier, "material_sha256": hashlib.sha256(wrapped).hexdigest()}
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        pending = _pending(target, identifier)
+        pending = _pending(target, identifier, core)
         material = unwrap(core.barrier(), pending.key_id, token, wrapped, core.clock.now(),
                           pending.spec)
+        if target.key is not None:  # the same material back into a key that had it
+            with core.dual_control.guard(ctx, IMPORT, pending.name, params,
+                                         approval_id=call.approval_id):
+                restore(core, ctx, target.key, material)
+            return {}
         with core.dual_control.guard(ctx, IMPORT, pending.name, params,
                                      approval_id=call.approval_id):
             services.lifecycle.create(ctx, NewKey(
@@ -105,7 +121,22 @@ async def import_key_material(call: KmsCall) -> dict[str, Any]:
 
 
 @operation("DeleteImportedKeyMaterial", "import")
-async def delete_imported_key_material(_call: KmsCall) -> dict[str, Any]:
-    raise unsupported("keyquorum does not take key material back for a later re-import: "
-                      "disable the key (DisableKey) to stop its use, or schedule its "
-                      "deletion (ScheduleKeyDeletion) to destroy the material")
+async def delete_imported_key_material(call: KmsCall) -> dict[str, Any]:
+    if call.body.get("KeyMaterialId"):
+        raise unsupported("KeyMaterialId is not supported: a keyquorum KMS key holds one "
+                          "imported key material")
+    target = await call.target()
+    identifier = str(call.body.get("KeyId"))
+    core = call.services.core
+    params = {"key_id": identifier, "action": "DeleteImportedKeyMaterial"}
+
+    def work(ctx: RequestContext) -> dict[str, Any]:
+        key = target.require(identifier)
+        with core.dual_control.guard(ctx, IMPORT, key.name, params,
+                                     approval_id=call.approval_id):
+            withdraw(core, ctx, key)
+        return {"KeyId": call.names.key_arn(key.id)}
+
+    answer: dict[str, Any] = await call.run(
+        "import", target.name, work, permission="import" if target.name else None)
+    return answer

@@ -24,6 +24,7 @@ from keyquorum.kms.imports import PendingKey, all_pending, check_importable, sav
 from keyquorum.kms.key_policy import is_default_policy
 from keyquorum.kms.metadata import key_metadata, pending_metadata, tags_of
 from keyquorum.kms.registry import operation
+from keyquorum.kms.withdrawn import is_withdrawn
 from keyquorum.service.context import RequestContext
 from keyquorum.storage import keys_repo
 
@@ -124,8 +125,17 @@ async def describe_key(call: KmsCall) -> dict[str, Any]:
             "read", pending.name,
             lambda _ctx: {"KeyMetadata": pending_metadata(pending, call.names)},
             permission="read")
-    return await on_key(call, "read", "read",  # type: ignore[no-any-return]
-                        lambda _ctx, key: {"KeyMetadata": key_metadata(key, call.names)})
+    core = call.services.core
+
+    def work(_ctx: RequestContext, key: Key) -> dict[str, Any]:
+        meta = key_metadata(key, call.names)
+        if key.origin == "imported":
+            with core.engine.connect() as conn:
+                if is_withdrawn(conn, key.id):  # DeleteImportedKeyMaterial: as AWS shows it
+                    meta.update(KeyState="PendingImport", Enabled=False)
+        return {"KeyMetadata": meta}
+
+    return await on_key(call, "read", "read", work)  # type: ignore[no-any-return]
 
 
 @operation("ListKeys", "list")
