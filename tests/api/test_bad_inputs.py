@@ -89,7 +89,7 @@ def test_bad_base64_and_bodies(http: httpx.Client, aes: str) -> None:
 
 
 def test_bad_specs_names_and_unknown_fields(http: httpx.Client, aes: str) -> None:
-    for spec in ("aes-128-gcm", "AES-256-GCM", "", None, 7, "rsa-2048"):
+    for spec in ("aes-128-cbc", "AES-256-GCM", "", None, 7, "rsa-1024"):
         assert_error(http.post("/v1/keys", json={"name": unique("bad/spec"), "spec": spec}),
                      400, "invalid_request")
     for name in ("../x", "a//b", "A", "x" * 129, "", "/a", "a/", "./a", "a/../b", "a b",
