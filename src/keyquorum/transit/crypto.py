@@ -1,6 +1,6 @@
-"""``transit/rewrap`` and ``datakey``, and what all transit encryption shares: the
-``associated_data`` mapping and running items one ``Runner.execute`` each (``each``;
-encrypt and decrypt take the native crypto route instead, ``native_crypto``).
+"""``transit/datakey``, and what all transit encryption shares: the
+``associated_data`` mapping, ``vault:v<N>:`` ciphertexts, ``reference`` (encrypt,
+decrypt and rewrap run on the native crypto route, ``native_crypto``).
 
 **associated_data ↔ context.** Vault's ``associated_data`` (AAD for AES-GCM and
 ChaCha20-Poly1305) becomes keyquorum's encryption context
@@ -10,32 +10,28 @@ binds it to its AAD, and the native API decrypts the same ciphertext with that
 context. Vault's ``context`` (key derivation) and ``convergent_encryption`` are
 refused: keyquorum keys are never derived.
 
-Each item (a single request is one item) runs through the pipeline with the
-native twin's permission (rewrap → ``reencrypt``, checked by the service on the
-key the ciphertext names; datakey → ``datakey``) and its own audit record; a
-batch item fails alone, and the answer is 400 when any item failed, as Vault
-answers.
+datakey runs through the pipeline with its native twin's permission (``datakey``,
+with the context) and its own audit record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from keyquorum.errors import InvalidCiphertext, InvalidRequest, KeyquorumError
+from keyquorum.errors import InvalidCiphertext, InvalidRequest
 from keyquorum.keys.ciphertext import parse_ciphertext
+from keyquorum.keys.models import Key
 from keyquorum.service.context import RequestContext
 from keyquorum.transit import fields
-from keyquorum.transit.calls import Call, batch_items
+from keyquorum.transit.calls import Call
 from keyquorum.transit.ciphertext import from_vault, to_vault
-from keyquorum.transit.envelope import Answer, MethodNotAllowed, vault_message
+from keyquorum.transit.envelope import Answer, MethodNotAllowed
 
 AAD_FIELD = "associated_data"
 MAX_AAD_BYTES = 6 * 1024
 DATAKEY_BITS = (128, 256, 512)
 REFUSED = ("context", "nonce", "convergent_encryption", "derived", "partial_failure_response_code")
-
-Item = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def context_of(item: dict[str, Any]) -> dict[str, str] | None:
@@ -48,35 +44,23 @@ def context_of(item: dict[str, Any]) -> dict[str, str] | None:
     return {AAD_FIELD: fields.encode_b64(aad)}
 
 
-def check_key_version(item: dict[str, Any]) -> None:
+def check_key_version(item: dict[str, Any], key: Key | None, use: str) -> None:
+    """``key_version`` on a call that protects new data (``use``: encryption, signing,
+    ...): the latest version (or 0, Vault's "latest") is accepted, any other refused
+    with the reason. keyquorum's state machine lets only the primary version protect
+    (NIST SP 800-57: past its originator-usage period a version only processes what it
+    protected, decrypting and verifying), and that rule is not weakened for Vault
+    clients. Without the key at hand the pipeline answers for it."""
     version = fields.integer(item, "key_version", None, low=0)
-    if version:  # keyquorum encrypts with the latest version only
-        raise InvalidRequest("key_version is not supported for encryption: keyquorum always "
-                             "encrypts with the latest version")
-
-
-async def each(call: Call, item_work: Item, *,
-               failed_item: dict[str, Any] | None = None) -> Answer:
-    """Run a single request or every ``batch_input`` item; items fail alone.
-
-    As Vault answers these (rewrap, sign, verify, hmac): 200 with every result, a
-    failed item carrying ``error`` (and ``failed_item``'s fields: verify's
-    ``valid: false``), ``reference`` always echoed ("" when not given)."""
-    fields.refuse_unsupported(call.body, REFUSED)
-    items = batch_items(call.body, call.services.core.settings.max_batch_items)
-    if items is None:
-        return Answer(await item_work(call.body))
-    results: list[dict[str, Any]] = []
-    call.in_batch = True
-    for item in items:
-        try:
-            fields.refuse_unsupported(item, REFUSED)
-            result = await item_work(item)
-        except KeyquorumError as error:
-            result = {**(failed_item or {}), "error": vault_message(error)}
-        result["reference"] = reference_of(item)
-        results.append(result)
-    return Answer({"batch_results": results})
+    if not version or key is None or version == key.primary_version:
+        return
+    if version > key.primary_version:  # Vault's words
+        raise InvalidRequest(f"requested version for {use} is higher than the latest key "
+                             "version")
+    raise InvalidRequest(
+        f"key_version {version} cannot be used for {use}: in keyquorum only the latest "
+        f"version ({key.primary_version}) protects new data; older versions only decrypt "
+        "and verify (NIST SP 800-57 originator-usage period). Leave key_version out")
 
 
 def reference_of(item: dict[str, Any]) -> Any:
@@ -102,32 +86,6 @@ def native_ciphertext(item: dict[str, Any], latest: Callable[[], int | None]) ->
     return native
 
 
-async def rewrap(call: Call) -> Answer:
-    name = call.key_name()
-    ops = call.services.operations
-    core = call.services.core
-
-    async def one(item: dict[str, Any]) -> dict[str, Any]:
-        def work(ctx: RequestContext) -> dict[str, Any]:
-            check_key_version(item)
-            native = native_ciphertext(item, lambda: core.keys.get(name).key.primary_version)
-            header = parse_ciphertext(native)[0]
-            if str(header.key_id) != core.keys.get(name).key.id:
-                raise InvalidCiphertext("the ciphertext belongs to another key")
-            context = context_of(item)
-            done = ops.reencrypt(ctx, native, context, destination_key=None,
-                                 destination_context=context)
-            assert done.version is not None
-            return {"ciphertext": to_vault(done.ciphertext, done.version),
-                    "key_version": done.version}
-
-        # reencrypt, unchanged key and context: the native twin needs reencrypt only,
-        # checked by the service on the key the ciphertext names (the path's key).
-        return await call.run_item("reencrypt", name, work, permission=None)
-
-    return await each(call, one)
-
-
 async def datakey(call: Call) -> Answer:
     """``datakey/plaintext/:name`` and ``datakey/wrapped/:name``."""
     segs = call.segments
@@ -145,6 +103,7 @@ async def datakey(call: Call) -> Answer:
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         call.runner.authorize(ctx, "datakey", name, context=context)
+        check_key_version(call.body, call.services.core.keys.get(name).key, "data keys")
         done = ops.datakey(ctx, name, bits, context, with_plaintext=with_plaintext)
         assert done.version is not None
         data: dict[str, Any] = {"ciphertext": to_vault(done.ciphertext, done.version),

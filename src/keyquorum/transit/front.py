@@ -48,7 +48,7 @@ from keyquorum.transit.mounts import DEFAULT_MOUNTS, Mount, mounts_of
 Handler = Callable[[Call], Awaitable[Answer]]
 _POST_ONLY: dict[str, Handler] = {
     "encrypt": native_crypto.encrypt, "decrypt": native_crypto.decrypt,
-    "rewrap": crypto.rewrap,
+    "rewrap": native_crypto.rewrap,
     "datakey": crypto.datakey, "sign": signing.sign, "verify": signing.verify,
     "hmac": signing.hmac, "random": tools.random, "hash": tools.hash_input,
 }

@@ -1,12 +1,13 @@
-"""``transit/encrypt`` and ``decrypt`` on the native crypto route (``Runner.run_crypto``).
+"""Transit's crypto calls on the native crypto route (``Runner.run_crypto``).
 
-These are the hot path, single or in ``batch_input``, so they take the native
-crypto front's own pipeline, not one ``Runner.execute`` per item: the same typed
-items (``EncryptItem``, ``DecryptItem``), the same authorization per item (with
+encrypt and decrypt (here), and rewrap, sign, verify and hmac (``crypto``,
+``signing``), single or in ``batch_input``, take the native crypto front's own
+pipeline (``run_native``), not one ``Runner.execute`` per item: the same typed
+items (``EncryptItem``, ``SignItem``, ...), the same authorization per item (with
 its context), cheap items on the event loop, and one audit record per group of
 like items (with this front's ``detail``: the Vault API and path). A Vault item
-becomes a native item (``associated_data`` → context, ``vault:v<N>:`` → ``kq1:``);
-a native answer becomes Vault's.
+becomes a native item (``associated_data`` → context, ``vault:v<N>:`` → ``kq1:``,
+``input`` → ``message``); a native answer becomes Vault's.
 
 An item Vault-level checks refuse (a refused parameter, a ``vault:v<N>:`` prefix
 that disagrees with the ciphertext's header) still goes through the pipeline, as
@@ -21,8 +22,10 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from keyquorum.api.crypto_routes import KEY_ROUTES
-from keyquorum.errors import Conflict, InvalidCiphertext, KeyquorumError
+from keyquorum.api.crypto_routes import KEY_ROUTES, KEYLESS_ROUTES, CryptoRoute
+from keyquorum.errors import Conflict, InvalidCiphertext, InvalidRequest, KeyquorumError
+from keyquorum.keys.ciphertext import parse_ciphertext
+from keyquorum.keys.models import Key
 from keyquorum.service.context import RequestContext
 from keyquorum.service.lifecycle import NewKey
 from keyquorum.storage import keys_repo
@@ -54,10 +57,10 @@ def _translated(translate: Any, item: dict[str, Any]
         return _REFUSED_ITEM, error
 
 
-def _encrypt_item(item: dict[str, Any]) -> dict[str, Any]:
+def _encrypt_item(key: Key | None, item: dict[str, Any]) -> dict[str, Any]:
     fields.refuse_unsupported(item, REFUSED)
     fields.b64(item, "plaintext", required=True)  # Vault's message for bad base64
-    check_key_version(item)
+    check_key_version(item, key, "encryption")
     native: dict[str, Any] = {"plaintext": item["plaintext"]}
     context = context_of(item)
     if context is not None:
@@ -65,7 +68,7 @@ def _encrypt_item(item: dict[str, Any]) -> dict[str, Any]:
     return native
 
 
-def _encrypted(answer: dict[str, Any]) -> dict[str, Any]:
+def _encrypted(answer: dict[str, Any], _item: dict[str, Any]) -> dict[str, Any]:
     return {"ciphertext": to_vault(answer["ciphertext"], answer["key_version"]),
             "key_version": answer["key_version"]}
 
@@ -85,18 +88,46 @@ def _decrypt_item(call: Call, name: str, item: dict[str, Any]) -> dict[str, Any]
     return result
 
 
-def _decrypted(answer: dict[str, Any]) -> dict[str, Any]:
+def _decrypted(answer: dict[str, Any], _item: dict[str, Any]) -> dict[str, Any]:
     return {"plaintext": answer["plaintext"]}
 
 
 def _vault_error(answer: dict[str, Any]) -> str:
+    """A native item's error in Vault's words (as ``envelope.vault_message`` words them)."""
     error = answer.get("error") or {}
-    return str(error.get("message", "internal error"))
+    message = str(error.get("message", "internal error"))
+    return f"permission denied: {message}" if error.get("code") == "forbidden" else message
+
+
+async def key_at_hand(call: Call, name: str) -> Key | None:
+    """The path's key for translating items (its spec, id, latest version): the cache,
+    else one read off the event loop; None when it cannot be had (missing, sealed), and
+    the pipeline then answers that, audited, for every item."""
+    loaded = call.services.core.keys.cached(name)
+    if loaded is not None:
+        return loaded.key
+    try:
+        return (await run_in_threadpool(call.services.core.keys.get, name)).key
+    except KeyquorumError:
+        return None
 
 
 async def _run(call: Call, segment: str, name: str, translate: Any, shape: Any) -> Answer:
+    return await run_native(call, KEY_ROUTES[segment], name, translate, shape,
+                            failed_status=400)
+
+
+async def run_native(call: Call, route: CryptoRoute, name: str, translate: Any, shape: Any,
+                     *, failed_status: int = 200,
+                     failed_item: dict[str, Any] | None = None) -> Answer:
+    """One request, single or ``batch_input``, through ``Runner.run_crypto``.
+
+    ``translate`` makes the native item of a Vault item (raising a ``KeyquorumError``
+    refuses that item alone, through the pipeline); ``shape(answer, item)`` makes
+    Vault's result. A batch answers every result, ``reference`` echoed, a failed one as
+    ``{**failed_item, "error": ...}``, with ``failed_status`` when any failed (Vault:
+    400 for encrypt and decrypt, 200 for rewrap, sign, verify and hmac)."""
     fields.refuse_unsupported(call.body, REFUSED)
-    route = KEY_ROUTES[segment]
     runner = call.runner
     call.ctx.detail = {"api": API, "path": call.path[:256]}
     items = batch_items(call.body, call.services.core.settings.max_batch_items)
@@ -108,7 +139,7 @@ async def _run(call: Call, segment: str, name: str, translate: Any, shape: Any) 
             if refusal is not None and error.code == refusal.code:
                 raise refusal from None  # audited by the pipeline; answered in Vault's words
             raise
-        return Answer(shape(answer))
+        return Answer(shape(answer, call.body))
     natives: list[dict[str, Any]] = []
     refused: dict[int, str] = {}
     for index, item in enumerate(items):
@@ -120,19 +151,20 @@ async def _run(call: Call, segment: str, name: str, translate: Any, shape: Any) 
                                      {"batch": natives})
     results: list[dict[str, Any]] = []
     for index, (item, result) in enumerate(zip(items, answer["results"], strict=True)):
-        shaped = {"error": refused.get(index) or _vault_error(result)} if "error" in result \
-            else shape(result)
+        shaped = {**(failed_item or {}), "error": refused.get(index) or _vault_error(result)} \
+            if "error" in result else shape(result, item)
         shaped["reference"] = reference_of(item)
         results.append(shaped)
-    failed = any("error" in result for result in results)  # Vault: 400 for these two
-    return Answer({"batch_results": results}, status=400 if failed else 200)
+    failed = any("error" in result for result in results)
+    return Answer({"batch_results": results}, status=failed_status if failed else 200)
 
 
 async def encrypt(call: Call) -> Answer:
     name = call.key_name()
     if call.services.core.keys.cached(name) is None:
         await upsert(call, name)
-    return await _run(call, "encrypt", name, _encrypt_item, _encrypted)
+    key = await key_at_hand(call, name)
+    return await _run(call, "encrypt", name, lambda item: _encrypt_item(key, item), _encrypted)
 
 
 async def upsert(call: Call, name: str) -> None:
@@ -168,6 +200,32 @@ async def upsert(call: Call, name: str) -> None:
         await call.runner.execute(create, "create", name, work, permission="create",
                                   credential=call.identity,
                                   authorization=call.authorization, in_thread=True, spec=spec)
+
+
+def _rewrap_item(call: Call, name: str, key: Key | None,
+                 item: dict[str, Any]) -> dict[str, Any]:
+    fields.refuse_unsupported(item, REFUSED)
+    if key is None and not call.services.core.sealed:
+        # reencrypt names no key: without this, another key's ciphertext would pass
+        raise InvalidRequest(f"no key named {name}")
+    check_key_version(item, key, "rewrapping")
+    native = native_ciphertext(item, lambda: key.primary_version if key else None)
+    if key is not None and str(parse_ciphertext(native)[0].key_id) != key.id:
+        raise InvalidCiphertext("the ciphertext belongs to another key")
+    result: dict[str, Any] = {"ciphertext": native}
+    context = context_of(item)
+    if context is not None:  # the destination keeps it: same key, same context
+        result["context"] = context
+    return result
+
+
+async def rewrap(call: Call) -> Answer:
+    """The native ``reencrypt`` (same key, same context: it needs ``reencrypt`` only,
+    checked by the service on the key the ciphertext names, the path's key)."""
+    name = call.key_name()
+    key = await key_at_hand(call, name)
+    return await run_native(call, KEYLESS_ROUTES["/v1/reencrypt"], name,
+                            lambda item: _rewrap_item(call, name, key, item), _encrypted)
 
 
 async def decrypt(call: Call) -> Answer:

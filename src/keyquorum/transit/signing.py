@@ -5,8 +5,9 @@ Native twins: sign → ``sign``, verify → ``verify``, hmac and HMAC verify →
 tags are ``vault:v<N>:<base64>``; ``marshaling_algorithm=jws`` gives ECDSA's raw
 ``r || s`` in base64url, as Vault does. keyquorum signs RSA with PSS (salt as
 long as the digest; the default) or PKCS#1 v1.5 (``signature_algorithm=pkcs1v15``),
-signs with the latest version only, and computes HMACs with ``hmac`` keys only:
-other requests are refused, never approximated.
+signs with the latest version only (``key_version`` naming another is refused with
+the reason: only the primary version protects), and computes HMACs with ``hmac``
+keys only: other requests are refused, never approximated.
 """
 
 from __future__ import annotations
@@ -15,23 +16,21 @@ import base64
 import binascii
 from typing import Any
 
+from keyquorum.api.crypto_routes import KEY_ROUTES
 from keyquorum.crypto.ecdsa_format import CURVE_BYTES, der_to_raw, raw_to_der
 from keyquorum.errors import InvalidRequest
-from keyquorum.service.context import RequestContext
+from keyquorum.keys.models import Key
 from keyquorum.transit import fields
 from keyquorum.transit.calls import Call
 from keyquorum.transit.ciphertext import split_vault
-from keyquorum.transit.crypto import each
+from keyquorum.transit.crypto import check_key_version
 from keyquorum.transit.envelope import Answer
+from keyquorum.transit.native_crypto import key_at_hand, run_native
 from keyquorum.transit.types import hmac_bits
 
 HASHES = {"sha2-256": "sha256", "sha2-384": "sha384", "sha2-512": "sha512"}
 _INTERNAL_HASH = ("ed25519", "ml-dsa-44", "ml-dsa-65", "ml-dsa-87")
 UNSUPPORTED = ("context", "salt_length_custom", "cmac")
-
-
-def _spec(call: Call, name: str) -> str:
-    return call.services.core.keys.get(name).key.spec
 
 
 def _hash_name(item: dict[str, Any], path_hash: str | None, spec: str) -> str | None:
@@ -82,35 +81,54 @@ def _jws(item: dict[str, Any]) -> bool:
     return (fields.text(item, "marshaling_algorithm") or "asn1") == "jws"
 
 
+def _native_input(item: dict[str, Any]) -> dict[str, Any]:
+    """Vault's ``input`` (``prehashed``: a digest) as the native item's base64 field."""
+    message, digest = _message(item)
+    if digest is not None:
+        return {"digest": fields.encode_b64(digest)}
+    return {"message": fields.encode_b64(message or b"")}
+
+
+def _sign_translate(key: Key | None, path_hash: str | None) -> Any:
+    def translate(item: dict[str, Any]) -> dict[str, Any]:
+        fields.refuse_unsupported(item, UNSUPPORTED)
+        native = _native_input(item)
+        if key is None:  # the pipeline answers for the key (not found, sealed)
+            return {**native, "hash": "sha256"} if "digest" in native else native
+        _check_options(item, key.spec)
+        check_key_version(item, key, "signing")
+        hash_name = _hash_name(item, path_hash, key.spec)
+        if hash_name is not None:
+            native["hash"] = hash_name
+        scheme = _scheme(item, key.spec)
+        if scheme is not None:
+            native["scheme"] = scheme
+        return native
+
+    return translate
+
+
+def _signed(spec: str | None) -> Any:
+    def shape(answer: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        signature = base64.b64decode(answer["signature"])
+        if _jws(item) and spec is not None:
+            encoded = base64.urlsafe_b64encode(der_to_raw(spec, signature)).decode()
+            encoded = encoded.rstrip("=")
+        else:
+            encoded = fields.encode_b64(signature)
+        return {"signature": f"vault:v{answer['key_version']}:{encoded}",
+                "key_version": answer["key_version"]}
+
+    return shape
+
+
 async def sign(call: Call) -> Answer:
     name = call.key_name()
     path_hash = call.segments[2] if len(call.segments) > 2 else None
-    ops = call.services.operations
-
-    async def one(item: dict[str, Any]) -> dict[str, Any]:
-        def work(ctx: RequestContext) -> dict[str, Any]:
-            fields.refuse_unsupported(item, UNSUPPORTED)
-            spec = _spec(call, name)
-            _check_options(item, spec)
-            version = fields.integer(item, "key_version", None, low=0)
-            message, digest = _message(item)
-            hash_name = _hash_name(item, path_hash, spec)
-            done = ops.sign(ctx, name, message=message, digest=digest, hash_name=hash_name,
-                            scheme=_scheme(item, spec))
-            if version and version != done.version:
-                raise InvalidRequest("keyquorum signs with the latest version only")
-            signature = done.signature
-            if _jws(item):
-                encoded = base64.urlsafe_b64encode(der_to_raw(spec, signature)).decode()
-                encoded = encoded.rstrip("=")
-            else:
-                encoded = fields.encode_b64(signature)
-            return {"signature": f"vault:v{done.version}:{encoded}",
-                    "key_version": done.version}
-
-        return await call.run_item("sign", name, work, permission="sign")
-
-    return await each(call, one)
+    key = await key_at_hand(call, name)
+    spec = key.spec if key is not None else None
+    return await run_native(call, KEY_ROUTES["sign"], name, _sign_translate(key, path_hash),
+                            _signed(spec))
 
 
 def _signature(item: dict[str, Any], spec: str) -> tuple[int, bytes]:
@@ -130,51 +148,70 @@ def _signature(item: dict[str, Any], spec: str) -> tuple[int, bytes]:
         raise InvalidRequest("signature must be vault:v<N>:<base64>") from None
 
 
-async def verify(call: Call) -> Answer:
-    name = call.key_name()
-    path_hash = call.segments[2] if len(call.segments) > 2 else None
-    ops = call.services.operations
-
-    async def one(item: dict[str, Any]) -> dict[str, Any]:
+def _verify_translate(key: Key | None, path_hash: str | None) -> Any:
+    def translate(item: dict[str, Any]) -> dict[str, Any]:
+        fields.refuse_unsupported(item, UNSUPPORTED)
         if item.get("hmac") is not None:
-            return await _verify_hmac(call, name, item)
+            raise InvalidRequest("keyquorum computes HMACs with hmac keys only (type hmac)")
+        native = _native_input(item)
+        if key is None:
+            return {**native, "signature": "AA=="}  # the pipeline answers for the key
+        _check_options(item, key.spec)
+        version, signature = _signature(item, key.spec)
+        native.update(signature=fields.encode_b64(signature), key_version=version)
+        hash_name = _hash_name(item, path_hash, key.spec)
+        if hash_name is not None:
+            native["hash"] = hash_name
+        scheme = _scheme(item, key.spec)
+        if scheme is not None:
+            native["scheme"] = scheme
+        return native
 
-        def work(ctx: RequestContext) -> dict[str, Any]:
-            fields.refuse_unsupported(item, UNSUPPORTED)
-            spec = _spec(call, name)
-            _check_options(item, spec)
-            version, signature = _signature(item, spec)
-            message, digest = _message(item)
-            done = ops.verify(ctx, name, signature, message=message, digest=digest,
-                              hash_name=_hash_name(item, path_hash, spec), version=version,
-                              scheme=_scheme(item, spec))
-            return {"valid": done.valid}
-
-        return await call.run_item("verify", name, work, permission="verify")
-
-    return await each(call, one, failed_item={"valid": False})
+    return translate
 
 
-async def _verify_hmac(call: Call, name: str, item: dict[str, Any]) -> dict[str, Any]:
-    ops = call.services.operations
-
-    def work(ctx: RequestContext) -> dict[str, Any]:
-        _check_hmac_algorithm(call, name, item, None)
+def _verify_hmac_translate(key: Key | None) -> Any:
+    def translate(item: dict[str, Any]) -> dict[str, Any]:
+        if item.get("hmac") is None:
+            raise InvalidRequest("this is an hmac key: verify takes hmac, not signature")
+        if key is not None:
+            _check_hmac_algorithm(key, item, None)
         try:
             version, tag = split_vault(item.get("hmac"))
         except Exception:
             raise InvalidRequest("hmac must be vault:v<N>:<base64>") from None
         message = fields.b64(item, "input", required=True) or b""
-        done = ops.verify_mac(ctx, name, message, tag, version=version)
-        return {"valid": done.valid}
+        return {"message": fields.encode_b64(message), "mac": fields.encode_b64(tag),
+                "key_version": version}
 
-    return await call.run_item("mac", name, work, permission="mac")
+    return translate
 
 
-def _check_hmac_algorithm(call: Call, name: str, item: dict[str, Any],
-                          path_algorithm: str | None) -> None:
-    spec = _spec(call, name)
-    bits = hmac_bits(spec)
+def _valid(answer: dict[str, Any], _item: dict[str, Any]) -> dict[str, Any]:
+    return {"valid": answer["valid"]}
+
+
+async def verify(call: Call) -> Answer:
+    """Signatures on the native ``verify`` route; HMACs (an hmac key, or a request whose
+    first item carries ``hmac`` when the key is not at hand) on ``verify-mac``."""
+    name = call.key_name()
+    path_hash = call.segments[2] if len(call.segments) > 2 else None
+    key = await key_at_hand(call, name)
+    items = call.body.get("batch_input")
+    first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) \
+        else call.body
+    macs = hmac_bits(key.spec) is not None if key is not None else first.get("hmac") is not None
+    if macs:
+        return await run_native(call, KEY_ROUTES["verify-mac"], name,
+                                _verify_hmac_translate(key), _valid,
+                                failed_item={"valid": False})
+    return await run_native(call, KEY_ROUTES["verify"], name,
+                            _verify_translate(key, path_hash), _valid,
+                            failed_item={"valid": False})
+
+
+def _check_hmac_algorithm(key: Key, item: dict[str, Any], path_algorithm: str | None) -> None:
+    bits = hmac_bits(key.spec)
     if bits is None:
         raise InvalidRequest("keyquorum computes HMACs with hmac keys only (type hmac)")
     wanted = fields.text(item, "algorithm") or fields.text(item, "hash_algorithm") \
@@ -183,24 +220,24 @@ def _check_hmac_algorithm(call: Call, name: str, item: dict[str, Any],
         raise InvalidRequest(f"this key computes HMAC-SHA-{bits} only (algorithm sha2-{bits})")
 
 
+def _hmac_translate(key: Key | None, path_algorithm: str | None) -> Any:
+    def translate(item: dict[str, Any]) -> dict[str, Any]:
+        message = fields.b64(item, "input", required=True) or b""
+        if key is not None:
+            _check_hmac_algorithm(key, item, path_algorithm)
+            check_key_version(item, key, "HMAC")
+        return {"message": fields.encode_b64(message)}
+
+    return translate
+
+
+def _tagged(answer: dict[str, Any], _item: dict[str, Any]) -> dict[str, Any]:
+    return {"hmac": f"vault:v{answer['key_version']}:{answer['mac']}"}
+
+
 async def hmac(call: Call) -> Answer:
     name = call.key_name()
     path_algorithm = call.segments[2] if len(call.segments) > 2 else None
-    ops = call.services.operations
-
-    async def one(item: dict[str, Any]) -> dict[str, Any]:
-        def work(ctx: RequestContext) -> dict[str, Any]:
-            _check_hmac_algorithm(call, name, item, path_algorithm)
-            version = fields.integer(item, "key_version", None, low=0)
-            message = fields.b64(item, "input", required=True) or b""
-            done = ops.mac(ctx, name, message)
-            if version and version != done.version:
-                raise InvalidRequest("keyquorum computes HMACs with the latest version only")
-            return {"hmac": f"vault:v{done.version}:{fields.encode_b64(done.tag)}"}
-
-        return await call.run_item("mac", name, work, permission="mac")
-
-    return await each(call, one)
-
-
-
+    key = await key_at_hand(call, name)
+    return await run_native(call, KEY_ROUTES["mac"], name, _hmac_translate(key, path_algorithm),
+                            _tagged)
