@@ -76,6 +76,11 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("version-too-new", "POST", "transit/decrypt/cmp", {"ciphertext": "{ct9}"}),
     ("missing-key", "GET", "transit/keys/never", None),
     ("unknown-path", "POST", "transit/nothing", {}),
+    ("trim-refused", "POST", "transit/keys/cmp/trim", {"min_available_version": 2}),
+    ("config-min", "POST", "transit/keys/cmp/config", {"min_decryption_version": 2,
+                                                       "min_encryption_version": 2}),
+    ("trim", "POST", "transit/keys/cmp/trim", {"min_available_version": 2}),
+    ("create-aes128", "POST", "transit/keys/cmp-128", {"type": "aes128-gcm96"}),
     ("delete", "DELETE", "transit/keys/cmp", None),
     ("lookup-self", "GET", "auth/token/lookup-self", None),
     ("seal-status", "GET", "sys/seal-status", None),
@@ -90,6 +95,9 @@ INTENDED: dict[str, str] = {
     "read-ed25519": "as create",
     "rotate": "as create",
     "config": "as create",
+    "config-min": "as create",
+    "trim": "as create",
+    "create-aes128": "as create",
     "delete": "Vault answers 204; keyquorum answers 200 with a warning: the key is scheduled "
               "for destruction after its deletion window, not deleted at once",
     "seal-status": "keyquorum keeps its own fields (threshold, shares, seals) beside Vault's, "
