@@ -74,7 +74,7 @@ def key_data(key: Key, vault_name: str, settings: TransitSettings) -> dict[str, 
         "derived": False,
         "imported_key": key.origin != "generated",
         "soft_deleted": key.state in (KeyState.DESTROY_SCHEDULED, KeyState.DESTROYED),
-        **capabilities(key.spec),
+        **capabilities(key.spec, key.purpose),
         "kq_spec": key.spec,
         "kq_state": key.state.value,
     }

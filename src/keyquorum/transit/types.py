@@ -68,10 +68,12 @@ def hmac_bits(spec: str) -> int | None:
     return _HMAC_BITS.get(spec)
 
 
-def capabilities(spec: str) -> dict[str, bool]:
-    """Vault's ``supports_*`` flags for a spec."""
+def capabilities(spec: str, purpose: str | None = None) -> dict[str, bool]:
+    """Vault's ``supports_*`` flags for a spec (an RSA key of purpose encrypt encrypts
+    and decrypts with OAEP and does not sign)."""
     family = get_spec(spec).family
-    return {"supports_encryption": family == "aead",
-            "supports_decryption": family == "aead",
+    encrypts = family == "aead" or (family == "sign" and purpose == "encrypt")
+    return {"supports_encryption": encrypts,
+            "supports_decryption": encrypts,
             "supports_derivation": False,  # derived keys are refused (see fields)
-            "supports_signing": family == "sign"}
+            "supports_signing": family == "sign" and purpose != "encrypt"}
