@@ -91,6 +91,14 @@ def test_trim_destroys_the_versions_below_and_the_key_goes_on(
     root.data(root.write("keys/trimmed/trim", {"min_available_version": 2}))
     assert errors(root.write("keys/trimmed/trim", {"min_available_version": 1}), 400) == [
         "minimum available version cannot be decremented"]
+    # Vault's rules between the minimums hold after a trim; refused configs change nothing
+    assert errors(root.write("keys/trimmed/config", {"min_decryption_version": 1}), 400) == [
+        "min decryption version should not be less then min available version"]
+    assert errors(root.write("keys/trimmed/config", {"min_encryption_version": 1}), 400) == [
+        "cannot set min encryption/decryption values; min encryption version of 1 must be "
+        "greater than or equal to min decryption version of 2"]
+    read = root.data(root.request("GET", "keys/trimmed"))
+    assert (read["min_decryption_version"], read["min_encryption_version"]) == (2, 2)
     record = next(r for r in _records(server, "trimmed")
                   if r["outcome"] == "ok" and r["detail"].get("versions") == "1")
     assert record["detail"]["action"] == "destroy-versions"

@@ -171,6 +171,8 @@ async def configure(call: Call) -> Answer:
             deletion_allowed=stored.deletion_allowed if allowed is None else allowed,
             min_encryption_version=(stored.min_encryption_version if min_encrypt is None
                                     else min_encrypt))
+        _check_minimums(key, min_decrypt or key.min_decrypt_version,
+                        wanted.min_encryption_version)
         changes: dict[str, Any] = {}
         if min_decrypt:  # 0 keeps the current value, as in Vault
             changes["min_decrypt_version"] = min_decrypt
@@ -235,6 +237,19 @@ async def trim(call: Call) -> Answer:
         return key_data(key, vault_name, settings)
 
     return Answer(await call.run("delete", name, work, permission="delete"))
+
+
+def _check_minimums(key: Key, decrypt: int, encrypt: int) -> None:
+    """Vault's rules between the minimums, in Vault's words: decryption never below
+    what a trim kept (those versions have no material), encryption (when set) never
+    below decryption."""
+    if decrypt < min_available_version(key):
+        raise InvalidRequest("min decryption version should not be less then min available "
+                             "version")
+    if encrypt and encrypt < decrypt:
+        raise InvalidRequest("cannot set min encryption/decryption values; min encryption "
+                             f"version of {encrypt} must be greater than or equal to min "
+                             f"decryption version of {decrypt}")
 
 
 async def rotate(call: Call) -> Answer:
