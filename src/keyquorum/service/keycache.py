@@ -7,7 +7,11 @@ everything.
 
 Usage counters: each version's protect count is reserved in storage in blocks;
 the live count runs in memory up to the reserved ceiling, then reserves the
-next block. A clean seal or shutdown gives the unused part of every block back
+next block. Once three quarters of a block are used, the next one is reserved
+ahead, off the request path (``reserve_spare``), so a busy key's requests never
+wait for that storage write on the event loop; with several workers each
+process's blocks are disjoint ranges of the one stored count (a worker never
+counts inside another's block). A clean seal or shutdown gives the unused part of every block back
 (``release_unused``), so the stored count is exact again across seals and
 restarts. After a crash the unused part is never given back: the count can only
 over-count, never under-count, and the process stays counted as a holder of an
@@ -17,9 +21,11 @@ unreleased block, so reports can say the figure is an upper bound
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +37,10 @@ from keyquorum.keys.specs import get_spec
 from keyquorum.seal.barrier import Barrier
 from keyquorum.storage import keys_repo
 
+log = logging.getLogger("keyquorum.keys")
+_RESERVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyquorum-usage")
+"""Reserves usage blocks ahead, off the request path (one storage write at a time)."""
+
 
 def material_path(key_id: str, version: int) -> str:
     """The barrier AAD for a version's material: a blob moved to another row fails to open."""
@@ -39,9 +49,22 @@ def material_path(key_id: str, version: int) -> str:
 
 @dataclass
 class UsageCounter:
+    """This process's position in a version's protect count: it may count up to
+    ``ceiling``, then go on in ``spare`` (a block reserved ahead) or reserve one."""
+
     count: int
     ceiling: int
     holding: bool = False  # this process holds an unreleased block of this version
+    spare: tuple[int, int] | None = None  # (start, end] reserved ahead, not yet in use
+    reserving_spare: bool = False
+    # Its own lock: a refreshed LoadedKey shares this counter with the entry it replaced.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take_block(self, end: int, block: int) -> None:
+        """Count in the block ``(end - block, end]`` just reserved (another process may
+        have reserved the ones between: never count inside them)."""
+        self.count = max(self.count, end - block)
+        self.ceiling = end
 
 
 @dataclass
@@ -81,7 +104,46 @@ class KeyCache:
     def needs_reservation(self, loaded: LoadedKey, version: int) -> bool:
         """Whether the next protect of ``version`` must reserve a block in storage."""
         counter = loaded.counters.get(version)
-        return counter is None or counter.count >= counter.ceiling
+        return counter is None or (counter.count >= counter.ceiling and counter.spare is None)
+
+    def wants_spare(self, loaded: LoadedKey, version: int) -> bool:
+        """Whether the next block should be reserved ahead now (a quarter of this one left)."""
+        counter = loaded.counters.get(version)
+        return (counter is not None and counter.holding and counter.spare is None
+                and not counter.reserving_spare
+                and counter.ceiling - counter.count <= self._reserve_block // 4)
+
+    def reserve_spare_soon(self, loaded: LoadedKey, version: int) -> None:
+        """Reserve the next block ahead on a background thread; the caller goes on at once.
+
+        One reservation at a time per version; if it fails (storage busy or full) nothing
+        is lost: the protect that exhausts the block reserves one itself, as before.
+        """
+        counter = loaded.counters.get(version)
+        if counter is None:
+            return
+        with counter.lock:
+            if counter.spare is not None or counter.reserving_spare:
+                return
+            counter.reserving_spare = True
+        _RESERVER.submit(self._fill_spare, loaded.key.id, version, counter)
+
+    def _fill_spare(self, key_id: str, version: int, counter: UsageCounter) -> None:
+        try:
+            with self._engine.begin() as conn:
+                end = keys_repo.reserve_protects(conn, key_id, version,
+                                                 self._reserve_block)
+            with counter.lock:
+                if counter.holding:
+                    counter.spare = (end - self._reserve_block, end)
+                else:  # released meanwhile (a seal): give the block straight back
+                    with self._engine.begin() as conn:
+                        keys_repo.release_protects(conn, key_id, version,
+                                                   self._reserve_block)
+        except Exception as exc:
+            log.warning("reserving usage counts ahead failed (%s)", type(exc).__name__)
+        finally:
+            counter.reserving_spare = False
 
     def get(self, name: str) -> LoadedKey:
         loaded = self._by_name.get(name)
@@ -148,13 +210,19 @@ class KeyCache:
                 stored = loaded.key.version(version)
                 reserved = stored.protect_reserved if stored else 0
                 counter = loaded.counters[version] = UsageCounter(reserved, reserved)
+        with counter.lock:
+            if counter.count >= counter.ceiling and counter.spare is not None:
+                start, end = counter.spare
+                counter.spare = None
+                counter.count, counter.ceiling = max(counter.count, start), end
             if counter.count >= counter.ceiling:
                 with self._engine.begin() as conn:
-                    counter.ceiling = keys_repo.reserve_protects(
+                    end = keys_repo.reserve_protects(
                         conn, loaded.key.id, version, self._reserve_block)
                     if not counter.holding:
                         keys_repo.adjust_reservation_holders(conn, loaded.key.id, version, +1,
                                                              time.time())
+                counter.take_block(end, self._reserve_block)
                 counter.holding = True
             counter.count += 1
             return counter.count
@@ -174,15 +242,19 @@ class KeyCache:
             loaded_keys = list(self._by_name.values())
         for loaded in loaded_keys:
             with loaded.lock:
-                for version, counter in loaded.counters.items():
+                counters = list(loaded.counters.items())
+            for version, counter in counters:
+                with counter.lock:
                     if not counter.holding:
                         continue
+                    spare = counter.spare[1] - counter.spare[0] if counter.spare else 0
                     with self._engine.begin() as conn:
                         keys_repo.release_protects(conn, loaded.key.id, version,
-                                                   counter.ceiling - counter.count)
+                                                   counter.ceiling - counter.count + spare)
                         keys_repo.adjust_reservation_holders(conn, loaded.key.id, version, -1,
                                                              time.time())
                     counter.ceiling = counter.count
+                    counter.spare = None
                     counter.holding = False
 
     def counts_exact(self, key: Key, held: dict[tuple[str, int], int]) -> dict[int, bool]:

@@ -204,6 +204,8 @@ class CryptoOperations:
                     and self.core.keys.protect_count(key, version) + 1 >= limit)):
                 raise WouldBlock()  # storage write or rotation ahead: not on the loop
             self._handle(loaded, version, may_block)
+            if self.core.keys.wants_spare(loaded, version):
+                self.core.keys.reserve_spare_soon(loaded, version)  # the next block, ahead
             count = self.core.keys.count_protect(loaded, version)
             if limit is None or count < limit:
                 return loaded, version
