@@ -13,6 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
+from keyquorum.service import keycache
 from keyquorum.service.context import system_context
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.lifecycle import KeyLifecycle, NewKey
@@ -40,7 +43,8 @@ def _wait_for_spare(cache: KeyCache, loaded: Any) -> None:
 
 
 def test_the_next_block_is_reserved_ahead_and_the_boundary_needs_no_storage_write(
-        make_core: Any) -> None:
+        make_core: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keycache, "FAST_BLOCK_SECONDS", 0.0)  # every block the set size
     core = make_core(usage_reserve_block=BLOCK)
     _key(core, "blocks/k")
     cache, loaded = core.keys, core.keys.get("blocks/k")
@@ -57,6 +61,24 @@ def test_the_next_block_is_reserved_ahead_and_the_boundary_needs_no_storage_writ
     counts.append(cache.count_protect(loaded, 1))
     assert counts == list(range(1, BLOCK + 2))
     assert _stored_reservation(core, "blocks/k") == 2 * BLOCK
+
+
+def test_a_busy_version_takes_ever_larger_blocks_up_to_the_cap(make_core: Any) -> None:
+    core = make_core(usage_reserve_block=BLOCK)
+    _key(core, "blocks/busy")
+    cache, loaded = core.keys, core.keys.get("blocks/busy")
+    sizes = []
+    for _ in range(400 * BLOCK):
+        before = loaded.counters[1].ceiling if 1 in loaded.counters else 0
+        cache.count_protect(loaded, 1)
+        counter = loaded.counters[1]
+        if counter.ceiling != before:
+            sizes.append(counter.ceiling - max(before, counter.count - 1))
+        if counter.count >= 400 * BLOCK:
+            break
+    assert sizes[0] == BLOCK and sizes[1] == 2 * BLOCK  # used within a second: doubled
+    assert max(sizes) == keycache.MAX_BLOCK_FACTOR * BLOCK
+    assert _stored_reservation(core, "blocks/busy") >= loaded.counters[1].count
 
 
 def test_two_workers_count_in_disjoint_blocks_of_one_stored_count(make_core: Any) -> None:

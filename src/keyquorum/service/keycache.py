@@ -42,6 +42,12 @@ _RESERVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyquorum-usag
 """Reserves usage blocks ahead, off the request path (one storage write at a time)."""
 
 
+FAST_BLOCK_SECONDS = 1.0
+MAX_BLOCK_FACTOR = 64
+"""A busy version's blocks grow to at most 64 times ``usage_reserve_block`` (a crash may
+then over-count by that much more; the count never under-counts)."""
+
+
 def material_path(key_id: str, version: int) -> str:
     """The barrier AAD for a version's material: a blob moved to another row fails to open."""
     return f"keys/{key_id}/versions/{version}"
@@ -57,6 +63,8 @@ class UsageCounter:
     holding: bool = False  # this process holds an unreleased block of this version
     spare: tuple[int, int] | None = None  # (start, end] reserved ahead, not yet in use
     reserving_spare: bool = False
+    block: int = 0  # the size of the next block (0: the configured size)
+    block_started: float = 0.0  # when the block in use was taken (monotonic)
     # Its own lock: a refreshed LoadedKey shares this counter with the entry it replaced.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -65,6 +73,17 @@ class UsageCounter:
         have reserved the ones between: never count inside them)."""
         self.count = max(self.count, end - block)
         self.ceiling = end
+        self.block_started = time.monotonic()
+
+    def next_block(self, configured: int) -> int:
+        """The size of the next block: doubled (up to ``MAX_BLOCK_FACTOR`` times the
+        configured size) while a block lasts under ``FAST_BLOCK_SECONDS``, so a busy key
+        reserves a few times a second, not hundreds, and its requests do not meet a
+        storage write; back to the configured size once it is quiet."""
+        current = self.block or configured
+        fast = self.block_started and time.monotonic() - self.block_started < FAST_BLOCK_SECONDS
+        self.block = min(current * 2, configured * MAX_BLOCK_FACTOR) if fast else configured
+        return self.block
 
 
 @dataclass
@@ -111,7 +130,8 @@ class KeyCache:
         counter = loaded.counters.get(version)
         return (counter is not None and counter.holding and counter.spare is None
                 and not counter.reserving_spare
-                and counter.ceiling - counter.count <= self._reserve_block // 4)
+                and counter.ceiling - counter.count
+                <= (counter.block or self._reserve_block) // 2)
 
     def reserve_spare_soon(self, loaded: LoadedKey, version: int) -> None:
         """Reserve the next block ahead on a background thread; the caller goes on at once.
@@ -126,20 +146,20 @@ class KeyCache:
             if counter.spare is not None or counter.reserving_spare:
                 return
             counter.reserving_spare = True
-        _RESERVER.submit(self._fill_spare, loaded.key.id, version, counter)
+            block = counter.next_block(self._reserve_block)
+        _RESERVER.submit(self._fill_spare, loaded.key.id, version, counter, block)
 
-    def _fill_spare(self, key_id: str, version: int, counter: UsageCounter) -> None:
+    def _fill_spare(self, key_id: str, version: int, counter: UsageCounter,
+                    block: int) -> None:
         try:
             with self._engine.begin() as conn:
-                end = keys_repo.reserve_protects(conn, key_id, version,
-                                                 self._reserve_block)
+                end = keys_repo.reserve_protects(conn, key_id, version, block)
             with counter.lock:
                 if counter.holding:
-                    counter.spare = (end - self._reserve_block, end)
+                    counter.spare = (end - block, end)
                 else:  # released meanwhile (a seal): give the block straight back
                     with self._engine.begin() as conn:
-                        keys_repo.release_protects(conn, key_id, version,
-                                                   self._reserve_block)
+                        keys_repo.release_protects(conn, key_id, version, block)
         except Exception as exc:
             log.warning("reserving usage counts ahead failed (%s)", type(exc).__name__)
         finally:
@@ -214,15 +234,15 @@ class KeyCache:
             if counter.count >= counter.ceiling and counter.spare is not None:
                 start, end = counter.spare
                 counter.spare = None
-                counter.count, counter.ceiling = max(counter.count, start), end
+                counter.take_block(end, end - start)
             if counter.count >= counter.ceiling:
+                block = counter.next_block(self._reserve_block)
                 with self._engine.begin() as conn:
-                    end = keys_repo.reserve_protects(
-                        conn, loaded.key.id, version, self._reserve_block)
+                    end = keys_repo.reserve_protects(conn, loaded.key.id, version, block)
                     if not counter.holding:
                         keys_repo.adjust_reservation_holders(conn, loaded.key.id, version, +1,
                                                              time.time())
-                counter.take_block(end, self._reserve_block)
+                counter.take_block(end, block)
                 counter.holding = True
             counter.count += 1
             return counter.count
