@@ -33,6 +33,7 @@ from keyquorum.api.request_id import RequestIdHeader
 from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.runner import Runner
 from keyquorum.api.services import Services
+from keyquorum.kms.expiry import MaterialExpiry
 from keyquorum.kms.front import KmsFront
 from keyquorum.metrics.collector import share_between_workers
 from keyquorum.service.core import Core
@@ -44,6 +45,8 @@ from keyquorum.transit.front import TransitFront
 
 
 def build_services(core: Core) -> Services:
+    # Expired imported material is refused at use, natively as over KMS (kms.expiry).
+    core.keys.use_check = MaterialExpiry(core.engine, core.clock)
     lifecycle = KeyLifecycle(core)
     operations = CryptoOperations(core, lifecycle)
     return Services(core=core, lifecycle=lifecycle,

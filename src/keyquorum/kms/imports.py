@@ -13,6 +13,13 @@ encryption of {the wrapping private key, the wrapping algorithm, the expiry},
 bound by the barrier's associated data to the one KeyId. Only this store can
 open a token, a token opens only for its key, and it carries its one key pair;
 it is valid for 24 hours, as AWS's.
+
+**Expiry** (``ExpirationModel`` ``KEY_MATERIAL_EXPIRES``): the material's ``ValidTo`` is
+a named system entry beside the key (``kms/material-expiry/<KeyId>``; a time, nothing
+secret). It is written just before the first import creates the key (and removed if
+that fails), in the transaction of a re-import, and removed in the transaction that
+takes the material out, so a key has an expiry exactly while it holds expiring
+material. ``kms.expiry`` reads it at use time and sweeps it from the scheduler.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from keyquorum.seal.barrier import Barrier, BarrierError
 from keyquorum.storage import system_repo
 
 PENDING_PREFIX = "kms/pending-import/"
+EXPIRY_PREFIX = "kms/material-expiry/"
 TOKEN_LIFETIME = 24 * 3600
 WRAPPING_ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
                        "RSA_AES_KEY_WRAP_SHA_256")
@@ -90,6 +98,27 @@ def all_pending(conn: Connection) -> list[PendingKey]:
 
 def drop_pending(conn: Connection, key_id: str) -> None:
     system_repo.delete_entry(conn, PENDING_PREFIX + key_id)
+
+
+def set_expiry(conn: Connection, key_id: str, valid_to: float | None, now: float) -> None:
+    """Record when the key's imported material expires (None: it does not)."""
+    if valid_to is None:
+        system_repo.delete_entry(conn, EXPIRY_PREFIX + key_id)
+    else:
+        system_repo.put_entry(conn, EXPIRY_PREFIX + key_id,
+                              json.dumps({"valid_to": valid_to}).encode(), now)
+
+
+def expiry_of(conn: Connection, key_id: str) -> float | None:
+    """When the key's imported material expires (None: it does not, or it has none)."""
+    data = system_repo.get_entry(conn, EXPIRY_PREFIX + key_id)
+    return None if data is None else float(json.loads(data)["valid_to"])
+
+
+def all_expiries(conn: Connection) -> dict[str, float]:
+    """KeyId → ValidTo of every key holding expiring imported material."""
+    return {name[len(EXPIRY_PREFIX):]: float(json.loads(value)["valid_to"])
+            for name, value in system_repo.entries_with_prefix(conn, EXPIRY_PREFIX).items()}
 
 
 def check_importable(spec: str) -> None:

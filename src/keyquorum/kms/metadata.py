@@ -11,9 +11,9 @@ from keyquorum.kms.ids import MACS, SIGNING, USAGES, Names, aws_spec, key_state
 from keyquorum.kms.imports import PendingKey
 
 
-def key_metadata(key: Key, names: Names) -> dict[str, Any]:
+def key_metadata(key: Key, names: Names, valid_to: float | None = None) -> dict[str, Any]:
     """AWS's KeyMetadata for ``key`` (fields AWS leaves out for this kind of key are left
-    out here too)."""
+    out here too); ``valid_to``: when its imported material expires."""
     spec = aws_spec(key.spec)
     meta: dict[str, Any] = {
         "AWSAccountId": names.account, "KeyId": key.id, "Arn": names.key_arn(key.id),
@@ -30,6 +30,8 @@ def key_metadata(key: Key, names: Names) -> dict[str, Any]:
         meta["PendingDeletionWindowInDays"] = key.deletion_window_days
     if key.origin == "imported":
         meta["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+        if valid_to is not None:
+            meta.update(ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
     return _algorithms(meta, key.spec, key.purpose)
 
 

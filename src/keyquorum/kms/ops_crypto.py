@@ -94,11 +94,21 @@ def matches_algorithm(key: Key, algorithm: str, action: str) -> None:
                               "InvalidKeyUsageException")
 
 
+def _pending_import(key: Key) -> bool:
+    """A key whose imported material was taken out (deleted or expired, ``kms.withdrawn``):
+    natively disabled with its version's material erased; AWS's ``PendingImport``."""
+    return key.origin == "imported" and key.state is KeyState.DISABLED and any(
+        v.destroyed_at is not None for v in key.versions)
+
+
 def state_error(key: Key, exc: KeyStateError) -> KeyStateError:
-    """A key state refusal under AWS's name: DisabledException for a disabled key."""
+    """A key state refusal under AWS's name: DisabledException for a disabled key,
+    KMSInvalidStateException for one pending import (as AWS: its material was deleted
+    or expired) and every other state."""
     if isinstance(exc, KmsStateError):
         return exc
-    name = "DisabledException" if key.state is KeyState.DISABLED else "KMSInvalidStateException"
+    name = "DisabledException" if key.state is KeyState.DISABLED \
+        and not _pending_import(key) else "KMSInvalidStateException"
     message = f"{key.id} is {key.state.value}: {exc.message}"
     mapped = KmsStateError(message, name)
     mapped.audit_subject = exc.audit_subject

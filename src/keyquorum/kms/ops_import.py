@@ -5,7 +5,8 @@ deleting imported material are dual control's ``import`` action. The first impor
 creates the native key with the caller's material (``KeyLifecycle.create`` with
 ``NewKey.material``), so its record is the key's ``create`` record, with this action
 in its detail. DeleteImportedKeyMaterial and the re-import of the same material are
-``kms.withdrawn``'s.
+``kms.withdrawn``'s; ``ExpirationModel``/``ValidTo`` are read and kept by ``kms.expiry``
+and ``kms.imports``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from keyquorum.auth.dual_settings import IMPORT
 from keyquorum.kms.call import KmsCall
 from keyquorum.kms.errors import KmsStateError, unsupported
+from keyquorum.kms.expiry import DOES_NOT_EXPIRE, EXPIRES, requested_expiry
 from keyquorum.kms.ids import Target
 from keyquorum.kms.imports import (
     WRAPPING_ALGORITHMS,
@@ -23,6 +25,7 @@ from keyquorum.kms.imports import (
     PendingKey,
     drop_pending,
     new_parameters,
+    set_expiry,
     unwrap,
 )
 from keyquorum.kms.ops_crypto import b64
@@ -78,12 +81,7 @@ async def get_parameters_for_import(call: KmsCall) -> dict[str, Any]:
 
 @operation("ImportKeyMaterial", "import")
 async def import_key_material(call: KmsCall) -> dict[str, Any]:
-    if call.body.get("ValidTo") is not None or call.choice(
-            "ExpirationModel", ("KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"),
-            "KEY_MATERIAL_DOES_NOT_EXPIRE") != "KEY_MATERIAL_DOES_NOT_EXPIRE":
-        raise unsupported("imported key material does not expire in keyquorum (use "
-                          "KEY_MATERIAL_DOES_NOT_EXPIRE); schedule the key's deletion "
-                          "to end it")
+    model = call.choice("ExpirationModel", (EXPIRES, DOES_NOT_EXPIRE))
     if call.body.get("ImportType") not in (None, "EXISTING_KEY_MATERIAL"):
         raise unsupported("a key accepts one import, when it is created; new key "
                           "material is a new key")
@@ -94,27 +92,45 @@ async def import_key_material(call: KmsCall) -> dict[str, Any]:
     identifier = str(call.body.get("KeyId"))
     services = call.services
     core = services.core
-    # The approved request is this exact material for this key (nothing secret: a hash
-    # of the wrapped bytes).
-    params = {"key_id": identifier, "material_sha256": hashlib.sha256(wrapped).hexdigest()}
+    # The approved request is this exact material for this key with this expiry (nothing
+    # secret: a hash of the wrapped bytes).
+    params = {"key_id": identifier, "material_sha256": hashlib.sha256(wrapped).hexdigest(),
+              "expiration_model": str(model), "valid_to": str(call.body.get("ValidTo"))}
+
+    # Refused before anything runs (AWS's ValidationException); the service clock, which
+    # is the one the material's expiry is checked against.
+    valid_to = requested_expiry(model, call.body.get("ValidTo"), core.clock.now())
 
     def work(ctx: RequestContext) -> dict[str, Any]:
+        now = core.clock.now()
         pending = _pending(target, identifier, core)
-        material = unwrap(core.barrier(), pending.key_id, token, wrapped, core.clock.now(),
-                          pending.spec)
+        material = unwrap(core.barrier(), pending.key_id, token, wrapped, now, pending.spec)
         if target.key is not None:  # the same material back into a key that had it
             with core.dual_control.guard(ctx, IMPORT, pending.name, params,
                                          approval_id=call.approval_id):
-                restore(core, ctx, target.key, material)
+                restore(core, ctx, target.key, material, valid_to)
             return {}
         with core.dual_control.guard(ctx, IMPORT, pending.name, params,
                                      approval_id=call.approval_id):
-            services.lifecycle.create(ctx, NewKey(
-                name=pending.name, spec=pending.spec, description=pending.description or None,
-                labels=pending.labels, key_id=pending.key_id, material=material))
+            _create(ctx, pending, material, valid_to)
         with core.engine.begin() as conn:
             drop_pending(conn, pending.key_id)
         return {}
+
+    def _create(ctx: RequestContext, pending: PendingKey, material: bytes,
+                valid_to: float | None) -> None:
+        # The expiry is in storage before the key exists, so no use of the key can
+        # find it without its expiry; a failed create takes it back out.
+        with core.engine.begin() as conn:
+            set_expiry(conn, pending.key_id, valid_to, core.clock.now())
+        try:
+            services.lifecycle.create(ctx, NewKey(
+                name=pending.name, spec=pending.spec, description=pending.description or None,
+                labels=pending.labels, key_id=pending.key_id, material=material))
+        except BaseException:
+            with core.engine.begin() as conn:
+                set_expiry(conn, pending.key_id, None, core.clock.now())
+            raise
 
     await call.run("import", target.name, work, permission="import" if target.name else None)
     return {}

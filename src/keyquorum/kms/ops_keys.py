@@ -20,7 +20,13 @@ from keyquorum.keys.states import KeyState
 from keyquorum.kms.call import KmsCall
 from keyquorum.kms.errors import KmsNotFound, KmsRequestError, unsupported
 from keyquorum.kms.ids import keyquorum_purpose, keyquorum_spec, new_kms_key
-from keyquorum.kms.imports import PendingKey, all_pending, check_importable, save_pending
+from keyquorum.kms.imports import (
+    PendingKey,
+    all_pending,
+    check_importable,
+    expiry_of,
+    save_pending,
+)
 from keyquorum.kms.key_policy import is_default_policy
 from keyquorum.kms.metadata import key_metadata, pending_metadata, tags_of
 from keyquorum.kms.registry import operation
@@ -128,11 +134,16 @@ async def describe_key(call: KmsCall) -> dict[str, Any]:
     core = call.services.core
 
     def work(_ctx: RequestContext, key: Key) -> dict[str, Any]:
-        meta = key_metadata(key, call.names)
-        if key.origin == "imported":
-            with core.engine.connect() as conn:
-                if is_withdrawn(conn, key.id):  # DeleteImportedKeyMaterial: as AWS shows it
-                    meta.update(KeyState="PendingImport", Enabled=False)
+        if key.origin != "imported":
+            return {"KeyMetadata": key_metadata(key, call.names)}
+        with core.engine.connect() as conn:
+            valid_to = expiry_of(conn, key.id)
+            withdrawn = is_withdrawn(conn, key.id)
+        meta = key_metadata(key, call.names, valid_to)
+        # Material deleted (DeleteImportedKeyMaterial), or past its ValidTo before the
+        # scheduler's sweep took it: as AWS shows both.
+        if withdrawn or (valid_to is not None and core.clock.now() >= valid_to):
+            meta.update(KeyState="PendingImport", Enabled=False)
         return {"KeyMetadata": meta}
 
     return await on_key(call, "read", "read", work)  # type: ignore[no-any-return]

@@ -42,6 +42,7 @@ from keyquorum.keys.states import (
     resume_version_state,
 )
 from keyquorum.kms.errors import KmsRequestError, KmsStateError, unsupported
+from keyquorum.kms.imports import set_expiry
 from keyquorum.seal.barrier import Barrier
 from keyquorum.service.changes import KeyChanged
 from keyquorum.service.context import RequestContext
@@ -102,7 +103,11 @@ def _only_version(key: Key) -> int:
 
 
 def withdraw(core: Core, ctx: RequestContext, key: Key) -> None:
-    """Erase the imported material (storage and every worker's cache); keep the key."""
+    """Erase the imported material (storage and every worker's cache); keep the key.
+
+    DeleteImportedKeyMaterial and the expiry of the material (``kms.expiry``) both come
+    here; the material's expiry record goes in the same transaction, so an expiry is
+    acted on once."""
     number = _only_version(key)
     if key.state not in (KeyState.ENABLED, KeyState.DISABLED):
         raise KmsStateError(f"{key.id} is {key.state.value}", "KMSInvalidStateException")
@@ -131,12 +136,15 @@ def withdraw(core: Core, ctx: RequestContext, key: Key) -> None:
                                 "KMSInvalidStateException")
         system_repo.insert_entry(conn, _path(key.id),
                                  barrier.encrypt(_path(key.id), record.to_bytes()), now)
+        set_expiry(conn, key.id, None, now)
         change.key_version = number
     core.keys.get(key.name).handles.clear()  # this worker at once; the others by the event
 
 
-def restore(core: Core, ctx: RequestContext, key: Key, material: bytes) -> None:
-    """Bring the same material back into a key that :func:`withdraw` emptied."""
+def restore(core: Core, ctx: RequestContext, key: Key, material: bytes,
+            valid_to: float | None = None) -> None:
+    """Bring the same material back into a key that :func:`withdraw` emptied, expiring at
+    ``valid_to`` (None: it does not expire), as this import asks."""
     number = _only_version(key)
     barrier = core.barrier()
     now = core.clock.now()
@@ -167,4 +175,5 @@ def restore(core: Core, ctx: RequestContext, key: Key, material: bytes) -> None:
             raise KmsStateError("the key changed concurrently; retry",
                                 "KMSInvalidStateException")
         system_repo.delete_entry(conn, _path(key.id))
+        set_expiry(conn, key.id, valid_to, now)
         change.key_version = number

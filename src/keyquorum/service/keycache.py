@@ -104,6 +104,10 @@ class KeyCache:
         self._by_name: dict[str, LoadedKey] = {}
         self._name_by_id: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.use_check: Callable[[Key], None] | None = None
+        """Run before any version's material is used; raises to refuse the use.
+        ``build_services`` sets it to refuse imported material past its ValidTo
+        (``kms.expiry``), so native and KMS calls alike never use expired material."""
 
     def clear(self) -> None:
         """Drop every cached key object (on seal). Python cannot zero immutable bytes; dropping
@@ -210,6 +214,8 @@ class KeyCache:
 
     def handle(self, loaded: LoadedKey, version: int) -> Any:
         """The usable key object for ``version``, unwrapped through the barrier on first use."""
+        if self.use_check is not None:
+            self.use_check(loaded.key)
         handle = loaded.handles.get(version)
         if handle is not None:
             return handle

@@ -1,5 +1,5 @@
-"""Background work inside the server: due destructions and rotations, last-use flushes,
-and signed audit checkpoints.
+"""Background work inside the server: due destructions and rotations, expired imported
+key material (``kms.expiry``), last-use flushes, and signed audit checkpoints.
 
 Runs on a timer thread while unsealed. Each job is an ordinary audited
 lifecycle change under the scheduler's identity, so it obeys the same state
@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from keyquorum.errors import KeyquorumError
+from keyquorum.kms.expiry import sweep_expired
 from keyquorum.service.context import next_request_id, system_context
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
@@ -55,16 +56,18 @@ class Scheduler:
         """Run every due job once; return what was done (names only)."""
         with self._tick_lock:
             if self.core.sealed:
-                return {"destroyed": [], "rotated": [], "checkpoint": None}
+                return {"destroyed": [], "rotated": [], "expired": [], "checkpoint": None}
             now = self.core.clock.now()
             with self.core.engine.connect() as conn:
                 due_destroy = keys_repo.due_for_destruction(conn, now)
                 due_rotate = keys_repo.due_for_rotation(conn, now)
             destroyed = self._each(due_destroy, self.lifecycle.destroy)
             rotated = self._each(due_rotate, self.lifecycle.rotate)
+            expired = sweep_expired(self.core)
             self.flush_last_used()
             checkpoint = self._checkpoint_if_due(now)
-            return {"destroyed": destroyed, "rotated": rotated, "checkpoint": checkpoint}
+            return {"destroyed": destroyed, "rotated": rotated, "expired": expired,
+                    "checkpoint": checkpoint}
 
     def _checkpoint_if_due(self, now: float) -> int | None:
         """Sign the audit chain head every ``audit_checkpoint_interval`` if it moved."""
