@@ -12,90 +12,145 @@
 
 from __future__ import annotations
 
-from ._access_keys import AccessKey, AccessKeyInfo
-from ._admin_models import (
-    AuditPage,
-    AuditRecord,
-    AuditVerification,
-    DecidingRule,
-    Policy,
-    PolicyDecision,
-    PolicyRule,
-    Token,
-    TokenInfo,
-)
-from ._approvals import Approval, ApprovalDecision, ApprovalPage, DualControlSettings
-from ._async_client import AsyncClient
-from ._client import Client
-from ._crypto_models import (
-    DataKey,
-    DataKeyItem,
-    DecapsulateItem,
-    DecryptItem,
-    DecryptResult,
-    EncryptItem,
-    EncryptResult,
-    Mac,
-    OaepCiphertext,
-    ReencryptItem,
-    SharedSecret,
-    Signature,
-    SignItem,
-    Verification,
-    VerifyItem,
-    VerifyMacItem,
-)
-from ._custodians import (
-    CustodianChallenge,
-    CustodianEntry,
-    CustodianStatus,
-    RekeyStatus,
-    SealAddStatus,
-)
-from ._models import (
-    Custodian,
-    CustodianProof,
-    DeletionScheduled,
-    Health,
-    InitResult,
-    Key,
-    KeyPage,
-    KeyVersion,
-    PublicKey,
-    Seal,
-    SealStatus,
-)
-from .errors import (
-    ApprovalConsumedError,
-    ApprovalExpiredError,
-    ApprovalMismatchError,
-    ApprovalNotRequesterError,
-    ApprovalRejectedError,
-    ApprovalRequiredError,
-    AuditUnavailableError,
-    ChallengeExpiredError,
-    ChallengeUsedError,
-    ConflictError,
-    DuplicateApprovalError,
-    ForbiddenError,
-    InvalidCiphertextError,
-    InvalidProofError,
-    InvalidRequestError,
-    KeyquorumAPIError,
-    KeyquorumClientError,
-    KeyStateError,
-    NotFoundError,
-    RateLimitedError,
-    SealedError,
-    SealRequiredError,
-    SealUnavailableError,
-    SelfApprovalError,
-    StorageUnavailableError,
-    TooLargeError,
-    TransportError,
-    UnauthenticatedError,
-    WrongPassphraseError,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, for type checkers; at run time they load on first use
+    from ._access_keys import AccessKey, AccessKeyInfo
+    from ._admin_models import (
+        AuditPage,
+        AuditRecord,
+        AuditVerification,
+        DecidingRule,
+        Policy,
+        PolicyDecision,
+        PolicyRule,
+        Token,
+        TokenInfo,
+    )
+    from ._approvals import Approval, ApprovalDecision, ApprovalPage, DualControlSettings
+    from ._async_client import AsyncClient
+    from ._client import Client
+    from ._crypto_models import (
+        DataKey,
+        DataKeyItem,
+        DecapsulateItem,
+        DecryptItem,
+        DecryptResult,
+        EncryptItem,
+        EncryptResult,
+        Mac,
+        OaepCiphertext,
+        ReencryptItem,
+        SharedSecret,
+        Signature,
+        SignItem,
+        Verification,
+        VerifyItem,
+        VerifyMacItem,
+    )
+    from ._custodians import (
+        CustodianChallenge,
+        CustodianEntry,
+        CustodianStatus,
+        RekeyStatus,
+        SealAddStatus,
+    )
+    from ._models import (
+        Custodian,
+        CustodianProof,
+        DeletionScheduled,
+        Health,
+        InitResult,
+        Key,
+        KeyPage,
+        KeyVersion,
+        PublicKey,
+        Seal,
+        SealStatus,
+    )
+    from .errors import (
+        ApprovalConsumedError,
+        ApprovalExpiredError,
+        ApprovalMismatchError,
+        ApprovalNotRequesterError,
+        ApprovalRejectedError,
+        ApprovalRequiredError,
+        AuditUnavailableError,
+        ChallengeExpiredError,
+        ChallengeUsedError,
+        ConflictError,
+        DuplicateApprovalError,
+        ForbiddenError,
+        InvalidCiphertextError,
+        InvalidProofError,
+        InvalidRequestError,
+        KeyquorumAPIError,
+        KeyquorumClientError,
+        KeyStateError,
+        NotFoundError,
+        RateLimitedError,
+        SealedError,
+        SealRequiredError,
+        SealUnavailableError,
+        SelfApprovalError,
+        StorageUnavailableError,
+        TooLargeError,
+        TransportError,
+        UnauthenticatedError,
+        WrongPassphraseError,
+    )
+
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(('AccessKey', 'AccessKeyInfo',), "_access_keys"),
+    **dict.fromkeys((
+        'AuditPage', 'AuditRecord', 'AuditVerification', 'DecidingRule', 'Policy',
+        'PolicyDecision', 'PolicyRule', 'Token', 'TokenInfo',
+    ), "_admin_models"),
+    **dict.fromkeys((
+        'Approval', 'ApprovalDecision', 'ApprovalPage', 'DualControlSettings',
+    ), "_approvals"),
+    **dict.fromkeys(('AsyncClient',), "_async_client"),
+    **dict.fromkeys(('Client',), "_client"),
+    **dict.fromkeys((
+        'DataKey', 'DataKeyItem', 'DecapsulateItem', 'DecryptItem', 'DecryptResult',
+        'EncryptItem', 'EncryptResult', 'Mac', 'OaepCiphertext', 'ReencryptItem', 'SharedSecret',
+        'SignItem', 'Signature', 'Verification', 'VerifyItem', 'VerifyMacItem',
+    ), "_crypto_models"),
+    **dict.fromkeys((
+        'CustodianChallenge', 'CustodianEntry', 'CustodianStatus', 'RekeyStatus', 'SealAddStatus',
+    ), "_custodians"),
+    **dict.fromkeys((
+        'Custodian', 'CustodianProof', 'DeletionScheduled', 'Health', 'InitResult', 'Key',
+        'KeyPage', 'KeyVersion', 'PublicKey', 'Seal', 'SealStatus',
+    ), "_models"),
+    **dict.fromkeys((
+        'ApprovalConsumedError', 'ApprovalExpiredError', 'ApprovalMismatchError',
+        'ApprovalNotRequesterError', 'ApprovalRejectedError', 'ApprovalRequiredError',
+        'AuditUnavailableError', 'ChallengeExpiredError', 'ChallengeUsedError', 'ConflictError',
+        'DuplicateApprovalError', 'ForbiddenError', 'InvalidCiphertextError', 'InvalidProofError',
+        'InvalidRequestError', 'KeyStateError', 'KeyquorumAPIError', 'KeyquorumClientError',
+        'NotFoundError', 'RateLimitedError', 'SealRequiredError', 'SealUnavailableError',
+        'SealedError', 'SelfApprovalError', 'StorageUnavailableError', 'TooLargeError',
+        'TransportError', 'UnauthenticatedError', 'WrongPassphraseError',
+    ), "errors"),
+}
+"""Which private module defines each public name. Importing the package loads none of
+them (nor httpx): ``keyquorum encrypt`` pays only for what it uses, and so does a
+program that needs one class."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
 
 __all__ = [
     "AccessKey",
