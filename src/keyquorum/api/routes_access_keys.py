@@ -8,21 +8,19 @@ transaction. The secret is in the creation's answer and nowhere else.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_admin import CreateAccessKey
+from keyquorum.api.child_credentials import child_credential, identity_json
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.access_keys import AccessKeyInfo
-from keyquorum.auth.dual_settings import TOKEN_CREATE_PRIVILEGED
-from keyquorum.auth.tokens import check_child_token
 from keyquorum.clock import rfc3339
-from keyquorum.errors import Forbidden, InvalidRequest
+from keyquorum.errors import Forbidden
 from keyquorum.service.changes import AccessKeyRevoked
 from keyquorum.service.context import RequestContext
 
@@ -44,28 +42,16 @@ async def create_access_key(request: Request,
     asked = parse_body(CreateAccessKey, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        parent = ctx.identity
-        assert parent is not None
-        wanted = s.core.settings.default_token_ttl if asked.ttl is None else asked.ttl
-        ttl = check_child_token(parent, asked.policies, wanted, s.core.clock.now())
-        missing = [name for name in asked.policies if s.core.policies.find(name) is None]
-        if missing:
-            raise InvalidRequest(f"no such policies: {', '.join(missing)}")
-        gate: AbstractContextManager[None] = nullcontext()
-        if s.core.dual_control.token_needs_approval(asked.policies):
-            gate = s.core.dual_control.guard(ctx, TOKEN_CREATE_PRIVILEGED, None, body,
-                                             approval_id=approval_id)
+        ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id)
+        assert ctx.identity is not None
         with gate, s.core.changes.audited(ctx, "sys:tokens") as change:
             access_key_id, secret, identity = s.access_keys.create(
                 policies=asked.policies, ttl=ttl, name=asked.name,
-                created_by=parent.accessor, connection=change.conn)
+                created_by=ctx.identity.accessor, connection=change.conn)
             ctx.detail["created_accessor"] = identity.accessor
             ctx.detail["kind"] = "access-key"
         return {"access_key_id": access_key_id, "secret_access_key": secret,
-                "accessor": identity.accessor, "name": identity.name,
-                "policies": list(identity.policies),
-                "expires_at": rfc3339(identity.expires_at),
-                "created_at": rfc3339(identity.created_at)}
+                **identity_json(identity)}
 
     return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
                               in_thread=True)

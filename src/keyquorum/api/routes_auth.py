@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_admin import CreateToken, PutPolicy
+from keyquorum.api.child_credentials import child_credential, identity_json
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
-from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT, TOKEN_CREATE_PRIVILEGED
+from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy_diff import policy_change_summary
 from keyquorum.auth.policy_store import parse_policy
-from keyquorum.auth.tokens import check_child_token
-from keyquorum.clock import rfc3339
-from keyquorum.errors import Forbidden, InvalidRequest
+from keyquorum.errors import Forbidden
 from keyquorum.service.changes import AccessKeyRevoked, PoliciesChanged, TokenRevoked
 from keyquorum.service.context import RequestContext
 
 router = APIRouter(prefix="/v1")
-
-
-def _identity_json(identity: Identity) -> dict[str, Any]:
-    return {"accessor": identity.accessor, "name": identity.name,
-            "policies": list(identity.policies), "expires_at": rfc3339(identity.expires_at),
-            "created_at": rfc3339(identity.created_at)}
 
 
 @router.post("/auth/tokens", openapi_extra=request_body(CreateToken))
@@ -38,24 +30,14 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
     asked = parse_body(CreateToken, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        parent = ctx.identity
-        assert parent is not None
-        wanted = s.core.settings.default_token_ttl if asked.ttl is None else asked.ttl
-        ttl = check_child_token(parent, asked.policies, wanted, s.core.clock.now())
-        missing = [name for name in asked.policies if s.core.policies.find(name) is None]
-        if missing:
-            raise InvalidRequest(f"no such policies: {', '.join(missing)}")
-        # A token that could administer the service or approve is itself dual-controlled.
-        gate: AbstractContextManager[None] = nullcontext()
-        if s.core.dual_control.token_needs_approval(asked.policies):
-            gate = s.core.dual_control.guard(ctx, TOKEN_CREATE_PRIVILEGED, None, body,
-                                             approval_id=approval_id)
+        ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id)
+        assert ctx.identity is not None
         with gate, s.core.changes.audited(ctx, "sys:tokens") as change:
             token, identity = s.core.tokens.create(
                 policies=asked.policies, ttl=ttl, name=asked.name,
-                created_by=parent.accessor, connection=change.conn)
+                created_by=ctx.identity.accessor, connection=change.conn)
             ctx.detail["created_accessor"] = identity.accessor
-        return {"token": token, **_identity_json(identity)}
+        return {"token": token, **identity_json(identity)}
 
     return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
                               in_thread=True)
@@ -65,7 +47,7 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
 async def token_self(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
-        return _identity_json(ctx.identity)
+        return identity_json(ctx.identity)
 
     return await s.runner.run(request, "token:self", None, work, permission=None)
 
