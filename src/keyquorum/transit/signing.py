@@ -97,15 +97,21 @@ def _sign_translate(key: Key | None, path_hash: str | None) -> Any:
             return {**native, "hash": "sha256"} if "digest" in native else native
         _check_options(item, key.spec)
         check_key_version(item, key, "signing")
-        hash_name = _hash_name(item, path_hash, key.spec)
-        if hash_name is not None:
-            native["hash"] = hash_name
-        scheme = _scheme(item, key.spec)
-        if scheme is not None:
-            native["scheme"] = scheme
-        return native
+        return _with_hash_and_scheme(native, item, path_hash, key.spec)
 
     return translate
+
+
+def _with_hash_and_scheme(native: dict[str, Any], item: dict[str, Any],
+                          path_hash: str | None, spec: str) -> dict[str, Any]:
+    """``native`` with the hash and RSA scheme the Vault item asks for, when it asks."""
+    hash_name = _hash_name(item, path_hash, spec)
+    if hash_name is not None:
+        native["hash"] = hash_name
+    scheme = _scheme(item, spec)
+    if scheme is not None:
+        native["scheme"] = scheme
+    return native
 
 
 def _signed(spec: str | None) -> Any:
@@ -159,13 +165,7 @@ def _verify_translate(key: Key | None, path_hash: str | None) -> Any:
         _check_options(item, key.spec)
         version, signature = _signature(item, key.spec)
         native.update(signature=fields.encode_b64(signature), key_version=version)
-        hash_name = _hash_name(item, path_hash, key.spec)
-        if hash_name is not None:
-            native["hash"] = hash_name
-        scheme = _scheme(item, key.spec)
-        if scheme is not None:
-            native["scheme"] = scheme
-        return native
+        return _with_hash_and_scheme(native, item, path_hash, key.spec)
 
     return translate
 
