@@ -14,6 +14,7 @@ import typer
 
 from ._common import client, console, emit, err_console, table
 from .approvals import ApprovalIdOpt
+from .tokens import NameOpt, PolicyOpt, TtlOpt
 
 app = typer.Typer(help="AWS-style access keys for the KMS API (SigV4).",
                   no_args_is_help=True)
@@ -22,11 +23,9 @@ app = typer.Typer(help="AWS-style access keys for the KMS API (SigV4).",
 @app.command()
 def create(
     ctx: typer.Context,
-    policy: Annotated[list[str], typer.Option(
-        "--policy", "-p", help="Policy to attach (repeat).")],
-    ttl: Annotated[str | None, typer.Option("--ttl", help="Lifetime, e.g. 3600 or 8h.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="A name for the audit log.")
-                    ] = None,
+    policy: PolicyOpt,
+    ttl: TtlOpt = None,
+    name: NameOpt = None,
     approval_id: ApprovalIdOpt = None,
 ) -> None:
     """Create an access key; its secret is printed once, as lines a shell can eval."""

@@ -9,17 +9,21 @@ import typer
 from ._common import client, console, emit, err_console, fields_table
 from .approvals import ApprovalIdOpt
 
+PolicyOpt = Annotated[list[str], typer.Option(
+    "--policy", "-p", help="Policy to attach (repeat).")]
+TtlOpt = Annotated[str | None, typer.Option("--ttl", help="Lifetime, e.g. 3600 or 8h.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="A name for the audit log.")]
+"""The options of every command that mints a credential (a token, an access key)."""
+
 app = typer.Typer(help="Create, inspect and revoke API tokens.", no_args_is_help=True)
 
 
 @app.command()
 def create(
     ctx: typer.Context,
-    policy: Annotated[list[str], typer.Option(
-        "--policy", "-p", help="Policy to attach (repeat).")],
-    ttl: Annotated[str | None, typer.Option("--ttl", help="Lifetime, e.g. 3600 or 8h.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="A name for the audit log.")
-                    ] = None,
+    policy: PolicyOpt,
+    ttl: TtlOpt = None,
+    name: NameOpt = None,
     approval_id: ApprovalIdOpt = None,
 ) -> None:
     """Create a token; the token itself is printed once (the accessor names it later)."""
