@@ -8,6 +8,7 @@ and reaches the required sinks before the transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
@@ -22,11 +23,21 @@ if TYPE_CHECKING:  # the audit package does not depend on the service layer at r
 
 
 def write_audit_in(audit: AuditLog, conn: Connection, ctx: RequestContext, *, operation: str,
-                   key: str | None, key_version: int | None, now: float) -> None:
+                   key: str | None, key_version: int | None, now: float,
+                   detail: Mapping[str, str] | None = None) -> None:
+    """Append the change's record on ``conn``.
+
+    ``detail`` holds the facts the change itself learned (a reason, the versions
+    erased, an approval id); they are passed here as values, never through the
+    request context. ``ctx.detail`` carries only what a front set before the
+    call (a foreign API's name and path), and comes first so a change's own
+    facts win on a clash.
+    """
+    facts = {**ctx.detail, **detail} if detail else ctx.detail
     record = AuditRecord(time=now, request_id=ctx.request_id, identity=ctx.accessor,
                          operation=operation, key=key, key_version=key_version, outcome="ok",
                          error_code=None, client=ctx.client,
-                         detail=dict(ctx.detail) if ctx.detail else None)
+                         detail=dict(facts) if facts else None)
     try:
         audit.append_in(conn, [record])
     except AuditUnavailable:

@@ -16,7 +16,7 @@ and sent to sibling workers. So:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +80,9 @@ class Change:
     conn: Connection
     key: str | None = None
     key_version: int | None = None
+    # Facts for the record that the block learns as it runs (what it erased, which
+    # approval it consumed); written with the record, never through ``ctx.detail``.
+    detail: dict[str, str] = field(default_factory=dict)
     # Events only the block can know (e.g. every token a revocation reached), applied
     # after commit with the ones given to ``audited``.
     events: list[ChangeEvent] = field(default_factory=list)
@@ -97,7 +100,8 @@ class UnitOfWork:
 
     @contextmanager
     def audited(self, ctx: RequestContext, operation: str, *, key: str | None = None,
-                events: tuple[ChangeEvent, ...] = ()) -> Iterator[Change]:
+                events: tuple[ChangeEvent, ...] = (),
+                detail: Mapping[str, str] | None = None) -> Iterator[Change]:
         """One transaction: the block's writes, then the record; events after commit.
 
         If the block raises, nothing is written (its refusal is audited by the
@@ -106,10 +110,11 @@ class UnitOfWork:
         raised: the change did not happen.
         """
         with self._engine.begin() as conn:
-            change = Change(conn, key=key)
+            change = Change(conn, key=key, detail=dict(detail or {}))
             yield change
             write_audit_in(self._audit, conn, ctx, operation=operation, key=change.key,
-                           key_version=change.key_version, now=self._clock.now())
+                           key_version=change.key_version, now=self._clock.now(),
+                           detail=change.detail)
         ctx.audited = True
         for event in (*events, *change.events):
             self._apply(event)
