@@ -34,6 +34,7 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
@@ -45,6 +46,9 @@ class KeyquorumError(Exception):
     # The key (and version) a refusal concerns when the service discovered it (from a
     # ciphertext's header, an approval): for the audit record only, never the answer.
     audit_subject: tuple[str | None, int | None] | None = None
+    # Facts about the refusal for its audit record (the approval a guarded action
+    # opened): set by the service that raises it, written by the pipeline.
+    audit_detail: Mapping[str, str] | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)

@@ -48,8 +48,7 @@ async def create_access_key(request: Request,
             access_key_id, secret, identity = s.access_keys.create(
                 policies=asked.policies, ttl=ttl, name=asked.name,
                 created_by=ctx.identity.accessor, connection=change.conn)
-            ctx.detail["created_accessor"] = identity.accessor
-            ctx.detail["kind"] = "access-key"
+            change.detail.update(created_accessor=identity.accessor, kind="access-key")
         return {"access_key_id": access_key_id, "secret_access_key": secret,
                 **identity_json(identity)}
 
@@ -76,9 +75,8 @@ async def revoke_access_key(request: Request, accessor: str,
         target = s.access_keys.get(accessor)
         if target.is_root and not ctx.identity.is_root:
             raise Forbidden("only a root token may revoke a root access key")
-        ctx.detail["revoked_accessor"] = accessor
-        ctx.detail["kind"] = "access-key"
-        with s.core.changes.audited(ctx, "sys:tokens") as change:
+        with s.core.changes.audited(ctx, "sys:tokens", detail={
+                "revoked_accessor": accessor, "kind": "access-key"}) as change:
             s.access_keys.revoke(accessor, connection=change.conn)
             change.events.append(AccessKeyRevoked(accessor))  # every worker forgets it
         return {"accessor": accessor, "revoked": True}

@@ -149,13 +149,13 @@ async def add_sink(request: Request, name: str, s: Services = Depends(services)
     config = parse_body(PutAuditSink, await read_json(request, s.core)).to_domain(name)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        ctx.detail["sink"] = name
         with s.core.changes.audited(ctx, "audit:sink-add",
                                     events=(SinksChanged(),)) as change:
             return s.core.audit_sinks.add(config, change.conn)
 
     return await s.runner.run(request, "audit:sink-add", None,
-                              work, permission="sys:audit", in_thread=True)
+                              work, permission="sys:audit", in_thread=True,
+                              detail={"sink": name[:64]})
 
 
 @sinks_router.delete("/{name}", openapi_extra=request_body(ApprovalOnly, required=False))
@@ -167,7 +167,6 @@ async def remove_sink(request: Request, name: str, s: Services = Depends(service
     parse_body(ApprovalOnly, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        ctx.detail["sink"] = name
         s.core.audit_sinks.check_removable(name)
         with s.core.dual_control.guard(ctx, AUDIT_SINK_REMOVE, None, {"sink": name},
                                        approval_id=approval_id), \
@@ -177,7 +176,8 @@ async def remove_sink(request: Request, name: str, s: Services = Depends(service
         return {"name": name, "removed": True}
 
     return await s.runner.run(request, "audit:sink-remove", None,
-                              work, permission="sys:audit", in_thread=True)
+                              work, permission="sys:audit", in_thread=True,
+                              detail={"sink": name[:64]})
 
 
 __all__ = ["router", "sinks_router"]

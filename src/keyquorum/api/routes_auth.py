@@ -36,7 +36,7 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
             token, identity = s.core.tokens.create(
                 policies=asked.policies, ttl=ttl, name=asked.name,
                 created_by=ctx.identity.accessor, connection=change.conn)
-            ctx.detail["created_accessor"] = identity.accessor
+            change.detail["created_accessor"] = identity.accessor
         return {"token": token, **identity_json(identity)}
 
     return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
@@ -60,8 +60,8 @@ async def revoke_token(request: Request, accessor: str,
         target = s.core.tokens.get(accessor)
         if target.is_root and not ctx.identity.is_root:
             raise Forbidden("only a root token may revoke a root token")
-        ctx.detail["revoked_accessor"] = accessor
-        with s.core.changes.audited(ctx, "sys:tokens") as change:
+        with s.core.changes.audited(ctx, "sys:tokens",
+                                    detail={"revoked_accessor": accessor}) as change:
             # The token and everything it minted, transitively (review F13): tokens, and
             # the access keys any of them made, in this one transaction.
             revoked = s.core.tokens.revoke(accessor, connection=change.conn)
@@ -71,7 +71,7 @@ async def revoke_token(request: Request, accessor: str,
             change.events.extend(TokenRevoked(gone) for gone in revoked)
             change.events.extend(AccessKeyRevoked(key) for key in keys)
             if len(revoked) > 1 or keys:
-                ctx.detail["cascade"] = str(len(revoked) - 1 + len(keys))
+                change.detail["cascade"] = str(len(revoked) - 1 + len(keys))
         return {"accessor": accessor, "revoked": True, "also_revoked": revoked[1:] + keys}
 
     def needed(identity: Identity) -> str | None:
@@ -99,7 +99,6 @@ async def put_policy(request: Request, name: str,
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         policy = parse_policy(name, asked.document())  # the rule grammar, and the name
-        ctx.detail["policy"] = name
         # Approvers see every rule and the diff against the stored policy (review F7).
         shown = (policy_change_summary(s.core.policies.find(name), policy)
                  if s.core.dual_control.settings().guards(POLICY_PUT) else None)
@@ -111,7 +110,7 @@ async def put_policy(request: Request, name: str,
         return {"name": policy.name, **policy.to_json()}
 
     return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",
-                              in_thread=True)
+                              in_thread=True, detail={"policy": name[:128]})
 
 
 @router.get("/policies/{name}")
@@ -133,7 +132,6 @@ async def delete_policy(request: Request, name: str,
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.policies.get(name)  # no approval request for a policy that is not there
-        ctx.detail["policy"] = name
         with s.core.dual_control.guard(ctx, POLICY_DELETE, None, {"policy": name},
                                        approval_id=approval_id), \
                 s.core.changes.audited(ctx, "sys:policies",
@@ -142,7 +140,7 @@ async def delete_policy(request: Request, name: str,
         return {"name": name, "deleted": True}
 
     return await s.runner.run(request, "sys:policies", None, work, permission="sys:policies",
-                              in_thread=True)
+                              in_thread=True, detail={"policy": name[:128]})
 
 
 __all__ = ["router"]

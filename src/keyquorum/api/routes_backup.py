@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from keyquorum.api.runner import Audited
 from keyquorum.api.services import Services, services
 from keyquorum.backup.format import DEFAULT_SEGMENT_SIZE, check_segment_size
 from keyquorum.backup.writer import BackupStream, start_backup
@@ -24,14 +25,14 @@ async def backup(request: Request,
                  segment_size: int = Query(DEFAULT_SEGMENT_SIZE, ge=16, le=64 * 1024 * 1024),
                  s: Services = Depends(services)) -> StreamingResponse:
     """The backup file (docs/FORMAT.md section 6); ``segment_size`` is for tests and tuning."""
-    def work(ctx: RequestContext) -> BackupStream:
+    def work(_ctx: RequestContext) -> Audited:
         try:
             check_segment_size(segment_size)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         made = start_backup(s.core, segment_size=segment_size)
-        ctx.detail.update({"backup_id": made.backup_id, "canaries": str(made.canaries)})
-        return made
+        return Audited(made, None, None,
+                       detail={"backup_id": made.backup_id, "canaries": str(made.canaries)})
 
     made: BackupStream = await s.runner.run(request, "sys:backup", None, work,
                                             permission="sys:backup",

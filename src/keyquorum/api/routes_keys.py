@@ -77,8 +77,6 @@ async def list_keys(request: Request, prefix: str | None = Query(None, max_lengt
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.barrier()
         assert ctx.identity is not None
-        if prefix is not None:
-            ctx.detail["prefix"] = prefix[:128]
         found: list[dict[str, Any]] = []
         after = _after(page_token)
         more = False
@@ -109,7 +107,8 @@ async def list_keys(request: Request, prefix: str | None = Query(None, max_lengt
         return {"keys": found, "next_page_token": next_token}
 
     # Each key is filtered by the caller's ``list`` permission on it: no single subject.
-    return await s.runner.run(request, "list", None, work, permission=None, in_thread=True)
+    return await s.runner.run(request, "list", None, work, permission=None, in_thread=True,
+                              detail={"prefix": prefix[:128]} if prefix is not None else None)
 
 
 @router.get("/{name:path}/public-key")

@@ -48,7 +48,6 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.root_key()  # Sealed while sealed: nothing to wrap
-        ctx.detail.update({"seal": seal.id, "seal_type": seal.kind})
         public = seal.public()
         with s.core.dual_control.guard(ctx, SEAL_CHANGE, None, {"change": "add", **public},
                                        approval_id=approval_id,
@@ -57,7 +56,8 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
             return SealAddCeremony(s.core).start(ctx, seal)
 
     return await s.runner.run(request, "sys:seal-add", None,
-                              work, permission="sys:seal", in_thread=True)
+                              work, permission="sys:seal", in_thread=True,
+                              detail={"seal": seal.id, "seal_type": seal.kind})
 
 
 @router.delete("/{seal_id}", openapi_extra=request_body(ApprovalOnly, required=False))
@@ -70,7 +70,6 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.root_key()  # changes to the seal set are made unsealed, by an operator
-        ctx.detail["seal"] = seal_id[:64]
         entry = s.core.seal_set.check_removable(seal_id)
         with s.core.dual_control.guard(ctx, SEAL_CHANGE, None,
                                        {"change": "remove", "id": entry.id},
@@ -80,7 +79,8 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
             return s.core.seal_set.remove(ctx, entry)
 
     return await s.runner.run(request, "sys:seal-remove", None,
-                              work, permission="sys:seal", in_thread=True)
+                              work, permission="sys:seal", in_thread=True,
+                              detail={"seal": seal_id[:64]})
 
 
 ceremony_router = APIRouter(prefix="/v1/sys/seal-add")
@@ -130,8 +130,10 @@ async def unseal_without_shares(request: Request, s: Services, passphrase: str |
             return unseal_with_passphrase(s.core, ctx, passphrase)
         return unseal_automatic(s.core, ctx)
 
+    method = "passphrase" if passphrase is not None else "automatic"
     return await s.runner.run(request, "sys:unseal", None,
-                              work, permission=None, authenticate=False, in_thread=True)
+                              work, permission=None, authenticate=False, in_thread=True,
+                              detail={"method": method})
 
 
 __all__ = ["ceremony_router", "router", "unseal_without_shares"]

@@ -48,12 +48,6 @@ async def simulate(request: Request, s: Services = Depends(services)) -> dict[st
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         policies = _policies(s, asked)
-        # Audited without the context or address asked about: they may be personal data.
-        ctx.detail["simulate"] = asked.operation
-        if asked.key is not None:
-            ctx.detail["simulate_key"] = asked.key
-        if asked.token_accessor is not None:
-            ctx.detail["simulate_accessor"] = asked.token_accessor
         decision = s.core.authorizer.explain(policies, asked.operation, asked.key,
                                              client=asked.client, context=asked.context,
                                              spec=asked.spec)
@@ -64,8 +58,14 @@ async def simulate(request: Request, s: Services = Depends(services)) -> dict[st
         other = asked.token_accessor not in (None, identity.accessor)
         return ("sys:policies", "sys:tokens") if other else ("sys:policies",)
 
+    # Audited without the context or address asked about: they may be personal data.
+    facts = {"simulate": asked.operation}
+    if asked.key is not None:
+        facts["simulate_key"] = asked.key
+    if asked.token_accessor is not None:
+        facts["simulate_accessor"] = asked.token_accessor
     return await s.runner.run(request, "sys:policies", None, work, permission=needed,
-                              in_thread=True)
+                              in_thread=True, detail=facts)
 
 
 __all__ = ["router"]

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -72,11 +72,14 @@ discovers (each key of a list, the approval a decision names)."""
 
 @dataclass(frozen=True)
 class Audited:
-    """A route's answer with the key (and version) its audit record names."""
+    """A route's answer with the key (and version) its audit record names, and the
+    facts the call learned that the record should carry (a new token's accessor, the
+    backup's id): returned as values, never left on the request context."""
 
     answer: Any
     key: str | None
     key_version: int | None
+    detail: Mapping[str, str] | None = None
 
 
 def bearer_token(header: str | None) -> str:
@@ -129,9 +132,11 @@ def _as_domain_error(exc: BaseException) -> KeyquorumError:
 
 def _make_record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
                  error: KeyquorumError | None, now: float, audit_keys: AuditKeys | None,
-                 detail: dict[str, str] | None, context: dict[str, str] | None
+                 detail: Mapping[str, str] | None, context: dict[str, str] | None
                  ) -> AuditRecord:
     outcome = "ok" if error is None else ("denied" if isinstance(error, _DENIALS) else "error")
+    if error is not None and error.audit_detail:  # what a refusal says about itself
+        detail = {**(detail or {}), **error.audit_detail}
     # The context may carry personal data: only its HMAC is stored. Sealed (no audit
     # key), no operation ran, so there is nothing to hash and nothing is kept.
     hashed = audit_keys.hash_context(context) if context and audit_keys else None
@@ -165,11 +170,10 @@ class _BatchTally:
             entry[0] += 1
 
     def records(self, ctx: RequestContext, operation: str, now: float, batch_size: int,
-                audit_keys: AuditKeys | None, base: dict[str, str] | None = None
-                ) -> list[AuditRecord]:
+                audit_keys: AuditKeys | None) -> list[AuditRecord]:
         return [
             _make_record(ctx, operation, key, version, error, now, audit_keys,
-                         {**(base or {}), **(detail or {}), "items": str(count),
+                         {**ctx.detail, **(detail or {}), "items": str(count),
                           "batch_size": str(batch_size)},
                          context)
             for (key, version, _code, _detail, _context), (count, error, detail, context)
@@ -219,9 +223,14 @@ class Runner:
 
     def _record(self, ctx: RequestContext, operation: str, key: str | None,
                 version: int | None, error: KeyquorumError | None, now: float,
-                context: dict[str, str] | None = None) -> AuditRecord:
+                context: dict[str, str] | None = None,
+                detail: Mapping[str, str] | None = None) -> AuditRecord:
+        """The record of one request: the front's facts (``ctx.detail``, set before the
+        call), then the route's and the call's own (``detail``), then what a refusal
+        carries about itself (``error.audit_detail``)."""
+        facts = {**ctx.detail, **detail} if detail else ctx.detail
         return _make_record(ctx, operation, key, version, error, now,
-                            self.core.audit_trail.keys_or_none, ctx.detail, context)
+                            self.core.audit_trail.keys_or_none, facts, context)
 
     async def record_refusal(self, ctx: RequestContext, authorization: str | None,
                              operation: str, key: str | None, error: KeyquorumError) -> None:
@@ -298,26 +307,28 @@ class Runner:
     async def run(self, request: Request, operation: str, key: str | None,
                   work: Callable[[RequestContext], T], *, permission: Permission,
                   authenticate: bool = True, in_thread: bool = False,
-                  spec: str | None = None) -> Any:
+                  spec: str | None = None, detail: Mapping[str, str] | None = None) -> Any:
         """Run one audited operation for a FastAPI route.
 
         ``permission`` is checked on ``key`` after authentication and before
-        ``work``; ``work`` returns the answer, or ``Audited`` to name a key the
-        record should carry that the route did not know.
+        ``work``; ``work`` returns the answer, or ``Audited`` to name a key (and
+        facts) the record should carry that the route did not know. ``detail``
+        holds the request's own facts (a revoke's reason, the sink named in the
+        path): they go on the record whether the call succeeds or is refused.
         """
         authorization = request.headers.get("authorization")
         return await self.execute(
             new_context(request), operation, key, work, permission=permission,
             credential=(partial(self.authenticate, authorization) if authenticate
                         else None),
-            authorization=authorization, in_thread=in_thread, spec=spec)
+            authorization=authorization, in_thread=in_thread, spec=spec, detail=detail)
 
     async def execute(self, ctx: RequestContext, operation: str, key: str | None,
                       work: Callable[[RequestContext], T], *, permission: Permission,
                       credential: Callable[[RequestContext], Identity] | None,
                       authorization: str | None = None, in_thread: bool = False,
                       spec: str | None = None,
-                      detail: dict[str, str] | None = None) -> Any:
+                      detail: Mapping[str, str] | None = None) -> Any:
         """The pipeline after the body was typed, for any front end.
 
         ``credential`` finds the caller (a bearer token, a SigV4 signature, an
@@ -327,7 +338,7 @@ class Runner:
         Raises the domain error, already audited, when anything is refused.
         """
         started = time.perf_counter()
-        if detail:
+        if detail:  # the request's own facts, for every record it leads to (in-transaction too)
             ctx.detail = {**ctx.detail, **detail}
         version: int | None = None
         try:
@@ -344,11 +355,14 @@ class Runner:
             error = await self._refuse(ctx, authorization, operation, key, exc, started,
                                        token_required=credential is not None)
             raise error from exc
+        facts = None
         if isinstance(result, Audited):
             key, version, answer = result.key or key, result.key_version, result.answer
+            facts = result.detail
         else:
             answer = result
-        record = self._record(ctx, operation, key, version, None, self.core.clock.now())
+        record = self._record(ctx, operation, key, version, None, self.core.clock.now(),
+                              detail=facts)
         if ctx.audited:  # the change wrote its record in its own transaction: count it only
             self.core.metrics.observe([record], started)
         else:
@@ -364,7 +378,6 @@ class Runner:
 
         A foreign front's ``ctx.detail`` (its API and path) stays on every record."""
         started = time.perf_counter()
-        front_detail = dict(ctx.detail)
         batch = "batch" in body
         try:
             items: list[Any] = [body]
@@ -397,15 +410,14 @@ class Runner:
         except Exception as exc:
             error = _as_domain_error(exc)
             key, version, detail = _item_facts(None, error, name)
-            ctx.detail = {**front_detail, **(detail or {})}
             await self._audit([self._record(ctx, route.operation, key, version, error,
-                                            self.core.clock.now(), _context_of(single))],
+                                            self.core.clock.now(), _context_of(single),
+                                            detail)],
                               ctx, started)
             raise error from exc
         key, version, detail = _item_facts(result, None, name)
-        ctx.detail = {**front_detail, **(detail or {})}
         await self._audit([self._record(ctx, route.operation, key, version, None,
-                                        self.core.clock.now(), _context_of(single))],
+                                        self.core.clock.now(), _context_of(single), detail)],
                           ctx, started)
         return crypto_json(result)
 
@@ -465,9 +477,8 @@ class Runner:
             await asyncio.get_running_loop().run_in_executor(
                 _BATCH_THREADS, partial(self._batch_items, ctx, route, name, rest, batch,
                                         may_block=True))
-        front_detail, ctx.detail = ctx.detail, {}
         records = batch.tally.records(ctx, route.operation, now, len(items),
-                                      self.core.audit_trail.keys_or_none, front_detail)
+                                      self.core.audit_trail.keys_or_none)
         await self._audit(records, ctx, started)
         return {"results": batch.results}
 

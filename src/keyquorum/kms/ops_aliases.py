@@ -41,10 +41,10 @@ async def create_alias(call: KmsCall) -> dict[str, Any]:
         if _owned_by_a_key(call, alias):
             raise KmsConflict(f"An alias with the name {call.names.alias_arn(alias)} already "
                               "exists (it is the native name of a key)")
-        ctx.detail["alias"] = alias
         now = core.clock.now()
         try:
-            with core.changes.audited(ctx, "update", key=key.name) as change:
+            with core.changes.audited(ctx, "update", key=key.name,
+                                      detail={"alias": alias}) as change:
                 aliases_repo.insert_alias(change.conn, AliasRow(alias, key.id, now, now))
         except IntegrityError:
             raise KmsConflict(f"An alias with the name {call.names.alias_arn(alias)} "
@@ -72,8 +72,8 @@ async def update_alias(call: KmsCall) -> dict[str, Any]:
         if old.spec != key.spec or old.purpose != key.purpose:
             raise KmsConflict("an alias moves only between keys of the same KeySpec and "
                               "KeyUsage", "ValidationException")
-        ctx.detail["alias"] = alias
-        with core.changes.audited(ctx, "update", key=key.name) as change:
+        with core.changes.audited(ctx, "update", key=key.name,
+                                  detail={"alias": alias}) as change:
             aliases_repo.retarget_alias(change.conn, alias, key.id, core.clock.now())
 
     await on_key(call, "update", "update", work, field="TargetKeyId")
@@ -98,8 +98,7 @@ async def delete_alias(call: KmsCall) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         if name is None:
             raise KmsNotFound(f"Alias {call.names.alias_arn(alias)} is not found.")
-        ctx.detail["alias"] = alias
-        with core.changes.audited(ctx, "update", key=name) as change:
+        with core.changes.audited(ctx, "update", key=name, detail={"alias": alias}) as change:
             aliases_repo.delete_alias(change.conn, alias)
         return {}
 

@@ -111,8 +111,8 @@ async def create_key(call: KmsCall) -> dict[str, Any]:
             pending = PendingKey(key_id=key_id, spec=spec, description=asked.description or "",
                                  labels=dict(asked.labels), created_at=core.clock.now(),
                                  created_by=ctx.accessor)
-            ctx.detail["origin"] = "EXTERNAL"
-            with core.changes.audited(ctx, "create", key=name) as change:
+            with core.changes.audited(ctx, "create", key=name,
+                                      detail={"origin": "EXTERNAL"}) as change:
                 save_pending(change.conn, pending)
             return {"KeyMetadata": pending_metadata(pending, call.names)}
         return {"KeyMetadata": key_metadata(lifecycle.create(ctx, asked), call.names)}

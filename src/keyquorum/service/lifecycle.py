@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from keyquorum.audit.in_transaction import write_audit_in
-from keyquorum.errors import Conflict, InvalidRequest, KeyStateError, NotFound
+from keyquorum.errors import Conflict, InvalidRequest, KeyquorumError, KeyStateError, NotFound
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.names import validate_key_name
 from keyquorum.keys.specs import get_spec, resolve_purpose
@@ -118,8 +118,24 @@ class KeyLifecycle:
         return version
 
     def _mutate(self, ctx: RequestContext, name: str, operation: str,
-                change: Callable[[Connection, Key, float], tuple[Key, int | None]]) -> Key:
-        """Apply ``change`` to the stored key in one audited, revision-checked transaction."""
+                change: Callable[[Connection, Key, float], tuple[Key, int | None]],
+                facts: dict[str, str] | None = None) -> Key:
+        """Apply ``change`` to the stored key in one audited, revision-checked transaction.
+
+        ``facts`` go on the audit record (the reason of a revoke, the versions a trim
+        erased: ``change`` may add to them as it runs). A refusal carries them too,
+        so a refused destroy is told apart from a refused deletion schedule.
+        """
+        try:
+            return self._mutate_audited(ctx, name, operation, change, facts)
+        except KeyquorumError as exc:
+            if facts:
+                exc.audit_detail = {**facts, **(exc.audit_detail or {})}
+            raise
+
+    def _mutate_audited(self, ctx: RequestContext, name: str, operation: str,
+                        change: Callable[[Connection, Key, float], tuple[Key, int | None]],
+                        facts: dict[str, str] | None) -> Key:
         self.core.barrier()
 
         def apply(conn: Connection) -> Key:
@@ -132,7 +148,7 @@ class KeyLifecycle:
             if not keys_repo.update_key(conn, key, changed):
                 raise Conflict("the key changed concurrently; retry")
             write_audit_in(self.core.audit, conn, ctx, operation=operation,
-                           key=name, key_version=version, now=now)
+                           key=name, key_version=version, now=now, detail=facts)
             fresh = keys_repo.get_key(conn, key_id=key.id)
             assert fresh is not None
             return fresh
@@ -270,9 +286,9 @@ class KeyLifecycle:
             raise InvalidRequest(f"reason must be one of {', '.join(REVOKE_REASONS)}")
         number = version
         event = "compromise" if reason == "compromised" else "retire"
-        ctx.detail["reason"] = str(reason)
+        facts = {"reason": str(reason)}
         if note:
-            ctx.detail["note"] = note
+            facts["note"] = note
 
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
@@ -301,7 +317,7 @@ class KeyLifecycle:
                 return self._rotate_in(conn, reloaded.evolve(revision=key.revision), now), number
             return key, number
 
-        return self._mutate(ctx, name, "revoke", change)
+        return self._mutate(ctx, name, "revoke", change, facts)
 
     def schedule_deletion(self, ctx: RequestContext, name: str, days: int | None) -> Key:
         def change(_conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
@@ -318,8 +334,7 @@ class KeyLifecycle:
             restored = cancel_deletion_state(key.state, key.state_before_deletion)
             return key.evolve(state=restored, destroy_at=None, state_before_deletion=None), None
 
-        ctx.detail["action"] = "cancel-deletion"
-        return self._mutate(ctx, name, "delete", change)
+        return self._mutate(ctx, name, "delete", change, {"action": "cancel-deletion"})
 
     def destroy(self, ctx: RequestContext, name: str) -> Key:
         """Erase every version's material; keep the metadata as a tombstone."""
@@ -332,8 +347,7 @@ class KeyLifecycle:
                                              material=None, destroyed_at=now)
             return key.evolve(state=state, next_rotation=None), None
 
-        ctx.detail["action"] = "destroy"
-        key = self._mutate(ctx, name, "delete", change)
+        key = self._mutate(ctx, name, "delete", change, {"action": "destroy"})
         loaded = self.core.keys.get(name)
         loaded.handles.clear()
         return key
@@ -346,8 +360,7 @@ class KeyLifecycle:
         (``delete``, ``action: destroy-versions``, the versions erased)."""
         if not isinstance(below, int) or isinstance(below, bool) or not 1 <= below <= MAX_VERSION:
             raise InvalidRequest(f"below must be a version number (1-{MAX_VERSION})")
-        ctx.detail["action"] = "destroy-versions"
-        ctx.detail["below"] = str(below)
+        facts = {"action": "destroy-versions", "below": str(below)}
 
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
@@ -365,10 +378,10 @@ class KeyLifecycle:
                     keys_repo.update_version(conn, key.id, stored.version, state=target,
                                              material=None, destroyed_at=now)
                     erased.append(str(stored.version))
-            ctx.detail["versions"] = ",".join(erased)  # "" when nothing was left to erase
+            facts["versions"] = ",".join(erased)  # "" when nothing was left to erase
             return key, None
 
-        return self._mutate(ctx, name, "delete", change)
+        return self._mutate(ctx, name, "delete", change, facts)
 
     def rotate_for_usage(self, ctx: RequestContext, name: str, spent_version: int) -> None:
         """Rotate because ``spent_version`` reached its usage limit (unless already rotated)."""
@@ -378,5 +391,4 @@ class KeyLifecycle:
             rotated = self._rotate_in(conn, key, now)
             return rotated, rotated.primary_version
 
-        ctx.detail["reason"] = "usage_limit"
-        self._mutate(ctx, name, "rotate", change)
+        self._mutate(ctx, name, "rotate", change, {"reason": "usage_limit"})

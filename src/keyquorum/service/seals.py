@@ -146,12 +146,11 @@ class SealSet:
     def _record(self, conn: Connection, ctx: RequestContext, operation: str,
                 entry: SealEntry, error: KeyquorumError | None = None) -> None:
         """One audit record in the caller's transaction: the change and its record land together."""
-        ctx.detail.update({"seal": entry.id, "seal_type": entry.kind})
         record = AuditRecord(time=self._clock.now(), request_id=ctx.request_id,
                              identity=ctx.accessor, operation=operation, key=None,
                              key_version=None, outcome="error" if error else "ok",
                              error_code=error.code if error else None, client=ctx.client,
-                             detail=dict(ctx.detail))
+                             detail={**ctx.detail, "seal": entry.id, "seal_type": entry.kind})
         try:
             self._audit.append_in(conn, [record])
         except AuditUnavailable:
@@ -164,7 +163,6 @@ class SealSet:
     # -- opening -----------------------------------------------------------------------------
 
     def open_passphrase(self, ctx: RequestContext, passphrase: str) -> bytes:
-        ctx.detail["method"] = "passphrase"
         with self.passphrase_throttle.attempt(ctx.client):
             return open_with_passphrase(self.seals(), passphrase)
 
@@ -258,7 +256,6 @@ def unseal_with_passphrase(core: Core, ctx: RequestContext, passphrase: str
 def unseal_automatic(core: Core, ctx: RequestContext) -> dict[str, Any]:
     """``POST /v1/sys/unseal {"auto": true}``: try the automatic seals again now."""
     core.initialized_seal_config()
-    ctx.detail["method"] = "automatic"
     if not core.sealed:
         return core.seal_status()
     core.seal_set.auto_limit.take(ctx.client)

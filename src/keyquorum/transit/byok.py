@@ -118,10 +118,10 @@ async def import_version(call: Call) -> Answer:
     def work(ctx: RequestContext) -> dict[str, Any]:
         spec = core.keys.get(name).key.spec
         material = _material(core, body, spec)
-        ctx.detail["action"] = "import-version"
         with core.dual_control.guard(ctx, IMPORT, name, {"type": spec},
                                      approval_id=approval_id):
             key = call.services.lifecycle.rotate(ctx, name, material)
         return key_data(key, vault_name, settings_of(core, key))
 
-    return Answer(await call.run("import", name, work, permission=("rotate", "import")))
+    return Answer(await call.run("import", name, work, permission=("rotate", "import"),
+                                 detail={"action": "import-version"}))

@@ -52,12 +52,13 @@ class Call:
 
     async def run(self, operation: str, key: str | None, work: Callable[[RequestContext], T],
                   *, permission: Permission, in_thread: bool = True,
-                  spec: str | None = None) -> T:
-        """One audited operation through the native pipeline (raises the audited error)."""
+                  spec: str | None = None, detail: dict[str, str] | None = None) -> T:
+        """One audited operation through the native pipeline (raises the audited error);
+        ``detail`` adds the request's own facts to the API and path every record names."""
         return await self.runner.execute(  # type: ignore[no-any-return]
             self.ctx, operation, key, work, permission=permission, credential=self.identity,
             authorization=self.authorization, in_thread=in_thread, spec=spec,
-            detail={"api": API, "path": self.path[:256]})
+            detail={"api": API, "path": self.path[:256], **(detail or {})})
 
     async def run_item(self, operation: str, key: str | None,
                        work: Callable[[RequestContext], T], *, permission: Needed,
