@@ -16,6 +16,7 @@ from keyquorum.api import (
     routes_auth,
     routes_backup,
     routes_custodians,
+    routes_generate_root,
     routes_keys,
     routes_metrics,
     routes_openapi,
@@ -37,6 +38,7 @@ from keyquorum.kms.expiry import MaterialExpiry
 from keyquorum.kms.front import KmsFront
 from keyquorum.metrics.collector import share_between_workers
 from keyquorum.service.core import Core
+from keyquorum.service.generate_root import GenerateRoot
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations
 from keyquorum.service.scheduler import Scheduler
@@ -52,7 +54,7 @@ def build_services(core: Core) -> Services:
     return Services(core=core, lifecycle=lifecycle,
                     operations=operations, runner=Runner(core, operations),
                     scheduler=Scheduler(core, lifecycle, core.settings.scheduler_interval),
-                    access_keys=core.access_keys)
+                    access_keys=core.access_keys, generate_root=GenerateRoot(core))
 
 
 async def _flush_anonymous_refusals(services: Services) -> None:
@@ -92,6 +94,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     app.include_router(routes_seals.ceremony_router)
     app.include_router(routes_custodians.router)
     app.include_router(routes_rekey.router)
+    app.include_router(routes_generate_root.router)
     app.include_router(routes_backup.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_auth.router)

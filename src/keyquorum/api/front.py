@@ -48,6 +48,8 @@ TOKENLESS_BODY_BYTES = 16 * 1024
 TOKENLESS_PATHS = frozenset({
     "/v1/sys/health", "/v1/sys/seal-status", "/v1/sys/init", "/v1/sys/unseal",
     "/v1/sys/rekey", "/v1/sys/rekey/update", "/v1/sys/seal-add", "/v1/sys/seal-add/update",
+    "/v1/sys/generate-root", "/v1/sys/generate-root/init", "/v1/sys/generate-root/update",
+    "/v1/sys/generate-root/cancel",
 })
 """Routes that run without a token (with the custodian ceremonies, ``_CUSTODIAN``);
 they read at most ``TOKENLESS_BODY_BYTES``."""

@@ -194,6 +194,8 @@ TOKENLESS_OPERATIONS = frozenset({
     ("post", "/v1/sys/unseal"), ("get", "/v1/sys/rekey"), ("post", "/v1/sys/rekey/update"),
     ("get", "/v1/sys/seal-add"), ("post", "/v1/sys/seal-add/update"),
     ("post", "/v1/sys/custodians/{name}/challenge"), ("post", "/v1/sys/custodians/{name}/proof"),
+    ("get", "/v1/sys/generate-root"), ("post", "/v1/sys/generate-root/init"),
+    ("post", "/v1/sys/generate-root/update"), ("post", "/v1/sys/generate-root/cancel"),
 })
 """The operations that take no token (the seal ceremonies and health)."""
 

@@ -9,6 +9,7 @@ from fastapi import Request
 from keyquorum.api.runner import Runner
 from keyquorum.auth.access_keys import AccessKeyStore
 from keyquorum.service.core import Core
+from keyquorum.service.generate_root import GenerateRoot
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.service.operations import CryptoOperations
 from keyquorum.service.scheduler import Scheduler
@@ -22,6 +23,7 @@ class Services:
     runner: Runner
     scheduler: Scheduler
     access_keys: AccessKeyStore  # AWS SigV4 credentials (keyquorum.kms)
+    generate_root: GenerateRoot  # break glass; one per process (it holds the failure bounds)
 
 
 async def services(request: Request) -> Services:

@@ -39,6 +39,21 @@ class WindowLimit:
 
     def take(self, client: str | None) -> None:
         """Count one event for ``client``, or raise ``RateLimited`` (with ``retry_after``)."""
+        self._count(client, refuse=True)
+
+    def check(self, client: str | None) -> None:
+        """Raise ``RateLimited`` if ``client`` (or everyone) is at the limit; count nothing.
+
+        With ``note``, for limits on failures: a caller is refused once its failures
+        (or everyone's) reach the limit, and what succeeds is never counted.
+        """
+        self._count(client, refuse=True, record=False)
+
+    def note(self, client: str | None) -> None:
+        """Count one event for ``client`` without refusing it (a failure that happened)."""
+        self._count(client, refuse=False)
+
+    def _count(self, client: str | None, *, refuse: bool, record: bool = True) -> None:
         key = client or "unknown"
         with self._lock:
             now = self._now()
@@ -50,10 +65,12 @@ class WindowLimit:
                 mine.popleft()
             for events, limit, whose in ((mine, self._per_client, "from this address"),
                                          (self._all, self._total, "in all")):
-                if len(events) >= limit:
+                if refuse and len(events) >= limit:
                     wait = max(1, math.ceil(events[0] + self._window - now))
                     raise RateLimited(f"too many {self._what} {whose}; try again later",
                                       retry_after=wait)
+            if not record:
+                return
             mine.append(now)
             self._all.append(now)
             self._clients[key] = mine
