@@ -15,7 +15,6 @@ the service, which knows the setting).
 
 from __future__ import annotations
 
-import binascii
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -29,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from keyquorum import b64
 from keyquorum.errors import InvalidRequest
 from keyquorum.keys.names import MAX_NAME_LENGTH, NAME_PATTERN, validate_key_name
 
@@ -43,9 +43,9 @@ def _base64(value: object) -> bytes:
     if not isinstance(value, str):
         raise ValueError("must be a standard base64 string")
     try:
-        # strict_mode: only the standard alphabet, correct padding, nothing after it.
-        return binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
-    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        # Strict: only the standard alphabet, correct padding, nothing after it.
+        return b64.decode_standard(value.encode("ascii"))
+    except ValueError as exc:  # binascii.Error and UnicodeEncodeError are ValueErrors
         raise ValueError("is not valid standard base64") from exc
 
 

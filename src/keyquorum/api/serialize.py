@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
+from keyquorum import b64
 from keyquorum.clock import rfc3339
 from keyquorum.keys.models import Key
 from keyquorum.service.keycache import KeyCache
@@ -73,7 +73,7 @@ def crypto_json(result: Used) -> dict[str, Any]:
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return b64.encode_standard(data)
 
 
 def _datakey(r: Any) -> dict[str, Any]:

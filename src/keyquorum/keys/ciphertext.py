@@ -17,13 +17,13 @@ check: the caller learns only "this is not a valid ciphertext for you".
 
 from __future__ import annotations
 
-import binascii
 import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from keyquorum import b64
 from keyquorum.crypto.aead import AeadKey, nonce_size
 from keyquorum.crypto.errors import InvalidCiphertext
 from keyquorum.crypto.random import random_nonce
@@ -129,12 +129,8 @@ def encode_ciphertext(header: CiphertextHeader, body: bytes) -> str:
     return _text(header.encode() + bytes(body))
 
 
-_STANDARD_TO_URL = bytes.maketrans(b"+/", b"-_")
-
-
 def _text(raw: bytes) -> str:
-    encoded = binascii.b2a_base64(raw, newline=False).translate(_STANDARD_TO_URL)
-    return PREFIX + encoded.rstrip(b"=").decode("ascii")
+    return PREFIX + b64.encode_url(raw).rstrip(b"=").decode("ascii")
 
 
 def parse_ciphertext(text: str) -> tuple[CiphertextHeader, bytes, bytes]:
@@ -159,7 +155,6 @@ def parse_ciphertext(text: str) -> tuple[CiphertextHeader, bytes, bytes]:
     return header, raw[:header_size], raw[header_size:]
 
 
-_URL_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # How many low bits of the last character are padding for each remainder of len % 4.
 _UNUSED_BITS = {2: 4, 3: 2}
@@ -174,11 +169,10 @@ def _decode_text(text: str) -> bytes:
     if remainder == 1 or "+" in encoded or "/" in encoded or "=" in encoded:
         raise InvalidCiphertext()
     try:
-        # bytes.translate is a C table lookup (str.translate is per-character Python work);
-        # strict_mode refuses any character outside the (translated) alphabet.
-        standard = encoded.encode("ascii").translate(_URL_TO_STANDARD)
-        raw = binascii.a2b_base64(standard + b"=" * (-len(encoded) % 4), strict_mode=True)
-    except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
+        # "+", "/" and "=" were refused above; the decoder refuses anything else outside
+        # the URL alphabet.
+        raw = b64.decode_url(encoded.encode("ascii") + b"=" * (-len(encoded) % 4))
+    except ValueError:  # binascii.Error and UnicodeEncodeError are ValueErrors
         raise InvalidCiphertext() from None
     # Refuse non-zero trailing bits, so each ciphertext has exactly one text form.
     if remainder and _ALPHABET.index(encoded[-1]) & ((1 << _UNUSED_BITS[remainder]) - 1):

@@ -19,11 +19,11 @@ never leaves the loop; nothing slow ever runs on it.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from keyquorum import b64
 from keyquorum.auth.identity import Identity
 from keyquorum.crypto.errors import InvalidCiphertext as CryptoInvalid
 from keyquorum.crypto.random import random_bytes
@@ -135,7 +135,7 @@ class RandomData(Used):
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return b64.encode_standard(data)
 
 
 @lru_cache(maxsize=65536)
