@@ -1,68 +1,32 @@
 """What every CLI command shares: the global options, the client, input and output.
 
-Rich and the SDK are imported where they are first used, not here: ``encrypt`` in a
-shell loop should not pay for table rendering it never does (``bench/cli.py``).
+The parts that need no Typer (``CliState``, pairs, JSON) live in ``_core``, which
+``keyquorum.cli.shortcut`` uses alone. Rich and the SDK are imported where they are
+first used, not here: ``encrypt`` in a shell loop should not pay for table rendering
+it never does (``bench/cli.py``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
-import json
 import re
 import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ._core import CliState, json_text, split_pair
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ..client import Client
-
-
-@dataclass
-class CliState:
-    """The global options, and the one client built from them on first use."""
-
-    addr: str | None = None
-    token: str | None = None
-    json: bool = False
-    verify: bool | str = True
-    _client: Client | None = None
-
-    def __repr__(self) -> str:
-        return f"CliState(addr={self.addr!r}, json={self.json})"  # never the token
-
-    def client(self) -> Client:
-        if self._client is None:
-            from ..client import Client
-
-            self._client = Client(self.addr, self.resolved_token(), verify=self.verify)
-        return self._client
-
-    def resolved_token(self) -> str | None:
-        """``--token``, else ``$KEYQUORUM_TOKEN`` (both in ``token``), else the token file."""
-        if self.token:
-            return self.token
-        from ..token_file import TokenFileError, read_token
-
-        try:
-            return read_token()
-        except TokenFileError as exc:
-            raise fail(f"token_file: {exc}") from None
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -102,10 +66,10 @@ def parse_pairs(pairs: Sequence[str] | None, option: str) -> dict[str, str] | No
         return None
     out: dict[str, str] = {}
     for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
+        split = split_pair(pair)
+        if split is None:
             raise typer.BadParameter(f"{option} takes key=value, got {pair!r}")
-        out[name] = value
+        out[split[0]] = split[1]
     return out
 
 
@@ -126,23 +90,8 @@ def decode_hex(value: str, option: str) -> bytes:
 # --- output -------------------------------------------------------------------
 
 
-def jsonable(value: Any) -> Any:
-    """A dataclass answer as plain JSON values: bytes as base64, times as RFC 3339."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def print_json(value: Any) -> None:
-    typer.echo(json.dumps(jsonable(value), indent=2, sort_keys=False))
+    typer.echo(json_text(value))
 
 
 def emit(ctx: typer.Context, value: Any, human: Callable[[], None]) -> None:

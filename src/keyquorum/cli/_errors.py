@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import ssl
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,3 +69,25 @@ def describe(exc: Any) -> tuple[str, str]:
     addr = getattr(exc, "addr", None) or "the server"
     words = _connection_words(addr, list(_chain(exc))[1:])
     return "unreachable", words or str(message)
+
+
+def one_line(exc: BaseException) -> tuple[str, int] | None:
+    """The line the CLI prints for ``exc`` and its exit status; ``None`` for anything else.
+
+    An answered API error, a failed connection or a token file that may not be used
+    exits 1; the SDK refusing an argument before sending (a ``ValueError``) exits 2,
+    like a usage error. Anything else is a bug and keeps its traceback. The Typer tree
+    and ``keyquorum.cli.shortcut`` both print through here.
+    """
+    # Modules never imported cannot have raised: look them up rather than import them.
+    errors = sys.modules.get("keyquorum.client.errors")
+    if errors is not None and isinstance(
+            exc, (errors.KeyquorumAPIError, errors.TransportError)):
+        code, message = describe(exc)
+        return f"error: {code}: {message}", 1
+    token_file = sys.modules.get("keyquorum.token_file")
+    if token_file is not None and isinstance(exc, token_file.TokenFileError):
+        return f"error: token_file: {exc}", 1
+    if isinstance(exc, ValueError):
+        return f"error: invalid_argument: {exc}", 2
+    return None

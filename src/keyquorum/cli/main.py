@@ -1,10 +1,11 @@
 """The ``keyquorum`` entry point: argument hoisting, the --version shortcut, the command tree.
 
 Kept free of Typer and of the command tree (``keyquorum.cli.tree``) so that
-``keyquorum --version`` costs little more than starting Python; every other call
-imports the tree, and the tree imports only the module of the command it runs
-(``bench/cli.py`` measures it). ``app``, ``COMMANDS`` and ``load_command`` are
-re-exported from ``keyquorum.cli.tree`` on first use.
+``keyquorum --version`` costs little more than starting Python, and a plain
+``encrypt`` or ``decrypt`` is answered by ``keyquorum.cli.shortcut`` without
+Typer; every other call imports the tree, and the tree imports only the module of
+the command it runs (``bench/cli.py`` measures it). ``app``, ``COMMANDS`` and
+``load_command`` are re-exported from ``keyquorum.cli.tree`` on first use.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def run() -> None:
     # the way httpx expects when its CLI extra is missing (it keeps a stub `main`).
     if "httpx" not in sys.modules:
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    if argv:  # a plain encrypt or decrypt needs no Typer
+        from .shortcut import run as shortcut
+
+        status = shortcut(argv)
+        if status is not None:
+            sys.exit(status)
     from .tree import app
 
     app(args=argv, prog_name="keyquorum")

@@ -25,7 +25,7 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ._common import CliState
+from ._core import CliState
 from ._help import plain_command, plain_group, plain_help_option, plain_params
 
 if TYPE_CHECKING:
@@ -196,15 +196,6 @@ def load_command(name: str) -> Command:
     return plain_command(target, name)
 
 
-def _is_sdk_error(exc: BaseException) -> bool:
-    """An answered API error or a failed connection (exit 1), as the SDK raises them."""
-    # The SDK is imported only by the commands that talk to a server; if it was never
-    # imported, the exception cannot be one of its errors.
-    errors = sys.modules.get("keyquorum.client.errors")
-    return errors is not None and isinstance(
-        exc, (errors.KeyquorumAPIError, errors.TransportError))
-
-
 class KeyquorumGroup(TyperGroup):
     """Loads commands on demand; SDK and usage errors become one ``error: ...`` line."""
 
@@ -239,16 +230,14 @@ class KeyquorumGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            if _is_sdk_error(exc):
-                from ._errors import describe
+            from ._errors import one_line  # ssl and the rest only when something failed
 
-                code, message = describe(exc)
-                typer.echo(f"error: {code}: {message}", err=True)
-                raise typer.Exit(1) from None
-            if isinstance(exc, ValueError):  # the SDK refusing an argument before sending
-                typer.echo(f"error: invalid_argument: {exc}", err=True)
-                raise typer.Exit(2) from None
-            raise
+            reported = one_line(exc)
+            if reported is None:
+                raise
+            line, status = reported
+            typer.echo(line, err=True)
+            raise typer.Exit(status) from None
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -322,7 +311,6 @@ def main(
     ] = False,
 ) -> None:
     """keyquorum: a self-hosted key management service."""
-    verify: bool | str = False if tls_skip_verify else (ca_cert or True)
-    obj = CliState(addr=addr, token=token, json=json_output, verify=verify)
+    obj = CliState.from_options(addr, token, json_output, ca_cert, tls_skip_verify)
     ctx.obj = obj
     ctx.call_on_close(obj.close)

@@ -6,44 +6,68 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import IO, Any, TypeVar
+from types import ModuleType, TracebackType
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from . import _access_keys as access
-from . import _admin_calls as admin
-from . import _approvals as dual
-from . import _custodians as drills
 from . import _protocol as api
-from ._access_keys import AccessKey, AccessKeyInfo
-from ._admin_models import (
-    AuditPage,
-    AuditRecord,
-    AuditVerification,
-    Policy,
-    PolicyDecision,
-    PolicyRule,
-    Token,
-    TokenInfo,
-)
-from ._approvals import Approval, ApprovalPage, DualControlSettings
 from ._async_client_crypto import AsyncCryptoMethods
-from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus, SealAddStatus
-from ._models import (
-    Custodian,
-    CustodianProof,
-    DeletionScheduled,
-    Health,
-    InitResult,
-    Key,
-    KeyPage,
-    PublicKey,
-    Seal,
-    SealStatus,
-)
+from ._deferred import Deferred
 from ._protocol import Call, Context, Duration
 from ._transport import client_options, request_options, transport_error
+
+if TYPE_CHECKING:
+    from . import _access_keys as access
+    from . import _admin_calls as admin
+    from . import _approvals as dual
+    from . import _custodians as drills
+    from ._access_keys import AccessKey, AccessKeyInfo
+    from ._admin_models import (
+        AuditPage,
+        AuditRecord,
+        AuditVerification,
+        Policy,
+        PolicyDecision,
+        PolicyRule,
+        Token,
+        TokenInfo,
+    )
+    from ._approvals import Approval, ApprovalPage, DualControlSettings
+    from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus, SealAddStatus
+    from ._models import (
+        Custodian,
+        CustodianProof,
+        DeletionScheduled,
+        Health,
+        InitResult,
+        Key,
+        KeyPage,
+        PublicKey,
+        Seal,
+        SealStatus,
+    )
+else:  # the call groups a cryptographic operation never uses load on first use
+    def _access_keys() -> ModuleType:
+        from . import _access_keys as module
+        return module
+
+    def _admin_calls() -> ModuleType:
+        from . import _admin_calls as module
+        return module
+
+    def _approvals() -> ModuleType:
+        from . import _approvals as module
+        return module
+
+    def _custodians() -> ModuleType:
+        from . import _custodians as module
+        return module
+
+    access = Deferred(_access_keys)
+    admin = Deferred(_admin_calls)
+    dual = Deferred(_approvals)
+    drills = Deferred(_custodians)
 
 T = TypeVar("T")
 
