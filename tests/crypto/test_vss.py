@@ -51,7 +51,7 @@ def test_fewer_than_k_shares_do_not_recover_the_secret(dealt) -> None:
 
 def test_first_commitment_commits_to_the_secret(dealt) -> None:
     secret, _, commitments = dealt
-    assert commitments[0] == sodium.crypto_scalarmult_ed25519_base_noclamp(secret)
+    assert commitments[0] == sodium.crypto_scalarmult_ed25519_base_noclamp(bytes(secret))
 
 
 def test_every_share_verifies_and_a_corrupted_one_does_not(dealt) -> None:
@@ -59,11 +59,11 @@ def test_every_share_verifies_and_a_corrupted_one_does_not(dealt) -> None:
     for share in shares:
         assert verify_share(share, commitments)
         assert public_share(share.index, commitments) == (
-            sodium.crypto_scalarmult_ed25519_base_noclamp(share.value)
+            sodium.crypto_scalarmult_ed25519_base_noclamp(bytes(share.value))
         )
     share = shares[0]
     one = _scalar(1)
-    corrupted = Share(share.index, sodium.crypto_core_ed25519_scalar_add(share.value, one))
+    corrupted = Share(share.index, sodium.crypto_core_ed25519_scalar_add(bytes(share.value), one))
     assert not verify_share(corrupted, commitments)
     assert not verify_share(Share(2, share.value), commitments)  # right value, wrong index
 

@@ -21,8 +21,9 @@ from nacl.exceptions import CryptoError as _SodiumError
 
 from keyquorum.crypto.errors import InvalidCiphertext, UnsupportedAlgorithm
 from keyquorum.crypto.random import random_bytes, random_nonce
+from keyquorum.crypto.wipe import wipe
 
-__all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "key_size", "nonce_size"]
+__all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "key_size", "nonce_size", "open_into"]
 
 KEY_SIZE = 32
 _KEY_SIZES: dict[str, int] = {"aes-128-gcm": 16}
@@ -38,7 +39,7 @@ _NONCE_SIZES: dict[str, int] = {
 }
 AEAD_ALGORITHMS: tuple[str, ...] = tuple(_NONCE_SIZES)
 
-_Seal = Callable[[bytes, bytes, bytes], bytes]  # (nonce, data, aad) -> bytes
+_Seal = Callable[[bytes, bytes | bytearray, bytes], bytes]  # (nonce, data, aad) -> bytes
 
 
 def nonce_size(alg: str) -> int:
@@ -65,19 +66,23 @@ class AeadKey:
 
     __slots__ = ("_decrypt", "_encrypt", "_nonce_size", "alg")
 
-    def __init__(self, alg: str, key: bytes) -> None:
+    def __init__(self, alg: str, key: bytes | bytearray) -> None:
         self._nonce_size = nonce_size(alg)
         size = key_size(alg)
         if not isinstance(key, bytes | bytearray) or len(key) != size:
             raise ValueError(f"{alg} keys must be {size} bytes")
         self.alg = alg
-        self._encrypt, self._decrypt = _build(alg, bytes(key))
+        # A bytearray key is handed to pyca as it is, never copied into a bytes object
+        # that would outlive a wipe: pyca keys its OpenSSL contexts at construction (so
+        # wiping the buffer afterwards changes nothing here) and OpenSSL clears them
+        # when this object is freed.
+        self._encrypt, self._decrypt = _build(alg, key)
 
     def __repr__(self) -> str:
         return f"AeadKey(alg={self.alg!r})"
 
     def encrypt(
-        self, plaintext: bytes, aad: bytes, nonce: bytes | None = None
+        self, plaintext: bytes | bytearray, aad: bytes, nonce: bytes | None = None
     ) -> tuple[bytes, bytes]:
         """Encrypt; returns ``(nonce, ciphertext_with_tag)``.
 
@@ -101,15 +106,39 @@ class AeadKey:
             raise InvalidCiphertext() from None
 
 
-def _build(alg: str, key: bytes) -> tuple[_Seal, _Seal]:
+def open_into(key: bytes | bytearray, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytearray:
+    """AES-256-GCM decryption into a new ``bytearray`` (``InvalidCiphertext`` on failure).
+
+    For secrets unwrapped to be held and wiped (the root key, the barrier keyring): the
+    plaintext is written by OpenSSL straight into the buffer returned and never exists
+    as ``bytes``; on failure the buffer is wiped before the error is raised.
+    """
+    if len(key) != KEY_SIZE or len(nonce) != _NONCE_SIZES["aes-256-gcm"] \
+            or len(ciphertext) < TAG_SIZE:
+        raise InvalidCiphertext()
+    out = bytearray(len(ciphertext) - TAG_SIZE)
+    try:
+        AESGCM(key).decrypt_into(nonce, ciphertext, aad, out)
+    except (InvalidTag, ValueError, TypeError):
+        wipe(out)
+        raise InvalidCiphertext() from None
+    return out
+
+
+def _build(alg: str, key: bytes | bytearray) -> tuple[_Seal, _Seal]:
     """Bind the algorithm's encrypt/decrypt once, so the hot path is one call."""
     if alg == "xchacha20-poly1305":
         # pyca has no XChaCha20; libsodium's IETF construction (24-byte nonce) does.
-        def seal(nonce: bytes, data: bytes, aad: bytes) -> bytes:
-            return _sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(data, aad, nonce, key)
+        # PyNaCl takes bytes only: this key is a copy that is not wiped.
+        key = bytes(key)
 
-        def unseal(nonce: bytes, data: bytes, aad: bytes) -> bytes:
-            return _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(data, aad, nonce, key)
+        def seal(nonce: bytes, data: bytes | bytearray, aad: bytes) -> bytes:
+            return _sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(data), aad, nonce,
+                                                                      key)
+
+        def unseal(nonce: bytes, data: bytes | bytearray, aad: bytes) -> bytes:
+            return _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(bytes(data), aad, nonce,
+                                                                      key)
 
         return seal, unseal
     cipher: AESGCM | ChaCha20Poly1305 | AESGCMSIV

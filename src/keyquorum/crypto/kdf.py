@@ -11,15 +11,26 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
-__all__ = ["hkdf_expand", "hkdf_extract", "hkdf_sha256"]
+__all__ = ["hkdf_expand", "hkdf_extract", "hkdf_sha256", "hkdf_sha256_into"]
 
 _MAX_LENGTH = 255 * 32
 
 
-def hkdf_sha256(ikm: bytes, *, info: bytes, length: int = 32, salt: bytes | None = None) -> bytes:
+def hkdf_sha256(ikm: bytes | bytearray, *, info: bytes, length: int = 32,
+                salt: bytes | None = None) -> bytes:
     """Derive ``length`` bytes from ``ikm`` bound to the purpose string ``info``."""
     _check_length(length)
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def hkdf_sha256_into(ikm: bytes | bytearray, *, info: bytes, length: int = 32,
+                     salt: bytes | None = None) -> bytearray:
+    """``hkdf_sha256`` written into a new ``bytearray`` the caller wipes (``crypto.wipe``):
+    for keys that must not outlive their use, the output never exists as ``bytes``."""
+    _check_length(length)
+    out = bytearray(length)
+    HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive_into(ikm, out)
+    return out
 
 
 def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:

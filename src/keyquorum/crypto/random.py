@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["random_bytes", "random_nonce"]
+from keyquorum.crypto.wipe import unsafe_wipe_bytes
+
+__all__ = ["random_buffer", "random_bytes", "random_nonce"]
 
 
 def random_bytes(n: int) -> bytes:
@@ -17,6 +19,18 @@ def random_bytes(n: int) -> bytes:
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError("n must be a non-negative integer")
     return os.urandom(n)
+
+
+def random_buffer(n: int) -> bytearray:
+    """``n`` bytes from the OS CSPRNG in a ``bytearray``, for a secret that is wiped later.
+
+    ``os.urandom`` can only answer ``bytes``; that object is overwritten once copied, so
+    the secret exists only in the buffer returned (``crypto.wipe``).
+    """
+    fresh = random_bytes(n)
+    buffer = bytearray(fresh)
+    unsafe_wipe_bytes(fresh)
+    return buffer
 
 
 class _NonceBuffer:

@@ -17,6 +17,12 @@ arithmetic is written here, and secret scalars never become Python integers
 
 Scalars are 32-byte little-endian, canonical (< L). Share indexes are public
 small integers (1..255) and become scalars by ``int.to_bytes(32, "little")``.
+
+Every value derived from a secret (the polynomial's coefficients, share values,
+partial sums, the recovered secret) is computed into a ``bytearray`` by
+``crypto.scalars`` and wiped here once it is no longer needed; what is returned
+(a secret, share values) is the caller's to wipe (``crypto.wipe``). Only public
+values (commitments, indexes, proofs) go through PyNaCl's ``bytes`` bindings.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from nacl.exceptions import RuntimeError as _SodiumRuntimeError
 from nacl.exceptions import TypeError as _SodiumTypeError
 from nacl.exceptions import ValueError as _SodiumValueError
 
-from keyquorum.crypto.random import random_bytes
+from keyquorum.crypto import scalars
+from keyquorum.crypto.wipe import wipe
 
 __all__ = [
     "Share",
@@ -62,26 +69,17 @@ class Share:
     """One custodian's share: a public index and a secret scalar (kept out of repr)."""
 
     index: int
-    value: bytes = field(repr=False)
+    value: bytes | bytearray = field(repr=False)  # a bytearray to be wiped after use
 
 
 # -- scalar helpers (all arithmetic is libsodium's) --------------------------
 
 
-def _random_scalar() -> bytes:
-    """Uniform scalar mod L: reduce 512 random bits, so the bias is < 2^-259."""
-    return _sodium.crypto_core_ed25519_scalar_reduce(random_bytes(64))
+_random_scalar = scalars.random_scalar
+_is_canonical = scalars.is_canonical
 
 
-def _is_canonical(scalar: bytes) -> bool:
-    """True if ``scalar`` is 32 bytes and < L (reducing it changes nothing)."""
-    if not isinstance(scalar, bytes) or len(scalar) != SCALAR_SIZE:
-        return False
-    reduced = _sodium.crypto_core_ed25519_scalar_reduce(scalar + _ZERO)
-    return hmac.compare_digest(reduced, scalar)
-
-
-def _is_zero(scalar: bytes) -> bool:
+def _is_zero(scalar: bytes | bytearray) -> bool:
     return hmac.compare_digest(scalar, _ZERO)
 
 
@@ -94,9 +92,9 @@ def _check_index(index: int) -> None:
         raise ValueError(f"share index must be an integer from 1 to {MAX_SHARES}")
 
 
-def _base_mul(scalar: bytes) -> bytes:
+def _base_mul(scalar: bytes | bytearray) -> bytes:
     """g^scalar. libsodium refuses a zero scalar (the identity), as we want."""
-    return _sodium.crypto_scalarmult_ed25519_base_noclamp(scalar)
+    return scalars.base_mul(scalar)
 
 
 def _commitment_sum(index: int, commitments: list[bytes]) -> bytes:
@@ -124,11 +122,12 @@ def _commitment_sum(index: int, commitments: list[bytes]) -> bytes:
 
 
 def split(
-    n: int, k: int, secret: bytes | None = None
-) -> tuple[bytes, list[Share], list[bytes]]:
+    n: int, k: int, secret: bytes | bytearray | None = None
+) -> tuple[bytes | bytearray, list[Share], list[bytes]]:
     """Split ``secret`` (or a fresh random scalar) into ``n`` shares, any ``k`` recover it.
 
-    Returns ``(secret_scalar, shares, commitments)``.
+    Returns ``(secret_scalar, shares, commitments)``; the fresh secret and the share
+    values are bytearrays for the caller to wipe.
     """
     for name, value in (("n", n), ("k", k)):
         if not isinstance(value, int) or isinstance(value, bool):
@@ -139,7 +138,8 @@ def split(
         secret = _random_scalar()
     elif not _is_canonical(secret) or _is_zero(secret):
         raise ValueError("secret must be a 32-byte canonical non-zero Ed25519 scalar")
-    coefficients = [secret] + [_random_scalar() for _ in range(k - 1)]
+    coefficients: list[bytes | bytearray] = [secret]
+    coefficients += [_random_scalar() for _ in range(k - 1)]
     # A zero coefficient would make its commitment the identity, which libsodium
     # rejects; the chance is 2^-252 per coefficient, so simply draw again.
     for j in range(1, k):
@@ -147,17 +147,21 @@ def split(
             coefficients[j] = _random_scalar()
     commitments = [_base_mul(a) for a in coefficients]
     shares = [Share(i, _evaluate(coefficients, i)) for i in range(1, n + 1)]
+    for coefficient in coefficients[1:]:  # the secret itself is the caller's
+        if isinstance(coefficient, bytearray):
+            wipe(coefficient)
     return secret, shares, commitments
 
 
-def _evaluate(coefficients: list[bytes], index: int) -> bytes:
-    """f(index) by Horner's rule, in libsodium scalar arithmetic."""
+def _evaluate(coefficients: list[bytes | bytearray], index: int) -> bytearray:
+    """f(index) by Horner's rule, in libsodium scalar arithmetic (into buffers)."""
     x = _index_scalar(index)
-    acc = coefficients[-1]
+    acc = bytearray(coefficients[-1])
+    product = bytearray(SCALAR_SIZE)
     for a in reversed(coefficients[:-1]):
-        acc = _sodium.crypto_core_ed25519_scalar_add(
-            _sodium.crypto_core_ed25519_scalar_mul(acc, x), a
-        )
+        scalars.mul_into(product, acc, x)
+        scalars.add_into(acc, product, a)
+    wipe(product)
     return acc
 
 
@@ -182,12 +186,13 @@ def public_share(index: int, commitments: list[bytes]) -> bytes:
         raise ValueError("commitments do not define a valid public share") from None
 
 
-def combine(shares: list[Share]) -> bytes:
+def combine(shares: list[Share]) -> bytearray:
     """Recover f(0) from shares by Lagrange interpolation at zero.
 
     It needs at least k shares; with fewer it returns a wrong scalar (Shamir
     cannot tell), so callers check ``verify_share`` and the result against the
-    stored commitment C_0.
+    stored commitment C_0. The secret is returned in a bytearray for the caller to
+    wipe; every partial sum is wiped here.
     """
     if not shares:
         raise ValueError("at least one share is required")
@@ -199,27 +204,39 @@ def combine(shares: list[Share]) -> bytes:
     for s in shares:
         if not _is_canonical(s.value):
             raise ValueError(f"share {s.index} is not a canonical scalar")
-    secret = _ZERO
-    for s in shares:
-        xi = _index_scalar(s.index)
-        numerator = _index_scalar(1)
-        denominator = _index_scalar(1)
-        for other in shares:
-            if other.index == s.index:
-                continue
-            xj = _index_scalar(other.index)
-            # λ_i = Π x_j / (x_j - x_i); indexes are distinct, so no factor is zero.
-            numerator = _sodium.crypto_core_ed25519_scalar_mul(numerator, xj)
-            denominator = _sodium.crypto_core_ed25519_scalar_mul(
-                denominator, _sodium.crypto_core_ed25519_scalar_sub(xj, xi)
-            )
-        coefficient = _sodium.crypto_core_ed25519_scalar_mul(
-            numerator, _sodium.crypto_core_ed25519_scalar_invert(denominator)
+    secret = bytearray(SCALAR_SIZE)
+    term = bytearray(SCALAR_SIZE)
+    total = bytearray(SCALAR_SIZE)
+    try:
+        for s in shares:
+            # λ_i = Π x_j / (x_j - x_i) is public (indexes only); λ_i · s_i is not.
+            coefficient = _lagrange_at_zero(s.index, [o.index for o in shares])
+            scalars.mul_into(term, coefficient, s.value)
+            scalars.add_into(total, secret, term)
+            secret[:] = total
+        return secret
+    finally:
+        wipe(term)
+        wipe(total)
+
+
+def _lagrange_at_zero(index: int, indexes: list[int]) -> bytes:
+    """λ_i = Π_{j≠i} x_j / (x_j - x_i): public, from the share indexes alone."""
+    xi = _index_scalar(index)
+    numerator = _index_scalar(1)
+    denominator = _index_scalar(1)
+    for other in indexes:
+        if other == index:
+            continue
+        xj = _index_scalar(other)
+        # indexes are distinct, so no factor is zero.
+        numerator = _sodium.crypto_core_ed25519_scalar_mul(numerator, xj)
+        denominator = _sodium.crypto_core_ed25519_scalar_mul(
+            denominator, _sodium.crypto_core_ed25519_scalar_sub(xj, xi)
         )
-        secret = _sodium.crypto_core_ed25519_scalar_add(
-            secret, _sodium.crypto_core_ed25519_scalar_mul(coefficient, s.value)
-        )
-    return secret
+    return _sodium.crypto_core_ed25519_scalar_mul(
+        numerator, _sodium.crypto_core_ed25519_scalar_invert(denominator)
+    )
 
 
 # -- Schnorr proof of possession ------------------------------------------------
@@ -256,10 +273,14 @@ def prove_possession(share: Share, commitments: list[bytes], context: bytes) -> 
             break
     commitment = _base_mul(r)
     c = _challenge(context, share.index, public, commitment)
-    z = _sodium.crypto_core_ed25519_scalar_add(
-        r, _sodium.crypto_core_ed25519_scalar_mul(c, share.value)
-    )
-    return commitment + z
+    product = bytearray(SCALAR_SIZE)
+    z = bytearray(SCALAR_SIZE)
+    scalars.mul_into(product, c, share.value)  # c · s_i would give the share away
+    scalars.add_into(z, r, product)
+    wipe(product)
+    wipe(r)  # the nonce: with z public, r would give the share away too
+    proof = commitment + bytes(z)
+    return proof
 
 
 def verify_possession(

@@ -6,23 +6,34 @@ row (or another key's version) fails to authenticate. The keyring itself is
 immutable: ``rotated()`` returns a new keyring; old terms stay to decrypt.
 
 Layout of a barrier ciphertext: ``0x01 | term u32 BE | nonce 12 | ciphertext+tag``.
+
+The keyring's keys are bytearrays, wiped when the service seals
+(``Barrier.wipe``); the keyring is unwrapped into a buffer and parsed from it, and
+serialized into one, so no other copy of a key is made on the way (review F10).
+Its stored form is JSON, ``{"<term>": "<base64 key>", ...}``, written and read here
+without Python's json module (which would make str copies of every key).
 """
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
 import struct
-from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
 
 from keyquorum.crypto import aead
 from keyquorum.crypto.errors import InvalidCiphertext
+from keyquorum.crypto.random import random_buffer
+from keyquorum.crypto.wipe import unsafe_wipe_bytes, wipe
 
 _FORMAT = 1
 _HEADER = struct.Struct(">BI")
 _ALG = "aes-256-gcm"
 KEYRING_AAD = b"keyquorum/barrier/keyring"
 KEYRING_ENTRY = "barrier/keyring"  # the system entry holding the sealed keyring
+_B64_KEY = 44  # characters of base64 for a 32-byte key
+_TERM = re.compile(rb'\s*"(\d{1,9})"\s*:\s*"([A-Za-z0-9+/]{43}=)"\s*(,|\}\s*$)')
 
 
 class BarrierError(Exception):
@@ -33,26 +44,72 @@ class BarrierError(Exception):
 class Keyring:
     """Versioned barrier keys; the highest term encrypts, every term decrypts."""
 
-    terms: dict[int, bytes] = field(repr=False)
+    terms: dict[int, bytearray] = field(repr=False)
 
     @classmethod
     def generate(cls) -> Keyring:
-        return cls({1: aead.generate_key(_ALG)})
+        return cls({1: random_buffer(aead.key_size(_ALG))})
 
     @property
     def active_term(self) -> int:
         return max(self.terms)
 
     def rotated(self) -> Keyring:
-        return Keyring({**self.terms, self.active_term + 1: aead.generate_key(_ALG)})
+        """A new keyring with one more term; it shares this one's key buffers."""
+        return Keyring({**self.terms, self.active_term + 1: random_buffer(aead.key_size(_ALG))})
 
-    def serialize(self) -> bytes:
-        return json.dumps({str(t): b64encode(k).decode() for t, k in self.terms.items()}).encode()
+    def wipe(self) -> None:
+        """Overwrite every key (sealing); the keyring is useless afterwards."""
+        for key in self.terms.values():
+            wipe(key)
+
+    def serialize(self) -> bytearray:
+        """The stored JSON form, in a buffer of its final size (the caller wipes it)."""
+        entries = [(f'"{term}": "'.encode(), key) for term, key in sorted(self.terms.items())]
+        size = 2 + sum(len(head) + _B64_KEY + 1 for head, _ in entries) + 2 * (len(entries) - 1)
+        out = bytearray(size)
+        at = 0
+        for number, (head, key) in enumerate(entries):
+            piece = (b", " if number else b"{") + head
+            out[at : at + len(piece)] = piece
+            at += len(piece)
+            text = binascii.b2a_base64(key, newline=False)
+            out[at : at + _B64_KEY] = text
+            unsafe_wipe_bytes(text)
+            at += _B64_KEY
+            out[at] = ord('"')
+            at += 1
+        out[at] = ord("}")  # the last of the ``size`` bytes
+        return out
 
     @classmethod
-    def deserialize(cls, data: bytes) -> Keyring:
-        raw = json.loads(data)
-        return cls({int(t): b64decode(k) for t, k in raw.items()})
+    def deserialize(cls, data: bytes | bytearray) -> Keyring:
+        """Parse the stored form; each key is decoded into its own buffer."""
+        terms: dict[int, bytearray] = {}
+        at = data.find(b"{") + 1
+        if at == 0 or data[:at].strip() != b"{":
+            return cls._from_json(data)
+        while True:
+            match = _TERM.match(data, at)
+            if match is None:
+                return cls._from_json(data)
+            start, end = match.span(2)
+            decoded = binascii.a2b_base64(memoryview(data)[start:end])
+            terms[int(match.group(1))] = bytearray(decoded)
+            unsafe_wipe_bytes(decoded)
+            at = match.end()
+            if match.group(3) != b",":
+                break
+        if at != len(data) or not terms:
+            return cls._from_json(data)
+        return cls(terms)
+
+    @classmethod
+    def _from_json(cls, data: bytes | bytearray) -> Keyring:
+        """Any other JSON spelling of the same thing (never written by this module; its
+        parse leaves copies that are not wiped)."""
+        raw = json.loads(bytes(data))
+        return cls({int(t): bytearray(binascii.a2b_base64(k)) for t, k in raw.items()})
 
 
 class Barrier:
@@ -68,6 +125,12 @@ class Barrier:
     @property
     def keyring(self) -> Keyring:
         return self._keyring
+
+    def wipe(self) -> None:
+        """Overwrite the keyring's keys (sealing). The ciphers keep working until this
+        barrier is dropped (a request already holding it finishes); OpenSSL clears
+        their key schedules when they are freed."""
+        self._keyring.wipe()
 
     def encrypt(self, path: str, plaintext: bytes) -> bytes:
         term = self._keyring.active_term
@@ -90,16 +153,23 @@ class Barrier:
             raise BarrierError(f"stored entry {path} failed to authenticate") from exc
 
 
-def seal_keyring(root_key: bytes, keyring: Keyring) -> bytes:
+def seal_keyring(root_key: bytes | bytearray, keyring: Keyring) -> bytes:
     """The keyring encrypted under the root key, for storage."""
-    nonce, body = aead.AeadKey(_ALG, root_key).encrypt(keyring.serialize(), KEYRING_AAD)
+    plain = keyring.serialize()
+    try:
+        nonce, body = aead.AeadKey(_ALG, root_key).encrypt(plain, KEYRING_AAD)
+    finally:
+        wipe(plain)
     return nonce + body
 
 
-def open_keyring(root_key: bytes, blob: bytes) -> Keyring:
+def open_keyring(root_key: bytes | bytearray, blob: bytes) -> Keyring:
     try:
-        data = aead.AeadKey(_ALG, root_key).decrypt(blob[:12], blob[12:], KEYRING_AAD)
+        data = aead.open_into(root_key, blob[:12], blob[12:], KEYRING_AAD)
     except InvalidCiphertext as exc:
         raise BarrierError(
             "the barrier keyring failed to authenticate under this root key") from exc
-    return Keyring.deserialize(data)
+    try:
+        return Keyring.deserialize(data)
+    finally:
+        wipe(data)

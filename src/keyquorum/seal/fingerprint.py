@@ -36,12 +36,12 @@ _DOMAIN = b"keyquorum/seal-fingerprint/v1\x00"
 _FINGERPRINT = re.compile(r"^kqfp1:[0-9a-f]{64}$")
 
 
-def root_key_id(root_key: bytes) -> str:
+def root_key_id(root_key: bytes | bytearray) -> str:
     """The public id of a root key (hex); equal ids mean the same root key."""
     return hkdf_sha256(root_key, info=ROOT_ID_INFO, length=ROOT_ID_BYTES).hex()
 
 
-def root_key_matches(root_key: bytes, expected_id: str) -> bool:
+def root_key_matches(root_key: bytes | bytearray, expected_id: str) -> bool:
     """Whether ``root_key`` is the one ``expected_id`` names (constant-time comparison)."""
     return hmac.compare_digest(root_key_id(root_key).encode(), expected_id.encode())
 

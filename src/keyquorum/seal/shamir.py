@@ -5,6 +5,11 @@ commitments are stored, so each share is checked alone at submission. The
 unseal key is HKDF(secret) and wraps the root key with AES-256-GCM. The root
 key never depends on the share set: a rekey splits a fresh secret and re-wraps
 the same root, starting the next ``generation`` (old shares no longer match).
+
+The secret, the unseal key, the submitted shares and the root key they open are
+held in bytearrays and wiped as soon as they have served (review F10): a share
+once the round it belongs to ends, the secret and the unseal key once the root
+key is unwrapped. The root key returned is the caller's to wipe.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass, field
 
 from keyquorum.crypto import aead, vss
 from keyquorum.crypto.errors import InvalidCiphertext
-from keyquorum.crypto.kdf import hkdf_sha256
+from keyquorum.crypto.kdf import hkdf_sha256_into
+from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Forbidden, InvalidRequest
 from keyquorum.seal.fingerprint import root_key_id, seal_fingerprint
 from keyquorum.seal.shares import decode_share, encode_share
@@ -133,42 +139,80 @@ def validate_custodians(names: object, shares: int) -> list[str]:
     return list(names)
 
 
-def _unseal_cipher(secret: bytes) -> aead.AeadKey:
-    return aead.AeadKey("aes-256-gcm", hkdf_sha256(secret, info=_UNSEAL_KEY_INFO))
+def _unseal_key(secret: bytes | bytearray) -> bytearray:
+    """The key wrapping the root key, derived from the Shamir secret (the caller wipes it)."""
+    return hkdf_sha256_into(secret, info=_UNSEAL_KEY_INFO)
+
+
+def wipe_shares(shares: list[vss.Share]) -> None:
+    """Overwrite the values of shares that have served (those held in bytearrays)."""
+    for share in shares:
+        if isinstance(share.value, bytearray):
+            wipe(share.value)
 
 
 def create_shamir_seal(
-    root_key: bytes, shares: int, threshold: int, custodians: list[str] | None = None,
-    generation: int = 1,
+    root_key: bytes | bytearray, shares: int, threshold: int,
+    custodians: list[str] | None = None, generation: int = 1,
 ) -> tuple[ShamirSealConfig, list[str]]:
     """Split a fresh secret, wrap ``root_key`` under it; return the config and share texts."""
     shares, threshold = validate_split(shares, threshold)
     names = validate_custodians(custodians, shares)
     secret, split, commitments = vss.split(shares, threshold)
-    nonce, body = _unseal_cipher(secret).encrypt(root_key, _ROOT_AAD)
+    unseal_key = _unseal_key(secret)
+    try:
+        nonce, body = aead.AeadKey("aes-256-gcm", unseal_key).encrypt(root_key, _ROOT_AAD)
+        texts = [encode_share(share) for share in split]
+    finally:
+        wipe(unseal_key)
+        wipe(secret if isinstance(secret, bytearray) else None)
+        wipe_shares(split)
     config = ShamirSealConfig(shares, threshold, tuple(commitments), tuple(names), nonce + body,
                               generation, root_key_id(root_key))
-    return config, [encode_share(share) for share in split]
+    return config, texts
 
 
 def verified_share(config: ShamirSealConfig, text: object) -> vss.Share:
-    """A share of this seal, checked alone against its commitments (or ``InvalidRequest``)."""
+    """A share of this seal, checked alone against its commitments (or ``InvalidRequest``).
+
+    Its value is a bytearray: ``UnsealProgress`` wipes the shares it was given, other
+    callers wipe theirs with ``wipe_shares``."""
     share = decode_share(text)
     if share.index > config.shares:
+        wipe_shares([share])
         raise InvalidRequest(f"share index {share.index} is beyond the {config.shares} issued")
     if not vss.verify_share(share, list(config.commitments)):
+        wipe_shares([share])
         raise InvalidRequest("share does not match the seal's commitments")
     return share
 
 
 def recover_root_key(config: ShamirSealConfig, shares: list[vss.Share]) -> bytes:
-    """The root key from ``threshold`` verified shares: the secret must unwrap it."""
+    """The root key as ``bytes``, for the ceremonies that hand it on as such (rekey,
+    seal-add, generate-root): that copy is not wiped. Unseal uses ``open_root``."""
+    buffer = open_root(config, shares)
+    try:
+        return bytes(buffer)
+    finally:
+        wipe(buffer)
+
+
+def open_root(config: ShamirSealConfig, shares: list[vss.Share]) -> bytearray:
+    """The root key from ``threshold`` verified shares: the secret must unwrap it.
+
+    The secret and the unseal key are wiped before this returns; the root key is a
+    bytearray for the caller to wipe (the shares stay the caller's too).
+    """
     secret = vss.combine(shares[: config.threshold])
+    unseal_key = _unseal_key(secret)
+    wipe(secret)
     wrapped = config.wrapped_root
     try:
-        return _unseal_cipher(secret).decrypt(wrapped[:12], wrapped[12:], _ROOT_AAD)
+        return aead.open_into(unseal_key, wrapped[:12], wrapped[12:], _ROOT_AAD)
     except InvalidCiphertext as exc:  # verified shares make this unreachable short of tampering
         raise InvalidRequest("the shares do not open this seal") from exc
+    finally:
+        wipe(unseal_key)
 
 
 class UnsealProgress:
@@ -201,8 +245,12 @@ class UnsealProgress:
     def reset(self) -> None:
         """Discard the progress (sealing, opening by another seal, shutting down)."""
         with self._lock:
-            self._shares.clear()
-            self._nonce = None
+            self._discard()
+
+    def _discard(self) -> None:
+        wipe_shares(list(self._shares.values()))
+        self._shares.clear()
+        self._nonce = None
 
     def reset_with(self, nonce: object) -> None:
         """Discard the progress if ``nonce`` is the round's (constant time); nothing to
@@ -215,21 +263,37 @@ class UnsealProgress:
             if self._nonce is None or not hmac.compare_digest(given, self._nonce.encode()):
                 raise Forbidden("resetting unseal progress needs the nonce its submitters "
                                 "were given")
-            self._shares.clear()
-            self._nonce = None
+            self._discard()
 
     def submit(self, config: ShamirSealConfig, text: object) -> bytes | None:
-        """Add one share; return the root key once ``threshold`` verified shares are in."""
-        share = verified_share(config, text)
+        """Add one share; return the root key once ``threshold`` verified shares are in.
+
+        The key is a ``bytes`` copy (not wiped), for callers that pass it on as such
+        (restore, drill, the ``--workers`` supervisor); the server's unseal uses ``add``.
+        """
+        buffer = self.add(config, verified_share(config, text))
+        if buffer is None:
+            return None
+        root_key = bytes(buffer)
+        wipe(buffer)
+        return root_key
+
+    def add(self, config: ShamirSealConfig, share: vss.Share) -> bytearray | None:
+        """Add one verified share (this progress wipes it when the round ends); return
+        the root key (a bytearray for the caller to wipe) at ``threshold`` shares."""
         with self._lock:
             if share.index in self._shares:
+                wipe_shares([share])
                 raise InvalidRequest(f"share {share.index} was already submitted")
             if not self._shares:
                 self._nonce = secrets.token_hex(16)
             self._shares[share.index] = share
             if len(self._shares) < config.threshold:
                 return None
-            chosen = list(self._shares.values())[: config.threshold]
+            chosen = list(self._shares.values())
             self._shares.clear()
             self._nonce = None
-        return recover_root_key(config, chosen)
+        try:
+            return open_root(config, chosen)
+        finally:
+            wipe_shares(chosen)
