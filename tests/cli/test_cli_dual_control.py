@@ -33,7 +33,7 @@ def run(people: Cast) -> Run:
 
     def invoke(token: str, *args: str) -> Any:
         return runner.invoke(app, list(args), env={"KEYQUORUM_ADDR": people.server.addr,
-                                                   "KEYQUORUM_TOKEN": token})
+                                                   "KEYQUORUM_TOKEN": token, "COLUMNS": "80"})
 
     return invoke
 
@@ -65,6 +65,12 @@ def test_dual_control_from_the_command_line(people: Cast, run: Run, tmp_path: Pa
     assert approval_id in {a["id"] for a in json.loads(listed.stdout)["approvals"]}
     human = run(people.approvers[0], "approval", "show", approval_id)
     assert human.exit_code == 0 and "moving on" in human.stdout and "0 of 2" in human.stdout
+    assert re.search(r"requester +admin \(acc_[0-9a-f]+\)", human.stdout)  # the token's name
+    table = run(people.approvers[0], "approval", "list")
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)  # a pipe's width
+    assert any(approval_id in line and "admin" in line for line in lines)
 
     for token in people.approvers[:2]:
         approved = run(token, "approval", "approve", approval_id, "--note", "fine")

@@ -101,6 +101,18 @@ def test_tables_at_80_columns_never_break_a_word(run) -> None:
 
 
 @pytest.mark.server
+def test_a_hash_stays_whole_on_one_line_at_80_columns(run) -> None:
+    verified = run("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    lines = verified.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("head "))
+    # The record number, then the chain hash, whole on a line (copyable), never cut.
+    assert re.fullmatch(r"head +\d+( [0-9a-f]{64})?", lines[at]), lines[at]
+    hashes = re.findall(r"(?<![0-9a-f])[0-9a-f]+(?![0-9a-f])", " ".join(lines[at:at + 2]))
+    assert [len(h) for h in hashes if len(h) > 8] == [64], lines[at:at + 2]
+
+
+@pytest.mark.server
 def test_human_times_share_one_format(run) -> None:
     name = f"out/del-{uuid.uuid4().hex[:6]}"
     run("key", "create", name, "--spec", "aes-256-gcm")

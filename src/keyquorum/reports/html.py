@@ -33,7 +33,7 @@ th,td{border:1px solid #d0d7de;padding:.35em .5em;text-align:left;vertical-align
 th{background:#f6f8fa}.status{font-weight:600;text-transform:uppercase;font-size:.85em}
 .pass{color:#1a7f37}.attention{color:#9a6700}.fail{color:#cf222e}
 ul{margin:.2em 0;padding-left:1.2em}code{font-size:.9em}
-td{overflow-wrap:break-word}.status{white-space:nowrap}
+td{overflow-wrap:break-word}.status,.when{white-space:nowrap}
 .provenance{border:1px solid #d0d7de;padding:.5em .8em;
 background:#f6f8fa;font-size:.9em}.provenance dt{font-weight:600;float:left;width:11em}
 .provenance dd{margin:0 0 .1em 11em;overflow-wrap:anywhere}
@@ -51,6 +51,11 @@ def _e(value: object) -> str:
 def _time(value: str | None) -> str:
     """A time as the CLI shows it (whole seconds, UTC): ``2026-12-05T07:48:51Z``."""
     return value.split(".")[0].removesuffix("Z") + "Z" if value else "\u2014"
+
+
+def _when(value: str | None) -> str:
+    """A time for a table cell, escaped, never wrapped at a hyphen (``2026-12-`` / ``05T...``)."""
+    return f'<span class="when">{_e(_time(value))}</span>'
 
 
 def _name(value: str) -> str:
@@ -124,7 +129,7 @@ def render_inventory_html(inventory: Inventory, facts: dict[str, Any] | None = N
             f"<td>{_e(key['owner'])}</td><td>{_e(key['spec'])}<br>{_e(key['state'])}</td>"
             f"<td>{_e(key['primary_version'])} of {len(key['versions'])}<br>"
             f"{upper}{_e(key['protect_count'])}</td>"
-            f"<td>{_time(key['last_used_at'])}<br>{_time(key['next_rotation'])}</td>"
+            f"<td>{_when(key['last_used_at'])}<br>{_when(key['next_rotation'])}</td>"
             f"<td>{_e(key['primary_age_days'])} of {_e(period['seconds'] // 86400)} days</td>"
             f"<td>{f'<ul>{findings}</ul>' if findings else ''}</td></tr>")
     return _page("keyquorum key inventory", facts=facts, content=(
