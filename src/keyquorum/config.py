@@ -91,6 +91,18 @@ class Settings:
     # in the config file as {"transit": "", "team-a": "team-a/"}.
     vault_transit_mounts: tuple[tuple[str, str], ...] = DEFAULT_MOUNTS
 
+    # A cluster node that starts sealed may be handed the root key by an unsealed peer
+    # (``service.node_handoff``): its name (the id of its ``node`` seal; default the
+    # host name), its private key file (``keyquorum operator seals node-key``) and the
+    # cluster's audit key id it trusts the answer from (a trust root: ``key_id`` of
+    # ``GET /v1/audit/public-key``). Without node_key_file the node never asks.
+    node_name: str | None = None
+    node_key_file: Path | None = None
+    node_trust_key: str | None = None
+    # Seconds between a node's looks at the shared store: requests to answer, its own
+    # answer, and the cluster's seal epoch (``POST /v1/sys/seal`` seals every node).
+    node_link_interval: float = 1.0
+
     @property
     def host(self) -> str:
         return parse_listen(self.listen)[0]
@@ -135,7 +147,19 @@ class Settings:
         if not all(isinstance(r, str) and re.fullmatch(r"[a-z0-9-]{1,32}", r)
                    for r in self.aws_regions):
             raise ValueError("aws_regions must be region names (e.g. us-east-1)")
+        self._validate_node()
         return self
+
+    def _validate_node(self) -> None:
+        _check_seconds("node_link_interval", self.node_link_interval, 0.05, 60)
+        if self.node_name is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,47}",
+                                                           self.node_name):
+            raise ValueError("node_name must be 1-48 of a-z 0-9 . _ - (it is a seal id)")
+        if (self.node_key_file is None) != (self.node_trust_key is None):
+            raise ValueError("node_key_file and node_trust_key go together")
+        if self.node_trust_key is not None and not re.fullmatch(r"[0-9a-f]{64}",
+                                                                self.node_trust_key):
+            raise ValueError("node_trust_key is the cluster's audit key id: 64 hex digits")
 
     @property
     def url(self) -> str:
@@ -191,6 +215,8 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
     for name in ("data_dir", "tls_cert", "tls_key"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
+    if raw.get("node_key_file") is not None:
+        raw["node_key_file"] = Path(raw["node_key_file"])
     if "aws_any_credentials" in raw:
         raise ValueError("aws_any_credentials is not a config field: only `keyquorum dev "
                          "--aws-any-credentials` accepts any AWS signature")

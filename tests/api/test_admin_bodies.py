@@ -144,7 +144,7 @@ async def test_a_rekey_plan_is_refused_whole_and_no_ceremony_starts(
      "chain, never the request"),
     ({"type": "passphrase", "passphrase": PHRASE, "extra": 1}, "unknown fields: extra"),
     ({"type": "shamir"}, "the Shamir seal is made at init and changed by rekey"),
-    ({"type": "dev"}, "type must be one of: passphrase, pkcs11, awskms"),
+    ({"type": "dev"}, "type must be one of: passphrase, pkcs11, awskms, node"),
     ({"type": "passphrase", "passphrase": "short"},
      "a passphrase must be 16-1024 characters long"),
 ])

@@ -37,6 +37,7 @@ from keyquorum.api.services import Services
 from keyquorum.kms.expiry import MaterialExpiry
 from keyquorum.kms.front import KmsFront
 from keyquorum.metrics.collector import share_between_workers
+from keyquorum.runtime.node_link import NodeLink
 from keyquorum.service.core import Core
 from keyquorum.service.generate_root import GenerateRoot
 from keyquorum.service.lifecycle import KeyLifecycle
@@ -71,14 +72,19 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         core.audit.start()
         share_between_workers(core)  # --workers N: every scrape sees all workers' counts
+        link = NodeLink(core, core.node) if run_scheduler else None
         if run_scheduler:  # with several workers, one runs the background jobs
             services.scheduler.start()
             start_auto_unseal(core)  # HSM / KMS seals: opens every worker, or stays sealed
+            assert link is not None
+            link.start()  # the cluster: answer enrolled nodes, follow its seal, or ask
         flusher = asyncio.create_task(_flush_anonymous_refusals(services))
         try:
             yield
         finally:
             flusher.cancel()
+            if link is not None:
+                link.stop()
             services.scheduler.stop()
             core.release_usage()  # counts stay exact across a restart
             await services.runner.flush_anonymous(force=True)

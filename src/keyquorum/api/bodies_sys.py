@@ -182,8 +182,18 @@ class AddAwsKmsSeal(_AddSeal):
     endpoint_url: str | None = None
 
 
+class AddNodeSeal(_AddSeal):
+    """Enrol a cluster node (its id is the node's ``node_name``): once custodians complete
+    the ceremony, unsealed nodes hand it the root key sealed to ``public_key``."""
+
+    type: Literal["node"]
+    public_key: str = Field(description="the node's X25519-ML-KEM-768 PUBLIC KEY PEM "
+                                        "(keyquorum operator node-key)")
+
+
 SEAL_MODELS: dict[str, type[_AddSeal]] = {
-    "passphrase": AddPassphraseSeal, "pkcs11": AddPkcs11Seal, "awskms": AddAwsKmsSeal}
+    "passphrase": AddPassphraseSeal, "pkcs11": AddPkcs11Seal, "awskms": AddAwsKmsSeal,
+    "node": AddNodeSeal}
 _SECRETS_HINT = {
     "pkcs11": "the PIN itself is never sent: give pin_env or pin_file",
     "awskms": "credentials come from the standard AWS chain, never the request",

@@ -16,6 +16,7 @@ from keyquorum.api.services import Services, services
 from keyquorum.auth.identity import Identity
 from keyquorum.errors import Forbidden, NotFound
 from keyquorum.service.context import RequestContext
+from keyquorum.service.node_handoff import raise_epoch
 
 router = APIRouter(prefix="/v1/sys")
 
@@ -61,9 +62,14 @@ async def unseal(request: Request, s: Services = Depends(services)) -> dict[str,
 @router.post("/seal")
 async def seal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
+        # The seal epoch rises with the record: every other node seals within a second
+        # (runtime.node_link), and none hands the root key out until custodians unseal.
+        with s.core.changes.audited(ctx, "sys:seal") as change:
+            change.detail["seal_epoch"] = str(raise_epoch(change.conn, s.core.clock.now()))
         return s.core.seal_status()
 
-    answer = await s.runner.run(request, "sys:seal", None, work, permission="sys:seal")
+    answer = await s.runner.run(request, "sys:seal", None, work, permission="sys:seal",
+                                in_thread=True)
     # Audited first (fail closed), then the secrets are dropped.
     s.core.seal()
     answer.update(s.core.seal_status())

@@ -11,6 +11,8 @@ rekey; ``seals pending`` shows it and ``seals cancel`` drops it.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +23,7 @@ from .approvals import ApprovalIdOpt
 
 app = typer.Typer(help="List, add and remove seals (Shamir always stays).",
                   no_args_is_help=True)
-add_app = typer.Typer(help="Add a seal: passphrase, pkcs11 (HSM) or awskms.",
+add_app = typer.Typer(help="Add a seal: passphrase, pkcs11 (HSM), awskms or a cluster node.",
                       no_args_is_help=True)
 app.add_typer(add_app, name="add")
 
@@ -45,7 +47,8 @@ def _attempt(seal: Seal) -> str:
 
 def _show(seals: list[Seal]) -> None:
     table(["id", "type", "parameters", "last automatic attempt"],
-          [(s.id, s.type, show({k: v for k, v in s.params.items() if k != "salt"}),
+          [(s.id, s.type, show({k: v for k, v in s.params.items()
+                                if k not in ("salt", "public_key")}),
             _attempt(s)) for s in seals])
 
 
@@ -160,6 +163,37 @@ def add_awskms(
     """A cloud KMS key; the server unseals itself with it at start."""
     extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
     _added(ctx, "awskms", seal_id, approval_id, key_id=key_id, region=region, **extra)
+
+
+@add_app.command("node")
+def add_node(
+    ctx: typer.Context,
+    public_key_file: Annotated[Path, typer.Option(
+        "--public-key-file", help="The node's public key (from `seals node-key`).")],
+    seal_id: Annotated[str, typer.Option(
+        "--id", help="The node's name: its node_name setting.")],
+    approval_id: ApprovalIdOpt = None,
+) -> None:
+    """Enrol a cluster node: unsealed nodes hand it the root key when it starts sealed."""
+    _added(ctx, "node", seal_id, approval_id, public_key=public_key_file.read_text())
+
+
+@app.command("node-key")
+def node_key(out: Annotated[Path, typer.Option(
+        "--out", help="Where the private key goes (created 0600; never overwritten).")],
+             ) -> None:
+    """On a new node: make its key pair; enrol the public key with `seals add node`."""
+    from ..crypto import kem_box
+
+    private_pem, public_pem = kem_box.generate()
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(private_pem)
+    public_file = out.with_name(out.name + ".pub")
+    public_file.write_text(public_pem)
+    typer.echo(f"private key: {out} (keep it on this node; node_key_file)\n"
+               f"public key:  {public_file}\n"
+               f"fingerprint: {kem_box.public_fingerprint(public_pem)}")
 
 
 @app.command("remove")

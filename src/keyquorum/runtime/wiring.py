@@ -24,7 +24,7 @@ def build_core(settings: Settings) -> Core:
     engine = open_engine(settings.url)
     migrate(engine)
     clock: Clock = OffsetClock() if settings.unsafe_test_clock else SystemClock()
-    return Core(settings, engine, clock, node=socket.gethostname())
+    return Core(settings, engine, clock, node=settings.node_name or socket.gethostname())
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from keyquorum.errors import InvalidRequest
 PASSPHRASE = "passphrase"  # noqa: S105 - a seal kind, not a secret
 PKCS11 = "pkcs11"
 AWSKMS = "awskms"
-KINDS: tuple[str, ...] = (PASSPHRASE, PKCS11, AWSKMS)
+NODE = "node"  # an enrolled cluster node (seal.node): no wrapped root key, never opens alone
+KINDS: tuple[str, ...] = (PASSPHRASE, PKCS11, AWSKMS, NODE)
 AUTO_KINDS: frozenset[str] = frozenset({PKCS11, AWSKMS})
 """Seals that open with no person present: the server tries them at start."""
 

@@ -11,8 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyquorum.errors import InvalidRequest, SealUnavailable
-from keyquorum.seal import cloudkms, hsm, passphrase
-from keyquorum.seal.entry import AWSKMS, KINDS, PASSPHRASE, PKCS11, SealEntry, check_seal_id
+from keyquorum.seal import cloudkms, hsm, node, passphrase
+from keyquorum.seal.entry import (
+    AWSKMS,
+    KINDS,
+    NODE,
+    PASSPHRASE,
+    PKCS11,
+    SealEntry,
+    check_seal_id,
+)
 from keyquorum.seal.trust import NotConfigured, SealTrust
 
 
@@ -46,6 +54,8 @@ def parse_request(body: dict[str, Any]) -> SealRequest:
         return SealRequest(kind, seal_id, {}, secret=secret)
     if kind == PKCS11:
         return SealRequest(kind, seal_id, hsm.parse_params(rest))
+    if kind == NODE:
+        return SealRequest(kind, seal_id, node.parse_params(rest))
     return SealRequest(kind, seal_id, cloudkms.parse_params(rest))
 
 
@@ -60,6 +70,8 @@ def create(request: SealRequest, root_key: bytes, now: float, trust: SealTrust) 
         return passphrase.create(root_key, request.id, request.secret, now)
     if request.kind == PKCS11:
         return hsm.create(root_key, request.id, request.params, now)
+    if request.kind == NODE:  # an enrolment tag, not a wrap: the node never opens alone
+        return node.create(root_key, request.id, request.params, now)
     return cloudkms.create(root_key, request.id, request.params, now)
 
 
