@@ -35,14 +35,16 @@ def _public_pem(root: httpx.Client) -> str:
 def test_evidence_is_not_reused_across_a_seal(server: InProcessServer) -> None:
     with server.client() as root:
         create_key(root, unique("rep/k"), "aes-256-gcm")
-        before = ok(root.get("/v1/reports/compliance"))
-        assert "none covering it yet" in _accountability(before)["evidence"][-1]
+        before = _accountability(ok(root.get("/v1/reports/compliance")))["evidence"][-1]
         ok(root.post("/v1/sys/seal"))  # signs a checkpoint
-    server.unseal()
+    server.unseal()  # and so does the unseal
     with server.client() as root:
         after = _accountability(ok(root.get("/v1/reports/compliance")))
-    assert re.search(r"; [1-9]\d* signed checkpoints, the newest good one at record \d+",
-                     after["evidence"][-1]), after["evidence"][-1]
+    newest = r"; (\d+) signed checkpoints, the newest good one at record (\d+)"
+    was, now = re.search(newest, before), re.search(newest, after["evidence"][-1])
+    assert was and now, (before, after["evidence"][-1])
+    # A new verification after the seal, not the evidence from before it.
+    assert int(now.group(1)) > int(was.group(1)) and int(now.group(2)) > int(was.group(2))
     assert after["status"] == "pass"
 
 

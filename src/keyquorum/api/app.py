@@ -71,6 +71,7 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         core.audit.start()
+        core.audit_trail.checkpoint_quietly("start")  # signed now if already unsealed (dev)
         share_between_workers(core)  # --workers N: every scrape sees all workers' counts
         link = NodeLink(core, core.node) if run_scheduler else None
         if run_scheduler:  # with several workers, one runs the background jobs
@@ -88,6 +89,9 @@ def create_app(core: Core, *, run_scheduler: bool = True) -> Front:
             services.scheduler.stop()
             core.release_usage()  # counts stay exact across a restart
             await services.runner.flush_anonymous(force=True)
+            # Every record of this process is in (requests awaited theirs, the summaries
+            # just above): sign the tail before the writer and the sinks stop.
+            core.audit_trail.checkpoint_quietly("shutdown")
             core.audit.stop()
 
     app = FastAPI(title="keyquorum", version=__version__, lifespan=lifespan,

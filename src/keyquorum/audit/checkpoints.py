@@ -6,8 +6,8 @@ relink everything after it. A checkpoint signed with the audit key (which
 never leaves the barrier) pins a link: relinking breaks the signature match, and
 a tail cut behind a checkpoint held outside the database (in an export, a file
 sink, or an auditor's notes) is visible because the checkpoint names a record
-that is gone. The service writes one at an interval when the log has grown,
-and on seal.
+that is gone. The service writes one when the log has grown: at an interval, at
+start (when already unsealed), at unseal, at a clean shutdown and on seal.
 """
 
 from __future__ import annotations

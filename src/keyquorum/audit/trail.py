@@ -64,7 +64,16 @@ class AuditTrail:
     # -- keys ------------------------------------------------------------------------------
 
     def open(self, barrier: Barrier) -> None:
+        """Load the audit keys, then sign the head (``checkpoint_quietly``): what was
+        written while sealed, and the tail a crashed run left, gets its signature at
+        unseal, not at the next interval (which a service restarting often may never see).
+
+        The signing runs on a thread of its own, so opening is not held up by it: with
+        ``--workers N`` every worker opens at once and all but one find nothing to sign.
+        """
         self._keys = load_or_create_keys(self._engine, barrier, self._clock.now())
+        threading.Thread(target=self.checkpoint_quietly, args=("unseal",),
+                         name="keyquorum-checkpoint", daemon=True).start()
 
     def close(self) -> None:
         self._keys = None
@@ -96,6 +105,21 @@ class AuditTrail:
             if made is not None:
                 self._audit.sinks.deliver_lines([checkpoint_line(made)])
         return made
+
+    def checkpoint_quietly(self, when: str) -> Checkpoint | None:
+        """Sign the head if it moved since the last checkpoint; never raise.
+
+        Called at start (if the service is unsealed by then), at unseal and at a clean
+        shutdown, besides the interval and seal: so the records after the last signed
+        checkpoint are never more than those since the last of these moments, however
+        often the service restarts. A failure is logged (its type only) and left to the
+        next moment: starting, unsealing or stopping must not fail for it.
+        """
+        try:
+            return self.checkpoint(only_if_grown=True)
+        except Exception as exc:
+            log.error("audit checkpoint at %s failed (%s)", when, type(exc).__name__)
+            return None
 
     # -- reading the chain back -------------------------------------------------------------
 
