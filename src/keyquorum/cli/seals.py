@@ -179,21 +179,27 @@ def add_node(
 
 
 @app.command("node-key")
-def node_key(out: Annotated[Path, typer.Option(
+def node_key(ctx: typer.Context, out: Annotated[Path, typer.Option(
         "--out", help="Where the private key goes (created 0600; never overwritten).")],
              ) -> None:
     """On a new node: make its key pair; enrol the public key with `seals add node`."""
     from ..crypto import kem_box
 
     private_pem, public_pem = kem_box.generate()
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:  # another node's key may be there: say so, never replace it
+        raise typer.BadParameter(f"{out} exists; a node key is never overwritten",
+                                 param_hint="--out") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(private_pem)
     public_file = out.with_name(out.name + ".pub")
     public_file.write_text(public_pem)
-    typer.echo(f"private key: {out} (keep it on this node; node_key_file)\n"
-               f"public key:  {public_file}\n"
-               f"fingerprint: {kem_box.public_fingerprint(public_pem)}")
+    made = {"private_key_file": str(out), "public_key_file": str(public_file),
+            "fingerprint": kem_box.public_fingerprint(public_pem)}
+    emit(ctx, made, lambda: typer.echo(
+        f"private key: {out} (keep it on this node; node_key_file)\n"
+        f"public key:  {public_file}\nfingerprint: {made['fingerprint']}"))
 
 
 @app.command("remove")
