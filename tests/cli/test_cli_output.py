@@ -7,11 +7,15 @@ named, and ``--json`` keeps them all.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from typer._click import Context
 from typer.testing import CliRunner
 
 from keyquorum.cli._common import fit_columns, when
@@ -43,6 +47,30 @@ def test_top_level_help_lines_are_the_commands_own() -> None:
         command = load_command(name)
         own = (command.help or "").strip().split("\n")[0]
         assert own == COMMANDS[name].help, name
+
+
+def _leaves(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+    if hasattr(command, "list_commands"):
+        ctx = Context(command)
+        for name in command.list_commands(ctx):
+            yield from _leaves(command.get_command(ctx, name), [*path, name])
+    else:
+        yield path, command
+
+
+def test_every_command_sees_the_json_flag() -> None:
+    """A command that does not take the context cannot honour --json (node-key did not).
+
+    ``dev`` and ``server`` are exempt: they run the service, and what they print is
+    its log, not an answer.
+    """
+    blind = []
+    for name in COMMANDS:
+        for path, command in _leaves(load_command(name), [name]):
+            callback = inspect.unwrap(command.callback)
+            if "ctx" not in inspect.signature(callback).parameters:
+                blind.append(" ".join(path))
+    assert blind == ["dev", "server"]
 
 
 @pytest.fixture
