@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class ServerProcess:
     root_token: str = ""
     shares: list[str] = field(default_factory=list, repr=False)
     commitments: list[str] = field(default_factory=list)
+    # More environment for the process, and a function run in it before exec (limits).
+    env: dict[str, str] = field(default_factory=dict)
+    preexec: Callable[[], None] | None = None
 
     @property
     def addr(self) -> str:
@@ -49,7 +53,8 @@ class ServerProcess:
              "--listen", f"127.0.0.1:{self.port}",
              *(["--unsafe-test-clock"] if self.test_clock else []),
              "--scheduler-interval", "0.5", *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env}, preexec_fn=self.preexec,
         )
         if wait:
             try:

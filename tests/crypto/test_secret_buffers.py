@@ -4,6 +4,8 @@ buffers (HKDF, AES-GCM unwrapping, Ed25519 scalars) instead of answering ``bytes
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from nacl import bindings as sodium
@@ -105,3 +107,46 @@ def test_canonical_scalars_are_below_the_group_order() -> None:
     assert not scalars.is_canonical(_scalar(order))
     assert not scalars.is_canonical(b"short")
     assert scalars.is_canonical(scalars.random_scalar())
+
+
+_AFTER_ONE_OPERATION = """
+import os, sys, threading, time
+from keyquorum.crypto import aead
+key = bytearray(os.urandom(32))
+print(bytes(b ^ 0x5A for b in key).hex(), flush=True)  # masked: no copy of it here
+def work():
+    cipher = aead.AeadKey("aes-256-gcm", key)
+    cipher.encrypt(b"data", b"aad")
+    if sys.argv[1] == "scrub":
+        aead.scrub_stack("aes-256-gcm")
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+print("done", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/mem")
+def test_scrub_stack_overwrites_the_key_copy_an_aes_gcm_operation_left() -> None:
+    """pyca/OpenSSL leave a copy of the key on the calling thread's C stack after each
+    operation; the thread has ended and the cipher is freed, yet the copy remains
+    until scrub_stack overwrites it (what the barrier does after every operation)."""
+    from memory_scan import count_in_memory
+
+    found = {}
+    for mode in ("plain", "scrub"):
+        child = subprocess.Popen([sys.executable, "-c", _AFTER_ONE_OPERATION, mode],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            key = bytes(b ^ 0x5A for b in bytes.fromhex(child.stdout.readline()))
+            assert child.stdout.readline().strip() == "done"
+            counts = count_in_memory(child.pid, {"key": key})
+            found[mode] = counts.elsewhere["key"] + counts.on_stacks["key"]
+        except PermissionError:
+            pytest.skip("this user may not read another process's memory")
+        finally:
+            child.kill()
+            child.wait()
+    assert found == {"plain": 2, "scrub": 1}  # the key's own buffer, and the copy

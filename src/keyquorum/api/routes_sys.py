@@ -12,8 +12,11 @@ from keyquorum.api.responses import JSONAnswer
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.routes_seals import unseal_without_shares
 from keyquorum.api.runner import read_json
+from keyquorum.api.secret_answer import SecretAnswer, secrets_of_init
 from keyquorum.api.services import Services, services
+from keyquorum.api.share_body import is_placeholder, read_share_body
 from keyquorum.auth.identity import Identity
+from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Forbidden, NotFound
 from keyquorum.service.context import RequestContext
 from keyquorum.service.node_handoff import raise_epoch
@@ -33,30 +36,39 @@ async def seal_status(s: Services = Depends(services)) -> dict[str, Any]:
     return s.core.seal_status()
 
 
-@router.post("/init", openapi_extra=request_body(InitService))
-async def init(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
+@router.post("/init", openapi_extra=request_body(InitService), response_model=dict[str, Any])
+async def init(request: Request, s: Services = Depends(services)) -> SecretAnswer:
     asked = parse_body(InitService, await read_json(request, s.core))
-    return await s.runner.run(
+    # The shares and the root token are wiped from memory once answered (review F10).
+    answer = await s.runner.run(
         request, "sys:init", None,
         lambda ctx: s.core.init(asked.shares, asked.threshold, asked.custodians, ctx=ctx),
         permission=None, authenticate=False, in_thread=True)
+    return SecretAnswer(answer, secrets_of_init(answer))
 
 
 @router.post("/unseal", openapi_extra=request_body(Unseal))
 async def unseal(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
-    asked = parse_body(Unseal, await read_json(request, s.core))
-    if asked.reset:  # only with the round's nonce (its submitters have it): review F14
-        nonce = asked.nonce
+    # The share is read from the raw body into a buffer, wiped once used (review F10).
+    body, buffer = await read_share_body(request, s.core.settings.max_body_bytes)
+    try:
+        asked = parse_body(Unseal, body)
+        if asked.reset:  # only with the round's nonce (its submitters have it): review F14
+            nonce = asked.nonce
+            return await s.runner.run(request, "sys:unseal", None,
+                                      lambda _ctx: s.core.reset_unseal(nonce),
+                                      permission=None, authenticate=False)
+        if asked.share is None:  # a passphrase, or the automatic seals again
+            return await unseal_without_shares(request, s, asked.passphrase)
+        share: str | bytearray = asked.share
+        if buffer is not None and is_placeholder(asked.share, buffer):
+            share = buffer
         return await s.runner.run(request, "sys:unseal", None,
-                                  lambda _ctx: s.core.reset_unseal(nonce),
-                                  permission=None, authenticate=False)
-    if asked.share is None:  # a passphrase, or the automatic seals again
-        return await unseal_without_shares(request, s, asked.passphrase)
-    share = asked.share
-    return await s.runner.run(request, "sys:unseal", None,
-                              lambda _ctx: s.core.unseal(share),
-                              permission=None, authenticate=False,
-                              in_thread=True)
+                                  lambda _ctx: s.core.unseal(share),
+                                  permission=None, authenticate=False,
+                                  in_thread=True)
+    finally:
+        wipe(buffer)
 
 
 @router.post("/seal")

@@ -23,7 +23,8 @@ from keyquorum.crypto.errors import InvalidCiphertext, UnsupportedAlgorithm
 from keyquorum.crypto.random import random_bytes, random_nonce
 from keyquorum.crypto.wipe import wipe
 
-__all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "key_size", "nonce_size", "open_into"]
+__all__ = ["AEAD_ALGORITHMS", "AeadKey", "generate_key", "key_size", "nonce_size", "open_into",
+           "scrub_stack"]
 
 KEY_SIZE = 32
 _KEY_SIZES: dict[str, int] = {"aes-128-gcm": 16}
@@ -122,7 +123,31 @@ def open_into(key: bytes | bytearray, nonce: bytes, ciphertext: bytes, aad: byte
     except (InvalidTag, ValueError, TypeError):
         wipe(out)
         raise InvalidCiphertext() from None
+    finally:
+        scrub_stack("aes-256-gcm")
     return out
+
+
+_DECOYS: dict[str, tuple[_Seal, _Seal]] = {}
+
+
+def scrub_stack(alg: str) -> None:
+    """Overwrite the copy of a key that the last ``alg`` operation left on this thread's
+    C stack, for keys that must not outlive their use (review F10).
+
+    Each AES-GCM operation through pyca and OpenSSL leaves a copy of its key on the
+    calling thread's C stack (measured by scanning a server's memory), where it stays
+    until that depth of the stack is used again, even after the key's own buffer is
+    wiped. An operation under a key that is no secret, made right after from the same
+    depth, lands its copy exactly there. Call it right after the operation, from the
+    same function.
+    """
+    decoy = _DECOYS.get(alg)
+    if decoy is None:
+        decoy = _DECOYS[alg] = _build(alg, bytes(key_size(alg)))
+    encrypt, decrypt = decoy
+    nonce = bytes(nonce_size(alg))  # nothing is encrypted: a fixed nonce is harmless
+    decrypt(nonce, encrypt(nonce, b"", b""), b"")
 
 
 def _build(alg: str, key: bytes | bytearray) -> tuple[_Seal, _Seal]:

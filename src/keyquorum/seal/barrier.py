@@ -11,21 +11,23 @@ The keyring's keys are bytearrays, wiped when the service seals
 (``Barrier.wipe``); the keyring is unwrapped into a buffer and parsed from it, and
 serialized into one, so no other copy of a key is made on the way (review F10).
 Its stored form is JSON, ``{"<term>": "<base64 key>", ...}``, written and read here
-without Python's json module (which would make str copies of every key).
+without Python's json module (which would make str copies of every key), and the
+base64 is coded here too: ``binascii`` works in a buffer on the C stack, where a
+key (or its text) would stay behind on the thread that opened the barrier.
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 import re
 import struct
+from base64 import b64decode
 from dataclasses import dataclass, field
 
 from keyquorum.crypto import aead
 from keyquorum.crypto.errors import InvalidCiphertext
 from keyquorum.crypto.random import random_buffer
-from keyquorum.crypto.wipe import unsafe_wipe_bytes, wipe
+from keyquorum.crypto.wipe import wipe
 
 _FORMAT = 1
 _HEADER = struct.Struct(">BI")
@@ -33,6 +35,8 @@ _ALG = "aes-256-gcm"
 KEYRING_AAD = b"keyquorum/barrier/keyring"
 KEYRING_ENTRY = "barrier/keyring"  # the system entry holding the sealed keyring
 _B64_KEY = 44  # characters of base64 for a 32-byte key
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_VALUE = bytes(_B64.index(c) if c in _B64 else 0xFF for c in range(256))
 _TERM = re.compile(rb'\s*"(\d{1,9})"\s*:\s*"([A-Za-z0-9+/]{43}=)"\s*(,|\}\s*$)')
 
 
@@ -73,9 +77,7 @@ class Keyring:
             piece = (b", " if number else b"{") + head
             out[at : at + len(piece)] = piece
             at += len(piece)
-            text = binascii.b2a_base64(key, newline=False)
-            out[at : at + _B64_KEY] = text
-            unsafe_wipe_bytes(text)
+            _b64_encode_into(out, at, key)
             at += _B64_KEY
             out[at] = ord('"')
             at += 1
@@ -93,10 +95,8 @@ class Keyring:
             match = _TERM.match(data, at)
             if match is None:
                 return cls._from_json(data)
-            start, end = match.span(2)
-            decoded = binascii.a2b_base64(memoryview(data)[start:end])
-            terms[int(match.group(1))] = bytearray(decoded)
-            unsafe_wipe_bytes(decoded)
+            start, _end = match.span(2)
+            terms[int(match.group(1))] = _b64_decode_key(data, start)
             at = match.end()
             if match.group(3) != b",":
                 break
@@ -109,7 +109,7 @@ class Keyring:
         """Any other JSON spelling of the same thing (never written by this module; its
         parse leaves copies that are not wiped)."""
         raw = json.loads(bytes(data))
-        return cls({int(t): bytearray(binascii.a2b_base64(k)) for t, k in raw.items()})
+        return cls({int(t): bytearray(b64decode(k)) for t, k in raw.items()})
 
 
 class Barrier:
@@ -136,6 +136,7 @@ class Barrier:
         term = self._keyring.active_term
         header = _HEADER.pack(_FORMAT, term)
         nonce, body = self._ciphers[term].encrypt(plaintext, header + path.encode())
+        aead.scrub_stack(_ALG)  # the copy of the key the operation left on this stack
         return header + nonce + body
 
     def decrypt(self, path: str, blob: bytes) -> bytes:
@@ -151,6 +152,43 @@ class Barrier:
             return cipher.decrypt(nonce, blob[_HEADER.size + 12 :], header + path.encode())
         except InvalidCiphertext as exc:
             raise BarrierError(f"stored entry {path} failed to authenticate") from exc
+        finally:
+            aead.scrub_stack(_ALG)  # the copy of the key the operation left on this stack
+
+
+def _b64_encode_into(out: bytearray, at: int, key: bytearray) -> None:
+    """Write the 44 base64 characters of a 32-byte key into ``out`` at ``at``. Every
+    intermediate is a number below 256 (CPython's shared small ints: no new object)."""
+    for group in range(0, 30, 3):  # ten whole groups of three bytes
+        a, b, c = key[group], key[group + 1], key[group + 2]
+        at = _put4(out, at, a >> 2, ((a & 0x03) << 4) | (b >> 4),
+                   ((b & 0x0F) << 2) | (c >> 6), c & 0x3F)
+    a, b = key[30], key[31]  # the last two bytes: three characters and one "="
+    out[at] = _B64[a >> 2]
+    out[at + 1] = _B64[((a & 0x03) << 4) | (b >> 4)]
+    out[at + 2] = _B64[(b & 0x0F) << 2]
+    out[at + 3] = ord("=")
+
+
+def _put4(out: bytearray, at: int, w: int, x: int, y: int, z: int) -> int:
+    out[at], out[at + 1], out[at + 2], out[at + 3] = _B64[w], _B64[x], _B64[y], _B64[z]
+    return at + 4
+
+
+def _b64_decode_key(text: bytes | bytearray, at: int) -> bytearray:
+    """The 32-byte key whose 44 base64 characters start at ``text[at]`` (the regex
+    checked the alphabet and the one ``=``), decoded into a new bytearray."""
+    key = bytearray(32)
+    for group in range(11):
+        first = at + 4 * group
+        w, x = _B64_VALUE[text[first]], _B64_VALUE[text[first + 1]]
+        y = _B64_VALUE[text[first + 2]]
+        key[3 * group] = (w << 2) | (x >> 4)
+        key[3 * group + 1] = ((x & 0x0F) << 4) | (y >> 2)
+        if group < 10:  # the last group ends in "=": two bytes only
+            z = _B64_VALUE[text[first + 3]]
+            key[3 * group + 2] = ((y & 0x03) << 6) | z
+    return key
 
 
 def seal_keyring(root_key: bytes | bytearray, keyring: Keyring) -> bytes:
@@ -159,6 +197,7 @@ def seal_keyring(root_key: bytes | bytearray, keyring: Keyring) -> bytes:
     try:
         nonce, body = aead.AeadKey(_ALG, root_key).encrypt(plain, KEYRING_AAD)
     finally:
+        aead.scrub_stack(_ALG)
         wipe(plain)
     return nonce + body
 

@@ -162,6 +162,7 @@ def create_shamir_seal(
     unseal_key = _unseal_key(secret)
     try:
         nonce, body = aead.AeadKey("aes-256-gcm", unseal_key).encrypt(root_key, _ROOT_AAD)
+        aead.scrub_stack("aes-256-gcm")  # the copy of the unseal key left on this stack
         texts = [encode_share(share) for share in split]
     finally:
         wipe(unseal_key)

@@ -2,7 +2,8 @@
 
 One ``Core`` per server process. It starts sealed; ``init`` creates the seal
 and the root token once; ``unseal`` takes shares one by one (each verified
-alone); ``seal`` drops every secret from memory.
+alone); ``seal`` drops every secret from memory. The root key and the barrier's
+keyring are held in bytearrays that sealing overwrites (review F10).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from keyquorum.auth.policy_store import PolicyStore
 from keyquorum.auth.tokens import TokenStore
 from keyquorum.clock import Clock
 from keyquorum.config import Settings
-from keyquorum.crypto.random import random_bytes
+from keyquorum.crypto.random import random_buffer
+from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, Sealed
 from keyquorum.keys.models import Key
 from keyquorum.metrics.counters import OperationMetrics
+from keyquorum.runtime import hardening
 from keyquorum.runtime.peers import NoPeers, PeerLink, decode_key, encode_key
 from keyquorum.seal.barrier import (
     KEYRING_ENTRY,
@@ -49,6 +52,7 @@ from keyquorum.seal.shamir import (
     ShamirSealConfig,
     UnsealProgress,
     create_shamir_seal,
+    verified_share,
 )
 from keyquorum.service.changes import ChangeEvent, UnitOfWork
 from keyquorum.service.context import RequestContext
@@ -90,7 +94,8 @@ class Core:
         self.progress = UnsealProgress()
         self.write_lock = threading.RLock()
         self._barrier: Barrier | None = None
-        self._root_key: bytes | None = None  # while unsealed: seals and backups wrap it
+        # while unsealed: seals and backups wrap it; a bytearray, wiped on seal
+        self._root_key: bytes | bytearray | None = None
         self._seal_config: ShamirSealConfig | None = None
         self.keys = KeyCache(engine, self.barrier, settings.usage_reserve_block)
         self.peers: NoPeers | PeerLink = NoPeers()
@@ -109,11 +114,17 @@ class Core:
         return config
 
     def root_key(self) -> bytes:
-        """The root key while unsealed (to wrap it under a new seal or derive a backup key)."""
-        root_key = self._root_key
-        if root_key is None or self._barrier is None:
-            raise Sealed()
-        return root_key
+        """The root key while unsealed (to wrap it under a new seal or derive a backup key).
+
+        A copy, taken under the lock that sealing holds while it wipes the original: a
+        backup still streaming when the service seals keeps the key it started with
+        (never a wiped one). The copy is not wiped; it lives as long as its user.
+        """
+        with self.write_lock:
+            root_key = self._root_key
+            if root_key is None or self._barrier is None:
+                raise Sealed()
+            return bytes(root_key)
 
     def seal_config_changed(self) -> None:
         """The stored seal configuration changed here (rekey, seal set): reload, tell peers."""
@@ -154,7 +165,9 @@ class Core:
         }
 
     def health(self) -> dict[str, Any]:
+        hardened = hardening.current()  # what this process achieved at start (F10)
         return {
+            **({"hardening": hardened.describe()} if hardened is not None else {}),
             "initialized": self.initialized,
             "sealed": self.sealed,
             "version": __version__,
@@ -188,7 +201,7 @@ class Core:
         with self.write_lock:
             if self.initialized:
                 raise Conflict("the service is already initialized")
-            root_key = random_bytes(32)
+            root_key = random_buffer(32)
             keyring = Keyring.generate()
             config, share_texts = create_shamir_seal(root_key, shares, threshold,
                                                      list(custodians or ()))
@@ -210,6 +223,9 @@ class Core:
             except IntegrityError as exc:  # another worker initialized it first
                 self._load_seal_config()
                 raise Conflict("the service is already initialized") from exc
+            finally:  # unseal opens them again, from the shares
+                wipe(root_key)
+                keyring.wipe()
             self._seal_config = config
         self.peers.announce({"op": "init"})
         return {
@@ -222,26 +238,40 @@ class Core:
             "seal_fingerprint": config.fingerprint,
         }
 
-    def unseal(self, share: str) -> dict[str, Any]:
+    def unseal(self, share: str | bytearray) -> dict[str, Any]:
         """Submit one share; while the round is open the answer carries its ``nonce``
-        (to submitters only: resetting the progress needs it)."""
+        (to submitters only: resetting the progress needs it).
+
+        A ``bytearray`` share (the unseal route reads it from the request body) is the
+        caller's to wipe; here the share is parsed into a buffer that the unseal
+        progress wipes when its round ends.
+        """
         config = self.initialized_seal_config()
         if not self.sealed:
             return self.seal_status()
         if self.peers.active:  # the supervisor holds progress for every worker
-            answer = self.peers.unseal({"share": share})
-            self.custodian_registry.share_verified(config, share)
+            # It takes the share as JSON text: that str is a copy nobody wipes.
+            text = share if isinstance(share, str) else share.decode("ascii", "replace")
+            answer = self.peers.unseal({"share": text})
+            self.custodian_registry.share_verified(config, text)
             nonce = answer.get("nonce")
             return {**self.seal_status(), "progress": answer["progress"],
                     **({"nonce": nonce} if nonce else {})}
-        root_key = self.progress.submit(config, share)
-        self.custodian_registry.share_verified(config, share)
+        checked = verified_share(config, share)
+        root_key = self.progress.add(config, checked)  # it wipes the share's value
+        self.custodian_registry.share_verified(config, checked)  # (its index)
         if root_key is not None:
-            self._open_barrier(root_key)
+            try:
+                self._open_barrier(root_key)
+            except BaseException:
+                wipe(root_key)
+                raise
         nonce = self.progress.nonce
         return {**self.seal_status(), **({"nonce": nonce} if nonce else {})}
 
-    def _open_barrier(self, root_key: bytes) -> None:
+    def _open_barrier(self, root_key: bytes | bytearray) -> None:
+        """Open the barrier and keep the root key: a bytearray is kept as it is (this core
+        wipes it on seal), a ``bytes`` key is copied into one (the caller's copy stays)."""
         with self.engine.connect() as conn:
             blob = get_entry(conn, KEYRING_ENTRY)
         if blob is None:
@@ -251,7 +281,7 @@ class Core:
         self.audit_trail.open(barrier)
         with self.write_lock:
             self._barrier = barrier
-            self._root_key = root_key
+            self._root_key = root_key if isinstance(root_key, bytearray) else bytearray(root_key)
 
     def open_with_root_key(self, root_key: bytes) -> None:
         """Unseal with a root key a seal other than the shares gave (passphrase, HSM, KMS).
@@ -290,6 +320,11 @@ class Core:
                 log.error("audit checkpoint on seal failed (%s)", type(exc).__name__)
         with self.write_lock:
             self.audit_trail.close()
+            # Overwrite, then drop: a dropped key would stay readable in freed memory.
+            if self._barrier is not None:
+                self._barrier.wipe()
+            if isinstance(self._root_key, bytearray):
+                wipe(self._root_key)
             self._barrier = None
             self._root_key = None
             self.release_usage()
@@ -357,6 +392,7 @@ class Core:
         Stores made before the root key id was recorded compute it from the root
         key while unsealed; sealed, they have none to show.
         """
-        if config.root_id or self._root_key is None:
-            return config.fingerprint
-        return replace(config, root_id=root_key_id(self._root_key)).fingerprint
+        with self.write_lock:  # not while sealing wipes the key
+            if config.root_id or self._root_key is None:
+                return config.fingerprint
+            return replace(config, root_id=root_key_id(self._root_key)).fingerprint
