@@ -27,6 +27,12 @@ To change the in-process server's settings, override ``core`` in a test module::
         return make_core(max_body_bytes=4096)
 
 ``api`` and ``app`` are built on whatever ``core`` gives.
+
+**Backends.** Stores are SQLite files unless a module is marked
+``pytestmark = pytest.mark.postgresql``: then every test of it that builds a store
+(``core``, ``make_core``, the in-process servers, ``store_engine``) runs twice, on
+SQLite and on a database of its own in the PostgreSQL the session starts
+(``pg_support``; ``postgres`` is that server, for tests that need it directly).
 """
 
 from __future__ import annotations
@@ -45,8 +51,10 @@ import pytest
 
 from inprocess_server import InProcessServer
 from kq_support import ServerProcess, free_port
+from pg_support import PostgresCluster, StoreDatabases, find_bindir
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from starlette.testclient import TestClient
 
     from keyquorum.api.front import Front
@@ -56,8 +64,8 @@ if TYPE_CHECKING:
 # keyquorum itself is imported by the fixtures that use it, not here: a module of
 # src that does not import (mid-refactoring) must not stop every test from loading.
 
-__all__ = ["CoreFactory", "InProcessServer", "MakeInProcess", "MintToken", "ServerProcess",
-           "async_client", "free_port", "lifespan"]
+__all__ = ["CoreFactory", "InProcessServer", "MakeInProcess", "MintToken", "PostgresCluster",
+           "ServerProcess", "StoreDatabases", "async_client", "free_port", "lifespan"]
 
 BASE_URL = "http://testserver"
 MintToken = Callable[[list[dict[str, Any]]], Awaitable[str]]
@@ -81,6 +89,78 @@ def _private_token_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         os.environ.pop("KEYQUORUM_TOKEN_FILE", None)
     else:
         os.environ["KEYQUORUM_TOKEN_FILE"] = previous
+
+
+# -- the store: SQLite, and PostgreSQL for modules marked ``postgresql`` --------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``postgresql`` that builds a store runs once per backend.
+
+    Scoped to the module, so a module's shared server is built once per backend and
+    its tests run grouped by backend.
+    """
+    if "store_backend" in metafunc.fixturenames \
+            and metafunc.definition.get_closest_marker("postgresql") is not None:
+        metafunc.parametrize("store_backend", ["sqlite", "postgresql"], indirect=True,
+                             scope="module")
+
+
+@pytest.fixture(scope="module")
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` (the default), or ``postgresql`` in a module marked ``postgresql``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of this test session (one per xdist worker), started on first
+    use and stopped, its directory removed, at the end, even if it failed to start."""
+    import os
+
+    bindir = find_bindir()
+    if bindir is None:
+        message = ("no PostgreSQL 15+ server binaries (Debian: apt-get install postgresql; "
+                   "scripts/test installs it)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def store_databases(request: pytest.FixtureRequest,
+                    store_backend: str) -> Iterator[StoreDatabases]:
+    """This test's stores (``.new()``), dropped after it."""
+    databases = StoreDatabases(request, store_backend)
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture
+def store_engine(tmp_path: Path, store_databases: StoreDatabases) -> Iterator[Engine]:
+    """An engine on a new store at the newest schema, on the backend under test; closed
+    after the test."""
+    from keyquorum.storage.engine import migrate, open_engine
+
+    database = store_databases.new_settings()
+    if database:
+        engine = open_engine(database["database_url"],
+                             password_file=database["database_password_file"])
+    else:
+        engine = open_engine(f"sqlite:///{tmp_path / 'kq.db'}")
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 # -- a server process ----------------------------------------------------------------------
@@ -122,7 +202,8 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 
 
 @pytest.fixture
-def make_inprocess(tmp_path: Path, migrated_store: Path) -> Iterator[MakeInProcess]:
+def make_inprocess(tmp_path: Path, migrated_store: Path,
+                   store_databases: StoreDatabases) -> Iterator[MakeInProcess]:
     """``make_inprocess(config={...}, **options)``: a started, uninitialized, sealed
     ``InProcessServer`` of this test's own (``config`` as a ``--config`` file would hold;
     options as ``InProcessServer`` takes them). All are stopped after the test."""
@@ -130,7 +211,11 @@ def make_inprocess(tmp_path: Path, migrated_store: Path) -> Iterator[MakeInProce
 
     def make(**options: Any) -> InProcessServer:
         name = "data" if not made else f"data{len(made)}"
-        server = InProcessServer(tmp_path / name, migrated=migrated_store, **options)
+        config = dict(options.pop("config", None) or {})
+        if "database_url" not in config:
+            config.update(store_databases.new())
+        server = InProcessServer(tmp_path / name, migrated=migrated_store, config=config,
+                                 **options)
         made.append(server)
         server.start()
         return server
@@ -157,10 +242,12 @@ def inprocess_server(fresh_inprocess: InProcessServer) -> InProcessServer:
 
 
 @pytest.fixture(scope="module")
-def shared_inprocess(tmp_path_factory: pytest.TempPathFactory,
-                     migrated_store: Path) -> Iterator[InProcessServer]:
+def shared_inprocess(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                     migrated_store: Path, store_backend: str) -> Iterator[InProcessServer]:
     """In process: one initialized, unsealed server shared by a module's tests."""
-    server = InProcessServer(tmp_path_factory.mktemp("kq") / "data", migrated=migrated_store)
+    databases = StoreDatabases(request, store_backend)
+    server = InProcessServer(tmp_path_factory.mktemp("kq") / "data", migrated=migrated_store,
+                             config=databases.new())
     try:  # stopped even when start, init or unseal fails
         server.start()
         server.init()
@@ -168,6 +255,7 @@ def shared_inprocess(tmp_path_factory: pytest.TempPathFactory,
         yield server
     finally:
         server.stop()
+        databases.drop_all()
 
 
 # -- in process ----------------------------------------------------------------------------
@@ -182,15 +270,19 @@ class CoreFactory:
     answered (root token, shares) is kept: ``init_answer(core)``.
     """
 
-    def __init__(self, tmp_path: Path, migrated: Path | None = None) -> None:
+    def __init__(self, tmp_path: Path, migrated: Path | None = None,
+                 databases: StoreDatabases | None = None) -> None:
         self._tmp_path = tmp_path
         self._migrated = migrated
+        self._databases = databases
         self._made: list[Core] = []
         self._answers: dict[int, dict[str, Any]] = {}
 
     def __call__(self, *, initialized: bool = True, **settings: Any) -> Core:
         data_dir = self._tmp_path / f"core{len(self._made)}"
         data_dir.mkdir(parents=True)
+        if self._databases is not None and "database_url" not in settings:
+            settings.update(self._databases.new_settings())
         if self._migrated is not None and "database_url" not in settings:
             # A copy of an empty store already at the newest schema: running every
             # migration costs ~0.2 s a test; build_core still checks the revision.
@@ -233,8 +325,9 @@ def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_core(tmp_path: Path, migrated_store: Path) -> Iterator[CoreFactory]:
-    factory = CoreFactory(tmp_path, migrated_store)
+def make_core(tmp_path: Path, migrated_store: Path,
+              store_databases: StoreDatabases) -> Iterator[CoreFactory]:
+    factory = CoreFactory(tmp_path, migrated_store, store_databases)
     try:
         yield factory
     finally:
@@ -243,7 +336,8 @@ def make_core(tmp_path: Path, migrated_store: Path) -> Iterator[CoreFactory]:
 
 @pytest.fixture
 def core(make_core: CoreFactory) -> Core:
-    """An initialized (2-of-3), unsealed core on a temporary SQLite store."""
+    """An initialized (2-of-3), unsealed core on a temporary store (SQLite; PostgreSQL too
+    in a module marked ``postgresql``)."""
     return make_core()
 
 

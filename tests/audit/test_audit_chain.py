@@ -1,8 +1,9 @@
 """The audit chain finds the first bad record, whatever was done to the stored log.
 
-Each test writes a real log to a SQLite file through the group-commit writer,
-signs checkpoints with real audit keys, then edits the database directly (as an
-attacker with file access would) or an exported file, and checks what verify says.
+Each test writes a real log to the store (SQLite, then PostgreSQL) through the
+group-commit writer, signs checkpoints with real audit keys, then edits the database
+directly (as an attacker with database access would) or an exported file, and checks
+what verify says.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ def record(n: int) -> AuditRecord:
                        context={"a" * 32: "b" * 32} if n % 2 else None)
 
 
+pytestmark = pytest.mark.postgresql
+
+
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = open_engine(f"sqlite:///{tmp_path / 'kq.db'}")
-    migrate(engine)
-    return engine
+def engine(store_engine: Engine) -> Engine:
+    """A store at the newest schema: SQLite, then PostgreSQL."""
+    return store_engine
 
 
 @pytest.fixture

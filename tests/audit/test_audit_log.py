@@ -6,22 +6,20 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event, text
 
 from keyquorum.audit import AuditLog, AuditRecord, to_json
 from keyquorum.errors import AuditUnavailable, InvalidRequest
-from keyquorum.storage.engine import migrate, open_engine, sqlite_url
+
+pytestmark = pytest.mark.postgresql
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(sqlite_url(tmp_path))
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def engine(store_engine: Engine) -> Engine:
+    """A store at the newest schema: SQLite, then PostgreSQL."""
+    return store_engine
 
 
 @pytest.fixture
@@ -148,9 +146,18 @@ def test_a_failed_write_fails_every_waiter_sync_and_async(engine: Engine,
 
 def test_nothing_of_a_failed_group_is_stored(engine: Engine, audit: AuditLog) -> None:
     with engine.begin() as connection:
-        connection.execute(text(
-            "CREATE TRIGGER poison BEFORE INSERT ON audit_records "
-            "WHEN NEW.request_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+        if engine.dialect.name == "sqlite":
+            connection.execute(text(
+                "CREATE TRIGGER poison BEFORE INSERT ON audit_records "
+                "WHEN NEW.request_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+        else:
+            connection.execute(text(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.request_id = 'poison' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$"))
+            connection.execute(text(
+                "CREATE TRIGGER poison BEFORE INSERT ON audit_records "
+                "FOR EACH ROW EXECUTE FUNCTION poison()"))
     gate = CommitGate(engine, hold_first=True)
     first, first_outcome = in_threads(1, lambda _: audit.write_sync(record("first")))
     assert gate.holding.wait(10)

@@ -1,17 +1,13 @@
-"""Fixtures for auth tests: a migrated SQLite file, a clock the test moves by hand, and
-the policy store and authorizer on them."""
+"""Fixtures for auth tests: a migrated store, a clock the test moves by hand, and the
+policy store and authorizer on them."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.policy_store import PolicyStore
-from keyquorum.storage.engine import migrate, open_engine, sqlite_url
 
 
 class FakeClock:
@@ -28,11 +24,10 @@ class FakeClock:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(sqlite_url(tmp_path))
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def engine(store_engine: Engine) -> Engine:
+    """A store at the newest schema (SQLite; PostgreSQL too in a module marked
+    ``postgresql``)."""
+    return store_engine
 
 
 @pytest.fixture

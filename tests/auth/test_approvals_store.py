@@ -31,6 +31,8 @@ from keyquorum.errors import (
 )
 from keyquorum.storage.schema import approvals as approvals_table
 
+pytestmark = pytest.mark.postgresql
+
 PARAMS = {"reason": "compromised", "note": "laptop stolen"}
 
 

@@ -18,6 +18,8 @@ from keyquorum.auth.rules import ROOT_POLICY, Policy, Rule
 from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from keyquorum.storage.schema import policies
 
+pytestmark = pytest.mark.postgresql
+
 if TYPE_CHECKING:
     from conftest import FakeClock
 

@@ -15,6 +15,8 @@ from keyquorum.auth.tokens import TokenStore, check_child_token
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
 from keyquorum.storage.schema import tokens
 
+pytestmark = pytest.mark.postgresql
+
 if TYPE_CHECKING:  # a runtime import of conftest could pick another directory's conftest
     from conftest import FakeClock
 

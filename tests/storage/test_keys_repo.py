@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -13,15 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.states import KeyState, VersionState
 from keyquorum.storage import keys_repo
-from keyquorum.storage.engine import migrate, open_engine
 from keyquorum.storage.prepared import Prepared, Statements
+
+pytestmark = pytest.mark.postgresql
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = open_engine(f"sqlite:///{tmp_path / 'kq.db'}")
-    migrate(engine)
-    return engine
+def engine(store_engine: Engine) -> Engine:
+    """A store at the newest schema: SQLite, then PostgreSQL."""
+    return store_engine
 
 
 def _key(**changes: object) -> Key:

@@ -20,12 +20,13 @@ from keyquorum.storage import (
 )
 from keyquorum.storage.engine import migrate, open_engine
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = open_engine(f"sqlite:///{tmp_path / 'kq.db'}")
-    migrate(engine)
-    return engine
+def engine(store_engine: Engine) -> Engine:
+    """A store at the newest schema: SQLite, then PostgreSQL."""
+    return store_engine
 
 
 def _key(n: int, state: KeyState = KeyState.ENABLED) -> Key:

@@ -11,7 +11,10 @@ external sinks (``sinks.py``) inside its transaction, so records reach every
 required sink in chain order, and a required sink that fails rolls the group back.
 
 Fail closed: if a group's transaction fails, nothing of it is stored and every
-waiter gets ``AuditUnavailable``, so the operation it was auditing fails too.
+waiter gets ``AuditUnavailable``, so the operation it was auditing fails too; when
+the store itself failed (full disk, database unreachable: ``storage.errors``) they
+get its subclass ``AuditStorageUnavailable`` (503 ``storage_unavailable``), which
+says where to look.
 A waiter that times out is withdrawn if its record was not yet taken; if it was,
 the record may still land — the log can over-report an operation, never miss one.
 """
@@ -35,7 +38,7 @@ from keyquorum.audit.chain import AuditChain, ChainHead, ensure_head
 from keyquorum.audit.keys import HASH_HEX_CHARS
 from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
 from keyquorum.audit.sinks import SinkSet
-from keyquorum.errors import AuditUnavailable, InvalidRequest
+from keyquorum.errors import AuditUnavailable, InvalidRequest, StorageUnavailable
 from keyquorum.storage.audit_repo import query_records
 from keyquorum.storage.errors import storage_failure
 
@@ -50,13 +53,30 @@ _PAGE_TOKEN = re.compile(PAGE_TOKEN_PATTERN)
 _HASH = re.compile(f"[0-9a-f]{{{HASH_HEX_CHARS}}}")  # a tag from AuditKeys.hash_value
 
 
-def _settle_all(futures: list[asyncio.Future[None]], failed: bool) -> None:
+class AuditStorageUnavailable(AuditUnavailable):
+    """The audit record could not be written because the store failed (a full disk, an
+    unreachable database). Still an audit failure to everything that fails closed on
+    one, but answered as 503 ``storage_unavailable``, so the operator looks at the store
+    rather than at the audit sinks."""
+
+    code = StorageUnavailable.code
+
+    def __init__(self, message: str = "storage is full or failing; nothing was changed",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+Failure = type[AuditUnavailable] | None
+"""How a group's write failed (``AuditUnavailable`` or ``AuditStorageUnavailable``), or None."""
+
+
+def _settle_all(futures: list[asyncio.Future[None]], failure: Failure) -> None:
     """Runs on the waiters' event loop (the only thread allowed to touch their futures)."""
     for future in futures:
         if future.done():  # the waiting task was cancelled or timed out
             continue
-        if failed:
-            future.set_exception(AuditUnavailable())
+        if failure is not None:
+            future.set_exception(failure())
         else:
             future.set_result(None)
 
@@ -64,7 +84,7 @@ def _settle_all(futures: list[asyncio.Future[None]], failed: bool) -> None:
 class _Pending:
     """One request's queued records (one or a batch's) and how to wake whoever waits."""
 
-    __slots__ = ("event", "failed", "future", "loop", "rows")
+    __slots__ = ("event", "failure", "future", "loop", "rows")
 
     def __init__(self, rows: list[dict[str, Any]], loop: asyncio.AbstractEventLoop | None = None,
                  future: asyncio.Future[None] | None = None) -> None:
@@ -72,14 +92,14 @@ class _Pending:
         self.loop = loop
         self.future = future
         self.event = threading.Event() if future is None else None
-        self.failed = False
+        self.failure: Failure = None
 
 
-def _resolve(batch: list[_Pending], failed: bool) -> None:
+def _resolve(batch: list[_Pending], failure: Failure) -> None:
     """Wake every waiter of a group: one cross-thread call per event loop, not per record."""
     by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
     for pending in batch:
-        pending.failed = failed
+        pending.failure = failure
         if pending.event is not None:
             pending.event.set()
         else:
@@ -87,7 +107,7 @@ def _resolve(batch: list[_Pending], failed: bool) -> None:
             by_loop.setdefault(pending.loop, []).append(pending.future)
     for loop, futures in by_loop.items():
         with contextlib.suppress(RuntimeError):  # a closed loop has nobody left waiting
-            loop.call_soon_threadsafe(_settle_all, futures, failed)
+            loop.call_soon_threadsafe(_settle_all, futures, failure)
 
 
 class AuditLog:
@@ -164,8 +184,8 @@ class AuditLog:
         if not pending.event.wait(timeout):
             self._withdraw(pending)
             raise AuditUnavailable("the audit write timed out, so nothing was done")
-        if pending.failed:
-            raise AuditUnavailable()
+        if pending.failure is not None:
+            raise pending.failure()
 
     async def write(self, record: AuditRecord, *, timeout: float = 10.0) -> None:
         """Store ``record`` durably without blocking the event loop."""
@@ -209,7 +229,7 @@ class AuditLog:
                     while self._queue and rows + len(self._queue[0].rows) <= self._max_batch:
                         batch.append(self._queue.popleft())
                         rows += len(batch[-1].rows)
-                _resolve(batch, failed=not self._commit(batch))
+                _resolve(batch, self._commit(batch))
         except BaseException:
             log.exception("audit writer crashed; refusing further records")
             self._fail_all()
@@ -232,8 +252,8 @@ class AuditLog:
         self.sinks.deliver(rows)
         return head
 
-    def _commit(self, batch: list[_Pending]) -> bool:
-        """Append the group in one transaction; all of it or none of it."""
+    def _commit(self, batch: list[_Pending]) -> Failure:
+        """Append the group in one transaction; all of it or none of it (then how it failed)."""
         try:
             rows = [row for pending in batch for row in pending.rows]
             with self._between_processes(), self._engine.begin() as connection:
@@ -241,10 +261,11 @@ class AuditLog:
         except Exception as exc:
             # The exception's text is not logged: drivers put the bound parameters in it.
             # A full or failing disk is named as such (SQLITE_FULL, SQLSTATE 53100, ...).
+            reason = storage_failure(exc)
             log.error("audit write of %d record(s) failed (%s); their operations fail",
-                      len(batch), storage_failure(exc) or type(exc).__name__)
-            return False
-        return True
+                      len(batch), reason or type(exc).__name__)
+            return AuditUnavailable if reason is None else AuditStorageUnavailable
+        return None
 
     @contextlib.contextmanager
     def _between_processes(self) -> Iterator[None]:
@@ -262,7 +283,7 @@ class AuditLog:
             self._accepting = False
             stranded = list(self._queue)
             self._queue.clear()
-        _resolve(stranded, failed=True)
+        _resolve(stranded, AuditUnavailable)
 
     # -- reading -----------------------------------------------------------------
 

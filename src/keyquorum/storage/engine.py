@@ -2,7 +2,8 @@
 
 SQLite is the embedded default: WAL journal (readers never block the writer)
 and ``synchronous=FULL`` (a committed transaction survives power loss, not just
-a process crash). PostgreSQL is the same schema behind a different URL.
+a process crash). PostgreSQL is the same schema and the same migrations behind a
+``postgresql://`` URL (``storage/postgres.py``: driver, password, pool).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
+from keyquorum.storage.postgres import is_postgresql, open_postgresql
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6B71_6D69_6772  # "kqmigr": the advisory lock migrations run under
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -31,8 +35,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_engine(url: str) -> Engine:
-    """Create the engine for ``url``; SQLite gets its durability pragmas on every connection."""
+def open_engine(url: str, *, password_file: Path | None = None) -> Engine:
+    """Create the engine for ``url``: SQLite with its durability pragmas on every
+    connection, or PostgreSQL (``password_file``: where its password is, if anywhere)."""
+    if is_postgresql(url):
+        return open_postgresql(url, password_file=password_file)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -44,8 +51,7 @@ def open_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                         hide_parameters=True)
+    raise ValueError("database_url must be sqlite:///PATH or postgresql://HOST/DBNAME")
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -62,6 +68,16 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     goes on to the newest, so data migrations run on restored rows as on live ones.
     """
     with engine.begin() as connection:
-        config = alembic_config(engine)
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        migrate_on(connection, revision)
+
+
+def migrate_on(connection: Connection, revision: str = "head") -> None:
+    """``migrate`` inside the caller's transaction (on PostgreSQL, a failure later in it
+    takes the new tables away again: its DDL is transactional)."""
+    if connection.dialect.name == "postgresql":
+        # Nodes starting together on one database: one migrates, the others wait here
+        # and then find the schema at head.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+    config = alembic_config(connection.engine)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

@@ -1,9 +1,10 @@
-"""Recognise a storage failure: the database's disk is full or failing.
+"""Recognise a storage failure: the database's disk is full or failing, or the database
+cannot be reached.
 
 Such a failure is neither the caller's mistake nor a bug. The transaction that met
 it rolled back, so nothing was changed, and the same request succeeds once space is
-freed. ``keyquorum.api.errors.translate`` turns it into ``StorageUnavailable``
-(503 ``storage_unavailable``) instead of a 500.
+freed or the database is back. ``keyquorum.api.errors.translate`` turns it into
+``StorageUnavailable`` (503 ``storage_unavailable``) instead of a 500.
 
 Recognised without importing any driver, so PostgreSQL's errors are known even where
 psycopg is not installed:
@@ -11,7 +12,18 @@ psycopg is not installed:
 - SQLite (pysqlite): ``SQLITE_FULL`` and every ``SQLITE_IOERR_*``, by the exception's
   ``sqlite_errorcode``, or by SQLite's own message where a driver gives no code;
 - PostgreSQL (psycopg 3 ``sqlstate``, psycopg2 ``pgcode``): ``53100 disk_full`` and
-  ``58030 io_error``.
+  ``58030 io_error``; and the database out of reach (``UNREACHABLE``): every
+  ``08xxx`` connection exception, ``57P01``-``57P03`` (shut down, crashed, starting
+  up), ``53300`` too many connections, ``25006`` read-only (a standby after a
+  failover), a driver ``OperationalError`` without a SQLSTATE (refused, timed out,
+  closed mid-query: libpq's own failures), and SQLAlchemy's pool giving no
+  connection in time.
+
+A lost connection also invalidates SQLAlchemy's pool, and every pooled connection is
+tested before use, so once PostgreSQL answers again the next requests succeed with no
+restart. A connection lost *during* COMMIT leaves that one transaction's outcome
+unknown to the client (PostgreSQL applied all of it or none of it); the answer is
+still 503, and a retry finds out which.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import threading
 import time
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +42,14 @@ log = logging.getLogger(__name__)
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
 _SQLITE_CODES = {SQLITE_IOERR: "SQLITE_IOERR", SQLITE_FULL: "SQLITE_FULL"}
-_SQLSTATES = {"53100": "SQLSTATE 53100 disk_full", "58030": "SQLSTATE 58030 io_error"}
+_SQLSTATES = {"53100": "SQLSTATE 53100 disk_full", "58030": "SQLSTATE 58030 io_error",
+              "57P01": "SQLSTATE 57P01 admin_shutdown", "57P02": "SQLSTATE 57P02 crash_shutdown",
+              "57P03": "SQLSTATE 57P03 cannot_connect_now",
+              "53300": "SQLSTATE 53300 too_many_connections",
+              "25006": "SQLSTATE 25006 read_only_sql_transaction"}
+UNREACHABLE = "database unreachable"
+"""The reason given for a PostgreSQL that refused, dropped or timed out a connection."""
+_PG_DRIVERS = ("psycopg", "psycopg2")
 # SQLite's messages for those codes, and the OS's for ENOSPC as some drivers pass it on.
 _MESSAGES = {"database or disk is full": "SQLITE_FULL", "disk i/o error": "SQLITE_IOERR",
              "no space left on device": "ENOSPC"}
@@ -43,6 +63,8 @@ def storage_failure(exc: BaseException) -> str | None:
 
     ``exc`` is a driver's exception or SQLAlchemy's wrapper of one (``.orig``).
     """
+    if isinstance(exc, PoolTimeout):  # every pooled connection busy: the database stalls
+        return "connection pool exhausted"
     driver = exc.orig if isinstance(exc, DBAPIError) else exc
     code = getattr(driver, "sqlite_errorcode", None)
     if isinstance(code, int):
@@ -52,7 +74,11 @@ def storage_failure(exc: BaseException) -> str | None:
         return name if isinstance(name, str) else _SQLITE_CODES[code & 0xFF]
     state = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
     if isinstance(state, str):
+        if state.startswith("08"):
+            return f"SQLSTATE {state} connection_exception"
         return _SQLSTATES.get(state)
+    if driver is not None and _is_pg_operational(driver):
+        return UNREACHABLE
     # A driver that gives no code (another SQLite binding): SQLite's own words. Only a
     # database error's text is read, never an arbitrary exception's.
     if isinstance(exc, DBAPIError) or isinstance(driver, sqlite3.Error):
@@ -61,6 +87,16 @@ def storage_failure(exc: BaseException) -> str | None:
             if fragment in text:
                 return name
     return None
+
+
+def _is_pg_operational(driver: BaseException) -> bool:
+    """A PostgreSQL driver's ``OperationalError`` (or subclass) with no SQLSTATE: libpq
+    itself failed (connection refused, timed out, closed), no server statement did."""
+    for cls in type(driver).__mro__:
+        if cls.__name__ == "OperationalError" \
+                and cls.__module__.split(".")[0] in _PG_DRIVERS:
+            return True
+    return False
 
 
 def is_storage_failure(exc: BaseException) -> bool:
