@@ -59,9 +59,10 @@ from keyquorum.auth.break_glass import seal_root_token
 from keyquorum.auth.identity import ROOT_POLICY_NAME
 from keyquorum.clock import rfc3339
 from keyquorum.crypto import kem_box, vss
+from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound, Sealed
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
-from keyquorum.seal.shamir import ShamirSealConfig, recover_root_key, verified_share
+from keyquorum.seal.shamir import ShamirSealConfig, open_root, verified_share
 from keyquorum.service.changes import Change
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
@@ -276,8 +277,12 @@ class GenerateRoot:
     def _mint(self, change: Change, state: Attempt, config: ShamirSealConfig,
               shares: dict[int, vss.Share]) -> dict[str, Any]:
         """Quorum: prove the root key, store a root token, drop the attempt; one transaction."""
-        root_key = recover_root_key(config, list(shares.values()))
-        if not hmac.compare_digest(root_key, self.core.root_key()):
+        root_key = open_root(config, list(shares.values()))  # a buffer, wiped at once
+        try:
+            same = hmac.compare_digest(root_key, self.core.root_key())
+        finally:
+            wipe(root_key)
+        if not same:
             raise Conflict("the shares open a different root key than the one in use")
         token, identity = self.core.tokens.create(
             policies=[ROOT_POLICY_NAME], ttl=state.token_ttl, name=TOKEN_NAME,
