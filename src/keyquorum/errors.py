@@ -23,7 +23,8 @@ HTTP. Messages state the rule that was broken and never carry secret bytes.
     │   ├── ApprovalRejected      409 approval_rejected
     │   ├── SealRequired          409 seal_required
     │   ├── ChallengeExpired      409 challenge_expired
-    │   └── ChallengeUsed         409 challenge_used
+    │   ├── ChallengeUsed         409 challenge_used
+    │   └── CustodianKeyRequired  409 custodian_key_required
     ├── KeyStateError         409 key_state
     ├── TooLarge              413 too_large
     ├── RateLimited           429 rate_limited
@@ -187,6 +188,13 @@ class ChallengeUsed(Conflict):
     code = "challenge_used"
 
 
+class CustodianKeyRequired(Conflict):
+    """A rekey would hand out a share with no key to seal it to: it never answers one in
+    the clear. The message names the custodians without a registered or given key."""
+
+    code = "custodian_key_required"
+
+
 class KeyStateError(KeyquorumError):
     code = "key_state"
     status = 409
@@ -240,5 +248,5 @@ ALL_ERRORS: tuple[type[KeyquorumError], ...] = (
     NotFound, Conflict, KeyStateError, TooLarge, RateLimited, Sealed, AuditUnavailable,
     SelfApproval, ApprovalMismatch, ApprovalNotRequester, DuplicateApproval, ApprovalConsumed,
     ApprovalExpired, ApprovalRejected, WrongPassphrase, SealUnavailable, SealRequired,
-    InvalidProof, ChallengeExpired, ChallengeUsed, StorageUnavailable,
+    InvalidProof, ChallengeExpired, ChallengeUsed, StorageUnavailable, CustodianKeyRequired,
 )

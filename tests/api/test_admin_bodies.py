@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from custodian_keys_support import Custodians
 from keyquorum.api.openapi import build_document
 from keyquorum.service.core import Core
 
@@ -129,8 +130,9 @@ async def test_a_rekey_plan_is_refused_whole_and_no_ceremony_starts(
                    'replace must be {"custodian": OLD, "with": NEW}')
 
     assert (await api.get("/v1/sys/rekey")).json()["started"] is False
+    keys = Custodians(["share-1", "share-2", "share-3"]).keys_body()
     started = await api.post("/v1/sys/rekey/init", json={"shares": 3, "threshold": 3,
-                                                         "force": True})
+                                                         "force": True, "custodian_keys": keys})
     assert started.status_code == 200, started.text
     assert started.json()["new_threshold"] == 3
 

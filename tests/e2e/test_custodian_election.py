@@ -1,33 +1,41 @@
-"""The election scenario: 3 trustees, any 2 open the key; one loses a share.
+"""The election scenario, rerun: three trustees, and one of them loses their share.
 
-The drills make the loss visible long before the shares are needed (margin 0,
-a warning in custodians, health, metrics and the compliance report); the other
-two still unseal; a rekey replaces the lost custodian and the margin returns to
-1, while every old share stops working.
+The IACR needed all three of three trustees, and one had lost their part: the
+result was locked forever, and nobody knew until the day it was needed. Here the
+threshold is 2 of 3 (3 of 3 is refused unless forced), each share is sealed to
+its trustee's own key so whoever runs the ceremony sees ciphertexts only, and a
+share counts only once its trustee has acknowledged it. So when carol's laptop
+dies before she ever opens her share, the loss shows the same day: she is named
+as unacknowledged, the margin is 0 (not 1), and health, metrics and the
+compliance report say so. Alice and bob alone open the service; a rekey gives
+carol's place to dave, whose share only he can open; the margin returns to 1 once
+he acknowledges, and every old share is dead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from http_helpers import assert_error, ok
 from keyquorum.client import Client
+from keyquorum.client._custodian_keys import new_key_file, open_delivered_share
+from keyquorum.seal.custodian_key import CustodianKeyError
 from kq_support import ServerProcess, free_port
 
-DAY = 86400
+PASSPHRASES = {"alice": "alice's long passphrase", "bob": "bob's long passphrase",
+               "carol": "carol's long passphrase", "dave": "dave's long passphrase"}
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def election(tmp_path) -> Iterator[ServerProcess]:
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(data_dir=tmp_path / "data", port=free_port())
     server.start()
     try:
-        server.init(3, 2, custodians=["alice", "bob", "carol"])
-        server.unseal()
         yield server
     finally:
         server.stop()
@@ -38,84 +46,94 @@ def _custodians(server: ServerProcess) -> dict:
         return ok(http.get("/v1/sys/custodians"))  # type: ignore[no-any-return]
 
 
-def _metric(server: ServerProcess, name: str) -> list[str]:
-    with server.client() as http:
-        text = http.get("/metrics").text
-    return [line for line in text.splitlines() if line.startswith(name)]
-
-
 def _control(server: ServerProcess, control_id: str) -> dict:
     with server.client() as http:
         report = ok(http.get("/v1/reports/compliance"))
     return next(c for c in report["controls"] if c["id"] == control_id)  # type: ignore[no-any-return]
 
 
-def test_lost_share_shows_in_drills_and_a_rekey_replaces_its_custodian(
-        election: ServerProcess) -> None:
-    server = election
-    alice, bob, carol = server.shares
-    kq = Client(server.addr, server.root_token)
+def test_a_lost_share_shows_at_once_and_a_quorum_recovers_and_replaces_it(
+        server: ServerProcess) -> None:
+    # Each trustee makes their key pair at home; only public keys travel.
+    machines = {name: new_key_file(name, PASSPHRASES[name]) for name in PASSPHRASES}
+    kq = Client(server.addr)
 
-    # Every trustee proves possession; nothing is missing.
-    for name, share in (("alice", alice), ("bob", bob), ("carol", carol)):
-        assert kq.prove_share(name, share).valid
-    status = _custodians(server)
-    assert (status["margin"], status["threshold"], status["drill_window_days"]) == (1, 2, 90)
-    assert "warning" not in status
-    assert [c["verified_by"] for c in status["custodians"]] == ["proof"] * 3
-    assert status["commitments"] == server.commitments
+    # The election's own mistake, 3 of 3, is refused unless forced.
+    with server.anonymous() as anyone:
+        assert_error(anyone.post("/v1/sys/init", json={"shares": 3, "threshold": 3}),
+                     400, "invalid_request")
+    made = kq.init(3, 2, ["alice", "bob", "carol"], custodian_keys={
+        name: machines[name].public_pem for name in ("alice", "bob", "carol")})
+    assert made.shares == () and made.delivery == "encrypted"  # the operator sees no share
+    server.root_token = made.root_token
+    kq = Client(server.addr, made.root_token)
 
-    # A season passes; carol's share is gone, so only alice and bob can prove theirs.
-    server.advance_clock(91 * DAY)
-    assert _custodians(server)["margin"] == -2
-    for name, share in (("alice", alice), ("bob", bob)):
-        kq.prove_share(name, share)
+    # Alice and bob open their shares on their own machines (checking the server sealed
+    # them to their own keys) and acknowledge; carol's laptop dies first.
+    shares = {}
+    for name in ("alice", "bob"):
+        delivered = kq.custodian_share(name)
+        shares[name] = open_delivered_share(delivered, machines[name].file_bytes,
+                                            PASSPHRASES[name])
+        assert delivered.recipient == delivered.key_fingerprint == machines[name].fingerprint
+        kq.unseal(shares[name])  # the first unseal is their acknowledgement
+    # Nobody else can open carol's envelope, not even with a trustee's key and passphrase.
+    with pytest.raises(CustodianKeyError):
+        open_delivered_share(kq.custodian_share("carol"), machines["alice"].file_bytes,
+                             PASSPHRASES["alice"])
+
+    # The same day: carol is named, and the margin is 0, not the 1 a count of shares
+    # handed out would claim.
     status = _custodians(server)
-    assert status["margin"] == 0
+    assert (status["threshold"], status["verified"], status["margin"]) == (2, 2, 0)
+    assert status["unacknowledged"] == ["carol"]
     assert "one more lost share locks the data" in status["warning"]
-    carol_row = next(c for c in status["custodians"] if c["name"] == "carol")
-    assert carol_row["verified_by"] == "proof"  # ...but more than 90 days ago
+    assert "never acknowledged by their custodian: carol" in status["warning"]
     health = httpx.get(f"{server.addr}/v1/sys/health").json()
-    assert health["custodians"]["margin"] == 0
-    assert "one more lost share" in health["custodians"]["warning"]
-    assert _metric(server, "keyquorum_custodian_quorum_margin ") == [
-        "keyquorum_custodian_quorum_margin 0.0"]
-    assert len(_metric(server, "keyquorum_custodian_last_verified_timestamp_seconds{")) == 3
-    control = _control(server, "pci-3.7.8")
-    assert control["status"] == "attention"
-    assert "one more lost share locks the data" in control["summary"]
-
-    # The other two still open the service.
+    assert health["custodians"]["unacknowledged"] == 1  # no token: how many, not who
     with server.client() as http:
-        ok(http.post("/v1/sys/seal"))
-    assert server.unseal([alice, bob])["sealed"] is False
+        metrics = http.get("/metrics").text
+    assert "keyquorum_custodian_quorum_margin 0.0" in metrics
+    assert 'keyquorum_custodian_acknowledged{custodian="carol",index="3"} 0.0' in metrics
+    control = _control(server, "pci-3.7.8")
+    assert control["status"] == "attention" and "carol" in control["summary"]
 
-    # A rekey gives carol's place to dave; alice and bob bring the quorum.
-    started = kq.rekey_init(replace=("carol", "dave"))
-    assert (started.started, started.progress, started.required) == (True, 0, 2)
+    # Still recoverable: alice and bob are a quorum (their shares unsealed it above).
+    assert httpx.get(f"{server.addr}/v1/sys/health").json()["sealed"] is False
+
+    # A rekey gives carol's place to dave (his key given by the operator: he holds no
+    # share to register it with); alice and bob bring the quorum.
+    started = kq.rekey_init(replace=("carol", "dave"),
+                            custodian_keys={"dave": machines["dave"].public_pem})
     assert started.new_custodians == ("alice", "bob", "dave")
-    assert kq.rekey_submit(started.nonce or "", alice).progress == 1
-    done = kq.rekey_submit(started.nonce or "", bob)
-    assert done.complete and len(done.shares) == 3 and done.generation == 2
-    assert done.custodians == ("alice", "bob", "dave")
-    assert not kq.rekey_status().started
-    _new_alice, new_bob, new_dave = done.shares
-
+    assert {r["custodian"]: r["source"] for r in started.recipients} == {
+        "alice": "registered", "bob": "registered", "dave": "given"}
+    assert kq.rekey_submit(started.nonce or "", shares["alice"]).progress == 1
+    done = kq.rekey_submit(started.nonce or "", shares["bob"])
+    assert done.complete and done.generation == 2 and len(done.encrypted_shares) == 3
+    # Bob completed the quorum, yet holds only his own new share.
+    with pytest.raises(CustodianKeyError):
+        open_delivered_share(kq.custodian_share("dave"), machines["bob"].file_bytes,
+                             PASSPHRASES["bob"])
     status = _custodians(server)
-    assert status["margin"] == 1 and "warning" not in status
-    assert [c["name"] for c in status["custodians"]] == ["alice", "bob", "dave"]
-    assert {c["verified_by"] for c in status["custodians"]} == {"issued"}
+    assert status["unacknowledged"] == ["alice", "bob", "dave"] and status["margin"] == -2
+
+    new = {}
+    for name in ("alice", "bob", "dave"):
+        new[name] = open_delivered_share(kq.custodian_share(name), machines[name].file_bytes,
+                                         PASSPHRASES[name])
+        assert kq.prove_share(name, new[name]).valid  # acknowledged
+    status = _custodians(server)
+    assert (status["margin"], status["unacknowledged"]) == (1, [])
+    assert "warning" not in status
     assert _control(server, "pci-3.7.8")["status"] == "pass"
 
-    # No downtime: the service stayed unsealed. The new share proves; old ones are dead.
+    # No downtime; the old shares are dead, the new ones open the service.
     assert httpx.get(f"{server.addr}/v1/sys/health").status_code == 200
-    assert kq.prove_share("dave", new_dave).valid
-    with pytest.raises(ValueError, match="does not match"):
-        kq.prove_share("alice", alice)
     with server.client() as http:
         ok(http.post("/v1/sys/seal"))
-    for old in (alice, bob, carol):
+    for old in shares.values():
         assert_error(httpx.post(f"{server.addr}/v1/sys/unseal", json={"share": old}),
                      400, "invalid_request")
-    assert server.unseal([new_bob, new_dave])["sealed"] is False
+    assert server.unseal([new["bob"], new["dave"]])["sealed"] is False
     kq.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx
 
+from custodian_keys_support import Custodians
 from dual_control_support import cast, needs_approval
 from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
@@ -20,12 +21,16 @@ def _update(server: InProcessServer, nonce: str, share: str) -> httpx.Response:
 
 def test_a_wrong_share_is_refused_alone_and_n_k_change(inprocess_server: InProcessServer) -> None:
     server = inprocess_server
+    people = Custodians(["ann", "ben", "cat", "dov"])
     with server.client() as http:
         assert_error(http.post("/v1/sys/rekey/init", json={"shares": 4, "threshold": 4}),
                      400, "invalid_request")  # k = n needs force here too
         started = ok(http.post("/v1/sys/rekey/init", json={
-            "shares": 4, "threshold": 3, "custodians": ["ann", "ben", "cat", "dov"]}))
-        assert_error(http.post("/v1/sys/rekey/init", json={"reissue": True}), 409, "conflict")
+            "shares": 4, "threshold": 3, "custodians": ["ann", "ben", "cat", "dov"],
+            "custodian_keys": people.keys_body()}))
+        assert_error(http.post("/v1/sys/rekey/init", json={
+            "reissue": True, "custodian_keys": Custodians(
+                ["share-1", "share-2", "share-3"]).keys_body()}), 409, "conflict")
     nonce = started["nonce"]
     assert (started["progress"], started["required"], started["new_threshold"]) == (0, 2, 3)
     _, foreign = create_shamir_seal(bytes(32), 3, 2)
@@ -37,7 +42,9 @@ def test_a_wrong_share_is_refused_alone_and_n_k_change(inprocess_server: InProce
     assert_error(_update(server, nonce, server.shares[0]), 400, "invalid_request")
     assert server.anonymous().get("/v1/sys/rekey").json()["submitted"] == [1]
     done = ok(_update(server, nonce, server.shares[2]))
-    assert done["complete"] and len(done["shares"]) == 4 and done["threshold"] == 3
+    assert done["complete"] and "shares" not in done and done["threshold"] == 3
+    new_shares = people.open_all(done)
+    assert len(new_shares) == 4
     seal = server.anonymous().get("/v1/sys/seal-status").json()
     assert (seal["shares"], seal["threshold"]) == (4, 3)
     assert_error(_update(server, nonce, server.shares[1]), 404, "not_found")  # it is over
@@ -49,18 +56,23 @@ def test_a_wrong_share_is_refused_alone_and_n_k_change(inprocess_server: InProce
     assert ("sys:rekey-init", "ok") in steps and ("sys:rekey-update", "error") in steps
     assert steps.count(("sys:rekey-update", "ok")) == 2
     text = str(records)
-    for share in (*server.shares, *done["shares"]):
+    for share in (*server.shares, *new_shares):
         assert share not in text and share.split("-")[2] not in text
 
     with server.client() as http:
         ok(http.post("/v1/sys/seal"))
-    assert server.unseal(done["shares"][1:])["sealed"] is False
+    assert server.unseal(new_shares[1:])["sealed"] is False
+
+
+def _reissue(people: Custodians | None = None) -> dict[str, object]:
+    people = people or Custodians(["share-1", "share-2", "share-3"])
+    return {"reissue": True, "custodian_keys": people.keys_body()}
 
 
 def test_cancel_needs_a_token_and_drops_the_ceremony(inprocess_server: InProcessServer) -> None:
     server = inprocess_server
     with server.client() as http:
-        nonce = ok(http.post("/v1/sys/rekey/init", json={"reissue": True}))["nonce"]
+        nonce = ok(http.post("/v1/sys/rekey/init", json=_reissue()))["nonce"]
     ok(_update(server, nonce, server.shares[0]))
     assert_error(server.anonymous().delete("/v1/sys/rekey"), 401, "unauthenticated")
     with server.client() as http:
@@ -76,7 +88,7 @@ def test_cancel_needs_a_token_and_drops_the_ceremony(inprocess_server: InProcess
 def test_an_expired_ceremony_is_gone(inprocess_server: InProcessServer) -> None:
     server = inprocess_server
     with server.client() as http:
-        nonce = ok(http.post("/v1/sys/rekey/init", json={"reissue": True}))["nonce"]
+        nonce = ok(http.post("/v1/sys/rekey/init", json=_reissue()))["nonce"]
     server.advance_clock(3601)
     assert server.anonymous().get("/v1/sys/rekey").json()["started"] is False
     assert_error(_update(server, nonce, server.shares[0]), 404, "not_found")
@@ -86,7 +98,9 @@ def test_rekey_under_dual_control_needs_approval(inprocess_server: InProcessServ
     people = cast(inprocess_server)
     try:
         root = people.http()
-        body = {"replace": {"custodian": "share-3", "with": "erin"}}
+        keys = Custodians(["share-1", "share-2", "erin"])
+        body = {"replace": {"custodian": "share-3", "with": "erin"},
+                "custodian_keys": keys.keys_body()}
         approval_id = needs_approval(root.post("/v1/sys/rekey/init", json=body))
         assert_error(root.post("/v1/sys/rekey/init", json={**body, "approval_id": approval_id}),
                      403, "approval_required")
@@ -96,5 +110,6 @@ def test_rekey_under_dual_control_needs_approval(inprocess_server: InProcessServ
         ok(_update(inprocess_server, started["nonce"], inprocess_server.shares[0]))
         done = ok(_update(inprocess_server, started["nonce"], inprocess_server.shares[1]))
         assert done["custodians"] == ["share-1", "share-2", "erin"]
+        assert len(keys.open_all(done)) == 3
     finally:
         people.close()

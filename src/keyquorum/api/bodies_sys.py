@@ -29,6 +29,8 @@ from keyquorum.auth.dual_settings import (
     parse_settings,
 )
 from keyquorum.errors import InvalidRequest
+from keyquorum.seal.custodian_key import ALGORITHM as CUSTODIAN_KEY_ALGORITHM
+from keyquorum.seal.custodian_key import MAX_PUBLIC_PEM, check_public_key
 from keyquorum.seal.entry import KINDS
 from keyquorum.seal.kinds import SealRequest, parse_request
 from keyquorum.seal.shamir import MAX_SHARES, check_margin, validate_custodians, validate_split
@@ -64,6 +66,27 @@ CustodianNames = Annotated[list[str], WithJsonSchema({
     "description": "one distinct name per share, in share order"})]
 
 
+def _custodian_keys(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not value or len(value) > MAX_SHARES:
+        raise ValueError(f"must map custodian names to {CUSTODIAN_KEY_ALGORITHM} public "
+                         "key PEMs")
+    return {str(name): check_public_key(pem, str(name)[:64]) for name, pem in value.items()}
+
+
+def _public_key(value: object) -> str:
+    return check_public_key(value, "the custodian")
+
+
+_PEM_SCHEMA = {"type": "string", "maxLength": MAX_PUBLIC_PEM,
+               "description": f"an {CUSTODIAN_KEY_ALGORITHM} public key PEM "
+                              "(`keyquorum custodian keygen`)"}
+CustodianKeys = Annotated[dict[str, str], BeforeValidator(_custodian_keys), WithJsonSchema({
+    "type": "object", "minProperties": 1, "additionalProperties": _PEM_SCHEMA,
+    "description": "custodian name -> public key: each new share is sealed to its "
+                   "custodian's key and answered only as a ciphertext"})]
+CustodianPublicKey = Annotated[str, BeforeValidator(_public_key), WithJsonSchema(_PEM_SCHEMA)]
+
+
 # -- init and unseal -------------------------------------------------------------------------
 
 
@@ -75,6 +98,7 @@ class InitService(Body):
     threshold: ShareCount
     custodians: CustodianNames | None = None
     force: bool = False
+    custodian_keys: CustodianKeys | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")
     def _split(self) -> InitService:
@@ -235,12 +259,24 @@ def _challenge_id(value: object) -> str:
     return value
 
 
+ChallengeId = Annotated[str, BeforeValidator(_challenge_id),
+                        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 36})]
+
+
 class ProveCustodian(Body):
     """``POST /v1/sys/custodians/{name}/proof``: a Schnorr proof of share possession."""
 
-    challenge_id: Annotated[str, BeforeValidator(_challenge_id),
-                            WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 36})]
+    challenge_id: ChallengeId
     proof: Base64Bytes
+
+
+class RegisterCustodianKey(Body):
+    """``POST /v1/sys/custodians/{name}/key``: a public key, and a proof of possession of
+    the custodian's current share bound to that key (``seal.custodian_proof``)."""
+
+    challenge_id: ChallengeId
+    proof: Base64Bytes
+    public_key: CustodianPublicKey
 
 
 def _swap(value: object) -> tuple[str, str]:
@@ -287,10 +323,11 @@ class StartRekey(Body):
     ] | None = None
     reissue: OnlyTrue | None = None
     approval_id: ApprovalId | None = None
+    custodian_keys: CustodianKeys | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")
     def _one_plan(self) -> StartRekey:
-        given = self.model_fields_set - {"approval_id"}
+        given = self.model_fields_set - {"approval_id", "custodian_keys"}
         if self.replace is not None and given != {"replace"}:
             raise InvalidRequest('replace goes alone: {"replace": {"custodian": OLD, '
                                  '"with": NEW}}')
@@ -304,14 +341,15 @@ class StartRekey(Body):
         return self
 
     def to_domain(self) -> RekeyRequest:
+        keys = self.custodian_keys
         if self.replace is not None:
             return RekeyRequest("replace", replaced=self.replace[0],
-                                replacement=self.replace[1])
+                                replacement=self.replace[1], custodian_keys=keys)
         if self.reissue:
-            return RekeyRequest("reissue")
+            return RekeyRequest("reissue", custodian_keys=keys)
         assert self.shares is not None and self.threshold is not None
         names = tuple(self.custodians) if self.custodians is not None else None
-        return RekeyRequest("change", self.shares, self.threshold, names)
+        return RekeyRequest("change", self.shares, self.threshold, names, custodian_keys=keys)
 
 
 class SubmitRekeyShare(Body):
@@ -324,4 +362,5 @@ class SubmitRekeyShare(Body):
 
 __all__ = ["SEAL_MODELS", "AddAwsKmsSeal", "AddPassphraseSeal", "AddPkcs11Seal",
            "AdvanceClock", "InitService", "ProveCustodian", "PutDualControl",
-           "StartRekey", "SubmitRekeyShare", "Unseal", "parse_seal", "seal_request_body"]
+           "RegisterCustodianKey", "StartRekey", "SubmitRekeyShare", "Unseal", "parse_seal",
+           "seal_request_body"]

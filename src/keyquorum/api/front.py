@@ -53,7 +53,7 @@ TOKENLESS_PATHS = frozenset({
 })
 """Routes that run without a token (with the custodian ceremonies, ``_CUSTODIAN``);
 they read at most ``TOKENLESS_BODY_BYTES``."""
-_CUSTODIAN = re.compile(r"/v1/sys/custodians/[^/]+/(challenge|proof)")
+_CUSTODIAN = re.compile(r"/v1/sys/custodians/[^/]+/(challenge|proof|key|share)")
 EARLY_AUTH_BYTES = 64 * 1024
 """A body larger than this (or chunked) is read only after its token was checked."""
 

@@ -194,6 +194,7 @@ TOKENLESS_OPERATIONS = frozenset({
     ("post", "/v1/sys/unseal"), ("get", "/v1/sys/rekey"), ("post", "/v1/sys/rekey/update"),
     ("get", "/v1/sys/seal-add"), ("post", "/v1/sys/seal-add/update"),
     ("post", "/v1/sys/custodians/{name}/challenge"), ("post", "/v1/sys/custodians/{name}/proof"),
+    ("post", "/v1/sys/custodians/{name}/key"), ("get", "/v1/sys/custodians/{name}/share"),
     ("get", "/v1/sys/generate-root"), ("post", "/v1/sys/generate-root/init"),
     ("post", "/v1/sys/generate-root/update"), ("post", "/v1/sys/generate-root/cancel"),
 })

@@ -2,7 +2,8 @@
 
 Submitting a share and reading the status need no token, like unseal: the
 custodians hold shares, not tokens, and the nonce ties each share to the
-ceremony an authorized operator started. Cancelling needs ``sys:seal``.
+ceremony an authorized operator started. Cancelling needs ``sys:seal``. The new
+shares are never answered in the clear: each is sealed to its custodian's key.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from keyquorum.api.runner import read_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import SEAL_CHANGE
 from keyquorum.service.context import RequestContext
+from keyquorum.service.refusal_facts import refusals_carry
 from keyquorum.service.rekey import RekeyCeremony
 
 router = APIRouter(prefix="/v1/sys/rekey")
@@ -40,9 +42,10 @@ async def start(request: Request, s: Services = Depends(services)) -> dict[str, 
     def work(ctx: RequestContext) -> dict[str, Any]:
         ceremony = RekeyCeremony(s.core)
         plan = ceremony.plan(asked)
-        ctx.detail.update(plan.summary())
-        with s.core.dual_control.guard(ctx, SEAL_CHANGE, None, {"rekey": body},
-                                       approval_id=approval_id, summary=plan.summary()):
+        # A refusal from here on (dual control's included) names the plan on its record.
+        with refusals_carry(plan.summary()), s.core.dual_control.guard(
+                ctx, SEAL_CHANGE, None, {"rekey": body}, approval_id=approval_id,
+                summary=plan.summary()):
             return ceremony.start(ctx, plan)
 
     return await s.runner.run(request, "sys:rekey-init", None,

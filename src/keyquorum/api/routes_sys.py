@@ -42,7 +42,8 @@ async def init(request: Request, s: Services = Depends(services)) -> SecretAnswe
     # The shares and the root token are wiped from memory once answered (review F10).
     answer = await s.runner.run(
         request, "sys:init", None,
-        lambda ctx: s.core.init(asked.shares, asked.threshold, asked.custodians, ctx=ctx),
+        lambda ctx: s.core.init(asked.shares, asked.threshold, asked.custodians, ctx=ctx,
+                                custodian_keys=asked.custodian_keys),
         permission=None, authenticate=False, in_thread=True)
     return SecretAnswer(answer, secrets_of_init(answer))
 

@@ -27,7 +27,8 @@ from keyquorum.backup.format import (
 from keyquorum.backup.snapshot import body_lines
 from keyquorum.crypto.random import random_bytes
 from keyquorum.crypto.stream import NONCE_PREFIX_SIZE, SALT_SIZE
-from keyquorum.seal.fingerprint import root_key_id
+from keyquorum.errors import Conflict
+from keyquorum.seal.fingerprint import root_key_id, root_key_matches
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.service.seals import seal_entries
@@ -55,6 +56,8 @@ def start_backup(core: Core, *, segment_size: int = DEFAULT_SEGMENT_SIZE) -> Bac
     """
     check_segment_size(segment_size)
     root_key = core.root_key()
+    with core.engine.connect() as conn:  # refused before anything is answered (see _file)
+        _check_current(root_key, ShamirSealConfig.from_json(seal_entries(conn)[SHAMIR_ENTRY]))
     backup_id = str(uuid.uuid4())
     canaries = make_canaries(core, backup_id)
     created = datetime.fromtimestamp(core.clock.now(), UTC).isoformat().replace("+00:00", "Z")
@@ -73,6 +76,7 @@ def _file(engine: Engine, root_key: bytes, segment_size: int, public: dict[str, 
         # the key a seal opens, and the fingerprint it shows is the one operators pin
         # (stores made before the id was stored get it here, from the key in memory).
         shamir = ShamirSealConfig.from_json(entries[SHAMIR_ENTRY])
+        _check_current(root_key, shamir)  # again in the snapshot: a rekey may just have landed
         if not shamir.root_id:
             shamir = replace(shamir, root_id=root_key_id(root_key))
             entries[SHAMIR_ENTRY] = shamir.to_json()
@@ -85,3 +89,12 @@ def _file(engine: Engine, root_key: bytes, segment_size: int, public: dict[str, 
              "tables": counts, "canaries": len(canaries)},
             salt=random_bytes(SALT_SIZE), nonce_prefix=random_bytes(NONCE_PREFIX_SIZE))
         yield from seal_backup(header, root_key, body_lines(conn, counts, canaries))
+
+
+def _check_current(root_key: bytes, shamir: ShamirSealConfig) -> None:
+    """A rekey rotates the root key; a process that has not adopted the new one yet
+    (another node) would write a header whose seals open a key other than the body's.
+    Refuse instead (``conflict``): a backup must open with the shares in its header."""
+    if shamir.root_id and not root_key_matches(root_key, shamir.root_id):
+        raise Conflict("the root key in this process is not the stored one (a rekey "
+                       "rotated it); retry, or seal and unseal this node")

@@ -1,7 +1,10 @@
-"""``keyquorum custodian prove|status`` and ``keyquorum share check`` (offline).
+"""``keyquorum custodian prove|status|keygen|register-key|decrypt-share`` and
+``keyquorum share check`` (offline).
 
 ``custodian prove`` fetches a fresh challenge, computes the proof of possession
-on this machine and sends only the proof: the share never leaves it.
+on this machine and sends only the proof: the share never leaves it. The key
+commands (a custodian's own key pair, shares sealed to it) are in
+``cli.custodian_keys``.
 ``share check`` needs no server at all: it checks a share against the public
 commitments saved at init (``operator init --commitments-out FILE``) or taken
 from ``keyquorum custodian status --json`` (its ``commitments`` field).
@@ -18,6 +21,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..client import CustodianStatus
+from . import custodian_keys
 from ._common import client, console, emit, fail, read_share, show, table
 
 app = typer.Typer(help="Custodian drills: prove a share still exists; the quorum margin.",
@@ -41,10 +45,14 @@ def prove(
 
 
 def _show_status(status: CustodianStatus) -> None:
-    table(("index", "custodian", "last verified", "how"),
-          [(c.index, c.name, c.last_verified_at, c.verified_by) for c in status.custodians],
+    table(("index", "custodian", "acknowledged", "last verified", "how", "key"),
+          [(c.index, c.name, c.acknowledged_at or "NO", c.last_verified_at, c.verified_by,
+            c.key_fingerprint or "-") for c in status.custodians],
           title=f"custodians (threshold {status.threshold} of {status.shares}, "
                 f"generation {status.generation})")
+    if status.unacknowledged:
+        console().print(f"not acknowledged (their shares do not count until they prove them): "
+                        f"{Text(', '.join(status.unacknowledged))}")
     line = (f"quorum margin {status.margin}: {status.verified} share(s) verified in the last "
             f"{status.drill_window_days} days, {status.threshold} needed")
     if status.warning:
@@ -106,3 +114,6 @@ def check(
                    "share from before a rekey, or another service's)")
     emit(ctx, {"ok": True, "index": parsed.index},
          lambda: typer.echo(f"ok: share {parsed.index} matches the commitments"))
+
+
+custodian_keys.register(app)

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from ..client import SealStatus
+from ..client import EncryptedShare, SealStatus
 from . import seals
 from ._common import client, console, emit, err_console, fields_table, read_share
+from .custodian_keys import CustodianKeyOpt, given_keys, show_sealed_shares
 
 app = typer.Typer(help="Initialize, unseal and seal the service.", no_args_is_help=True)
 
@@ -48,17 +49,28 @@ def init(
     commitments_out: Annotated[Path | None, typer.Option(
         "--commitments-out", help="Write the public commitments (JSON) here, for "
         "`keyquorum share check` on the custodians' own machines.")] = None,
+    custodian_key: CustodianKeyOpt = None,
 ) -> None:
-    """Initialize the service: prints the unseal shares and root token ONCE."""
+    """Initialize the service: prints the root token ONCE, and the unseal shares, or with
+    --custodian-key for every custodian only their sealed envelopes."""
     if threshold > shares:
         raise typer.BadParameter("threshold cannot be more than shares", param_hint="--threshold")
     if custodian and len(custodian) != shares:
         raise typer.BadParameter(f"give one --custodian per share ({shares})")
-    result = client(ctx).init(shares, threshold, custodian or None, force=force)
+    result = client(ctx).init(shares, threshold, custodian or None, force=force,
+                              custodian_keys=given_keys(custodian_key))
     if commitments_out is not None:  # public values: safe to copy to every custodian
         commitments_out.write_text(json.dumps({"commitments": list(result.commitments)}))
 
     def human() -> None:
+        if result.encrypted_shares:
+            _show_sealed(result.root_token, result.encrypted_shares)
+        else:
+            _show_plain(result.shares, result.root_token, custodian or [])
+        if result.seal_fingerprint:  # public: write it down with the backups' location
+            typer.echo(f"Seal fingerprint (restore/drill --expect): {result.seal_fingerprint}")
+
+    def _show_plain(shares_made: tuple[str, ...], root_token: str, names: list[str]) -> None:
         err_console().print(Panel(
             f"These {shares} unseal shares and the root token are shown ONCE and never again.\n"
             f"Any {threshold} of the shares unseal the service; fewer reveal nothing.\n"
@@ -66,15 +78,22 @@ def init(
             f"{threshold} shares holds every key. Revoke the root token once you have "
             "created operator tokens.",
             title="WARNING: SECRET MATERIAL", border_style="bold red"))
-        names = custodian or []
-        for i, share in enumerate(result.shares):
+        for i, share in enumerate(shares_made):
             who = f" ({names[i]})" if i < len(names) else ""
             typer.echo(f"Unseal share {i + 1}{who}: {share}")
-        typer.echo(f"Root token: {result.root_token}")
-        if result.seal_fingerprint:  # public: write it down with the backups' location
-            typer.echo(f"Seal fingerprint (restore/drill --expect): {result.seal_fingerprint}")
+        typer.echo(f"Root token: {root_token}")
 
     emit(ctx, result, human)
+
+
+def _show_sealed(root_token: str, sealed: tuple[EncryptedShare, ...]) -> None:
+    err_console().print(Panel(
+        "The root token is shown ONCE and never again; revoke it once you have created "
+        "operator tokens. The unseal shares are NOT shown: each is sealed to its custodian's "
+        "key, and only that custodian can open it.",
+        title="WARNING: SECRET MATERIAL", border_style="bold red"))
+    typer.echo(f"Root token: {root_token}")
+    show_sealed_shares(sealed)
 
 
 @app.command()

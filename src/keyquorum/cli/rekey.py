@@ -1,9 +1,12 @@
 """``keyquorum operator rekey init|submit|status|cancel``: replace every share with a quorum.
 
-``init`` (an operator with ``sys:seal``) starts the ceremony with one plan;
-each custodian then runs ``submit`` with the nonce and their current share. The
-submission that reaches the quorum prints the NEW shares once, in a loud panel;
-the old shares stop working at that moment.
+``init`` (an operator with ``sys:seal``) starts the ceremony with one plan and
+shows the key each new share will be sealed to; each custodian then runs
+``submit`` with the nonce and their current share, after checking that their own
+fingerprint is listed. The submission that reaches the quorum prints only the
+sealed shares (no share is ever shown in the clear); each custodian opens theirs
+with ``keyquorum custodian decrypt-share``. The old shares stop working at once,
+and the root key is rotated.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..client import RekeyStatus
-from ._common import client, console, emit, err_console, fields_table, read_share
+from ._common import client, console, emit, fields_table, read_share
+from .custodian_keys import CustodianKeyOpt, given_keys, show_sealed_shares
 
 app = typer.Typer(help="Rekey: a quorum of current shares issues a new set; old ones stop "
                        "working.", no_args_is_help=True)
@@ -34,18 +38,22 @@ def _show(status: RekeyStatus) -> None:
                   ("new custodians", list(status.new_custodians)),
                   ("replace", status.replace), ("submitted", list(status.submitted)),
                   ("expires", status.expires_at)])
+    for recipient in status.recipients:  # each custodian checks their own fingerprint
+        typer.echo(f"new share for {recipient.get('custodian')} sealed to "
+                   f"{recipient.get('fingerprint')} ({recipient.get('source')})")
+    for replaced in status.keys_replaced:
+        console().print(Panel(Text(replaced), title="a registered key is REPLACED",
+                              border_style="bold yellow"))
 
 
 def _show_new_shares(status: RekeyStatus) -> None:
-    err_console().print(Panel(
-        f"Rekey complete (seal generation {status.generation}). These {len(status.shares)} NEW "
-        "unseal shares are shown ONCE and never again; every old share stopped working.\n"
-        f"Any {status.threshold} of them unseal the service. Hand each to its custodian now; "
-        "each should run `keyquorum custodian prove` with it.",
-        title="WARNING: SECRET MATERIAL", border_style="bold red"))
-    for i, share in enumerate(status.shares):
-        who = status.custodians[i] if i < len(status.custodians) else f"share-{i + 1}"
-        typer.echo(f"New unseal share {i + 1} ({who}): {share}")
+    console().print(
+        f"Rekey complete (seal generation {status.generation}, new root key). Every old share "
+        f"stopped working; any {status.threshold} of the {len(status.encrypted_shares)} new "
+        "ones unseal the service. No share is shown here: each is sealed to its custodian.")
+    show_sealed_shares(status.encrypted_shares)
+    if status.seal_fingerprint:
+        typer.echo(f"New seal fingerprint (restore/drill --expect): {status.seal_fingerprint}")
     typer.echo("Commitments (public; for `keyquorum share check`): "
                + " ".join(status.commitments))
 
@@ -65,8 +73,13 @@ def start(
                        ] = False,
     approval_id: Annotated[str | None, typer.Option(
         "--approval-id", help="The approved request, under dual control.")] = None,
+    custodian_key: CustodianKeyOpt = None,
 ) -> None:
-    """Start a rekey: new n/k (--shares/--threshold), --replace OLD=NEW, or --reissue."""
+    """Start a rekey: new n/k (--shares/--threshold), --replace OLD=NEW, or --reissue.
+
+    Every custodian of the new share set needs a key: registered by themselves
+    (`custodian register-key`) or given here with --custodian-key (a newcomer's).
+    """
     swap = None
     if replace is not None:
         old, sep, new = replace.partition("=")
@@ -75,7 +88,8 @@ def start(
         swap = (old, new)
     status = client(ctx).rekey_init(shares=shares, threshold=threshold, custodians=custodian,
                                     force=force, replace=swap, reissue=reissue,
-                                    approval_id=approval_id)
+                                    approval_id=approval_id,
+                                    custodian_keys=given_keys(custodian_key))
     emit(ctx, status, lambda: _show(status))
 
 

@@ -109,6 +109,8 @@ def status(ctx: typer.Context) -> None:
                       f"{quorum.drill_window_days} days, {quorum.threshold} needed")
             rows.append(("quorum margin", margin + (f" ({quorum.warning})"
                                                     if quorum.warning else "")))
+            if quorum.unacknowledged:  # their shares do not count until they prove them
+                rows.append(("not acknowledged", ", ".join(quorum.unacknowledged)))
         else:
             rows.append(("quorum margin", f"not visible ({quorum_error})"))
         if who is not None:

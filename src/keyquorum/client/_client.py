@@ -36,7 +36,14 @@ if TYPE_CHECKING:
         TokenInfo,
     )
     from ._approvals import Approval, ApprovalPage, DualControlSettings
-    from ._custodians import CustodianChallenge, CustodianStatus, RekeyStatus, SealAddStatus
+    from ._custodians import (
+        CustodianChallenge,
+        CustodianKeyRegistration,
+        CustodianStatus,
+        DeliveredShare,
+        RekeyStatus,
+        SealAddStatus,
+    )
     from ._models import (
         Custodian,
         CustodianProof,
@@ -123,12 +130,15 @@ class Client(CryptoMethods):
         return self._run(api.health())
 
     def init(self, shares: int, threshold: int,
-             custodians: Sequence[str] | None = None, *, force: bool = False) -> InitResult:
+             custodians: Sequence[str] | None = None, *, force: bool = False,
+             custodian_keys: Mapping[str, str] | None = None) -> InitResult:
         """Initialize the service once; the answer's shares and root token are shown once.
 
         ``threshold == shares`` is refused unless ``force``: losing any share locks the data.
+        With ``custodian_keys`` (name -> public key PEM, every custodian) the shares come
+        back only sealed to their custodians (``encrypted_shares``).
         """
-        return self._run(api.init(shares, threshold, custodians, force))
+        return self._run(api.init(shares, threshold, custodians, force, custodian_keys))
 
     def seal_status(self) -> SealStatus:
         return self._run(api.seal_status())
@@ -206,14 +216,29 @@ class Client(CryptoMethods):
         challenge = self._run(drills.custodian_challenge(name))
         return self._run(api.prove_custodian(name, drills.make_proof(challenge, share)))
 
+    def custodian_share(self, name: str) -> DeliveredShare:
+        """``name``'s share sealed to their key, and the fingerprints to check (no token)."""
+        return self._run(drills.custodian_share(name))
+
+    def register_custodian_key(self, name: str, share: str,
+                               public_key: str) -> CustodianKeyRegistration:
+        """Register ``name``'s public key with a proof of their share bound to the key."""
+        from keyquorum.seal.custodian_key import fingerprint  # the server's own definition
+
+        challenge = self._run(drills.custodian_challenge(name))
+        proof = drills.make_proof(challenge, share, fingerprint(public_key))
+        return self._run(drills.register_custodian_key(name, proof, public_key))
+
     def rekey_init(self, *, shares: int | None = None, threshold: int | None = None,
                    custodians: Sequence[str] | None = None, force: bool = False,
                    replace: tuple[str, str] | None = None, reissue: bool = False,
-                   approval_id: str | None = None) -> RekeyStatus:
+                   approval_id: str | None = None,
+                   custodian_keys: Mapping[str, str] | None = None) -> RekeyStatus:
         """Start a rekey (``sys:seal``; dual control ``seal-change``): one plan of three."""
         return self._run(drills.rekey_init(
             shares=shares, threshold=threshold, custodians=custodians, force=force,
-            replace=replace, reissue=reissue, approval_id=approval_id))
+            replace=replace, reissue=reissue, approval_id=approval_id,
+            custodian_keys=custodian_keys))
 
     def rekey_status(self) -> RekeyStatus:
         return self._run(drills.rekey_status())

@@ -86,8 +86,32 @@ class SealStatus:
 
 
 @dataclass(frozen=True)
+class EncryptedShare:
+    """A new share sealed to its custodian's public key (``kqse1:...``): safe to pass on;
+    only the custodian's private key opens it (``keyquorum custodian decrypt-share``)."""
+
+    custodian: str
+    index: int
+    recipient: str  # the fingerprint of the key it is sealed to
+    envelope: str
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> EncryptedShare:
+        return cls(custodian=str(body["custodian"]), index=int(body["index"]),
+                   recipient=str(body["recipient"]), envelope=str(body["envelope"]))
+
+
+def encrypted_shares(body: Mapping[str, Any]) -> tuple[EncryptedShare, ...]:
+    return tuple(EncryptedShare.from_json(e) for e in body.get("encrypted_shares") or ())
+
+
+@dataclass(frozen=True)
 class InitResult:
-    """The one-time answer of init: unseal shares and the root token (both secret)."""
+    """The one-time answer of init: unseal shares and the root token (both secret).
+
+    With custodian keys given, ``shares`` is empty and ``encrypted_shares`` holds each
+    share sealed to its custodian (``delivery`` says which).
+    """
 
     shares: tuple[str, ...] = field(repr=False)
     root_token: str = field(repr=False)
@@ -95,6 +119,8 @@ class InitResult:
     threshold: int | None = None
     custodians: tuple[str, ...] = ()
     seal_fingerprint: str | None = None  # what restore and drill pin backups to (--expect)
+    delivery: str = "plaintext"  # plaintext | encrypted
+    encrypted_shares: tuple[EncryptedShare, ...] = ()
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> InitResult:
@@ -102,7 +128,9 @@ class InitResult:
                    commitments=tuple(body.get("commitments") or ()),
                    threshold=_int_or_none(body.get("threshold")),
                    custodians=tuple(body.get("custodians") or ()),
-                   seal_fingerprint=body.get("seal_fingerprint"))
+                   seal_fingerprint=body.get("seal_fingerprint"),
+                   delivery=str(body.get("delivery") or "plaintext"),
+                   encrypted_shares=encrypted_shares(body))
 
 
 @dataclass(frozen=True)

@@ -156,10 +156,12 @@ def health() -> Call[Health]:
 
 
 def init(shares: int, threshold: int, custodians: Sequence[str] | None = None,
-         force: bool = False) -> Call[InitResult]:
+         force: bool = False, custodian_keys: Mapping[str, str] | None = None
+         ) -> Call[InitResult]:
     body = _put({"shares": shares, "threshold": threshold},
                 custodians=None if custodians is None else list(custodians),
-                force=True if force else None)
+                force=True if force else None,
+                custodian_keys=dict(custodian_keys) if custodian_keys else None)
     return Call("POST", "/v1/sys/init", _one(InitResult.from_json), json=body, auth=False)
 
 

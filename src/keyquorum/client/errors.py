@@ -22,7 +22,8 @@
         │   ├── ApprovalRejectedError      409 approval_rejected
         │   ├── SealRequiredError          409 seal_required
         │   ├── ChallengeExpiredError      409 challenge_expired
-        │   └── ChallengeUsedError         409 challenge_used
+        │   ├── ChallengeUsedError         409 challenge_used
+        │   └── CustodianKeyRequiredError  409 custodian_key_required
         ├── KeyStateError              409 key_state
         ├── TooLargeError              413 too_large
         ├── RateLimitedError           429 rate_limited
@@ -54,6 +55,7 @@ __all__ = [
     "ChallengeExpiredError",
     "ChallengeUsedError",
     "ConflictError",
+    "CustodianKeyRequiredError",
     "DuplicateApprovalError",
     "ForbiddenError",
     "InvalidCiphertextError",
@@ -253,6 +255,13 @@ class ChallengeUsedError(ConflictError):
     code_name = "challenge_used"
 
 
+class CustodianKeyRequiredError(ConflictError):
+    """A rekey needs a public key for every custodian of the new share set (none is ever
+    answered in the clear); the message names the custodians without one."""
+
+    code_name = "custodian_key_required"
+
+
 class InvalidProofError(InvalidRequestError):
     """A custodian's proof of possession did not verify (wrong share, challenge or name)."""
 
@@ -311,6 +320,7 @@ _BY_CODE: dict[str, type[KeyquorumAPIError]] = {
         ApprovalConsumedError, ApprovalExpiredError, ApprovalRejectedError,
         WrongPassphraseError, SealUnavailableError, SealRequiredError, InvalidProofError,
         ChallengeExpiredError, ChallengeUsedError, StorageUnavailableError,
+        CustodianKeyRequiredError,
     )
 }
 

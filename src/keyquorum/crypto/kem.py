@@ -35,7 +35,7 @@ from keyquorum.crypto.errors import InvalidCiphertext, UnsupportedAlgorithm
 from keyquorum.crypto.kdf import hkdf_expand, hkdf_extract
 from keyquorum.crypto.random import random_bytes
 
-__all__ = ["KEM_ALGORITHMS", "KemKey", "encapsulate", "generate_private"]
+__all__ = ["KEM_ALGORITHMS", "KemKey", "encapsulate", "generate_private", "public_key_bytes"]
 
 KEM_ALGORITHMS: tuple[str, ...] = ("ml-kem-768", "ml-kem-1024", "x25519-ml-kem-768", "x25519")
 
@@ -183,6 +183,21 @@ def encapsulate(alg: str, public_pem: str) -> tuple[bytes, bytes]:
         return _dhkem_shared_secret(dh, enc, pk_r), enc
     shared, ciphertext = public.encapsulate()
     return shared, ciphertext
+
+
+def public_key_bytes(alg: str, public_pem: str) -> bytes:
+    """The raw encapsulation key a public key PEM holds, checked as ``encapsulate`` checks
+    it (``ValueError`` saying what is wrong): what a fingerprint of the key is taken over."""
+    _check(alg)
+    if alg == "x25519-ml-kem-768":
+        raw = _unarmor(HYBRID_PEM_LABEL, public_pem, _MLKEM768_PK + _X25519_SIZE)
+        try:
+            mlkem.MLKEM768PublicKey.from_public_bytes(raw[:_MLKEM768_PK])
+        except ValueError:
+            raise ValueError("public_pem is not a valid x25519-ml-kem-768 public key") from None
+        return raw
+    raw_key: bytes = _load_public(alg, public_pem).public_bytes_raw()
+    return raw_key
 
 
 def _xwing_combiner(ss_m: bytes, ss_x: bytes, ct_x: bytes, pk_x: bytes) -> bytes:

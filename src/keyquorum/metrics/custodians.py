@@ -1,7 +1,9 @@
 """Custodian drill gauges for ``/metrics``: the quorum margin and each last verification.
 
 Alert on ``keyquorum_custodian_quorum_margin <= 0``: one more lost share then
-locks the data (below zero it may already be locked).
+locks the data (below zero it may already be locked); and on
+``keyquorum_custodian_acknowledged == 0`` a day after init or a rekey: that
+custodian never proved they received their share.
 """
 
 from __future__ import annotations
@@ -29,8 +31,15 @@ def custodian_metrics(core: Core) -> Iterator[Metric]:
     margin.add_metric((), quorum["margin"])
     yield margin
     last = GaugeMetricFamily("keyquorum_custodian_last_verified_timestamp_seconds",
-                             "When each custodian last showed their share (issued, proof or "
-                             "unseal); 0 if never", labels=("custodian", "index"))
+                             "When each custodian last showed their share (proof or unseal); "
+                             "0 if never", labels=("custodian", "index"))
+    acknowledged = GaugeMetricFamily(
+        "keyquorum_custodian_acknowledged",
+        "1 once the custodian proved their share after it was handed out; 0: it does not "
+        "count toward the quorum margin and may already be lost", labels=("custodian", "index"))
     for row in rows:
         last.add_metric((row.name, str(row.index)), row.last_verified_at or 0.0)
+        acknowledged.add_metric((row.name, str(row.index)),
+                                1.0 if row.acknowledged_at is not None else 0.0)
     yield last
+    yield acknowledged

@@ -187,7 +187,9 @@ def gather(core: Core) -> Evidence:
         tls=settings.tls_cert is not None, listen_host=settings.host,
         storage=core.engine.dialect.name, undestroyed=_undestroyed(core),
         custodians_verified=int(drills["verified"]), custodian_margin=int(drills["margin"]),
-        custodian_warning=drills.get("warning"), drill_window_days=int(drills["drill_window_days"]))
+        custodian_warning=drills.get("warning"), drill_window_days=int(drills["drill_window_days"]),
+        custodians_unacknowledged=tuple(drills.get("unacknowledged") or ()),
+        shares_sealed=sum(1 for c in custodians if c.get("delivery") == "encrypted"))
 
 
 def _key_results(ev: Evidence, check: KeyCheck) -> tuple[KeyResult, ...]:

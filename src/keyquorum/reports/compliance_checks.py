@@ -76,6 +76,9 @@ class Evidence:
     custodian_margin: int | None = None
     custodian_warning: str | None = None
     drill_window_days: int = 90
+    # Custodians who never proved their share since it was handed out (it does not count).
+    custodians_unacknowledged: tuple[str, ...] = ()
+    shares_sealed: int = 0  # shares handed out sealed to their custodian's key
 
 
 # -- per-key checks: (entry, evidence) -> (status, reason) ---------------------------------
@@ -248,18 +251,24 @@ def _transport(ev: Evidence) -> tuple[str, str]:
 
 
 def _acknowledgement(ev: Evidence) -> tuple[str, str]:
-    """Custodians show they still hold their shares (drills); judged on the quorum margin."""
+    """Custodians acknowledged their shares (a first proof) and still hold them (drills);
+    judged on the quorum margin, which counts acknowledged shares only. A custodian who
+    never acknowledged is named: their share may be lost already."""
     margin = ev.custodian_margin
     if margin is None or ev.custodians_verified is None:
         return ATTENTION, "custodian drills are not recorded"
-    seen = (f"{ev.custodians_verified} of {ev.shares} custodians showed their share (issued, "
-            f"proved or used at unseal) in the last {ev.drill_window_days} days; "
+    seen = (f"{ev.custodians_verified} of {ev.shares} custodians proved their share (by a "
+            f"drill or at unseal) in the last {ev.drill_window_days} days; "
             f"{ev.threshold} are needed")
+    missing = ev.custodians_unacknowledged
+    unacknowledged = (f"not yet acknowledged by: {', '.join(missing)}" if missing else "")
     if margin < 0:
         return FAIL, ev.custodian_warning or seen
     if margin == 0:
         return ATTENTION, ev.custodian_warning or seen
-    return PASS, f"{seen}: quorum margin {margin}"
+    if missing:
+        return ATTENTION, f"{seen}: quorum margin {margin}; {unacknowledged}"
+    return PASS, f"{seen}: quorum margin {margin}; every custodian acknowledged their share"
 
 
 def _structural(text: str) -> Callable[[Evidence], tuple[str, str]]:
@@ -269,7 +278,10 @@ def _structural(text: str) -> Callable[[Evidence], tuple[str, str]]:
 def _seal_evidence(ev: Evidence) -> tuple[str, ...]:
     return (f"root key: Shamir {ev.threshold}-of-{ev.shares} (Feldman-verifiable shares), "
             "in memory only while unsealed",
-            f"custodians: {', '.join(ev.custodians) or 'none'}")
+            f"custodians: {', '.join(ev.custodians) or 'none'}",
+            f"shares handed out sealed to their custodian's own key: {ev.shares_sealed} of "
+            f"{ev.shares}",
+            "not yet acknowledged: " + (', '.join(ev.custodians_unacknowledged) or 'none'))
 
 
 def _storage_evidence(ev: Evidence) -> tuple[str, ...]:

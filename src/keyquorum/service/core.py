@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -54,6 +54,7 @@ from keyquorum.seal.shamir import (
     create_shamir_seal,
     verified_share,
 )
+from keyquorum.service import share_delivery
 from keyquorum.service.changes import ChangeEvent, UnitOfWork
 from keyquorum.service.context import RequestContext
 from keyquorum.service.custodians import CustodianRegistry
@@ -175,7 +176,7 @@ class Core:
             "worker": os.getpid(),
             "storage": self.engine.dialect.name,
             "audit": self.audit_health(),
-            **({"custodians": self.custodian_registry.quorum(self._seal_config)}
+            **({"custodians": self.custodian_registry.quorum(self._seal_config, public=True)}
                if self._seal_config is not None else {}),
         }
 
@@ -188,12 +189,16 @@ class Core:
     # -- ceremonies -------------------------------------------------------------------------
 
     def init(self, shares: int, threshold: int, custodians: Sequence[str] | None = None,
-             ctx: RequestContext | None = None) -> dict[str, Any]:
+             ctx: RequestContext | None = None,
+             custodian_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Create the root key, barrier keyring, Shamir seal and root token, once.
 
         ``shares``, ``threshold`` and ``custodians`` are checked by the request
         (``api.bodies_sys.InitService``: the split, the names, and k = n only when
         forced); ``create_shamir_seal`` refuses an impossible split or bad names again.
+        With ``custodian_keys`` (a public key per custodian) each share is sealed to
+        its custodian (``service.share_delivery``) and the answer holds envelopes
+        only; without, the shares are answered in the clear, once.
         With ``ctx``, the init's audit record is written inside the same transaction:
         if it cannot be recorded, nothing is initialized, so shares are never made
         that nobody gets to see.
@@ -205,13 +210,19 @@ class Core:
             keyring = Keyring.generate()
             config, share_texts = create_shamir_seal(root_key, shares, threshold,
                                                      list(custodians or ()))
+            recipients = share_delivery.given_for_init(config.names, custodian_keys)
+            deliveries = share_delivery.seal_all(config, share_texts, recipients) \
+                if recipients else None
+            facts = {"delivery": "encrypted" if deliveries else "plaintext",
+                     **(share_delivery.plan_keys(recipients) if recipients else {})}
             now = self.clock.now()
             try:
                 # Seal, keyring and root token land together: a crash can never leave a
                 # store initialized with shares nobody was shown, or without a root token.
                 with self.engine.begin() as conn:
                     insert_entry(conn, SHAMIR_ENTRY, config.to_json(), now)
-                    self.custodian_registry.record_issued(conn, config, now)
+                    self.custodian_registry.record_issued(conn, config, now, deliveries)
+                    share_delivery.register_given(conn, recipients, now, "init")
                     insert_entry(conn, KEYRING_ENTRY, seal_keyring(root_key, keyring), now)
                     insert_entry(conn, AUDIT_KEYS_ENTRY, Barrier(keyring).encrypt(
                         AUDIT_KEYS_ENTRY, AuditKeys.generate_material()), now)
@@ -219,7 +230,7 @@ class Core:
                                                                connection=conn)
                     if ctx is not None:
                         write_audit_in(self.audit, conn, ctx, operation="sys:init", key=None,
-                                       key_version=None, now=now)
+                                       key_version=None, now=now, detail=facts)
             except IntegrityError as exc:  # another worker initialized it first
                 self._load_seal_config()
                 raise Conflict("the service is already initialized") from exc
@@ -228,8 +239,11 @@ class Core:
                 keyring.wipe()
             self._seal_config = config
         self.peers.announce({"op": "init"})
+        handed = ({"delivery": "encrypted",
+                   "encrypted_shares": share_delivery.describe(config, deliveries)}
+                  if deliveries else {"delivery": "plaintext", "shares": share_texts})
         return {
-            "shares": share_texts,
+            **handed,
             "root_token": token,
             "commitments": [c.hex() for c in config.commitments],
             "threshold": config.threshold,
@@ -294,6 +308,34 @@ class Core:
         self._open_barrier(root_key)
         self.progress.reset()
         self.peers.announce({"op": "open", "root_key": encode_key(root_key)})
+
+    def adopt_root_key(self, root_key: bytes | bytearray) -> None:
+        """A committed rekey rotated the root key: use it here, then in every sibling."""
+        self._adopt_root_key(root_key)
+        self.peers.announce({"op": "root", "root_key": encode_key(bytes(root_key))})
+
+    def _adopt_root_key(self, root_key: bytes | bytearray) -> None:
+        """Take the rotated root key if it opens the stored keyring (it must: the rekey
+        re-sealed the keyring under it in the same transaction as the seal entry).
+
+        The keyring's terms did not change, so the barrier in use stays as it is; only
+        the root key that backups and new seals are made from is replaced.
+        """
+        self._load_seal_config()
+        if self.sealed:
+            return
+        with self.engine.connect() as conn:
+            blob = get_entry(conn, KEYRING_ENTRY)
+        if blob is None:
+            raise Sealed("the barrier keyring is missing from storage")
+        open_keyring(root_key, blob).wipe()  # BarrierError if it is not the stored root key
+        with self.write_lock:
+            if self._barrier is not None:
+                # Kept in a buffer of its own, like the one unseal gave (wiped on seal);
+                # the retired key is overwritten, not just dropped.
+                retired, self._root_key = self._root_key, bytearray(root_key)
+                if isinstance(retired, bytearray):
+                    wipe(retired)
 
     def reset_unseal(self, nonce: str | None) -> dict[str, Any]:
         """Discard the unseal progress; ``Forbidden`` without the round's nonce."""
@@ -362,6 +404,8 @@ class Core:
             self._seal_here()
         elif op in ("init", "seal-config"):
             self._load_seal_config()
+        elif op == "root":  # a rekey on a sibling rotated the root key
+            self._adopt_root_key(decode_key(event["root_key"]))
         elif op == "key":
             if self.sealed:
                 return

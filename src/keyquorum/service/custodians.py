@@ -3,27 +3,37 @@
 An organisation once reran an election because one of three trustees lost a
 share and all three were needed; nobody knew until the day it was needed. So
 every share has a named custodian, and possession is shown long before it is
-needed, in three ways, each recorded with its time in the ``custodians`` table:
+needed, in two ways, each recorded with its time in the ``custodians`` table:
 
-- ``issued``: the share was handed out at init or rekey;
 - ``proof``: the custodian answered a fresh challenge with a Schnorr proof of
   possession (``crypto.vss``), checked against the stored Feldman commitments,
   so the share itself never leaves the custodian's machine;
 - ``unseal``: the share was submitted, and verified, at unseal.
 
-The quorum **margin** is how many shares were shown within the drill window
-(``drill_window_days``, default 90) beyond the threshold. At 0 one more lost
-share locks the data; below 0 it may already be locked. Health, metrics and the
-compliance report all carry the same warning.
+Handing a share out (init, rekey) proves nothing about who received it: a share
+counts only once its custodian has shown it at least once, their
+**acknowledgement**, so a share lost on its first day shows up that day. The
+quorum **margin** is how many acknowledged shares were shown within the drill
+window (``drill_window_days``, default 90) beyond the threshold. At 0 one more
+lost share locks the data; below 0 it may already be locked. Health, metrics,
+status and the compliance report all carry the same warning and name the
+custodians who have not acknowledged.
 
-Challenges and proofs need no token, like unseal: a custodian may hold nothing
-but a share, and the proof is the credential. What an anonymous caller can do
-is bounded: a challenge is public randomness with a short life, at most
-``MAX_OUTSTANDING`` are open per custodian, one client address may hold at most
-``CLIENT_CHALLENGES`` open (fewer, so it cannot fill a custodian's slots) and all
-together ``TOTAL_CHALLENGES`` (``service.limits``), each answers one proof (consumed by
-a conditional update in the database, so two workers or nodes cannot both
-accept it), and every request, refused or not, is audited with its address.
+A share sealed to its custodian's key (``service.share_delivery``) waits in the
+custodian's row as an envelope; ``delivered_share`` answers it to anyone (it is a
+ciphertext only that custodian's private key opens), with the fingerprint of the
+key the server sealed it to, so the custodian's CLI can check the key is theirs.
+
+Challenges, proofs and key registrations need no token, like unseal: a custodian
+may hold nothing but a share, and the proof is the credential. What an anonymous
+caller can do is bounded: a challenge is public randomness with a short life, at
+most ``MAX_OUTSTANDING`` are open per custodian, one client address may hold at
+most ``CLIENT_CHALLENGES`` open (fewer, so it cannot fill a custodian's slots) and
+all together ``TOTAL_CHALLENGES`` (``service.limits``), each answers one proof
+(consumed by a conditional update in the database, so two workers or nodes cannot
+both accept it), and every request, refused or not, is audited with its address.
+Registering a key is a proof bound to that key (``seal.custodian_proof``): only
+the holder of the custodian's current share can put a key in their name.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -47,11 +58,13 @@ from keyquorum.errors import (
     NotFound,
     RateLimited,
 )
-from keyquorum.seal.custodian_proof import proof_context
+from keyquorum.seal import custodian_key
+from keyquorum.seal.custodian_proof import key_registration_context, proof_context
 from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.shares import decode_share
 from keyquorum.service.context import RequestContext
 from keyquorum.service.limits import OpenLimit
+from keyquorum.service.refusal_facts import refusals_carry
 from keyquorum.storage import custodians_repo as repo
 
 log = logging.getLogger("keyquorum.custodians")
@@ -65,10 +78,13 @@ _DAY = 86400.0
 
 
 def margin_warning(margin: int, verified: int, shares: int, threshold: int,
-                   window_days: int) -> str | None:
+                   window_days: int, unacknowledged: tuple[str, ...] = ()) -> str | None:
     """The warning people read in health, metrics' help, status and reports (None if safe)."""
     seen = (f"{verified} of {shares} shares were verified in the last {window_days} days "
             f"and {threshold} are needed")
+    if unacknowledged:
+        seen += (f"; never acknowledged by their custodian: {', '.join(unacknowledged)} "
+                 "(a share counts only once its custodian has proved it)")
     if margin > 0:
         return None
     if margin == 0:
@@ -99,18 +115,30 @@ class CustodianRegistry:
         return repo.ensure_custodians(self.engine, config.generation, config.names)
 
     def quorum(self, config: ShamirSealConfig,
-               rows: list[repo.CustodianRow] | None = None) -> dict[str, Any]:
-        """``{threshold, drill_window_days, verified, margin, warning?}``."""
+               rows: list[repo.CustodianRow] | None = None, *,
+               public: bool = False) -> dict[str, Any]:
+        """``{threshold, drill_window_days, verified, margin, unacknowledged, warning?}``.
+
+        Only acknowledged shares count: one handed out but never shown by its
+        custodian may already be lost. ``public`` (health, which needs no token) gives
+        how many custodians have not acknowledged, not who: their names are for token
+        holders (``status``, reports).
+        """
         rows = self.rows(config) if rows is None else rows
         since = self.clock.now() - self.window_days * _DAY
-        verified = sum(1 for r in rows if r.last_verified_at is not None
-                       and r.last_verified_at >= since)
+        verified = sum(1 for r in rows if r.acknowledged_at is not None
+                       and r.last_verified_at is not None and r.last_verified_at >= since)
+        unacknowledged = tuple(r.name for r in rows if r.acknowledged_at is None)
         margin = verified - config.threshold
+        named = (f"{len(unacknowledged)} custodian(s)",) if public and unacknowledged \
+            else unacknowledged
         answer: dict[str, Any] = {"threshold": config.threshold,
                                   "drill_window_days": self.window_days,
-                                  "verified": verified, "margin": margin}
+                                  "verified": verified, "margin": margin,
+                                  "unacknowledged": len(unacknowledged) if public
+                                  else list(unacknowledged)}
         warning = margin_warning(margin, verified, config.shares, config.threshold,
-                                 self.window_days)
+                                 self.window_days, named)
         if warning:
             answer["warning"] = warning
         return answer
@@ -118,25 +146,52 @@ class CustodianRegistry:
     def status(self, config: ShamirSealConfig) -> dict[str, Any]:
         """What ``GET /v1/sys/custodians`` answers (commitments included, to save offline)."""
         rows = self.rows(config)
+        with self.engine.connect() as conn:
+            keys = repo.get_keys(conn, config.names)
         return {**self.quorum(config, rows), "shares": config.shares,
                 "generation": config.generation,
                 "commitments": [c.hex() for c in config.commitments],
-                "custodians": [_describe(r) for r in rows]}
+                "custodians": [_describe(r, keys.get(r.name)) for r in rows]}
+
+    def delivered_share(self, config: ShamirSealConfig, name: str) -> dict[str, Any]:
+        """A custodian's sealed share and what their CLI checks it against (no token).
+
+        Public: the envelope opens only with the custodian's private key, and the
+        fingerprints are of public keys. ``recipient`` is the key the server sealed
+        the share to; ``key_fingerprint`` the key registered in the name now.
+        """
+        index = _index_of(config, name)
+        rows = {r.index: r for r in self.rows(config)}
+        with self.engine.connect() as conn:
+            envelope = repo.get_envelope(conn, config.generation, index)
+            key = repo.get_keys(conn, (name,)).get(name)
+        row = rows[index]
+        if envelope is None:
+            raise NotFound("no sealed share waits for this custodian (the share was handed "
+                           "out in the clear, or before deliveries were recorded)")
+        return {"custodian": name, "index": index, "generation": config.generation,
+                "delivery": row.delivery, "recipient": row.recipient, "envelope": envelope,
+                "key_fingerprint": key.fingerprint if key else None,
+                "acknowledged_at": rfc3339(row.acknowledged_at),
+                "commitments": [c.hex() for c in config.commitments]}
 
     # -- recording ---------------------------------------------------------------------
 
     @staticmethod
-    def record_issued(conn: Connection, config: ShamirSealConfig, now: float) -> None:
-        """Inside init's or rekey's transaction: handing out a share counts as verified."""
-        repo.insert_custodians(conn, config.generation, config.names, now)
+    def record_issued(conn: Connection, config: ShamirSealConfig, now: float,
+                      deliveries: Mapping[int, repo.Delivery] | None = None) -> None:
+        """Inside init's or rekey's transaction: the new rows, none acknowledged yet, with
+        each sealed share's envelope."""
+        repo.insert_custodians(conn, config.generation, config.names, now, deliveries)
 
     def share_verified(self, config: ShamirSealConfig, share: object) -> None:
-        """A share was verified at unseal (here or by the supervisor): its custodian has it.
+        """A share (text, or already parsed) was verified at unseal (here or by the
+        supervisor): its custodian has it, and has acknowledged it.
 
         Best effort: a failure to record must never stand in the way of unsealing.
         """
         try:
-            index = decode_share(share).index
+            index = share.index if isinstance(share, vss.Share) else decode_share(share).index
             repo.ensure_custodians(self.engine, config.generation, config.names)
             with self.engine.begin() as conn:
                 repo.mark_verified(conn, config.generation, index, self.clock.now(), "unseal")
@@ -145,48 +200,43 @@ class CustodianRegistry:
 
     # -- drills: challenge and proof ------------------------------------------------------
 
-    def _index(self, config: ShamirSealConfig, name: str, ctx: RequestContext) -> int:
-        ctx.detail["custodian"] = name[:64]
-        try:
-            index = config.names.index(name) + 1
-        except ValueError:
-            raise NotFound("no custodian of that name") from None
-        ctx.detail["index"] = str(index)
-        ctx.detail["generation"] = str(config.generation)
-        return index
-
     def challenge(self, config: ShamirSealConfig, name: str,
                   ctx: RequestContext) -> dict[str, Any]:
-        index = self._index(config, name, ctx)
-        now = self.clock.now()
-        row = repo.ChallengeRow(id=str(uuid.uuid4()), custodian_index=index,
-                                generation=config.generation,
-                                challenge=random_bytes(CHALLENGE_BYTES),
-                                expires_at=now + CHALLENGE_TTL)
-        # Open challenges per address and in all, before the per-custodian cap (review F14).
-        self.open_challenges.take(ctx.client, row.id, row.expires_at)
-        with self.engine.begin() as conn:
-            repo.purge_challenges(conn, now - CHALLENGE_TTL)
-            if repo.outstanding_challenges(conn, index, config.generation, now) >= MAX_OUTSTANDING:
-                self.open_challenges.release(row.id)
-                raise RateLimited(f"{MAX_OUTSTANDING} challenges are already open for this "
-                                  f"custodian; answer one or wait {int(CHALLENGE_TTL)} seconds")
-            repo.insert_challenge(conn, row, now)
-        ctx.detail["challenge_id"] = row.id
+        """A fresh challenge for ``name``; a refusal carries the custodian's index."""
+        with refusals_carry({}) as facts:
+            index = _index_of(config, name)
+            facts.update(index=str(index), generation=str(config.generation))
+            now = self.clock.now()
+            row = repo.ChallengeRow(id=str(uuid.uuid4()), custodian_index=index,
+                                    generation=config.generation,
+                                    challenge=random_bytes(CHALLENGE_BYTES),
+                                    expires_at=now + CHALLENGE_TTL)
+            # Open challenges per address and in all, before the per-custodian cap (F14).
+            self.open_challenges.take(ctx.client, row.id, row.expires_at)
+            with self.engine.begin() as conn:
+                repo.purge_challenges(conn, now - CHALLENGE_TTL)
+                if repo.outstanding_challenges(conn, index, config.generation,
+                                               now) >= MAX_OUTSTANDING:
+                    self.open_challenges.release(row.id)
+                    raise RateLimited(f"{MAX_OUTSTANDING} challenges are already open for "
+                                      f"this custodian; answer one or wait "
+                                      f"{int(CHALLENGE_TTL)} seconds")
+                repo.insert_challenge(conn, row, now)
+            with self.engine.connect() as conn:
+                key = repo.get_keys(conn, (name,)).get(name)
         return {"challenge_id": row.id, "challenge": base64.b64encode(row.challenge).decode(),
                 "custodian": name, "index": index, "generation": config.generation,
                 "commitments": [c.hex() for c in config.commitments],
+                "key_fingerprint": key.fingerprint if key else None,
                 "expires_at": rfc3339(row.expires_at)}
 
-    def prove(self, config: ShamirSealConfig, name: str, challenge_id: str, proof: bytes,
-              ctx: RequestContext) -> dict[str, Any]:
-        """Check one proof against its challenge; consumed once whatever the outcome.
-
-        ``challenge_id`` and ``proof`` come from a parsed body
-        (``api.bodies_sys.ProveCustodian``); a proof of the wrong size is an invalid proof.
-        """
-        index = self._index(config, name, ctx)
-        ctx.detail["challenge_id"] = challenge_id
+    def _spend(self, config: ShamirSealConfig, name: str, challenge_id: str, proof: bytes,
+               facts: dict[str, str]) -> tuple[int, bytes, float]:
+        """Consume the challenge (committed, whatever the proof turns out to be):
+        ``(index, challenge bytes, now)``. A failed or replayed proof can never be
+        retried against it."""
+        index = _index_of(config, name)
+        facts.update(index=str(index), generation=str(config.generation))
         self.open_challenges.release(challenge_id)  # answered (or refused): spent either way
         if len(proof) != vss.PROOF_SIZE:
             raise InvalidProof(f"a proof is {vss.PROOF_SIZE} bytes")
@@ -202,23 +252,81 @@ class CustodianRegistry:
                 raise ChallengeUsed("the challenge already answered a proof; ask for a fresh one")
             if row.expires_at <= now:
                 raise ChallengeExpired("the challenge expired; ask for a fresh one")
-        # The challenge is spent (committed) before the proof is checked: a failed or
-        # replayed proof can never be retried against it.
-        context = proof_context(row.challenge, name, index, config.generation)
-        if not vss.verify_possession(index, proof, list(config.commitments), context):
-            raise InvalidProof("the proof does not show possession of this custodian's share "
-                               "for this challenge")
+        return index, row.challenge, now
+
+    def prove(self, config: ShamirSealConfig, name: str, challenge_id: str, proof: bytes,
+              ctx: RequestContext) -> dict[str, Any]:
+        """Check one proof against its challenge; consumed once whatever the outcome.
+
+        ``challenge_id`` and ``proof`` come from a parsed body
+        (``api.bodies_sys.ProveCustodian``); a proof of the wrong size is an invalid proof.
+        The first valid proof is the custodian's acknowledgement of their share.
+        """
+        with refusals_carry({}) as facts:
+            index, challenge, now = self._spend(config, name, challenge_id, proof, facts)
+            context = proof_context(challenge, name, index, config.generation)
+            if not vss.verify_possession(index, proof, list(config.commitments), context):
+                raise InvalidProof("the proof does not show possession of this custodian's "
+                                   "share for this challenge")
+        acknowledged = self._record_possession(config, index, now, ctx, "sys:custodian-proof",
+                                               facts)
+        return {"valid": True, "verified_at": rfc3339(now), "custodian": name, "index": index,
+                "acknowledged_at": rfc3339(acknowledged)}
+
+    def register_key(self, config: ShamirSealConfig, name: str, challenge_id: str,
+                     proof: bytes, public_pem: str, ctx: RequestContext) -> dict[str, Any]:
+        """Register (or replace) ``name``'s public key: the proof must show the
+        custodian's current share AND name this key's fingerprint, so nobody without
+        the share (an operator with any token included) can put a key in their name,
+        and a proof relayed by someone else cannot be reused for another key."""
+        with refusals_carry({}) as facts:
+            print_ = custodian_key.fingerprint(public_pem)  # checked by the request body
+            facts["fingerprint"] = print_
+            index, challenge, now = self._spend(config, name, challenge_id, proof, facts)
+            context = key_registration_context(challenge, name, index, config.generation,
+                                               print_)
+            if not vss.verify_possession(index, proof, list(config.commitments), context):
+                raise InvalidProof("the proof does not show possession of this custodian's "
+                                   "share for this challenge and key")
+        row = repo.CustodianKeyRow(name, custodian_key.ALGORITHM, public_pem, print_, now,
+                                   "proof")
+        with self.engine.connect() as conn:
+            previous = repo.get_keys(conn, (name,)).get(name)
+        facts["previous"] = previous.fingerprint if previous else "none"
+        self._record_possession(config, index, now, ctx, "sys:custodian-key", facts, row)
+        return {"custodian": name, "index": index, "fingerprint": print_,
+                "registered_at": rfc3339(now),
+                "replaced": previous.fingerprint if previous else None}
+
+    def _record_possession(self, config: ShamirSealConfig, index: int, now: float,
+                           ctx: RequestContext, operation: str, facts: dict[str, str],
+                           key: repo.CustodianKeyRow | None = None) -> float:
+        """The proof's effects and record, in one transaction; the acknowledgement time."""
         repo.ensure_custodians(self.engine, config.generation, config.names)
         with self.engine.begin() as conn:
             repo.mark_verified(conn, config.generation, index, now, "proof")
-            write_audit_in(self.audit, conn, ctx, operation="sys:custodian-proof", key=None,
-                           key_version=None, now=now)
-        return {"valid": True, "verified_at": rfc3339(now), "custodian": name, "index": index}
+            if key is not None:
+                repo.put_key(conn, key)
+            write_audit_in(self.audit, conn, ctx, operation=operation, key=None,
+                           key_version=None, now=now, detail=facts)
+            row = next(r for r in repo.list_custodians(conn, config.generation)
+                       if r.index == index)
+        return row.acknowledged_at if row.acknowledged_at is not None else now
 
 
-def _describe(row: repo.CustodianRow) -> dict[str, Any]:
+def _index_of(config: ShamirSealConfig, name: str) -> int:
+    try:
+        return config.names.index(name) + 1
+    except ValueError:
+        raise NotFound("no custodian of that name") from None
+
+
+def _describe(row: repo.CustodianRow, key: repo.CustodianKeyRow | None) -> dict[str, Any]:
     return {"index": row.index, "name": row.name,
             "issued_at": rfc3339(row.issued_at),
             "last_verified_at": rfc3339(row.last_verified_at),
-            "verified_by": row.verified_by}
-
+            "verified_by": row.verified_by,
+            "acknowledged": row.acknowledged_at is not None,
+            "acknowledged_at": rfc3339(row.acknowledged_at),
+            "delivery": row.delivery, "recipient": row.recipient,
+            "key_fingerprint": key.fingerprint if key else None}

@@ -14,8 +14,17 @@ The body is parsed by ``api.bodies_sys.StartRekey`` into a ``RekeyRequest``;
 Shares of one secret keep reconstructing it, so a lost (or leaked) share can
 only be made useless by splitting a *new* secret: every plan, replacing a single
 custodian included, reissues every share, and all old shares stop working at
-once. The root key does not change (it is re-wrapped under the new secret), so
-the barrier, the keys and the service stay up throughout.
+once. And a rekey rotates the root key (``service.root_rotation``): the barrier
+keyring is re-sealed under a fresh one, so retired shares together with an old
+backup's header open nothing made after the rekey (review F11). The keyring's
+terms do not change, so the barrier, the keys and the service stay up throughout.
+
+**No share is ever answered in the clear.** The plan pins a public key for every
+custodian of the new share set (``service.share_delivery``: registered by the
+custodian, or given in the request for a newcomer) and the rekey is refused
+(``custodian_key_required``) while any is missing. Each new share is sealed to
+its custodian's key; the completing answer carries only these envelopes, and
+each custodian fetches their own from ``GET /v1/sys/custodians/{name}/share``.
 
 Custodians then submit their current shares one at a time with the ceremony's
 nonce (no token, like unseal: the share is the credential); each is verified
@@ -28,10 +37,12 @@ that entry first, so two submissions never race. It expires after
 
 At quorum, in ONE transaction: the old secret is reconstructed and proven by
 unwrapping the stored root key (it must equal the root key in memory), a fresh
-secret is split, the same root key is wrapped under it, and the new Shamir
-configuration (generation + 1), its custodian rows and the audit record are
-stored while the ceremony entry is deleted. The new shares are answered once,
-to the submission that completed the quorum; they are never stored.
+root key is made and the keyring and automatic seals re-wrapped under it, a
+fresh secret is split and the new root key wrapped under it, and the new Shamir
+configuration (generation + 1), its custodian rows with the sealed shares, the
+keys the request gave, and the audit record are stored while the ceremony entry
+is deleted. A crash before the commit changes nothing; after it, the new shares
+open the store. Then this worker and every sibling adopt the new root key.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ import base64
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -48,6 +60,7 @@ from sqlalchemy import Connection
 from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.clock import rfc3339
 from keyquorum.crypto import vss
+from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, InvalidRequest, NotFound, Sealed
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import (
@@ -58,8 +71,12 @@ from keyquorum.seal.shamir import (
     validate_custodians,
     verified_share,
 )
+from keyquorum.service import share_delivery
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
+from keyquorum.service.refusal_facts import refusals_carry
+from keyquorum.service.root_rotation import refuse_passphrase_seals, rotate_root
+from keyquorum.storage import custodians_repo
 from keyquorum.storage.system_repo import (
     delete_entry,
     get_entry,
@@ -76,7 +93,8 @@ _SHARES_PATH = REKEY_ENTRY + "/shares"  # barrier AAD of the submitted shares
 
 @dataclass(frozen=True)
 class RekeyPlan:
-    """What the new share set will be (public: counts and names only)."""
+    """What the new share set will be, and the key each new share is sealed to (public:
+    counts, names, fingerprints and public keys only)."""
 
     kind: str  # change | replace | reissue
     shares: int
@@ -84,6 +102,15 @@ class RekeyPlan:
     custodians: tuple[str, ...]
     replaced: str | None = None
     replacement: str | None = None
+    # (custodian, fingerprint, registered | given), one per new share, in share order
+    recipients: tuple[tuple[str, str, str], ...] = ()
+    # the public keys the request gave (custodian, PEM): registered at the quorum
+    given_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    keys_replaced: tuple[str, ...] = ()  # "name: old -> new" for given keys over registered
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.custodians or default_custodian_names(self.shares)
 
     def summary(self) -> dict[str, str]:
         """What approvers see and the audit records (never a share)."""
@@ -92,7 +119,19 @@ class RekeyPlan:
             out["custodians"] = ", ".join(self.custodians)[:512]
         if self.replaced is not None:
             out["replace"] = f"{self.replaced} -> {self.replacement}"
+        if self.recipients:
+            out["recipients"] = ", ".join(f"{name}={print_}" for name, print_, _ in
+                                          self.recipients)[:1024]
+        if self.keys_replaced:
+            out["keys_replaced"] = "; ".join(self.keys_replaced)[:1024]
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RekeyPlan:
+        return cls(**{**data, "custodians": tuple(data["custodians"]),
+                      "recipients": tuple(tuple(r) for r in data.get("recipients", ())),
+                      "given_keys": tuple(tuple(k) for k in data.get("given_keys", ())),
+                      "keys_replaced": tuple(data.get("keys_replaced", ()))})
 
 
 @dataclass(frozen=True)
@@ -114,16 +153,16 @@ class RekeyState:
     @classmethod
     def from_json(cls, raw: bytes) -> RekeyState:
         data = json.loads(raw)
-        plan = data.pop("plan")
-        plan["custodians"] = tuple(plan["custodians"])
-        return cls(plan=RekeyPlan(**plan), **{**data, "indexes": tuple(data["indexes"])})
+        plan = RekeyPlan.from_dict(data.pop("plan"))
+        return cls(plan=plan, **{**data, "indexes": tuple(data["indexes"])})
 
 
 @dataclass(frozen=True)
 class RekeyRequest:
     """What an operator asked for, its fields already checked (``api.bodies_sys.StartRekey``:
     counts, names and the k = n margin): ``change`` n and k (``custodians`` None keeps
-    the names when n stays), ``replace`` one custodian, or ``reissue`` the same shares."""
+    the names when n stays), ``replace`` one custodian, or ``reissue`` the same shares.
+    ``custodian_keys`` gives public keys for custodians of the new share set by name."""
 
     kind: str  # change | replace | reissue
     shares: int = 0
@@ -131,6 +170,7 @@ class RekeyRequest:
     custodians: tuple[str, ...] | None = None
     replaced: str | None = None
     replacement: str | None = None
+    custodian_keys: Mapping[str, str] | None = field(default=None, repr=False)
 
 
 def plan_for(config: ShamirSealConfig, request: RekeyRequest) -> RekeyPlan:
@@ -152,6 +192,18 @@ def plan_for(config: ShamirSealConfig, request: RekeyRequest) -> RekeyPlan:
     else:
         names = list(request.custodians)
     return RekeyPlan("change", request.shares, request.threshold, tuple(names))
+
+
+def with_recipients(plan: RekeyPlan,
+                    recipients: Mapping[str, share_delivery.Recipient]) -> RekeyPlan:
+    """``plan`` with the key each new share will be sealed to pinned in it."""
+    return replace(
+        plan,
+        recipients=tuple((r.name, r.fingerprint, r.source) for r in recipients.values()),
+        given_keys=tuple((r.name, r.public_pem) for r in recipients.values()
+                         if r.source == "given"),
+        keys_replaced=tuple(f"{r.name}: {r.replaces} -> {r.fingerprint}"
+                            for r in recipients.values() if r.replaces))
 
 
 class RekeyCeremony:
@@ -218,14 +270,20 @@ class RekeyCeremony:
         return _describe(state, config.threshold)
 
     def plan(self, request: RekeyRequest) -> RekeyPlan:
-        """The plan ``request`` asks for, against the seal in use (to show approvers)."""
-        return plan_for(self.core.initialized_seal_config(), request)
+        """The plan ``request`` asks for, against the seal in use, with the key each new
+        share will be sealed to (to show approvers); ``custodian_key_required`` while a
+        custodian of the new share set has none, ``conflict`` while a passphrase seal
+        would stop the root key's rotation."""
+        plan = plan_for(self.core.initialized_seal_config(), request)
+        with self.core.engine.connect() as conn:
+            refuse_passphrase_seals(conn)
+            recipients = share_delivery.resolve(conn, plan.names, request.custodian_keys)
+        return with_recipients(plan, recipients)
 
     def start(self, ctx: RequestContext, plan: RekeyPlan) -> dict[str, Any]:
-        """Open the ceremony for ``plan``. The caller has passed dual control's
-        ``seal-change`` gate (``DualControl.guard``) around this call."""
+        """Open the ceremony for ``plan`` (from ``plan``). The caller has passed dual
+        control's ``seal-change`` gate (``DualControl.guard``) around this call."""
         core = self.core
-        ctx.detail.update(plan.summary())
         now = core.clock.now()
         with core.engine.begin() as conn:
             current = self._locked(conn)
@@ -238,64 +296,97 @@ class RekeyCeremony:
                                plan=plan, started_at=now, expires_at=now + REKEY_TTL,
                                started_by=ctx.accessor)
             insert_entry(conn, REKEY_ENTRY, state.to_json(), now)
-            ctx.detail["nonce"] = state.nonce
             write_audit_in(core.audit, conn, ctx, operation="sys:rekey-init", key=None,
-                           key_version=None, now=now)
+                           key_version=None, now=now,
+                           detail={**plan.summary(), "nonce": state.nonce})
         return _describe(state, config.threshold)
 
     def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:
         core = self.core
         now = core.clock.now()
         self._purge_expired(now)
-        with core.engine.begin() as conn:
+        with refusals_carry({}) as facts, core.engine.begin() as conn:
             state = self._locked(conn)
             if state is None:
                 raise NotFound("no rekey is in progress (or it expired)")
             if not hmac.compare_digest(nonce.encode(), state.nonce.encode()):
                 raise InvalidRequest("nonce does not match the rekey in progress")
+            facts["nonce"] = state.nonce
             config, raw_config = self._config(conn)
             if config.generation != state.generation:
                 raise Conflict("the seal changed since this rekey started; cancel it")
             checked = verified_share(config, share)  # alone: a wrong share changes nothing
-            ctx.detail.update({"index": str(checked.index), "nonce": state.nonce})
+            facts["index"] = str(checked.index)
             shares = self._shares(state)
             if checked.index in shares:
                 raise InvalidRequest(f"share {checked.index} was already submitted")
             shares[checked.index] = checked
-            ctx.detail["progress"] = f"{len(shares)}/{config.threshold}"
+            facts["progress"] = f"{len(shares)}/{config.threshold}"
             if len(shares) < config.threshold:
                 state = replace(state, indexes=tuple(sorted(shares)),
                                 sealed_shares=self._seal_shares(state.nonce, shares))
                 update_entry(conn, REKEY_ENTRY, state.to_json(), now)
                 write_audit_in(core.audit, conn, ctx, operation="sys:rekey-update", key=None,
-                               key_version=None, now=now)
+                               key_version=None, now=now, detail=facts)
                 return _describe(state, config.threshold)
-            new_config, texts = self._finish(conn, ctx, state, config, raw_config, shares, now)
-        core.seal_config_changed()
-        return {"started": False, "complete": True, "progress": len(shares),
-                "required": config.threshold, "generation": new_config.generation,
-                "shares": texts, "threshold": new_config.threshold,
-                "custodians": list(new_config.names),
-                "commitments": [c.hex() for c in new_config.commitments]}
+            done = self._finish(conn, ctx, state, config, raw_config, shares, now, facts)
+        # Committed: this worker and its siblings open the keyring with the new root key
+        # (each keeps a copy of its own); this one is overwritten.
+        try:
+            core.adopt_root_key(done.root_key)
+        finally:
+            wipe(done.root_key)
+        return done.answer(len(shares), config.threshold)
 
     def _finish(self, conn: Connection, ctx: RequestContext, state: RekeyState,
                 config: ShamirSealConfig, raw_config: bytes, shares: dict[int, vss.Share],
-                now: float) -> tuple[ShamirSealConfig, list[str]]:
-        """Quorum reached: prove the old secret, split a new one, store it all at once."""
+                now: float, facts: dict[str, str]) -> _Finished:
+        """Quorum reached: prove the old secret, rotate the root key, split a new secret,
+        seal each new share to its custodian, store it all at once."""
         root_key = recover_root_key(config, list(shares.values()))
         if not hmac.compare_digest(root_key, self.core.root_key()):
             raise Conflict("the shares open a different root key than the one in use")
         plan = state.plan
-        new_config, texts = create_shamir_seal(root_key, plan.shares, plan.threshold,
+        recipients = self._recipients(conn, plan)
+        rotated = rotate_root(conn, root_key, now, self.core.seal_set.trust)
+        new_config, texts = create_shamir_seal(rotated.root_key, plan.shares, plan.threshold,
                                                list(plan.custodians), config.generation + 1)
+        deliveries = share_delivery.seal_all(new_config, texts, recipients)
+        del texts  # the only plain copies: sealed to their custodians, never stored or answered
         if not swap_entry(conn, SHAMIR_ENTRY, raw_config, new_config.to_json(), now):
             raise Conflict("the seal changed during the rekey; nothing was changed")
         self._drop(conn)
-        self.core.custodian_registry.record_issued(conn, new_config, now)
-        ctx.detail.update({"completed": "true", "generation": str(new_config.generation)})
+        self.core.custodian_registry.record_issued(conn, new_config, now, deliveries)
+        share_delivery.register_given(conn, recipients, now, "rekey")
+        facts.update({"completed": "true", "generation": str(new_config.generation),
+                      "root_key_rotated": "true",
+                      "seals_rewrapped": ", ".join(rotated.seals) or "none"})
         write_audit_in(self.core.audit, conn, ctx, operation="sys:rekey-update", key=None,
-                       key_version=None, now=now)
-        return new_config, texts
+                       key_version=None, now=now, detail=facts)
+        return _Finished(new_config, share_delivery.describe(new_config, deliveries),
+                         rotated.root_key, self.core.seal_fingerprint(new_config))
+
+    @staticmethod
+    def _recipients(conn: Connection, plan: RekeyPlan
+                    ) -> dict[str, share_delivery.Recipient]:
+        """The keys the plan pinned: a given key as given, a registered one only if it is
+        still the one registered (what submitters saw in the status is what is used)."""
+        given = dict(plan.given_keys)
+        registered = custodians_repo.get_keys(conn, plan.names)
+        recipients = {}
+        for name, print_, source in plan.recipients:
+            if source == "given":
+                recipients[name] = share_delivery.Recipient(name, given[name], print_, source)
+                continue
+            row = registered.get(name)
+            if row is None or not hmac.compare_digest(row.fingerprint, print_):
+                raise Conflict(f"the key registered for {name} changed since this rekey "
+                               "started; cancel it and start again")
+            recipients[name] = share_delivery.Recipient(name, row.public_key, print_, source)
+        if tuple(recipients) != plan.names:  # a ceremony stored before keys were pinned
+            raise Conflict("this rekey was started without custodian keys; cancel it and "
+                           "start again")
+        return recipients
 
     def cancel(self, ctx: RequestContext) -> dict[str, Any]:
         core = self.core
@@ -306,11 +397,30 @@ class RekeyCeremony:
                 raise NotFound("no rekey is in progress")
             config, _ = self._config(conn)
             self._drop(conn)  # the submitted shares go with it
-            ctx.detail["nonce"] = state.nonce
             write_audit_in(core.audit, conn, ctx, operation="sys:rekey-cancel", key=None,
-                           key_version=None, now=now)
+                           key_version=None, now=now, detail={"nonce": state.nonce})
         return {"started": False, "cancelled": True, "progress": 0,
                 "required": config.threshold, "generation": config.generation}
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """A completed rekey: the new seal, the sealed shares, the new root key (to adopt)."""
+
+    config: ShamirSealConfig
+    encrypted_shares: list[dict[str, object]]
+    root_key: bytearray = field(repr=False)
+    seal_fingerprint: str | None = None
+
+    def answer(self, progress: int, required: int) -> dict[str, Any]:
+        """The completing submission's answer: ciphertexts and public facts only."""
+        config = self.config
+        return {"started": False, "complete": True, "progress": progress,
+                "required": required, "generation": config.generation,
+                "delivery": "encrypted", "encrypted_shares": self.encrypted_shares,
+                "threshold": config.threshold, "custodians": list(config.names),
+                "commitments": [c.hex() for c in config.commitments],
+                "root_key_rotated": True, "seal_fingerprint": self.seal_fingerprint}
 
 
 def _describe(state: RekeyState, required: int) -> dict[str, Any]:
@@ -319,7 +429,10 @@ def _describe(state: RekeyState, required: int) -> dict[str, Any]:
         "started": True, "nonce": state.nonce, "progress": len(state.indexes),
         "required": required, "submitted": list(state.indexes), "kind": plan.kind,
         "new_shares": plan.shares, "new_threshold": plan.threshold,
-        "new_custodians": list(plan.custodians or default_custodian_names(plan.shares)),
+        "new_custodians": list(plan.names),
+        "recipients": [{"custodian": name, "fingerprint": print_, "source": source}
+                       for name, print_, source in plan.recipients],
+        "keys_replaced": list(plan.keys_replaced),
         "generation": state.generation, "started_by": state.started_by,
         "started_at": rfc3339(state.started_at), "expires_at": rfc3339(state.expires_at)}
     if plan.replaced is not None:

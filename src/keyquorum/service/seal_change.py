@@ -41,6 +41,7 @@ from keyquorum.seal.seal_set import SEAL_SET_PREFIX, SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, recover_root_key, verified_share
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
+from keyquorum.service.refusal_facts import refusals_carry
 from keyquorum.storage.system_repo import (
     delete_entry,
     get_entry,
@@ -155,34 +156,34 @@ class SealAddCeremony:
                 seal=entry.describe(), started_at=now, expires_at=now + SEAL_ADD_TTL,
                 started_by=ctx.accessor, sealed_entry=self._seal(_ENTRY_PATH, entry.to_json()))
             insert_entry(conn, SEAL_ADD_ENTRY, state.to_json(), now)
-            ctx.detail.update({"seal": entry.id, "seal_type": entry.kind, "nonce": state.nonce,
-                               "stage": "proposed"})
             write_audit_in(core.audit, conn, ctx, operation="sys:seal-add", key=None,
-                           key_version=None, now=now)
+                           key_version=None, now=now,
+                           detail={"seal": entry.id, "seal_type": entry.kind,
+                                   "nonce": state.nonce, "stage": "proposed"})
         return _describe(state, config.threshold)
 
     def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:
         core = self.core
         now = core.clock.now()
         self._purge_expired(now)
-        with core.engine.begin() as conn:
+        with refusals_carry({}) as facts, core.engine.begin() as conn:
             state = self._locked(conn)
             if state is None:
                 raise NotFound("no seal addition is waiting for custodians (or it expired)")
             if not hmac.compare_digest(nonce.encode(), state.nonce.encode()):
                 raise InvalidRequest("nonce does not match the seal addition in progress")
+            facts.update({"nonce": state.nonce, "seal": str(state.seal.get("id"))})
             config = self._config(conn)
             if config.generation != state.generation:
                 raise Conflict("the shares changed (rekey) since this seal was proposed; "
                                "cancel it and propose it again")
             checked = verified_share(config, share)  # alone: a wrong share changes nothing
-            ctx.detail.update({"index": str(checked.index), "nonce": state.nonce,
-                               "seal": str(state.seal.get("id"))})
+            facts["index"] = str(checked.index)
             shares = self._shares(state)
             if checked.index in shares:
                 raise InvalidRequest(f"share {checked.index} was already submitted")
             shares[checked.index] = checked
-            ctx.detail["progress"] = f"{len(shares)}/{config.threshold}"
+            facts["progress"] = f"{len(shares)}/{config.threshold}"
             if len(shares) < config.threshold:
                 plain = json.dumps({"nonce": state.nonce, "shares": {
                     str(i): s.value.hex() for i, s in shares.items()}}).encode()
@@ -190,16 +191,16 @@ class SealAddCeremony:
                                 sealed_shares=self._seal(_SHARES_PATH, plain))
                 update_entry(conn, SEAL_ADD_ENTRY, state.to_json(), now)
                 write_audit_in(core.audit, conn, ctx, operation="sys:seal-add-update",
-                               key=None, key_version=None, now=now)
+                               key=None, key_version=None, now=now, detail=facts)
                 return _describe(state, config.threshold)
-            entry = self._finish(conn, ctx, state, config, shares, now)
+            entry = self._finish(conn, ctx, state, config, shares, now, facts)
         core.seal_config_changed()  # reload here and tell the sibling workers
         return {"started": False, "complete": True, "progress": len(shares),
                 "required": config.threshold, "seal": entry.describe()}
 
     def _finish(self, conn: Connection, ctx: RequestContext, state: SealAddState,
-                config: ShamirSealConfig, shares: dict[int, vss.Share], now: float
-                ) -> SealEntry:
+                config: ShamirSealConfig, shares: dict[int, vss.Share], now: float,
+                facts: dict[str, str]) -> SealEntry:
         """Quorum: the shares must open the root key in use; then the seal is added."""
         root_key = recover_root_key(config, list(shares.values()))
         if not hmac.compare_digest(root_key, self.core.root_key()):
@@ -210,9 +211,9 @@ class SealAddCeremony:
         except Exception as exc:  # the id was taken meanwhile (IntegrityError)
             raise Conflict(f"a seal with id {entry.id!r} exists") from exc
         delete_entry(conn, SEAL_ADD_ENTRY)
-        ctx.detail.update({"completed": "true", "seal_type": entry.kind})
+        facts.update({"completed": "true", "seal_type": entry.kind})
         write_audit_in(self.core.audit, conn, ctx, operation="sys:seal-add-update", key=None,
-                       key_version=None, now=now)
+                       key_version=None, now=now, detail=facts)
         return entry
 
     def cancel(self, ctx: RequestContext) -> dict[str, Any]:
@@ -224,9 +225,9 @@ class SealAddCeremony:
                 raise NotFound("no seal addition is in progress")
             config = self._config(conn)
             delete_entry(conn, SEAL_ADD_ENTRY)  # the pending wrap and the shares go with it
-            ctx.detail.update({"nonce": state.nonce, "seal": str(state.seal.get("id"))})
             write_audit_in(core.audit, conn, ctx, operation="sys:seal-add-cancel", key=None,
-                           key_version=None, now=now)
+                           key_version=None, now=now,
+                           detail={"nonce": state.nonce, "seal": str(state.seal.get("id"))})
         return {"started": False, "cancelled": True, "progress": 0,
                 "required": config.threshold, "generation": config.generation}
 

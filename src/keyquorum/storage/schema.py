@@ -181,8 +181,11 @@ approvals = Table(
 Index("ix_approvals_state", approvals.c.state)
 
 # Who holds each unseal share of a seal generation (a rekey starts a new generation),
-# and when possession was last shown: at issue, by a proof of possession, or by
-# submitting the share at unseal. Public facts only; shares are never stored.
+# and when possession was shown: by a proof of possession or by submitting the share
+# at unseal (handing a share out is not proof that anyone received it). The first
+# such proof is the custodian's acknowledgement. A share sealed to its custodian's
+# key (``delivery`` encrypted) keeps its envelope here for the custodian to fetch:
+# a ciphertext only that custodian's private key opens. Shares are never stored.
 custodians = Table(
     "custodians",
     metadata,
@@ -191,7 +194,25 @@ custodians = Table(
     Column("name", String(64), nullable=False),
     Column("issued_at", Float, nullable=True),  # NULL: issued before custodians were recorded
     Column("last_verified_at", Float, nullable=True),
-    Column("verified_by", String(16), nullable=True),  # issued | proof | unseal
+    Column("verified_by", String(16), nullable=True),  # proof | unseal
+    Column("acknowledged_at", Float, nullable=True),  # the first proof of possession
+    Column("delivery", String(16), nullable=True),  # plaintext | encrypted
+    Column("recipient", String(80), nullable=True),  # fingerprint the share was sealed to
+    Column("envelope", Text, nullable=True),  # the sealed share (kqse1:...)
+)
+
+# Each custodian's own public key (``seal.custodian_key``), by name across seal
+# generations: what new shares are sealed to. Public; the private key never leaves
+# the custodian's machine.
+custodian_keys = Table(
+    "custodian_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("algorithm", String(32), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("fingerprint", String(80), nullable=False),
+    Column("registered_at", Float, nullable=False),
+    Column("registered_by", String(16), nullable=False),  # init | rekey | proof
 )
 
 # Fresh challenges for custodian proofs of possession: each answers one proof, once
