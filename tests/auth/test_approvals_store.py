@@ -62,7 +62,8 @@ def consume(store: ApprovalStore, approval: Approval, **changes: Any) -> Approva
     return store.consume(approval.id, **request)
 
 
-def test_a_new_request_is_pending_and_shows_no_hash(store: ApprovalStore, clock: Any) -> None:
+def test_a_new_request_is_pending_and_shows_the_whole_request_but_no_hash(
+        store: ApprovalStore, clock: Any) -> None:
     approval = open_revoke(store)
     assert approval.id.startswith("apr_") and len(approval.id) == 36
     assert (approval.state, approval.approvals, approval.required) == ("pending", 0, 2)
@@ -71,7 +72,7 @@ def test_a_new_request_is_pending_and_shows_no_hash(store: ApprovalStore, clock:
     assert shown["summary"] == {"reason": "compromised"}
     assert shown["requester"] == "acc_alice" and shown["state"] == "pending"
     assert approval.request_hash not in str(shown)
-    assert "laptop stolen" not in str(shown)  # only the summary is shown
+    assert shown["request"] == PARAMS  # every parameter, not only the summary (F7)
 
 
 def test_m_approvals_from_distinct_identities_approve_it(store: ApprovalStore) -> None:
@@ -270,14 +271,16 @@ def test_the_hash_is_canonical_exact_and_salted() -> None:
         canonical_request("revoke", "k", {"a": float("nan")})
 
 
-def test_only_the_hash_of_the_parameters_is_stored(store: ApprovalStore,
-                                                   engine: Engine) -> None:
-    approval = open_revoke(store, params={"reason": "compromised", "note": "secret-ish words"})
+def test_the_whole_request_is_stored_beside_its_salted_hash(store: ApprovalStore,
+                                                            engine: Engine) -> None:
+    params = {"reason": "compromised", "note": "the words approvers must read"}
+    approval = open_revoke(store, params=params)
     with engine.connect() as conn:
         row = conn.execute(select(approvals_table)
                            .where(approvals_table.c.id == approval.id)).one()
-    assert "secret-ish words" not in str(tuple(row))
-    assert len(row.request_hash) == 64
+    assert "the words approvers must read" in row.summary  # kept to show it (review F7)
+    assert len(row.request_hash) == 64 and row.request_hash not in row.summary
+    assert store.get(approval.id).request == params
 
 
 def test_list_filters_by_state_newest_first_and_pages(store: ApprovalStore,

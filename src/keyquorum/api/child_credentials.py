@@ -9,6 +9,7 @@ itself dual-controlled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -23,8 +24,9 @@ from keyquorum.service.context import RequestContext
 
 def child_credential(s: Services, ctx: RequestContext, policies: tuple[str, ...] | list[str],
                      ttl: float | None, body: dict[str, Any], approval_id: str | None
-                     ) -> tuple[float | None, AbstractContextManager[None]]:
-    """The life the new credential gets, and the dual-control gate to make it inside."""
+                     ) -> tuple[float | None, AbstractContextManager[Mapping[str, str]]]:
+    """The life the new credential gets, and the dual-control gate to make it inside
+    (it yields the facts the credential's record carries: the approval it used)."""
     parent = ctx.identity
     assert parent is not None
     wanted = s.core.settings.default_token_ttl if ttl is None else ttl
@@ -32,7 +34,7 @@ def child_credential(s: Services, ctx: RequestContext, policies: tuple[str, ...]
     missing = [name for name in policies if s.core.policies.find(name) is None]
     if missing:
         raise InvalidRequest(f"no such policies: {', '.join(missing)}")
-    gate: AbstractContextManager[None] = nullcontext()
+    gate: AbstractContextManager[Mapping[str, str]] = nullcontext({})
     if s.core.dual_control.token_needs_approval(policies):
         gate = s.core.dual_control.guard(ctx, TOKEN_CREATE_PRIVILEGED, None, body,
                                          approval_id=approval_id)

@@ -44,7 +44,8 @@ async def create_access_key(request: Request,
     def work(ctx: RequestContext) -> dict[str, Any]:
         ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id)
         assert ctx.identity is not None
-        with gate, s.core.changes.audited(ctx, "sys:tokens") as change:
+        with gate as approved, s.core.changes.audited(ctx, "sys:tokens",
+                                                      detail=approved) as change:
             access_key_id, secret, identity = s.access_keys.create(
                 policies=asked.policies, ttl=ttl, name=asked.name,
                 created_by=ctx.identity.accessor, connection=change.conn)

@@ -13,7 +13,9 @@ requests without a body.
 Answers name identities by token name as well as accessor (``requester_name``,
 and ``identity_name`` on each decision), since an approver recognises "alice",
 not ``acc_7deb450b3ad497fa``; the name is ``null`` for an unnamed, revoked or
-non-token identity. The accessor stays the identity that counts.
+non-token identity. The accessor stays the identity that counts. An approval
+shows the complete request (``request``: every parameter the approval is for)
+beside its ``summary`` (review F7).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ async def show_approval(request: Request, approval_id: str,
         return Audited(_answer(approval, s), approval.key, None)
 
     return await s.runner.run(request, "approvals:read", None, work, permission=None,
-                              in_thread=True)
+                              in_thread=True, detail={"approval_id": approval_id[:64]})
 
 
 async def _decide(request: Request, approval_id: str, decision: str,

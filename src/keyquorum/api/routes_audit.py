@@ -169,9 +169,9 @@ async def remove_sink(request: Request, name: str, s: Services = Depends(service
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.audit_sinks.check_removable(name)
         with s.core.dual_control.guard(ctx, AUDIT_SINK_REMOVE, None, {"sink": name},
-                                       approval_id=approval_id), \
-                s.core.changes.audited(ctx, "audit:sink-remove",
-                                       events=(SinksChanged(),)) as change:
+                                       approval_id=approval_id) as approved, \
+                s.core.changes.audited(ctx, "audit:sink-remove", events=(SinksChanged(),),
+                                       detail=approved) as change:
             s.core.audit_sinks.remove(name, change.conn)
         return {"name": name, "removed": True}
 

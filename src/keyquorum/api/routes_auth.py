@@ -32,7 +32,8 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
     def work(ctx: RequestContext) -> dict[str, Any]:
         ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id)
         assert ctx.identity is not None
-        with gate, s.core.changes.audited(ctx, "sys:tokens") as change:
+        with gate as approved, s.core.changes.audited(ctx, "sys:tokens",
+                                                      detail=approved) as change:
             token, identity = s.core.tokens.create(
                 policies=asked.policies, ttl=ttl, name=asked.name,
                 created_by=ctx.identity.accessor, connection=change.conn)
@@ -103,9 +104,9 @@ async def put_policy(request: Request, name: str,
         shown = (policy_change_summary(s.core.policies.find(name), policy)
                  if s.core.dual_control.settings().guards(POLICY_PUT) else None)
         with s.core.dual_control.guard(ctx, POLICY_PUT, None, {"policy": name, "body": body},
-                                       approval_id=approval_id, summary=shown), \
-                s.core.changes.audited(ctx, "sys:policies",
-                                       events=(PoliciesChanged(),)) as change:
+                                       approval_id=approval_id, summary=shown) as approved, \
+                s.core.changes.audited(ctx, "sys:policies", events=(PoliciesChanged(),),
+                                       detail=approved) as change:
             s.core.policies.put(policy, connection=change.conn)
         return {"name": policy.name, **policy.to_json()}
 
@@ -133,9 +134,9 @@ async def delete_policy(request: Request, name: str,
     def work(ctx: RequestContext) -> dict[str, Any]:
         s.core.policies.get(name)  # no approval request for a policy that is not there
         with s.core.dual_control.guard(ctx, POLICY_DELETE, None, {"policy": name},
-                                       approval_id=approval_id), \
-                s.core.changes.audited(ctx, "sys:policies",
-                                       events=(PoliciesChanged(),)) as change:
+                                       approval_id=approval_id) as approved, \
+                s.core.changes.audited(ctx, "sys:policies", events=(PoliciesChanged(),),
+                                       detail=approved) as change:
             s.core.policies.delete(name, connection=change.conn)
         return {"name": name, "deleted": True}
 

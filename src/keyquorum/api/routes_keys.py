@@ -162,9 +162,10 @@ async def revoke(request: Request, name: str, s: Services = Depends(services)) -
     asked = parse_body(RevokeKey, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        with s.core.dual_control.guard(ctx, REVOKE, name, body, approval_id=approval_id):
+        with s.core.dual_control.guard(ctx, REVOKE, name, body,
+                                       approval_id=approval_id) as approved:
             return key_json(s.lifecycle.revoke(ctx, name, asked.reason, version=asked.version,
-                                               note=asked.note), s.core.keys)
+                                               note=asked.note, facts=approved), s.core.keys)
 
     return await s.runner.run(request, "revoke", name, work, permission="revoke",
                               in_thread=True)
@@ -180,8 +181,8 @@ async def schedule_deletion(request: Request, name: str,
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         with s.core.dual_control.guard(ctx, SCHEDULE_DELETION, name, body,
-                                       approval_id=approval_id):
-            key = s.lifecycle.schedule_deletion(ctx, name, asked.days)
+                                       approval_id=approval_id) as approved:
+            key = s.lifecycle.schedule_deletion(ctx, name, asked.days, facts=approved)
         answer = key_json(key, s.core.keys)
         return {**answer, "destroy_at": answer["destroy_at"]}
 
@@ -214,8 +215,9 @@ async def destroy_versions(request: Request, name: str,
     def work(ctx: RequestContext) -> dict[str, Any]:
         with s.core.dual_control.guard(ctx, SCHEDULE_DELETION, name,
                                        destroy_versions_params(asked.below),
-                                       approval_id=approval_id):
-            return key_json(s.lifecycle.destroy_versions(ctx, name, asked.below), s.core.keys)
+                                       approval_id=approval_id) as approved:
+            return key_json(s.lifecycle.destroy_versions(ctx, name, asked.below,
+                                                         facts=approved), s.core.keys)
 
     return await s.runner.run(request, "delete", name, work, permission="delete",
                               in_thread=True)

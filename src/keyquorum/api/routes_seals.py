@@ -75,8 +75,8 @@ async def remove_seal(request: Request, seal_id: str, s: Services = Depends(serv
                                        {"change": "remove", "id": entry.id},
                                        approval_id=approval_id,
                                        summary={"change": "remove seal", "type": entry.kind,
-                                                "id": entry.id}):
-            return s.core.seal_set.remove(ctx, entry)
+                                                "id": entry.id}) as approved:
+            return s.core.seal_set.remove(ctx, entry, facts=approved)
 
     return await s.runner.run(request, "sys:seal-remove", None,
                               work, permission="sys:seal", in_thread=True,

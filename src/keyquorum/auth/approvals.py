@@ -1,8 +1,12 @@
 """Approval requests of dual control, in the ``approvals`` table.
 
 A guarded request that arrives without an approval is not run: it is *opened*
-here as an approval request holding only a non-secret summary and a salted
-SHA-256 of its exact parameters. Approvers *decide* it (approve or reject; one
+here as an approval request holding the complete request (its parameters, which
+never hold key material: callers put a hash of any material there), a short
+summary, and a salted SHA-256 of the exact parameters. Approvers see the request
+whole (review F7: a summary cut at a few KiB let a root-equivalent rule be
+approved unseen); one too long to read whole (``MAX_REQUEST_SHOWN``) is refused
+rather than stored in part. Approvers *decide* it (approve or reject; one
 decision per identity, never the requester's own). When enough approvals are
 in, the requester re-sends the same request with the approval id, and it is
 *consumed* once: a conditional ``UPDATE ... WHERE consumed_at IS NULL`` that
@@ -59,6 +63,9 @@ STATES = (PENDING, APPROVED, REJECTED, CONSUMED, EXPIRED)
 APPROVE = "approve"
 REJECT = "reject"
 MAX_NOTE = 1024
+MAX_REQUEST_SHOWN = 64 * 1024
+"""Bytes of canonical request an approval may hold: all of it is shown. (Summaries are
+made by the server from the request; a policy's, with its diff, has its own bound.)"""
 _ID_PREFIX = "apr_"
 _HASH_DOMAIN = b"keyquorum/approval-request/v1\x00"
 _DECIDE_RETRIES = 8
@@ -109,7 +116,11 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """One approval request as stored (``request_hash`` is never shown)."""
+    """One approval request as stored (``request_hash`` is never shown).
+
+    ``request`` is the complete request approvers decide on (the parameters its hash
+    is taken over); None only for requests stored before it was kept.
+    """
 
     id: str
     operation: str
@@ -125,6 +136,7 @@ class Approval:
     decided_at: float | None
     consumed_at: float | None
     decisions_text: str  # as stored: the compare-and-set token of ``decide``
+    request: dict[str, Any] | None = None
 
     @property
     def approvals(self) -> int:
@@ -140,6 +152,7 @@ class Approval:
         return {
             "id": self.id, "operation": self.operation, "key": self.key,
             "requester": self.requester, "summary": dict(self.summary),
+            "request": self.request,
             "state": self.status(now), "approvals": self.approvals, "required": self.required,
             "decisions": [d.to_json() for d in self.decisions],
             "created_at": rfc3339(self.created_at), "expires_at": rfc3339(self.expires_at),
@@ -157,14 +170,44 @@ def _decisions_text(decisions: tuple[Decision, ...]) -> str:
                         "note": d.note} for d in decisions], separators=(",", ":"))
 
 
+_SHOWN_VERSION = 2
+
+
+def _shown_text(summary: Mapping[str, str], request: Mapping[str, Any]) -> str:
+    """What approvers are shown, as stored in the ``summary`` column (no migration):
+    ``{"v": 2, "summary": {...}, "request": {...}}``. Rows from before hold the summary
+    alone, a map of strings, which can never have an integer ``v``."""
+    return json.dumps({"v": _SHOWN_VERSION, "summary": dict(summary),
+                       "request": dict(request)}, sort_keys=True, ensure_ascii=False)
+
+
+def _shown_from(text: str) -> tuple[dict[str, str], dict[str, Any] | None]:
+    stored = json.loads(text or "{}")
+    if stored.get("v") == _SHOWN_VERSION and set(stored) == {"v", "summary", "request"}:
+        return dict(stored["summary"]), stored["request"]
+    return stored, None
+
+
 def _from_row(row: ApprovalRow) -> Approval:
+    summary, request = _shown_from(row.summary)
     return Approval(
         id=row.id, operation=row.operation, key=row.key, requester=row.requester,
-        request_hash=row.request_hash, summary=json.loads(row.summary or "{}"),
+        request_hash=row.request_hash, summary=summary,
         required=row.required, state=row.state, decisions=_decisions_from(row.decisions),
         created_at=row.created_at, expires_at=row.expires_at, decided_at=row.decided_at,
-        consumed_at=row.consumed_at, decisions_text=row.decisions,
+        consumed_at=row.consumed_at, decisions_text=row.decisions, request=request,
     )
+
+
+def check_shown_whole(action: str, key: str | None, params: Mapping[str, Any]) -> None:
+    """``InvalidRequest`` if the request is too long for approvers to read whole: such a
+    request is refused, never stored (or shown) in part."""
+    shown = len(canonical_request(action, key, params))
+    if shown > MAX_REQUEST_SHOWN:
+        raise InvalidRequest(
+            f"under dual control a request is at most {MAX_REQUEST_SHOWN // 1024} KiB, so "
+            "its approvers can read all of it; this one is "
+            f"{(shown + 1023) // 1024} KiB: split it into smaller changes")
 
 
 def _refuse_closed(approval: Approval, now: float) -> None:
@@ -209,13 +252,15 @@ class ApprovalStore:
     def open(self, *, action: str, key: str | None, requester: str,
              params: Mapping[str, Any], summary: Mapping[str, str], required: int,
              ttl: float) -> Approval:
-        """Record a new pending request for ``required`` approvals, usable for ``ttl`` s."""
+        """Record a new pending request for ``required`` approvals, usable for ``ttl`` s:
+        the complete request (``params``) and its summary, both shown to approvers."""
         approval_id = new_approval_id()
         now = self._clock.now()
+        hashed = request_hash(approval_id, action, key, params)  # plain JSON, or refused
+        check_shown_whole(action, key, params)
         row = ApprovalRow(
             id=approval_id, operation=action, key=key, requester=requester,
-            request_hash=request_hash(approval_id, action, key, params),
-            summary=json.dumps(dict(summary), sort_keys=True), required=required,
+            request_hash=hashed, summary=_shown_text(summary, params), required=required,
             state=PENDING, decisions="[]", created_at=now, expires_at=now + ttl,
             decided_at=None, consumed_at=None,
         )

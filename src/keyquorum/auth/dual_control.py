@@ -2,21 +2,25 @@
 
 Routes (and other services: audit-sink removal, seal changes) call one gate::
 
-    core.dual_control.require(ctx, action, key, params)          # or, better:
-    with core.dual_control.guard(ctx, action, key, params, approval_id=...):
-        ...the guarded change...
+    with core.dual_control.guard(ctx, action, key, params, approval_id=...) as approved:
+        ...the guarded change, its record given ``approved``...
 
-When the action is not under dual control it returns at once. Otherwise a
-request without ``approval_id`` opens an approval request and raises
-``ApprovalRequired`` (403 ``approval_required`` with ``approval_id``; the runner
-audits it as denied, with the approval id in the record's detail); a request
-with one consumes it — exactly once, for exactly these parameters, by the same
-requester, within its TTL — and runs, its audit record naming the approval.
-The root token is no exception.
+When the action is not under dual control it yields no facts at once. Otherwise
+a request without ``approval_id`` opens an approval request and raises
+``ApprovalRequired`` (403 ``approval_required`` with ``approval_id``; the error
+carries its audit facts, ``audit_detail``, and the pipeline writes them on the
+denied record); a request with one consumes it — exactly once, for exactly these
+parameters, by the same requester, within its TTL — and runs. ``approved`` is
+the facts the guarded change's own record must carry (which approval it used):
+a value the caller hands on (``changes.audited(detail=...)``, the lifecycle's
+``facts=``), never written into the request context. The root token is no
+exception.
 
 ``params`` is everything that decides what the request does besides the key
 name: for key actions the request body (without ``approval_id``); for others
-whatever names the target too (``{"policy": name, "body": body}``). Action
+whatever names the target too (``{"policy": name, "body": body}``). It is stored
+and shown to approvers whole (review F7), next to a short ``summary``; a request
+too long to read whole is refused (``approvals.MAX_REQUEST_SHOWN``). Action
 names are listed in ``keyquorum.auth.dual_settings``.
 
 Settings are read from storage on every guarded request (guarded requests are
@@ -41,7 +45,10 @@ from keyquorum.auth.approvals import APPROVE, REJECT, Approval, ApprovalStore
 from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.dual_settings import (
     ACTIONS,
+    AUDIT_SINK_REMOVE,
     DUAL_CONTROL_CHANGE,
+    EXPORT,
+    IMPORT,
     POLICY_DELETE,
     POLICY_PUT,
     REVOKE,
@@ -67,37 +74,52 @@ from keyquorum.storage.system_repo import get_entry, put_entry
 
 SETTINGS_ENTRY = "dual_control/config"
 APPROVAL_ID_FIELD = "approval_id"
-_SUMMARY_VALUE = 512
-_RULES_SUMMARY = 4096
 
-# What an approver is shown of each action's parameters. Only these fields, so a
-# future action whose parameters hold material (import) shows nothing by default.
+# The headline fields of each action's parameters, for lists and notifications. The
+# complete request is shown beside it (``Approval.request``), so nothing an approver
+# needs is only here, and nothing here is ever cut short.
 _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     REVOKE: ("reason", "version", "note"),
-    SCHEDULE_DELETION: ("days",),
+    SCHEDULE_DELETION: ("days", "destroy_versions_below"),
     POLICY_PUT: ("policy",),
     POLICY_DELETE: ("policy",),
     TOKEN_CREATE_PRIVILEGED: ("policies", "ttl", "name"),
     DUAL_CONTROL_CHANGE: ("approvals", "operations", "ttl"),
+    AUDIT_SINK_REMOVE: ("sink",),
+    EXPORT: ("type",),
+    IMPORT: ("type", "action", "material_sha256", "expiration_model", "valid_to"),
 }
 
 
-def _text(value: Any, limit: int = _SUMMARY_VALUE) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True,
                                                            separators=(",", ":"))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def summarize(action: str, params: Mapping[str, Any]) -> dict[str, str]:
-    """The non-secret summary approvers see: allow-listed fields, bounded in size."""
+    """The headline approvers see first: the action's listed fields, whole. The full
+    request is always shown beside it."""
     fields = _SUMMARY_FIELDS.get(action)
     if fields is None:
         return {"fields": ", ".join(sorted(str(k) for k in params))}
     summary = {name: _text(params[name]) for name in fields if params.get(name) is not None}
     body = params.get("body")
     if action == POLICY_PUT and isinstance(body, Mapping) and "rules" in body:
-        summary["rules"] = _text(body["rules"], _RULES_SUMMARY)
+        summary["rules"] = _text(body["rules"])
     return summary
+
+
+def approved_facts(approval: Approval) -> dict[str, str]:
+    """What the record of a change run under ``approval`` says about it."""
+    return {"approval_id": approval.id, "action": approval.operation,
+            "dual_control": "approved"}
+
+
+def _carrying(exc: KeyquorumError, facts: Mapping[str, str]) -> KeyquorumError:
+    """``exc``, carrying ``facts`` under its own audit facts (the pipeline writes them on
+    the refusal's record)."""
+    exc.audit_detail = {**facts, **(exc.audit_detail or {})}
+    return exc
 
 
 def grants_approval(policies: PolicyStore, names: tuple[str, ...] | list[str]) -> bool:
@@ -219,22 +241,27 @@ class DualControl:
                 f"approvals {wanted.approvals} is more than the {approvers} identities that "
                 "can approve (live tokens whose policies grant approve); create approver "
                 "tokens first")
-        ctx.detail.update({"approvals": str(wanted.approvals),
-                           "operations": ",".join(sorted(wanted.operations)),
-                           "ttl": str(int(wanted.ttl))})
+        facts = {"approvals": str(wanted.approvals),
+                 "operations": ",".join(sorted(wanted.operations)),
+                 "ttl": str(int(wanted.ttl))}
         current = self.settings()
         consumed = None
         effective = strictest(self.floor, wanted)
         if effective.weaker_than(current) or effective.tightens(current):
-            consumed = self._gate(ctx, DUAL_CONTROL_CHANGE, None, wanted.to_json(),
-                                  approval_id, current)
+            try:
+                consumed = self._gate(ctx, DUAL_CONTROL_CHANGE, None, wanted.to_json(),
+                                      approval_id, current)
+            except KeyquorumError as refused:  # its record names what was asked for
+                _carrying(refused, facts)
+                raise
+            facts.update(approved_facts(consumed))
         now = self._clock.now()
         try:
             with self._engine.begin() as conn:
                 put_entry(conn, SETTINGS_ENTRY, json.dumps(wanted.to_json()).encode(), now)
                 # The change and its audit record land together, or neither does.
                 write_audit_in(self._audit, conn, ctx, operation="sys:dual-control", key=None,
-                               key_version=None, now=now)
+                               key_version=None, now=now, detail=facts)
         except Exception as exc:
             if consumed is not None:  # rolled back: the approval was not used
                 self.approvals.restore(consumed)
@@ -247,31 +274,37 @@ class DualControl:
 
     def require(self, ctx: RequestContext, action: str, key: str | None,
                 params: Mapping[str, Any], *, approval_id: str | None = None,
-                summary: Mapping[str, str] | None = None) -> None:
-        """Return if ``action`` may run now; else raise ``ApprovalRequired`` (or a refusal).
+                summary: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The facts for the change's record if ``action`` may run now (none when it is
+        not guarded); else raise ``ApprovalRequired`` (or a refusal).
 
         ``approval_id`` may also be given inside ``params`` (it is never part of
         what is approved). An approval given here is consumed for good, even if
         the caller then fails; ``guard`` gives it back when the work changed nothing.
         """
-        self._consume(ctx, action, key, params, approval_id, summary)
+        consumed = self._consume(ctx, action, key, params, approval_id, summary)
+        return approved_facts(consumed) if consumed is not None else {}
 
     @contextmanager
     def guard(self, ctx: RequestContext, action: str, key: str | None,
               params: Mapping[str, Any], *, approval_id: str | None = None,
-              summary: Mapping[str, str] | None = None) -> Iterator[None]:
-        """``require``, then run the block; if the block raises a domain error before it
-        wrote anything (``ctx.audited`` still False), the approval is usable again.
+              summary: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
+        """``require``, then run the block with the facts its change's record must carry
+        (``approved_facts``; empty when the action is not guarded): a value the block
+        hands on. If the block raises a domain error before it wrote anything
+        (``ctx.audited`` still False), the approval is usable again.
 
         The contract for the block: a ``KeyquorumError`` means nothing was changed
         (true of every lifecycle change: one transaction with its audit record).
         """
         consumed = self._consume(ctx, action, key, params, approval_id, summary)
         try:
-            yield
-        except KeyquorumError:
-            if consumed is not None and not ctx.audited:
-                self.approvals.restore(consumed)
+            yield approved_facts(consumed) if consumed is not None else {}
+        except KeyquorumError as refused:
+            if consumed is not None:
+                _carrying(refused, {"approval_id": consumed.id, "action": action})
+                if not ctx.audited:
+                    self.approvals.restore(consumed)
             raise
 
     def _consume(self, ctx: RequestContext, action: str, key: str | None,
@@ -295,22 +328,23 @@ class DualControl:
                 action=action, key=key, requester=ctx.identity.accessor, params=params,
                 summary=summary if summary is not None else summarize(action, params),
                 required=settings.approvals, ttl=settings.ttl)
-            ctx.detail.update({"approval_id": opened.id, "dual_control": "requested",
-                               "action": action})
-            raise ApprovalRequired(
+            asked = ApprovalRequired(
                 f"{action} is under dual control: approval request {opened.id} needs "
                 f"{settings.approvals} approval(s) from other identities; once approved, "
                 "re-send the same request with its approval_id", approval_id=opened.id,
                 approvals=0,
                 approvals_required=settings.approvals)
+            raise _carrying(asked, {"approval_id": opened.id, "dual_control": "requested",
+                                    "action": action})
         if not isinstance(approval_id, str) or not 1 <= len(approval_id) <= 64:
             raise InvalidRequest("approval_id must be an approval request id")
-        ctx.detail.update({"approval_id": approval_id, "action": action})
-        consumed = self.approvals.consume(approval_id, requester=ctx.identity.accessor,
+        try:
+            return self.approvals.consume(approval_id, requester=ctx.identity.accessor,
                                           action=action, key=key, params=params,
                                           required=settings.approvals)
-        ctx.detail["dual_control"] = "approved"
-        return consumed
+        except KeyquorumError as refused:  # not approved (yet), another request's, used...
+            _carrying(refused, {"approval_id": approval_id, "action": action})
+            raise
 
     def token_needs_approval(self, policies: list[str] | tuple[str, ...]) -> bool:
         """Whether creating a token holding ``policies`` is the guarded privileged action."""
@@ -324,9 +358,10 @@ class DualControl:
             identity, APPROVE, approval.key)
 
     def show(self, ctx: RequestContext, approval_id: str) -> Approval:
+        """The approval, to its requester and those who may approve it (the route's
+        record names the approval id it was asked for)."""
         assert ctx.identity is not None
         approval = self.approvals.get(approval_id)
-        ctx.detail["approval_id"] = approval.id
         if not self.may_see(ctx.identity, approval):
             refused = Forbidden("token may not see this approval request")
             refused.audit_subject = (approval.key, None)
@@ -346,28 +381,27 @@ class DualControl:
         """Approve or reject, as an identity whose policy grants ``approve`` on the key."""
         assert ctx.identity is not None
         approval = self.approvals.get(approval_id)
+        facts = {"approval_id": approval.id, "action": approval.operation,
+                 "decision": decision, **({"note": note} if note else {})}
         try:
-            return self._decide(ctx, approval, decision, note)
+            return self._decide(ctx, approval, decision, note, facts)
         except KeyquorumError as refused:  # audited against the approval's key
             refused.audit_subject = (approval.key, None)
+            _carrying(refused, facts)
             raise
 
     def _decide(self, ctx: RequestContext, approval: Approval, decision: str,
-                note: str | None) -> Approval:
+                note: str | None, facts: Mapping[str, str]) -> Approval:
         assert ctx.identity is not None
-        ctx.detail.update({"approval_id": approval.id, "action": approval.operation,
-                           "decision": decision})
-        if note:
-            ctx.detail["note"] = note
         self._authorizer.authorize(ctx.identity, APPROVE, approval.key)
 
         def record(conn: Connection) -> None:  # in the decision's own transaction
             write_audit_in(self._audit, conn, ctx, operation=decision, key=approval.key,
-                           key_version=None, now=self._clock.now())
+                           key_version=None, now=self._clock.now(), detail=facts)
 
         return self.approvals.decide(approval.id, ctx.identity.accessor, decision, note,
                                      record=record)
 
 
-__all__ = ["APPROVAL_ID_FIELD", "APPROVE", "REJECT", "DualControl", "grants_privilege",
-           "summarize"]
+__all__ = ["APPROVAL_ID_FIELD", "APPROVE", "REJECT", "DualControl", "approved_facts",
+           "grants_privilege", "summarize"]

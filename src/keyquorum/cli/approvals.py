@@ -9,6 +9,7 @@ the same command again with ``--approval-id ID``.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -34,6 +35,7 @@ def named(accessor: str, name: str | None) -> str:
 
 
 def _show(approval: Approval) -> None:
+    """Every field an approver decides on: the complete request is printed whole."""
     fields_table([
         ("id", approval.id), ("operation", approval.operation), ("key", approval.key),
         ("requester", named(approval.requester, approval.requester_name)),
@@ -42,6 +44,9 @@ def _show(approval: Approval) -> None:
         ("summary", approval.summary), ("created", approval.created_at),
         ("expires", approval.expires_at), ("consumed", approval.consumed_at),
     ], title=f"approval {approval.id}")
+    if approval.request is not None:
+        console().print("request (complete):")
+        typer.echo(json.dumps(approval.request, indent=2, sort_keys=True, ensure_ascii=False))
     if approval.decisions:
         table(["identity", "decision", "at", "note"],
               [(named(d.identity, d.identity_name), d.decision, d.at, d.note)

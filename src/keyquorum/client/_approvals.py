@@ -37,9 +37,11 @@ class ApprovalDecision:
 
 @dataclass(frozen=True)
 class Approval:
-    """A dual-controlled request: what it is (a non-secret summary), and how far it got.
+    """A dual-controlled request: what it is (the complete request, ``request``, and a
+    short summary), and how far it got.
 
-    ``state`` is pending, approved, rejected, consumed or expired.
+    ``state`` is pending, approved, rejected, consumed or expired. ``request`` is None
+    only for requests a server stored before it kept them whole.
     """
 
     id: str
@@ -56,6 +58,7 @@ class Approval:
     decided_at: datetime | None = None
     consumed_at: datetime | None = None
     requester_name: str | None = None  # the requester token's name, when it has one
+    request: dict[str, Any] | None = None  # every parameter the approval is for
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Approval:
@@ -69,7 +72,8 @@ class Approval:
             expires_at=parse_time(body.get("expires_at")),
             decided_at=parse_time(body.get("decided_at")),
             consumed_at=parse_time(body.get("consumed_at")),
-            requester_name=body.get("requester_name"))
+            requester_name=body.get("requester_name"),
+            request=dict(body["request"]) if body.get("request") is not None else None)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ and ``kms.imports``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from keyquorum.auth.dual_settings import IMPORT
@@ -107,18 +108,18 @@ async def import_key_material(call: KmsCall) -> dict[str, Any]:
         material = unwrap(core.barrier(), pending.key_id, token, wrapped, now, pending.spec)
         if target.key is not None:  # the same material back into a key that had it
             with core.dual_control.guard(ctx, IMPORT, pending.name, params,
-                                         approval_id=call.approval_id):
-                restore(core, ctx, target.key, material, valid_to)
+                                         approval_id=call.approval_id) as approved:
+                restore(core, ctx, target.key, material, valid_to, facts=approved)
             return {}
         with core.dual_control.guard(ctx, IMPORT, pending.name, params,
-                                     approval_id=call.approval_id):
-            _create(ctx, pending, material, valid_to)
+                                     approval_id=call.approval_id) as approved:
+            _create(ctx, pending, material, valid_to, approved)
         with core.engine.begin() as conn:
             drop_pending(conn, pending.key_id)
         return {}
 
     def _create(ctx: RequestContext, pending: PendingKey, material: bytes,
-                valid_to: float | None) -> None:
+                valid_to: float | None, approved: Mapping[str, str]) -> None:
         # The expiry is in storage before the key exists, so no use of the key can
         # find it without its expiry; a failed create takes it back out.
         with core.engine.begin() as conn:
@@ -126,7 +127,8 @@ async def import_key_material(call: KmsCall) -> dict[str, Any]:
         try:
             services.lifecycle.create(ctx, NewKey(
                 name=pending.name, spec=pending.spec, description=pending.description or None,
-                labels=pending.labels, key_id=pending.key_id, material=material))
+                labels=pending.labels, key_id=pending.key_id, material=material),
+                facts=approved)
         except BaseException:
             with core.engine.begin() as conn:
                 set_expiry(conn, pending.key_id, None, core.clock.now())
@@ -149,8 +151,8 @@ async def delete_imported_key_material(call: KmsCall) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         key = target.require(identifier)
         with core.dual_control.guard(ctx, IMPORT, key.name, params,
-                                     approval_id=call.approval_id):
-            withdraw(core, ctx, key)
+                                     approval_id=call.approval_id) as approved:
+            withdraw(core, ctx, key, facts=approved)
         return {"KeyId": call.names.key_arn(key.id)}
 
     answer: dict[str, Any] = await call.run(

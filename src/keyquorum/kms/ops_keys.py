@@ -225,8 +225,8 @@ async def schedule_deletion(call: KmsCall) -> dict[str, Any]:
 
     def work(ctx: RequestContext, key: Key) -> dict[str, Any]:
         with core.dual_control.guard(ctx, SCHEDULE_DELETION, key.name, {"days": days},
-                                     approval_id=call.approval_id):
-            done = lifecycle.schedule_deletion(ctx, key.name, days)
+                                     approval_id=call.approval_id) as approved:
+            done = lifecycle.schedule_deletion(ctx, key.name, days, facts=approved)
         return {"KeyId": call.names.key_arn(done.id), "DeletionDate": done.destroy_at,
                 "KeyState": "PendingDeletion", "PendingWindowInDays": days}
 

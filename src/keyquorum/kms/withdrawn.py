@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -102,19 +103,20 @@ def _only_version(key: Key) -> int:
     return key.versions[0].version
 
 
-def withdraw(core: Core, ctx: RequestContext, key: Key) -> None:
+def withdraw(core: Core, ctx: RequestContext, key: Key, *,
+             facts: Mapping[str, str] | None = None) -> None:
     """Erase the imported material (storage and every worker's cache); keep the key.
 
     DeleteImportedKeyMaterial and the expiry of the material (``kms.expiry``) both come
     here; the material's expiry record goes in the same transaction, so an expiry is
-    acted on once."""
+    acted on once. ``facts`` go on the record (the approval the deletion used)."""
     number = _only_version(key)
     if key.state not in (KeyState.ENABLED, KeyState.DISABLED):
         raise KmsStateError(f"{key.id} is {key.state.value}", "KMSInvalidStateException")
     barrier = core.barrier()
     now = core.clock.now()
-    with core.changes.audited(ctx, "import", key=key.name,
-                              events=(KeyChanged(key.id),)) as change:
+    with core.changes.audited(ctx, "import", key=key.name, events=(KeyChanged(key.id),),
+                              detail=facts) as change:
         conn = change.conn
         if is_withdrawn(conn, key.id):
             raise KmsStateError(f"{key.id} is pending import", "KMSInvalidStateException")
@@ -142,14 +144,16 @@ def withdraw(core: Core, ctx: RequestContext, key: Key) -> None:
 
 
 def restore(core: Core, ctx: RequestContext, key: Key, material: bytes,
-            valid_to: float | None = None) -> None:
+            valid_to: float | None = None, *,
+            facts: Mapping[str, str] | None = None) -> None:
     """Bring the same material back into a key that :func:`withdraw` emptied, expiring at
-    ``valid_to`` (None: it does not expire), as this import asks."""
+    ``valid_to`` (None: it does not expire), as this import asks; ``facts`` go on the
+    record (the approval the import used)."""
     number = _only_version(key)
     barrier = core.barrier()
     now = core.clock.now()
-    with core.changes.audited(ctx, "import", key=key.name,
-                              events=(KeyChanged(key.id),)) as change:
+    with core.changes.audited(ctx, "import", key=key.name, events=(KeyChanged(key.id),),
+                              detail=facts) as change:
         conn = change.conn
         record = find_withdrawn(conn, barrier, key.id)
         if record is None:

@@ -160,7 +160,9 @@ class KeyLifecycle:
 
     # -- operations ------------------------------------------------------------------------
 
-    def create(self, ctx: RequestContext, request: NewKey) -> Key:
+    def create(self, ctx: RequestContext, request: NewKey, *,
+               facts: Mapping[str, str] | None = None) -> Key:
+        """A new key; ``facts`` go on its record (the approval an import used)."""
         name = validate_key_name(request.name)
         spec = get_spec(request.spec)
         purpose = resolve_purpose(spec, request.purpose)
@@ -189,7 +191,7 @@ class KeyLifecycle:
             keys_repo.insert_key(conn, key)
             self._new_version(conn, key, 1, now, request.material)
             write_audit_in(self.core.audit, conn, ctx, operation="create",
-                           key=name, key_version=1, now=now)
+                           key=name, key_version=1, now=now, detail=facts)
             fresh = keys_repo.get_key(conn, key_id=key.id)
             assert fresh is not None
             return fresh
@@ -246,9 +248,11 @@ class KeyLifecycle:
         return key.evolve(primary_version=number, next_rotation=(
             now + key.rotation_period if key.rotation_period else None))
 
-    def rotate(self, ctx: RequestContext, name: str, material: bytes | None = None) -> Key:
+    def rotate(self, ctx: RequestContext, name: str, material: bytes | None = None, *,
+               facts: Mapping[str, str] | None = None) -> Key:
         """A new primary version: fresh material, or the caller's (``material``: already
-        unwrapped and checked against the spec, for keys whose origin is ``imported``)."""
+        unwrapped and checked against the spec, for keys whose origin is ``imported``).
+        ``facts`` go on the record (the approval an import used)."""
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             if material is not None and key.origin != "imported":
                 raise Conflict(f"key {name} was generated here: a version with imported "
@@ -256,7 +260,7 @@ class KeyLifecycle:
             rotated = self._rotate_in(conn, key, now, material)
             return rotated, rotated.primary_version
 
-        return self._mutate(ctx, name, "rotate", change)
+        return self._mutate(ctx, name, "rotate", change, dict(facts or {}))
 
     def set_enabled(self, ctx: RequestContext, name: str, enabled: bool,
                     version: int | None = None) -> Key:
@@ -281,14 +285,16 @@ class KeyLifecycle:
         return self._mutate(ctx, name, operation, change)
 
     def revoke(self, ctx: RequestContext, name: str, reason: str, *,
-               version: int | None = None, note: str | None = None) -> Key:
+               version: int | None = None, note: str | None = None,
+               facts: Mapping[str, str] | None = None) -> Key:
+        """Revoke the key or one version; ``facts`` go on the record (the approval used)."""
         if reason not in REVOKE_REASONS:
             raise InvalidRequest(f"reason must be one of {', '.join(REVOKE_REASONS)}")
         number = version
         event = "compromise" if reason == "compromised" else "retire"
-        facts = {"reason": str(reason)}
+        recorded = {**(facts or {}), "reason": str(reason)}
         if note:
-            facts["note"] = note
+            recorded["note"] = note
 
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
@@ -317,9 +323,11 @@ class KeyLifecycle:
                 return self._rotate_in(conn, reloaded.evolve(revision=key.revision), now), number
             return key, number
 
-        return self._mutate(ctx, name, "revoke", change, facts)
+        return self._mutate(ctx, name, "revoke", change, recorded)
 
-    def schedule_deletion(self, ctx: RequestContext, name: str, days: int | None) -> Key:
+    def schedule_deletion(self, ctx: RequestContext, name: str, days: int | None, *,
+                          facts: Mapping[str, str] | None = None) -> Key:
+        """Destroy after ``days`` (the key's window if None); ``facts`` go on the record."""
         def change(_conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             window = _deletion_days(days if days is not None else key.deletion_window_days,
                                     "days")
@@ -327,7 +335,7 @@ class KeyLifecycle:
             return key.evolve(state=state, destroy_at=now + window * 86400,
                               state_before_deletion=key.state.value), None
 
-        return self._mutate(ctx, name, "delete", change)
+        return self._mutate(ctx, name, "delete", change, dict(facts or {}))
 
     def cancel_deletion(self, ctx: RequestContext, name: str) -> Key:
         def change(_conn: Connection, key: Key, _now: float) -> tuple[Key, int | None]:
@@ -352,15 +360,16 @@ class KeyLifecycle:
         loaded.handles.clear()
         return key
 
-    def destroy_versions(self, ctx: RequestContext, name: str, below: int) -> Key:
+    def destroy_versions(self, ctx: RequestContext, name: str, below: int, *,
+                         facts: Mapping[str, str] | None = None) -> Key:
         """Erase the material of every version below ``below`` (Vault's trim) and keep
         their metadata; the key stays in use. ``below`` may not exceed the key's
         ``min_decrypt_version`` (the state machine's rule: only versions nothing can
         decrypt with are destroyed). One transaction and one audit record
-        (``delete``, ``action: destroy-versions``, the versions erased)."""
+        (``delete``, ``action: destroy-versions``, the versions erased, and ``facts``)."""
         if not isinstance(below, int) or isinstance(below, bool) or not 1 <= below <= MAX_VERSION:
             raise InvalidRequest(f"below must be a version number (1-{MAX_VERSION})")
-        facts = {"action": "destroy-versions", "below": str(below)}
+        recorded = {**(facts or {}), "action": "destroy-versions", "below": str(below)}
 
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             self._require_not_deleted(key)
@@ -378,10 +387,10 @@ class KeyLifecycle:
                     keys_repo.update_version(conn, key.id, stored.version, state=target,
                                              material=None, destroyed_at=now)
                     erased.append(str(stored.version))
-            facts["versions"] = ",".join(erased)  # "" when nothing was left to erase
+            recorded["versions"] = ",".join(erased)  # "" when nothing was left to erase
             return key, None
 
-        return self._mutate(ctx, name, "delete", change, facts)
+        return self._mutate(ctx, name, "delete", change, recorded)
 
     def rotate_for_usage(self, ctx: RequestContext, name: str, spent_version: int) -> None:
         """Rotate because ``spent_version`` reached its usage limit (unless already rotated)."""

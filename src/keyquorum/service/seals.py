@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
@@ -133,24 +133,28 @@ class SealSet:
             raise SealRequired("removing this seal would leave no way back to the root key")
         return SealEntry.from_json(raw)
 
-    def remove(self, ctx: RequestContext, entry: SealEntry) -> dict[str, Any]:
+    def remove(self, ctx: RequestContext, entry: SealEntry, *,
+               facts: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Drop a seal; ``facts`` go on its record (the approval the removal used)."""
         with self._engine.begin() as conn:
             if not delete_entry(conn, SEAL_SET_PREFIX + entry.id):
                 raise NotFound(f"no seal with id {entry.id!r}")
-            self._record(conn, ctx, "sys:seal-remove", entry)
+            self._record(conn, ctx, "sys:seal-remove", entry, facts=facts)
         with self._lock:
             self._attempts.pop(entry.id, None)
         self._changed()
         return {"id": entry.id, "type": entry.kind, "removed": True}
 
     def _record(self, conn: Connection, ctx: RequestContext, operation: str,
-                entry: SealEntry, error: KeyquorumError | None = None) -> None:
+                entry: SealEntry, error: KeyquorumError | None = None, *,
+                facts: Mapping[str, str] | None = None) -> None:
         """One audit record in the caller's transaction: the change and its record land together."""
         record = AuditRecord(time=self._clock.now(), request_id=ctx.request_id,
                              identity=ctx.accessor, operation=operation, key=None,
                              key_version=None, outcome="error" if error else "ok",
                              error_code=error.code if error else None, client=ctx.client,
-                             detail={**ctx.detail, "seal": entry.id, "seal_type": entry.kind})
+                             detail={**ctx.detail, **(facts or {}), "seal": entry.id,
+                                     "seal_type": entry.kind})
         try:
             self._audit.append_in(conn, [record])
         except AuditUnavailable:

@@ -97,10 +97,10 @@ async def import_key(call: Call) -> Answer:
     def work(ctx: RequestContext) -> dict[str, Any]:
         material = _material(core, body, spec)
         with core.dual_control.guard(ctx, IMPORT, name, {"type": spec},
-                                     approval_id=approval_id):
+                                     approval_id=approval_id) as approved:
             key = call.services.lifecycle.create(ctx, NewKey(
                 name=name, spec=spec, exportable=exportable, rotation_period=rotation,
-                material=material))
+                material=material), facts=approved)
         return key_data(key, vault_name, DEFAULTS)
 
     return Answer(await call.run("import", name, work, permission=("create", "import"),
@@ -119,8 +119,8 @@ async def import_version(call: Call) -> Answer:
         spec = core.keys.get(name).key.spec
         material = _material(core, body, spec)
         with core.dual_control.guard(ctx, IMPORT, name, {"type": spec},
-                                     approval_id=approval_id):
-            key = call.services.lifecycle.rotate(ctx, name, material)
+                                     approval_id=approval_id) as approved:
+            key = call.services.lifecycle.rotate(ctx, name, material, facts=approved)
         return key_data(key, vault_name, settings_of(core, key))
 
     return Answer(await call.run("import", name, work, permission=("rotate", "import"),

@@ -9,8 +9,9 @@ The audit record names the key and the path, never the material.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from keyquorum.api.runner import Audited
 from keyquorum.auth.dual_settings import EXPORT
 from keyquorum.crypto.export_format import vault_private_key
 from keyquorum.errors import InvalidRequest
@@ -51,13 +52,13 @@ async def export(call: Call) -> Answer:
     approval_id = fields.text(call.body, "approval_id", max_length=64)
     core = call.services.core
 
-    def work(ctx: RequestContext) -> dict[str, Any]:
+    def work(ctx: RequestContext) -> Audited:
         spec = core.keys.get(name).key.spec
         if get_spec(spec).family != _FAMILY[kind]:
             raise InvalidRequest(f"{kind} is not exportable from a {type_for_spec(spec)} key")
         number = core.keys.get(name).key.primary_version if wanted == LATEST else wanted
         with core.dual_control.guard(ctx, EXPORT, name, {"type": kind},
-                                     approval_id=approval_id):
+                                     approval_id=approval_id) as approved:
             key, versions = unsafe_export_material(core, name, number)
         shown: dict[str, str] = {}
         for exported in versions:
@@ -65,9 +66,11 @@ async def export(call: Call) -> Answer:
                 else exported.material
             shown[str(exported.version)] = value if isinstance(value, str) \
                 else fields.encode_b64(value)
-        return {"name": vault_name, "type": type_for_spec(key.spec), "keys": shown}
+        answer = {"name": vault_name, "type": type_for_spec(key.spec), "keys": shown}
+        return Audited(answer, None, None, detail=approved)  # the record names the approval
 
-    return Answer(await call.run("export", name, work, permission="export"))
+    exported = await call.run("export", name, work, permission="export")
+    return Answer(cast("dict[str, Any]", exported))  # the pipeline answers Audited.answer
 
 
 async def _public(call: Call, name: str, vault_name: str, wanted: int | None) -> Answer:

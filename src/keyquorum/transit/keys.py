@@ -232,8 +232,8 @@ async def trim(call: Call) -> Answer:
             raise InvalidRequest(refusal)
         with core.dual_control.guard(ctx, SCHEDULE_DELETION, name,
                                      destroy_versions_params(wanted),
-                                     approval_id=approval_id):
-            key = call.services.lifecycle.destroy_versions(ctx, name, wanted)
+                                     approval_id=approval_id) as approved:
+            key = call.services.lifecycle.destroy_versions(ctx, name, wanted, facts=approved)
         return key_data(key, vault_name, settings)
 
     return Answer(await call.run("delete", name, work, permission="delete"))
@@ -276,8 +276,9 @@ async def delete_key(call: Call) -> Answer:
             raise InvalidRequest("deletion is not allowed for this key "
                                  "(set deletion_allowed=true with keys/:name/config)")
         with core.dual_control.guard(ctx, SCHEDULE_DELETION, name, {},
-                                     approval_id=approval_id):
-            scheduled = call.services.lifecycle.schedule_deletion(ctx, name, None)
+                                     approval_id=approval_id) as approved:
+            scheduled = call.services.lifecycle.schedule_deletion(ctx, name, None,
+                                                                  facts=approved)
         return scheduled.deletion_window_days
 
     days = await call.run("delete", name, work, permission="delete")
