@@ -67,7 +67,7 @@ from keyquorum.seal.shamir import (
     ShamirSealConfig,
     create_shamir_seal,
     default_custodian_names,
-    recover_root_key,
+    open_root,
     validate_custodians,
     verified_share,
 )
@@ -343,26 +343,34 @@ class RekeyCeremony:
                 now: float, facts: dict[str, str]) -> _Finished:
         """Quorum reached: prove the old secret, rotate the root key, split a new secret,
         seal each new share to its custodian, store it all at once."""
-        root_key = recover_root_key(config, list(shares.values()))
-        if not hmac.compare_digest(root_key, self.core.root_key()):
-            raise Conflict("the shares open a different root key than the one in use")
         plan = state.plan
-        recipients = self._recipients(conn, plan)
-        rotated = rotate_root(conn, root_key, now, self.core.seal_set.trust)
-        new_config, texts = create_shamir_seal(rotated.root_key, plan.shares, plan.threshold,
-                                               list(plan.custodians), config.generation + 1)
-        deliveries = share_delivery.seal_all(new_config, texts, recipients)
-        del texts  # the only plain copies: sealed to their custodians, never stored or answered
-        if not swap_entry(conn, SHAMIR_ENTRY, raw_config, new_config.to_json(), now):
-            raise Conflict("the seal changed during the rekey; nothing was changed")
-        self._drop(conn)
-        self.core.custodian_registry.record_issued(conn, new_config, now, deliveries)
-        share_delivery.register_given(conn, recipients, now, "rekey")
-        facts.update({"completed": "true", "generation": str(new_config.generation),
-                      "root_key_rotated": "true",
-                      "seals_rewrapped": ", ".join(rotated.seals) or "none"})
-        write_audit_in(self.core.audit, conn, ctx, operation="sys:rekey-update", key=None,
-                       key_version=None, now=now, detail=facts)
+        old_root = open_root(config, list(shares.values()))
+        try:
+            if not hmac.compare_digest(old_root, self.core.root_key()):
+                raise Conflict("the shares open a different root key than the one in use")
+            recipients = self._recipients(conn, plan)
+            rotated = rotate_root(conn, old_root, now, self.core.seal_set.trust)
+        finally:
+            wipe(old_root)  # the barrier in use keeps its own copy until the new one is adopted
+        try:
+            new_config, texts = create_shamir_seal(rotated.root_key, plan.shares,
+                                                   plan.threshold, list(plan.custodians),
+                                                   config.generation + 1)
+            deliveries = share_delivery.seal_all(new_config, texts, recipients)
+            del texts  # the only plain copies: sealed to their custodians, never stored
+            if not swap_entry(conn, SHAMIR_ENTRY, raw_config, new_config.to_json(), now):
+                raise Conflict("the seal changed during the rekey; nothing was changed")
+            self._drop(conn)
+            self.core.custodian_registry.record_issued(conn, new_config, now, deliveries)
+            share_delivery.register_given(conn, recipients, now, "rekey")
+            facts.update({"completed": "true", "generation": str(new_config.generation),
+                          "root_key_rotated": "true",
+                          "seals_rewrapped": ", ".join(rotated.seals) or "none"})
+            write_audit_in(self.core.audit, conn, ctx, operation="sys:rekey-update", key=None,
+                           key_version=None, now=now, detail=facts)
+        except BaseException:
+            wipe(rotated.root_key)  # nothing is stored: the new key is no key to anything
+            raise
         return _Finished(new_config, share_delivery.describe(new_config, deliveries),
                          rotated.root_key, self.core.seal_fingerprint(new_config))
 

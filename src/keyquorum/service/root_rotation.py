@@ -68,7 +68,7 @@ def refuse_passphrase_seals(conn: Connection) -> None:
             "(keyquorum operator seals remove), rekey, then propose them again")
 
 
-def rotate_root(conn: Connection, old_root: bytes, now: float,
+def rotate_root(conn: Connection, old_root: bytes | bytearray, now: float,
                 trust: SealTrust) -> RotatedRoot:
     """Re-seal the keyring and re-wrap the automatic seals under a fresh root key, on
     ``conn`` (the rekey's transaction); nothing is committed here."""

@@ -34,11 +34,12 @@ from sqlalchemy import Connection
 from keyquorum.audit.in_transaction import write_audit_in
 from keyquorum.clock import rfc3339
 from keyquorum.crypto import vss
+from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, InvalidRequest, NotFound, Sealed
 from keyquorum.seal import kinds
 from keyquorum.seal.entry import SealEntry
 from keyquorum.seal.seal_set import SEAL_SET_PREFIX, SHAMIR_ENTRY
-from keyquorum.seal.shamir import ShamirSealConfig, recover_root_key, verified_share
+from keyquorum.seal.shamir import ShamirSealConfig, open_root, verified_share
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.refusal_facts import refusals_carry
@@ -202,9 +203,12 @@ class SealAddCeremony:
                 config: ShamirSealConfig, shares: dict[int, vss.Share], now: float,
                 facts: dict[str, str]) -> SealEntry:
         """Quorum: the shares must open the root key in use; then the seal is added."""
-        root_key = recover_root_key(config, list(shares.values()))
-        if not hmac.compare_digest(root_key, self.core.root_key()):
-            raise Conflict("the shares open a different root key than the one in use")
+        root_key = open_root(config, list(shares.values()))
+        try:
+            if not hmac.compare_digest(root_key, self.core.root_key()):
+                raise Conflict("the shares open a different root key than the one in use")
+        finally:
+            wipe(root_key)  # only compared: the proposed seal was wrapped at the proposal
         entry = SealEntry.from_json(self._open(_ENTRY_PATH, state.sealed_entry))
         try:
             insert_entry(conn, SEAL_SET_PREFIX + entry.id, entry.to_json(), now)
