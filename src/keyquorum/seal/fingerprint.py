@@ -16,8 +16,9 @@ Restore and drill check a pinned fingerprint against the header *before* any sea
 is tried (a forged or edited header is refused having touched nothing), and, once
 a seal has opened a root key, that the key's id is the one the header names
 (constant time), so a wrapped root swapped into an entry the pin covers is refused
-too. A rekey makes new commitments, so the fingerprint changes with each
-generation; the root key id does not (rekey re-wraps the same root key).
+too. A rekey makes new commitments and a new root key (``service.root_rotation``),
+so the fingerprint and the root key id change with each generation: keep the old
+fingerprints to pin older backups.
 """
 
 from __future__ import annotations

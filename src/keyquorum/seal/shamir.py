@@ -2,9 +2,10 @@
 
 A random scalar is split with Feldman verifiable secret sharing; the public
 commitments are stored, so each share is checked alone at submission. The
-unseal key is HKDF(secret) and wraps the root key with AES-256-GCM. The root
-key never depends on the share set: a rekey splits a fresh secret and re-wraps
-the same root, starting the next ``generation`` (old shares no longer match).
+unseal key is HKDF(secret) and wraps the root key with AES-256-GCM. A rekey
+splits a fresh secret and wraps a fresh root key under it
+(``service.root_rotation``), starting the next ``generation``: old shares no
+longer match, and the root key they open opens nothing made after the rekey.
 
 The secret, the unseal key, the submitted shares and the root key they open are
 held in bytearrays and wiped as soon as they have served (review F10): a share
