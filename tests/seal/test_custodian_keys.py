@@ -106,11 +106,12 @@ def test_an_envelope_opens_only_with_its_custodians_key_and_never_when_edited() 
         open_share(parsed, bob_key)
     assert wrong.value.code == "wrong_custodian_key"
 
+    box = parsed.box
     edits = [dataclasses.replace(parsed, index=1), dataclasses.replace(parsed, generation=4),
              dataclasses.replace(parsed, custodian="bob"),
-             dataclasses.replace(parsed, ciphertext=bytes([parsed.ciphertext[0] ^ 1])
-                                 + parsed.ciphertext[1:]),
-             dataclasses.replace(parsed, enc=bytes(len(parsed.enc)))]
+             dataclasses.replace(parsed, box=box[:-1] + bytes([box[-1] ^ 1])),  # the tag
+             dataclasses.replace(parsed, box=box[:6] + bytes(1120) + box[1126:]),  # the KEM
+             dataclasses.replace(parsed, box=box[:40])]
     for edited in edits:
         with pytest.raises(custodian_key.CustodianKeyError) as tampered:
             open_share(ShareEnvelope.from_text(edited.to_text()), alice_key)
