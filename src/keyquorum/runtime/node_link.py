@@ -21,11 +21,14 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import weakref
 from pathlib import Path
 
 from keyquorum.crypto import kem_box
 from keyquorum.crypto.errors import InvalidCiphertext
 from keyquorum.crypto.kem import KemKey
+from keyquorum.errors import Sealed
+from keyquorum.seal.barrier import Barrier
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.core import Core
 from keyquorum.service.node_handoff import (
@@ -68,6 +71,7 @@ class NodeLink:
             self._key, self._fingerprint = load_node_key(key_file)
         self._request: HandoffRequest | None = None
         self._epoch: int | None = None
+        self._opened: weakref.ref[Barrier] | None = None  # the opening _epoch belongs to
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,6 +108,15 @@ class NodeLink:
     # -- unsealed ----------------------------------------------------------------------------
 
     def _follow_cluster_seal(self) -> None:
+        try:
+            barrier = self.core.barrier()
+        except Sealed:  # sealed since tick looked: the next pass asks or waits
+            return
+        if self._opened is None or self._opened() is not barrier:
+            # Opened again since the last pass, which never saw it sealed (a seal and an
+            # unseal within one interval): the epoch noted before belongs to the earlier
+            # opening, and this node's own seal raised it. Note the one it is open under.
+            self._epoch, self._opened = None, weakref.ref(barrier)
         with self.core.engine.connect() as conn:
             epoch = read_epoch(conn)
         if self._epoch is None:
