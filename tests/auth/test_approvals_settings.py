@@ -24,9 +24,9 @@ def test_off_by_default_and_guards_nothing() -> None:
 def test_on_guards_the_default_set_and_its_own_weakening() -> None:
     settings = parse_settings({"approvals": 2})
     assert settings == DualControlSettings(2, ACTIONS, DEFAULT_TTL)
-    assert {"schedule-deletion", "revoke", "export", "import", "policy-put",
-                       "policy-delete", "audit-sink-remove", "seal-change",
-                       "token-create-privileged"} == ACTIONS
+    assert {"schedule-deletion", "destroy-versions", "revoke", "export", "import",
+            "policy-put", "policy-delete", "audit-sink-remove", "seal-change",
+            "token-create-privileged"} == ACTIONS
     assert all(settings.guards(action) for action in ACTIONS)
     assert settings.guards(DUAL_CONTROL_CHANGE)
     assert not settings.guards("rotate")

@@ -5,8 +5,8 @@ parameter; the other actions showed an allow-listed summary with values cut at 5
 characters (a 1,000-character revoke note lost its end). Now every approval carries
 the complete request (``request``: the parameters it is for, exactly what its hash
 covers), no summary value is cut, and a request too long to read whole is refused.
-A destroy-versions request (under ``schedule-deletion``) names its bound. Dual
-control's audit facts reach each record as values.
+``destroy-versions`` (erasing material at once) is its own action, guarded wherever
+``schedule-deletion`` is. Dual control's audit facts reach each record as values.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dual_control_support import Cast, cast, needs_approval
 from http_helpers import assert_error, create_key, ok, unique
 from inprocess_server import InProcessServer
 from keyquorum.auth.approvals import MAX_REQUEST_SHOWN, ApprovalStore
+from keyquorum.auth.dual_settings import DualControlSettings
 from keyquorum.errors import InvalidRequest
 from keyquorum.storage import approvals_repo
 from keyquorum.storage.approvals_repo import ApprovalRow
@@ -78,7 +79,7 @@ def test_every_guarded_action_shows_approvers_its_complete_request(people: Cast)
         shown = _shown(people, approval)
         if request.get("operations", 0) is None:  # dual control spells out every action
             request = {**request, "operations": shown["request"]["operations"]}
-            assert "schedule-deletion" in request["operations"]
+            assert "destroy-versions" in request["operations"]
         assert shown["request"] == request, path
         assert shown["requester_name"] == "admin"
         assert not any(value.endswith("…") for value in shown["summary"].values())
@@ -87,6 +88,7 @@ def test_every_guarded_action_shows_approvers_its_complete_request(people: Cast)
     assert revoke["summary"]["note"] == note  # whole, end included
     trim = _shown(people, needs_approval(admin.post(f"/v1/keys/{name}/destroy-versions",
                                                     json={"below": 2})))
+    assert trim["operation"] == "destroy-versions"  # not disguised as a deletion schedule
     assert trim["summary"] == {"destroy_versions_below": "2"}  # not an empty "days"
 
 
@@ -116,6 +118,15 @@ def test_approvals_stored_before_the_full_request_still_read(store: ApprovalStor
     assert old.to_json(clock.now())["request"] is None
 
 
+def test_destroy_versions_is_guarded_wherever_deletion_is_or_on_its_own() -> None:
+    for listed, guarded in ((["schedule-deletion"], True), (["destroy-versions"], True),
+                            (["revoke"], False)):
+        settings = DualControlSettings(2, frozenset(listed))
+        assert settings.guards("destroy-versions") is guarded, listed
+    assert not DualControlSettings(2, frozenset({"destroy-versions"})).guards(
+        "schedule-deletion")
+
+
 def test_dual_control_facts_reach_each_record_as_values(people: Cast) -> None:
     admin = people.http(people.admin)
     name = unique("f7/facts")
@@ -141,7 +152,7 @@ def test_dual_control_facts_reach_each_record_as_values(people: Cast) -> None:
         facts = {(r["outcome"], r["error_code"], r["detail"].get("dual_control"),
                   r["detail"].get("action")) for r in records}
         action = {"sys:policies": "policy-put", "sys:tokens": "token-create-privileged",
-                  "delete": "schedule-deletion"}[operation]
+                  "delete": "destroy-versions"}[operation]
         assert ("denied", "approval_required", "requested", action) in facts, path
         # A change's own facts win on its record: a trim says it destroyed versions.
         ran = "destroy-versions" if operation == "delete" else action
@@ -163,3 +174,17 @@ def test_approval_reads_name_the_approval_on_their_record(people: Cast) -> None:
     reads = [r for r in _records(people, "approvals:read")
              if (r.get("detail") or {}).get("approval_id") == approval]
     assert {r["outcome"] for r in reads} == {"ok", "denied"}
+
+
+def test_a_proposed_seal_names_the_approval_it_used(people: Cast) -> None:
+    root = people.http()  # root: its guarded requests need approvals like anyone's
+    body = {"type": "passphrase", "id": "f7-pass", "passphrase": "correct horse battery 7"}
+    approval = needs_approval(root.post("/v1/sys/seals", json=body))
+    shown = _shown(people, approval)
+    assert "correct horse" not in json.dumps(shown)  # public parameters only
+    people.approve(approval)
+    ok(root.post("/v1/sys/seals", json={**body, "approval_id": approval}))
+    [record] = [r for r in _records(people, "sys:seal-add") if r["outcome"] == "ok"]
+    assert record["detail"]["approval_id"] == approval
+    assert record["detail"]["dual_control"] == "approved"
+    assert record["detail"]["seal"] == "f7-pass"

@@ -1,6 +1,6 @@
 """Vault's trim is keyquorum's destroy-versions: the material of every version below
 ``min_available_version`` is erased, under Vault's rules, the ``delete`` permission and
-dual control's ``schedule-deletion``, with one audit record; refusals store nothing."""
+dual control's ``destroy-versions``, with one audit record; refusals store nothing."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def test_trim_is_under_dual_control_like_schedule_deletion(
             admin = Vault(http, people.admin)
             body = {"min_available_version": 2}
             message = errors(admin.write("keys/guarded-trim/trim", body), 403)[0]
-            assert message.startswith("approval_required: schedule-deletion")
+            assert message.startswith("approval_required: destroy-versions")
             found = re.search(r"apr_[A-Za-z0-9_-]+", message)
             assert found is not None
             assert "destroyed" not in _version_states(server, "guarded-trim").values()

@@ -22,7 +22,7 @@ from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.serialize import crypto_json, key_json
 from keyquorum.api.services import Services, services
-from keyquorum.auth.dual_settings import REVOKE, SCHEDULE_DELETION
+from keyquorum.auth.dual_settings import DESTROY_VERSIONS, REVOKE, SCHEDULE_DELETION
 from keyquorum.errors import Forbidden, InvalidRequest, NotFound
 from keyquorum.keys.names import MAX_NAME_LENGTH, NAME_PATTERN, validate_key_name
 from keyquorum.service.context import RequestContext
@@ -207,13 +207,14 @@ async def cancel_deletion(request: Request, name: str,
 async def destroy_versions(request: Request, name: str,
                            s: Services = Depends(services)) -> dict[str, Any]:
     """Erase the material of the versions below ``below`` (never the primary); the key
-    stays in use. Guarded like schedule-deletion: both destroy material for good."""
+    stays in use. Dual control's ``destroy-versions`` (also guarded wherever
+    ``schedule-deletion`` is: both destroy material for good)."""
     body = await read_json(request, s.core)
     approval_id = approval_id_from(request, body)
     asked = parse_body(DestroyVersions, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        with s.core.dual_control.guard(ctx, SCHEDULE_DELETION, name,
+        with s.core.dual_control.guard(ctx, DESTROY_VERSIONS, name,
                                        destroy_versions_params(asked.below),
                                        approval_id=approval_id) as approved:
             return key_json(s.lifecycle.destroy_versions(ctx, name, asked.below,

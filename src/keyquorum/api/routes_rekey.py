@@ -45,8 +45,8 @@ async def start(request: Request, s: Services = Depends(services)) -> dict[str, 
         # A refusal from here on (dual control's included) names the plan on its record.
         with refusals_carry(plan.summary()), s.core.dual_control.guard(
                 ctx, SEAL_CHANGE, None, {"rekey": body}, approval_id=approval_id,
-                summary=plan.summary()):
-            return ceremony.start(ctx, plan)
+                summary=plan.summary()) as approved:
+            return ceremony.start(ctx, plan, facts=approved)
 
     return await s.runner.run(request, "sys:rekey-init", None,
                               work, permission="sys:seal", in_thread=True)

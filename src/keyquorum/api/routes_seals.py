@@ -52,8 +52,8 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
         with s.core.dual_control.guard(ctx, SEAL_CHANGE, None, {"change": "add", **public},
                                        approval_id=approval_id,
                                        summary={"change": "add seal", **{
-                                           k: str(v) for k, v in public.items()}}):
-            return SealAddCeremony(s.core).start(ctx, seal)
+                                           k: str(v) for k, v in public.items()}}) as approved:
+            return SealAddCeremony(s.core).start(ctx, seal, facts=approved)
 
     return await s.runner.run(request, "sys:seal-add", None,
                               work, permission="sys:seal", in_thread=True,

@@ -46,6 +46,7 @@ from keyquorum.auth.authorizer import Authorizer
 from keyquorum.auth.dual_settings import (
     ACTIONS,
     AUDIT_SINK_REMOVE,
+    DESTROY_VERSIONS,
     DUAL_CONTROL_CHANGE,
     EXPORT,
     IMPORT,
@@ -80,7 +81,8 @@ APPROVAL_ID_FIELD = "approval_id"
 # needs is only here, and nothing here is ever cut short.
 _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     REVOKE: ("reason", "version", "note"),
-    SCHEDULE_DELETION: ("days", "destroy_versions_below"),
+    SCHEDULE_DELETION: ("days",),
+    DESTROY_VERSIONS: ("destroy_versions_below",),
     POLICY_PUT: ("policy",),
     POLICY_DELETE: ("policy",),
     TOKEN_CREATE_PRIVILEGED: ("policies", "ttl", "name"),

@@ -11,7 +11,12 @@ they are one closed set here, like policy operations:
 ==========================  ==============================================================
 action                      guards
 ==========================  ==============================================================
-``schedule-deletion``       ``POST /v1/keys/{name}/schedule-deletion``
+``schedule-deletion``       ``POST /v1/keys/{name}/schedule-deletion`` (and Vault's and
+                            AWS's deletes, which schedule it)
+``destroy-versions``        ``POST /v1/keys/{name}/destroy-versions`` and Vault's trim:
+                            material erased at once. Also guarded wherever
+                            ``schedule-deletion`` is (``guards``), so settings written
+                            before it existed still guard it
 ``revoke``                  ``POST /v1/keys/{name}/revoke``
 ``export``                  exporting key material (route to come)
 ``import``                  importing key material (route to come)
@@ -42,6 +47,7 @@ from keyquorum.durations import parse_duration
 from keyquorum.errors import InvalidRequest
 
 SCHEDULE_DELETION = "schedule-deletion"
+DESTROY_VERSIONS = "destroy-versions"
 REVOKE = "revoke"
 EXPORT = "export"
 IMPORT = "import"
@@ -53,8 +59,8 @@ TOKEN_CREATE_PRIVILEGED = "token-create-privileged"  # noqa: S105 - an action na
 DUAL_CONTROL_CHANGE = "dual-control-change"
 
 ACTIONS: frozenset[str] = frozenset({
-    SCHEDULE_DELETION, REVOKE, EXPORT, IMPORT, POLICY_PUT, POLICY_DELETE, AUDIT_SINK_REMOVE,
-    SEAL_CHANGE, TOKEN_CREATE_PRIVILEGED,
+    SCHEDULE_DELETION, DESTROY_VERSIONS, REVOKE, EXPORT, IMPORT, POLICY_PUT, POLICY_DELETE,
+    AUDIT_SINK_REMOVE, SEAL_CHANGE, TOKEN_CREATE_PRIVILEGED,
 })
 """The actions an operator may put under dual control (all of them by default)."""
 
@@ -86,6 +92,8 @@ class DualControlSettings:
         """Whether ``action`` needs approval under these settings."""
         if action == DUAL_CONTROL_CHANGE:
             return self.on
+        if action == DESTROY_VERSIONS:  # erasing now is at least as grave as scheduling it
+            return self.on and bool({DESTROY_VERSIONS, SCHEDULE_DELETION} & self.operations)
         return self.on and action in self.operations
 
     def weaker_than(self, other: DualControlSettings) -> bool:

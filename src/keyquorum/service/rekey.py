@@ -280,9 +280,11 @@ class RekeyCeremony:
             recipients = share_delivery.resolve(conn, plan.names, request.custodian_keys)
         return with_recipients(plan, recipients)
 
-    def start(self, ctx: RequestContext, plan: RekeyPlan) -> dict[str, Any]:
+    def start(self, ctx: RequestContext, plan: RekeyPlan, *,
+              facts: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Open the ceremony for ``plan`` (from ``plan``). The caller has passed dual
-        control's ``seal-change`` gate (``DualControl.guard``) around this call."""
+        control's ``seal-change`` gate (``DualControl.guard``) around this call; the
+        facts it yields (the approval used) are ``facts``, for the record."""
         core = self.core
         now = core.clock.now()
         with core.engine.begin() as conn:
@@ -298,7 +300,7 @@ class RekeyCeremony:
             insert_entry(conn, REKEY_ENTRY, state.to_json(), now)
             write_audit_in(core.audit, conn, ctx, operation="sys:rekey-init", key=None,
                            key_version=None, now=now,
-                           detail={**plan.summary(), "nonce": state.nonce})
+                           detail={**(facts or {}), **plan.summary(), "nonce": state.nonce})
         return _describe(state, config.threshold)
 
     def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:

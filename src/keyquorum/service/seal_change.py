@@ -26,6 +26,7 @@ import base64
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -132,10 +133,12 @@ class SealAddCeremony:
                     "generation": config.generation}
         return _describe(SealAddState.from_json(raw), config.threshold)
 
-    def start(self, ctx: RequestContext, request: kinds.SealRequest) -> dict[str, Any]:
+    def start(self, ctx: RequestContext, request: kinds.SealRequest, *,
+              facts: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Wrap the root key under the proposed seal now; store it pending a quorum.
 
-        The caller has passed dual control's ``seal-change`` gate around this call.
+        The caller has passed dual control's ``seal-change`` gate around this call;
+        ``facts`` (the approval it used) go on the record.
         """
         core = self.core
         root_key = core.root_key()  # Sealed while sealed: nothing to wrap
@@ -159,8 +162,9 @@ class SealAddCeremony:
             insert_entry(conn, SEAL_ADD_ENTRY, state.to_json(), now)
             write_audit_in(core.audit, conn, ctx, operation="sys:seal-add", key=None,
                            key_version=None, now=now,
-                           detail={"seal": entry.id, "seal_type": entry.kind,
-                                   "nonce": state.nonce, "stage": "proposed"})
+                           detail={**(facts or {}), "seal": entry.id,
+                                   "seal_type": entry.kind, "nonce": state.nonce,
+                                   "stage": "proposed"})
         return _describe(state, config.threshold)
 
     def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from keyquorum.auth.dual_settings import SCHEDULE_DELETION
+from keyquorum.auth.dual_settings import DESTROY_VERSIONS, SCHEDULE_DELETION
 from keyquorum.errors import Conflict, InvalidRequest, NotFound
 from keyquorum.keys.models import Key
 from keyquorum.keys.states import KeyState
@@ -230,7 +230,7 @@ async def trim(call: Call) -> Answer:
         refusal = _trim_refusal(key, settings, wanted)
         if refusal is not None:
             raise InvalidRequest(refusal)
-        with core.dual_control.guard(ctx, SCHEDULE_DELETION, name,
+        with core.dual_control.guard(ctx, DESTROY_VERSIONS, name,
                                      destroy_versions_params(wanted),
                                      approval_id=approval_id) as approved:
             key = call.services.lifecycle.destroy_versions(ctx, name, wanted, facts=approved)
