@@ -125,12 +125,20 @@ def postgres() -> Iterator[PostgresCluster]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    from keyquorum.storage.postgres import PASSWORD_ENV
+
     cluster = PostgresCluster(bindir)
+    previous = os.environ.get(PASSWORD_ENV)
+    os.environ[PASSWORD_ENV] = cluster.password  # what every keyquorum of the tests uses
     try:
         cluster.start()
         yield cluster
     finally:
         cluster.remove()
+        if previous is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = previous
 
 
 @pytest.fixture
@@ -152,8 +160,7 @@ def store_engine(tmp_path: Path, store_databases: StoreDatabases) -> Iterator[En
 
     database = store_databases.new_settings()
     if database:
-        engine = open_engine(database["database_url"],
-                             password_file=database["database_password_file"])
+        engine = open_engine(database["database_url"])
     else:
         engine = open_engine(f"sqlite:///{tmp_path / 'kq.db'}")
     try:

@@ -11,7 +11,8 @@ none), which owns the directory.
 Authentication is real: the superuser ``postgres`` may connect without a password
 (the fixture's own administration), every other role needs its SCRAM password. The
 databases keyquorum uses belong to the ``keyquorum`` role, which is no superuser,
-and which keyquorum reaches with ``database_password_file`` as an operator would.
+and which keyquorum reaches with its password from ``KEYQUORUM_DATABASE_PASSWORD``
+(or ``database_password_file``, where a test says so), as an operator would.
 
 Each test gets a database of its own in about 50 ms: ``CREATE DATABASE ... TEMPLATE``
 copies ``kq_template``, migrated to the newest schema once per cluster. The server
@@ -207,9 +208,11 @@ class PostgresCluster:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def settings_for(self, dbname: str) -> dict[str, Any]:
-        """The settings (as a config file holds them) of a keyquorum on ``dbname``."""
-        return {"database_url": self.url(dbname),
-                "database_password_file": str(self.password_file)}
+        """The settings (as a config file holds them) of a keyquorum on ``dbname``; the
+        password comes from ``KEYQUORUM_DATABASE_PASSWORD``, which the ``postgres``
+        fixture sets for the session (``password_file`` holds it too, for tests of
+        ``database_password_file``)."""
+        return {"database_url": self.url(dbname)}
 
 
 class StoreDatabases:
@@ -235,11 +238,8 @@ class StoreDatabases:
         return self.postgres.settings_for(name)
 
     def new_settings(self) -> dict[str, Any]:
-        """As ``Settings`` takes them (the password file a ``Path``)."""
-        settings = self.new()
-        if "database_password_file" in settings:
-            settings["database_password_file"] = Path(settings["database_password_file"])
-        return settings
+        """As ``Settings`` takes them."""
+        return self.new()
 
     def drop_all(self) -> None:
         made, self._made = self._made, []

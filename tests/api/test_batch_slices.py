@@ -18,7 +18,7 @@ import pytest
 
 from keyquorum.api import runner as pipeline
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.postgresql]
 
 
 def test_a_batch_preempted_off_cpu_has_not_spent_its_slice() -> None:

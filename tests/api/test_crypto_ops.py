@@ -17,6 +17,8 @@ from http_helpers import assert_error, b64, create_key, ok, unb64, unique
 from inprocess_server import InProcessServer
 from keyquorum.crypto.kem import encapsulate
 
+pytestmark = pytest.mark.postgresql
+
 AEAD_SPECS = ["aes-256-gcm", "chacha20-poly1305", "xchacha20-poly1305", "aes-256-gcm-siv"]
 MAC_SPECS = ["hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"]
 ECDSA_RSA = {"ecdsa-p256": "sha256", "ecdsa-p384": "sha384", "ecdsa-p521": "sha512",

@@ -16,6 +16,8 @@ import pytest
 from http_helpers import assert_error, create_key, ok, unique
 from inprocess_server import InProcessServer
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture(scope="module")
 def root(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:

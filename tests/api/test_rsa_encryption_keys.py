@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from http_helpers import assert_error, b64, create_key, ok, unb64, unique
 from inprocess_server import InProcessServer
 
+pytestmark = pytest.mark.postgresql
+
 _PYCA = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1()}
 
 

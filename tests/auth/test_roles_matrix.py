@@ -16,6 +16,8 @@ import pytest
 from http_helpers import assert_error, b64, create_key, encrypt, ok, unique
 from inprocess_server import InProcessServer
 
+pytestmark = pytest.mark.postgresql
+
 ROLES = ("key-admin", "key-user", "auditor", "operator", "approver")
 
 

@@ -7,9 +7,12 @@ left the child working for the rest of its TTL. Real app, real store, in process
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
+
+pytestmark = pytest.mark.postgresql
 
 
 def _mint(http: httpx.Client, name: str) -> dict[str, str]:

@@ -45,6 +45,8 @@ from keyquorum.service.core import Core
 from keyquorum.service.seal_change import SealAddCeremony
 from sealset_support import SOFTHSM_MODULE, Evil, MotoKms, SoftHsm, evil, moto_kms, softhsm
 
+pytestmark = pytest.mark.postgresql
+
 __all__ = ["evil", "moto_kms", "softhsm"]
 
 PIN_ENV = "KEYQUORUM_HSM_PIN_BACKUP_TEST"

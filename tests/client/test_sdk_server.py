@@ -27,6 +27,8 @@ from keyquorum.client import (
     VerifyMacItem,
 )
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture
 def kq(shared_inprocess) -> Iterator[Client]:

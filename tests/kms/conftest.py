@@ -9,15 +9,21 @@ from typing import Any
 import pytest
 from tests.kms.live import LiveServer
 
+from pg_support import StoreDatabases
+
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("kms") / "data", migrated=migrated_store)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         migrated_store: Path, store_backend: str) -> Iterator[LiveServer]:
+    databases = StoreDatabases(request, store_backend)
+    server = LiveServer(tmp_path_factory.mktemp("kms") / "data", migrated=migrated_store,
+                        **databases.new_settings())
     try:
         server.start()
         yield server
     finally:
         server.stop()
+        databases.drop_all()
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from tests.kms.live import LiveServer
 
+pytestmark = pytest.mark.postgresql
+
 ACCOUNT = "000000000000"
 
 

@@ -20,6 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from http_helpers import assert_error, b64, create_key, encrypt, ok
 from inprocess_server import InProcessServer
+from pg_support import StoreDatabases
+
+pytestmark = pytest.mark.postgresql
 
 DAY = 86400
 EVIL_OWNER = '"><img src=x onerror=alert(1)>'
@@ -53,11 +56,12 @@ def _token(http: httpx.Client, policies: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory,
-           migrated_store: Path) -> Iterator[Seeded]:
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           migrated_store: Path, store_backend: str) -> Iterator[Seeded]:
     home = tmp_path_factory.mktemp("reports")
+    databases = StoreDatabases(request, store_backend)
     server = InProcessServer(home / "data", migrated=migrated_store,
-                             config={"audit_sink_dirs": [str(home)]})
+                             config={"audit_sink_dirs": [str(home)], **databases.new()})
     try:  # stopped even when start, init, unseal or the seeding fails
         server.start()
         server.init()
@@ -108,6 +112,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory,
         yield Seeded(server, http, tokens, encrypts_on_clean=4)
     finally:
         server.stop()  # closes its clients too
+        databases.drop_all()
 
 
 def _inventory(seeded: Seeded) -> dict[str, dict[str, Any]]:

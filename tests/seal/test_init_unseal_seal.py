@@ -13,6 +13,8 @@ from conftest import MakeInProcess
 from http_helpers import assert_error, create_key, encrypt, ok, unb64, unique
 from inprocess_server import InProcessServer
 
+pytestmark = pytest.mark.postgresql
+
 
 def _post(server: InProcessServer, path: str, body: object) -> httpx.Response:
     with server.anonymous() as http:

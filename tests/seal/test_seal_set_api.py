@@ -26,6 +26,8 @@ from sealset_support import (
     softhsm,
 )
 
+pytestmark = pytest.mark.postgresql
+
 __all__ = ["moto_kms", "softhsm"]
 
 PIN_ENV = "KEYQUORUM_HSM_PIN_SEAL_API"

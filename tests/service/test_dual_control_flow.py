@@ -11,6 +11,8 @@ from dual_control_support import Cast, cast, needs_approval
 from http_helpers import assert_error, create_key, get_key, ok, unique
 from inprocess_server import InProcessServer
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture(scope="module")
 def people(shared_inprocess: InProcessServer) -> Iterator[Cast]:

@@ -21,6 +21,8 @@ from keyquorum.service.keycache import KeyCache
 from keyquorum.service.lifecycle import KeyLifecycle, NewKey
 from keyquorum.storage import keys_repo
 
+pytestmark = pytest.mark.postgresql
+
 BLOCK = 8
 
 

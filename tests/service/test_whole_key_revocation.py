@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from inprocess_server import InProcessServer
+
+pytestmark = pytest.mark.postgresql
 
 
 def test_whole_key_revocation_after_rotation(shared_inprocess: InProcessServer) -> None:

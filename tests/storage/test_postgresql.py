@@ -120,6 +120,13 @@ def test_the_password_file_is_read_again_for_every_new_connection(
 
 def test_the_password_can_come_from_the_environment(
         postgres: PostgresCluster, database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    without = open_engine(postgres.url(database))
+    try:
+        with pytest.raises(OperationalError):  # no password from anywhere: refused
+            _can_connect(without)
+    finally:
+        without.dispose()
     monkeypatch.setenv(PASSWORD_ENV, postgres.password)
     engine = open_engine(postgres.url(database))
     try:
@@ -130,6 +137,7 @@ def test_the_password_can_come_from_the_environment(
 
 def test_a_wrong_password_is_refused_without_showing_it(
         postgres: PostgresCluster, database: str, tmp_path: Path) -> None:
+    # The file wins over the (right) password in the environment.
     password_file = tmp_path / "wrong.password"
     password_file.write_text("not-the-password-1234\n")
     engine = open_engine(postgres.url(database), password_file=password_file)
@@ -166,7 +174,7 @@ def test_connection_failures_are_storage_failures(postgres: PostgresCluster,
         with engine.connect() as conn:
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
             with postgres.admin() as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
             with pytest.raises(OperationalError) as ended:
                 conn.execute(text("SELECT 1"))
         assert storage_failure(ended.value) == "SQLSTATE 57P01 admin_shutdown"

@@ -12,6 +12,8 @@ import pytest
 from inprocess_server import InProcessServer
 from transit_support import Vault, b64, errors
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture(scope="module")
 def server(shared_inprocess: InProcessServer) -> InProcessServer:
