@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         RekeyStatus,
         SealAddStatus,
     )
+    from ._generate_root import GenerateRootStatus
     from ._models import (
         Custodian,
         CustodianProof,
@@ -125,6 +126,7 @@ _WHERE: dict[str, str] = {
         'CustodianChallenge', 'CustodianEntry', 'CustodianKeyRegistration', 'CustodianStatus',
         'DeliveredShare', 'RekeyStatus', 'SealAddStatus',
     ), "_custodians"),
+    **dict.fromkeys(('GenerateRootStatus',), "_generate_root"),
     **dict.fromkeys((
         'Custodian', 'CustodianProof', 'DeletionScheduled', 'EncryptedShare', 'Health',
         'InitResult', 'Key', 'KeyPage', 'KeyVersion', 'PublicKey', 'Seal', 'SealStatus',
@@ -200,6 +202,7 @@ __all__ = [
     "EncryptResult",
     "EncryptedShare",
     "ForbiddenError",
+    "GenerateRootStatus",
     "Health",
     "InitResult",
     "InvalidCiphertextError",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from . import _admin_calls as admin
     from . import _approvals as dual
     from . import _custodians as drills
+    from . import _generate_root as glass
     from ._access_keys import AccessKey, AccessKeyInfo
     from ._admin_models import (
         AuditPage,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         RekeyStatus,
         SealAddStatus,
     )
+    from ._generate_root import GenerateRootStatus
     from ._models import (
         Custodian,
         CustodianProof,
@@ -71,10 +73,15 @@ else:  # the call groups a cryptographic operation never uses load on first use
         from . import _custodians as module
         return module
 
+    def _generate_root() -> ModuleType:
+        from . import _generate_root as module
+        return module
+
     access = Deferred(_access_keys)
     admin = Deferred(_admin_calls)
     dual = Deferred(_approvals)
     drills = Deferred(_custodians)
+    glass = Deferred(_generate_root)
 
 T = TypeVar("T")
 
@@ -247,6 +254,26 @@ class AsyncClient(AsyncCryptoMethods):
 
     async def rekey_cancel(self) -> RekeyStatus:
         return await self._run(drills.rekey_cancel())
+
+    # --- break glass (keyquorum.client._generate_root) -----------------------------------
+
+    async def generate_root_init(self, public_pem: str, share: str,
+                                 ttl: Duration | None = None) -> GenerateRootStatus:
+        """Open a root token generation: the requester's public key and the first share.
+
+        No token is sent. The answer's ``nonce`` goes to the other custodians."""
+        return await self._run(glass.generate_root_init(public_pem, share, ttl))
+
+    async def generate_root_status(self) -> GenerateRootStatus:
+        return await self._run(glass.generate_root_status())
+
+    async def generate_root_submit(self, nonce: str, share: str) -> GenerateRootStatus:
+        """Add a share; the one completing the quorum is answered the new root token sealed
+        to the requester's key (``GenerateRootStatus.open_token`` opens it there)."""
+        return await self._run(glass.generate_root_submit(nonce, share))
+
+    async def generate_root_cancel(self, nonce: str) -> GenerateRootStatus:
+        return await self._run(glass.generate_root_cancel(nonce))
 
     # --- keys -----------------------------------------------------------------
 
