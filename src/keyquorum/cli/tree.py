@@ -65,11 +65,12 @@ def _session(name: str) -> Callable[[], Callable[..., Any]]:
 
 
 def _operator() -> typer.Typer:
-    from . import approvals, backup, operator, rekey, seals
+    from . import approvals, backup, migrate_storage, operator, rekey, seals
 
     if not getattr(operator.app, "_kq_composed", False):  # once per process
         operator.app.add_typer(approvals.dual_control_app, name="dual-control")
         backup.register(operator.app)
+        migrate_storage.register(operator.app)
         seals.register(operator.app)
         operator.app.add_typer(rekey.app, name="rekey")
         operator.app._kq_composed = True  # type: ignore[attr-defined]
