@@ -20,8 +20,6 @@ from http_helpers import (
 )
 from inprocess_server import InProcessServer
 
-pytestmark = pytest.mark.postgresql
-
 
 @pytest.fixture(scope="module")
 def http(shared_inprocess: InProcessServer) -> Iterator[httpx.Client]:

@@ -1,7 +1,8 @@
 """Background work inside the server: due destructions and rotations, expired imported
 key material (``kms.expiry``), last-use flushes, and signed audit checkpoints.
 
-Runs on a timer thread while unsealed. Each job is an ordinary audited
+Runs on a timer thread while unsealed; of nodes sharing a PostgreSQL, one at a time
+runs the jobs on shared state (``storage.job_lock``). Each job is an ordinary audited
 lifecycle change under the scheduler's identity, so it obeys the same state
 machine and leaves the same trail as a person's request. ``tick()`` can be
 called directly (the test clock does), and one failing key never stops the rest.
@@ -19,6 +20,7 @@ from keyquorum.service.context import next_request_id, system_context
 from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.storage import keys_repo
+from keyquorum.storage.job_lock import job_lock
 
 log = logging.getLogger("keyquorum.scheduler")
 
@@ -53,21 +55,32 @@ class Scheduler:
                 log.exception("scheduler tick failed")
 
     def tick(self) -> dict[str, Any]:
-        """Run every due job once; return what was done (names only)."""
+        """Run every due job once; return what was done (names only).
+
+        The jobs on shared state run on one node of a cluster at a time (``job_lock``:
+        a node that finds another running them skips this tick); flushing this node's
+        own last-use times runs on every node."""
+        idle: dict[str, Any] = {"destroyed": [], "rotated": [], "expired": [],
+                                "checkpoint": None}
         with self._tick_lock:
             if self.core.sealed:
-                return {"destroyed": [], "rotated": [], "expired": [], "checkpoint": None}
-            now = self.core.clock.now()
-            with self.core.engine.connect() as conn:
-                due_destroy = keys_repo.due_for_destruction(conn, now)
-                due_rotate = keys_repo.due_for_rotation(conn, now)
-            destroyed = self._each(due_destroy, self.lifecycle.destroy)
-            rotated = self._each(due_rotate, self.lifecycle.rotate)
-            expired = sweep_expired(self.core)
+                return idle
+            with job_lock(self.core.engine, "scheduler") as mine:
+                done = self._shared_jobs() if mine else idle
             self.flush_last_used()
-            checkpoint = self._checkpoint_if_due(now)
-            return {"destroyed": destroyed, "rotated": rotated, "expired": expired,
-                    "checkpoint": checkpoint}
+            return done
+
+    def _shared_jobs(self) -> dict[str, Any]:
+        now = self.core.clock.now()
+        with self.core.engine.connect() as conn:
+            due_destroy = keys_repo.due_for_destruction(conn, now)
+            due_rotate = keys_repo.due_for_rotation(conn, now)
+        destroyed = self._each(due_destroy, self.lifecycle.destroy)
+        rotated = self._each(due_rotate, self.lifecycle.rotate)
+        expired = sweep_expired(self.core)
+        checkpoint = self._checkpoint_if_due(now)
+        return {"destroyed": destroyed, "rotated": rotated, "expired": expired,
+                "checkpoint": checkpoint}
 
     def _checkpoint_if_due(self, now: float) -> int | None:
         """Sign the audit chain head every ``audit_checkpoint_interval`` if it moved."""
