@@ -13,6 +13,7 @@ from typing import Any
 
 from keyquorum.clock import Clock, OffsetClock, SystemClock
 from keyquorum.config import Settings
+from keyquorum.runtime.change_feed import join_cluster
 from keyquorum.runtime.http_limits import HttpLimits
 from keyquorum.runtime.http_protocol import guarded_protocol
 from keyquorum.service.core import Core
@@ -24,7 +25,10 @@ def build_core(settings: Settings) -> Core:
     engine = open_engine(settings.url)
     migrate(engine)
     clock: Clock = OffsetClock() if settings.unsafe_test_clock else SystemClock()
-    return Core(settings, engine, clock, node=settings.node_name or socket.gethostname())
+    core = Core(settings, engine, clock, node=settings.node_name or socket.gethostname())
+    if engine.dialect.name == "postgresql":  # other nodes may share the database
+        join_cluster(core)
+    return core
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

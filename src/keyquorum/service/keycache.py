@@ -120,6 +120,12 @@ class KeyCache:
         """The cached entry for ``name`` without touching storage (None on a miss)."""
         return self._by_name.get(name)
 
+    def revisions(self) -> dict[str, int]:
+        """Key id → the revision cached here, for every cached key (other nodes' changes
+        are found by comparing these with the store: ``runtime.change_feed``)."""
+        with self._lock:
+            return {loaded.key.id: loaded.key.revision for loaded in self._by_name.values()}
+
     def cached_by_id(self, key_id: str) -> LoadedKey | None:
         name = self._name_by_id.get(key_id)
         return self._by_name.get(name) if name is not None else None

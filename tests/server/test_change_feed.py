@@ -1,0 +1,136 @@
+"""Two nodes on one PostgreSQL: a change made on one is honoured by the other within a second.
+
+Both nodes are the real app on a real store (in process, each with its own core and
+caches, as two hosts would have), sharing one database of the PostgreSQL the tests
+start. The fast path is LISTEN/NOTIFY; with the notifications dropped, the revision
+check alone must still carry every change across within its interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from inprocess_server import InProcessServer
+from keyquorum.runtime.change_feed import ChangeFeed
+from pg_support import PostgresCluster
+
+BOUND = 1.0
+"""Seconds within which the other node must honour a change (issue 15)."""
+
+
+@pytest.fixture
+def nodes(postgres: PostgresCluster, tmp_path: Path) -> Iterator[tuple[InProcessServer, ...]]:
+    database = postgres.create_database()
+    config = postgres.settings_for(database)
+    made: list[InProcessServer] = []
+    try:
+        for name in ("node-a", "node-b"):
+            node = InProcessServer(tmp_path / name, config=config, run_scheduler=False)
+            made.append(node)
+            node.start()
+        made[0].init()
+        made[0].unseal()
+        made[1].unseal(made[0].shares[1:])
+        made[1].root_token = made[0].root_token
+        yield tuple(made)
+    finally:
+        for node in made:
+            node.stop()
+        postgres.drop_database(database)
+
+
+def feed_of(node: InProcessServer) -> ChangeFeed:
+    assert node.core is not None and isinstance(node.core.peers, ChangeFeed)
+    return node.core.peers
+
+
+def until(condition: Callable[[], bool], limit: float) -> float:
+    """Seconds until ``condition`` held (polled every 10 ms); fails past ``limit``."""
+    started = time.monotonic()
+    while not condition():
+        elapsed = time.monotonic() - started
+        assert elapsed < limit, f"not within {limit} s"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def user_token(http: httpx.Client) -> tuple[str, str]:
+    """A token bound to the policy ``feed-users``, and its accessor."""
+    assert http.put("/v1/policies/feed-users", json={"rules": [
+        {"keys": "feed/**", "operations": ["encrypt", "decrypt", "read"]}]}).status_code == 200
+    answer = http.post("/v1/auth/tokens", json={"policies": ["feed-users"]})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["token"]), str(answer.json()["accessor"])
+
+
+def encrypt(http: httpx.Client, name: str = "feed/k") -> dict[str, Any]:
+    answer = http.post(f"/v1/keys/{name}/encrypt", json={"plaintext": "aGk="})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_a_token_revoked_on_one_node_is_refused_by_the_other_within_a_second(
+        nodes: tuple[InProcessServer, ...]) -> None:
+    a, b = nodes
+    assert a.client().post("/v1/keys", json={"name": "feed/k", "spec": "aes-256-gcm"}
+                           ).status_code == 200
+    token, accessor = user_token(a.client())
+    on_b = b.client(token)
+    encrypt(on_b)  # node B now holds the token in its cache
+    revoked = a.client().delete(f"/v1/auth/tokens/{accessor}")
+    assert revoked.status_code == 200, revoked.text
+    took = until(lambda: on_b.post("/v1/keys/feed/k/encrypt", json={"plaintext": "aGk="}
+                                   ).status_code == 401, BOUND)
+    assert took < BOUND
+
+
+def test_a_rotation_on_one_node_is_used_by_the_other_within_a_second(
+        nodes: tuple[InProcessServer, ...]) -> None:
+    a, b = nodes
+    assert a.client().post("/v1/keys", json={"name": "feed/k", "spec": "aes-256-gcm"}
+                           ).status_code == 200
+    assert encrypt(b.client())["key_version"] == 1  # cached on B
+    assert a.client().post("/v1/keys/feed/k/rotate", json={}).status_code == 200
+    until(lambda: encrypt(b.client())["key_version"] == 2, BOUND)
+
+
+def test_a_lost_notification_is_caught_by_the_revision_check(
+        nodes: tuple[InProcessServer, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = nodes
+    assert a.client().post("/v1/keys", json={"name": "feed/k", "spec": "aes-256-gcm"}
+                           ).status_code == 200
+    token, _ = user_token(a.client())
+    on_b = b.client(token)
+    assert encrypt(on_b)["key_version"] == 1
+    monkeypatch.setattr(feed_of(a), "publish", lambda event: None)  # NOTIFY never sent
+    checks = feed_of(b).checks
+    assert a.client().post("/v1/keys/feed/k/rotate", json={}).status_code == 200
+    assert a.client().put("/v1/policies/feed-users", json={"rules": [
+        {"keys": "feed/**", "operations": ["decrypt"]}]}).status_code == 200
+    # Within one check interval (plus the check itself) B uses version 2 and the new rules;
+    # the limit leaves room for a loaded test machine.
+    until(lambda: on_b.post("/v1/keys/feed/k/encrypt", json={"plaintext": "aGk="}
+                            ).status_code == 403, BOUND + feed_of(b).interval)
+    assert feed_of(b).checks > checks
+    assert encrypt(b.client())["key_version"] == 2
+
+
+def test_a_node_applies_only_other_nodes_notifications(
+        nodes: tuple[InProcessServer, ...]) -> None:
+    a, _ = nodes
+    seen: list[dict[str, Any]] = []
+    feed = feed_of(a)
+    real = feed._apply
+    feed._apply = lambda event: (seen.append(event), real(event))  # type: ignore[method-assign]
+    assert a.client().post("/v1/keys", json={"name": "feed/own", "spec": "aes-256-gcm"}
+                           ).status_code == 200
+    assert a.client().post("/v1/keys/feed/own/rotate", json={}).status_code == 200
+    time.sleep(feed.interval * 1.5)
+    assert [e for e in seen if e.get("op") == "key"] == []  # its own NOTIFY is ignored
