@@ -20,6 +20,7 @@ import binascii
 
 from keyquorum.crypto import kem_box
 from keyquorum.crypto.errors import InvalidCiphertext
+from keyquorum.crypto.kem import KemKey
 
 _CONTEXT = b"keyquorum generate-root v1\x00"
 
@@ -37,7 +38,13 @@ def seal_root_token(public_pem: str, token: str, attempt: str) -> str:
 def open_root_token(private_pem: str, encoded_token: str, attempt: str) -> str:
     """The token in ``encoded_token``; ``InvalidCiphertext`` if this key or attempt is not
     the one it was sealed for, or the text was damaged (never says which)."""
-    key = kem_box.load_private_pem(private_pem)
+    return open_root_token_with(kem_box.load_private_pem(private_pem), encoded_token,
+                                attempt)
+
+
+def open_root_token_with(key: KemKey, encoded_token: str, attempt: str) -> str:
+    """``open_root_token`` with a loaded key (a custodian's key file, opened with its
+    passphrase, serves as well as a key made for the attempt)."""
     try:
         box = base64.b64decode(encoded_token.strip(), validate=True)
     except (binascii.Error, ValueError, AttributeError):

@@ -65,7 +65,7 @@ def _session(name: str) -> Callable[[], Callable[..., Any]]:
 
 
 def _operator() -> typer.Typer:
-    from . import approvals, backup, migrate_storage, operator, rekey, seals
+    from . import approvals, backup, generate_root, migrate_storage, operator, rekey, seals
 
     if not getattr(operator.app, "_kq_composed", False):  # once per process
         operator.app.add_typer(approvals.dual_control_app, name="dual-control")
@@ -73,6 +73,7 @@ def _operator() -> typer.Typer:
         migrate_storage.register(operator.app)
         seals.register(operator.app)
         operator.app.add_typer(rekey.app, name="rekey")
+        operator.app.add_typer(generate_root.app, name="generate-root")
         operator.app._kq_composed = True  # type: ignore[attr-defined]
     return operator.app
 
