@@ -44,6 +44,7 @@ from keyquorum.audit.keys import SIGNING_ALG, key_id_of
 from keyquorum.audit.records import AuditRecord
 from keyquorum.crypto import kem_box
 from keyquorum.crypto.signing import verify_with_public_pem
+from keyquorum.errors import KeyquorumError
 from keyquorum.seal import node
 from keyquorum.seal.entry import NODE, SealEntry
 from keyquorum.seal.seal_set import SEAL_SET_PREFIX
@@ -182,7 +183,13 @@ class NodeResponder:
             previous = answered.get(RESPONSE_PREFIX + node_id)
             if previous is not None and _nonce_of(previous) == request.nonce:
                 continue
-            if self._answer(request, now):
+            try:
+                answered_now = self._answer(request, now)
+            except KeyquorumError as exc:  # e.g. audit_unavailable: nothing was written
+                log.error("node-link: answering node %s failed (%s); the next pass retries",
+                          node_id, exc.code)
+                continue
+            if answered_now:
                 done.append(node_id)
         return done
 
