@@ -24,7 +24,7 @@ from ..client import CustodianStatus
 from . import custodian_keys
 from ._common import client, console, emit, fail, read_share, show, table
 
-app = typer.Typer(help="Custodian drills: prove a share still exists; the quorum margin.",
+app = typer.Typer(help="Custodians: your key, your sealed share, drills, the quorum margin.",
                   no_args_is_help=True)
 share_app = typer.Typer(help="Check an unseal share offline.", no_args_is_help=True)
 

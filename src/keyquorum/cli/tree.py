@@ -182,7 +182,7 @@ COMMANDS: dict[str, Entry] = {
     "audit": Entry(_audit, "Read and verify the audit log."),
     "approval": Entry(_approvals, "List, show, approve and reject dual-control requests."),
     "custodian": Entry(_custodians,
-                       "Custodian drills: prove a share still exists; the quorum margin."),
+                       "Custodians: your key, your sealed share, drills, the quorum margin."),
     "share": Entry(_share, "Check an unseal share offline."),
     "file": Entry(_files,
                   "Encrypt and decrypt files and pipes of any size (envelope encryption)."),
