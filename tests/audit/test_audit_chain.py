@@ -50,6 +50,7 @@ def trail(engine: Engine) -> Iterator[AuditTrail]:
     audit.start()
     trail = AuditTrail(engine, audit, SystemClock())
     trail.open(Barrier(Keyring.generate()))
+    assert trail.unseal_checkpoint_done()  # its signature lands before our writes
     yield trail
     audit.stop()
 
@@ -334,6 +335,7 @@ def test_records_written_before_the_chain_existed_are_linked_on_first_start(
     audit.start()
     trail = AuditTrail(engine, audit, SystemClock())
     trail.open(Barrier(Keyring.generate()))
+    assert trail.unseal_checkpoint_done()  # its signature lands before our writes
     audit.write_sync(record(4))
     report = trail.verify()
     audit.stop()

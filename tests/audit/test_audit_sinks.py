@@ -69,6 +69,7 @@ def test_a_file_sink_holds_the_chain_and_verifies_on_its_own(
     audit = start_log(engine, [{"name": "file", "type": "file", "path": str(path)}])
     trail = AuditTrail(engine, audit, SystemClock())
     trail.open(Barrier(Keyring.generate()))
+    assert trail.unseal_checkpoint_done()  # its signature lands before our writes
     for n in range(1, 6):
         audit.write_sync(record(n))
     trail.checkpoint()

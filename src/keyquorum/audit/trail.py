@@ -57,6 +57,7 @@ class AuditTrail:
         self._audit = audit
         self._clock = clock
         self._keys: AuditKeys | None = None
+        self._unseal_checkpoint: threading.Thread | None = None
         self._lock = threading.Lock()
         # The newest full verification (when, what it found): evidence for reports.
         self.last_verification: tuple[float, VerifyReport] | None = None
@@ -72,8 +73,22 @@ class AuditTrail:
         ``--workers N`` every worker opens at once and all but one find nothing to sign.
         """
         self._keys = load_or_create_keys(self._engine, barrier, self._clock.now())
-        threading.Thread(target=self.checkpoint_quietly, args=("unseal",),
-                         name="keyquorum-checkpoint", daemon=True).start()
+        signing = threading.Thread(target=self.checkpoint_quietly, args=("unseal",),
+                                   name="keyquorum-checkpoint", daemon=True)
+        self._unseal_checkpoint = signing
+        signing.start()
+
+    def unseal_checkpoint_done(self, timeout: float = 10.0) -> bool:
+        """Wait for the checkpoint ``open`` started; False if it is still running.
+
+        For callers that must know what the log holds next (tests counting records,
+        a drill): otherwise the signature may land before or after their own writes.
+        """
+        signing = self._unseal_checkpoint
+        if signing is not None:
+            signing.join(timeout)
+            return not signing.is_alive()
+        return True
 
     def close(self) -> None:
         self._keys = None
