@@ -71,7 +71,8 @@ def _ctx(core: Core) -> RequestContext:
 def _add_seal(core: Core, body: dict[str, Any], shares: list[str]) -> None:
     """Propose the seal and have two custodians approve it (service.seal_change)."""
     ceremony = SealAddCeremony(core)
-    nonce = ceremony.start(_ctx(core), kinds.parse_request(body))["nonce"]
+    nonce = ceremony.start(_ctx(core), kinds.parse_request(body)).nonce
+    assert nonce is not None
     for share in shares[:2]:
         ceremony.submit(_ctx(core), nonce, share)
     assert body.get("id") in {s.id for s in core.seal_set.seals()}
@@ -98,7 +99,7 @@ def victim(make_core: CoreFactory, tmp_path: Path, softhsm: SoftHsm, moto_kms: M
     _add_seal(core, {"type": "awskms", "id": "kms", **moto_kms.params(kms_key)}, shares)
     _add_seal(core, {"type": "passphrase", "id": "pp", "passphrase": PHRASE}, shares)
     answer = make_core.init_answer(core)
-    assert answer["seal_fingerprint"] == core.custodians()["seal_fingerprint"]
+    assert answer["seal_fingerprint"] == core.custodians().seal_fingerprint
     backup = _write_backup(core, tmp_path / "victim.kqbk")
     return Victim(core, answer["shares"], answer["seal_fingerprint"], backup, label, kms_key)
 
@@ -264,7 +265,7 @@ def test_the_fingerprint_pins_shamir_generation_and_root_key(
     header, _ = read_header(io.BytesIO(victim.backup.read_bytes()))
     assert header.public["seal_fingerprint"] == victim.fingerprint
     other = make_core()
-    assert other.custodians()["seal_fingerprint"] != victim.fingerprint
+    assert other.custodians().seal_fingerprint != victim.fingerprint
     # Same commitments, another root key id: another fingerprint.
     assert replace(config, root_id="00" * 16).fingerprint != victim.fingerprint
     legacy = ShamirSealConfig.from_json(replace(config, root_id="").to_json())

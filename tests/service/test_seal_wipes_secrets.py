@@ -46,7 +46,7 @@ def test_init_wipes_the_root_key_it_made_and_unseal_opens_it_again(
     answer = core.init(3, 2)
     assert made == [ZERO]  # the root key, once stored under the seal
     share = bytearray(answer["shares"][0].encode())
-    assert core.unseal(share)["progress"] == 1
+    assert core.unseal(share).progress == 1
     assert share == bytearray(answer["shares"][0].encode())  # the caller's to wipe
     core.unseal(answer["shares"][1])
     assert not core.sealed and core._root_key != ZERO

@@ -18,6 +18,7 @@ from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_keys import NoFields
 from keyquorum.api.bodies_sys import ProveCustodian, RegisterCustodianKey
 from keyquorum.api.runner import Audited, read_json
+from keyquorum.api.serialize_sys import delivered_share_json
 from keyquorum.api.services import Services, services
 from keyquorum.service.context import RequestContext
 
@@ -77,8 +78,8 @@ async def delivered_share(name: str, request: Request,
                           s: Services = Depends(services)) -> dict[str, Any]:
     """The custodian's share, sealed to their key, and the fingerprints to check."""
     def work(_ctx: RequestContext) -> dict[str, Any]:
-        return s.core.custodian_registry.delivered_share(s.core.initialized_seal_config(),
-                                                         name)
+        return delivered_share_json(s.core.custodian_registry.delivered_share(
+            s.core.initialized_seal_config(), name))
 
     return await s.runner.run(request, "sys:custodian-share", None,
                               work, permission=None, authenticate=False, in_thread=True,

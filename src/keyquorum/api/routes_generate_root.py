@@ -21,6 +21,7 @@ from keyquorum.api.bodies_generate_root import (
     SubmitGenerateRootShare,
 )
 from keyquorum.api.runner import read_json
+from keyquorum.api.serialize_ceremonies import generate_root_json
 from keyquorum.api.services import Services, services
 from keyquorum.service.context import RequestContext
 from keyquorum.service.generate_root import OP_CANCEL, OP_INIT, OP_UPDATE
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/v1/sys/generate-root")
 @router.get("")
 async def status(s: Services = Depends(services)) -> dict[str, Any]:
     """Progress of the attempt in progress (public, like seal-status; not audited)."""
-    answer: dict[str, Any] = await run_in_threadpool(s.generate_root.status)
+    answer = generate_root_json(await run_in_threadpool(s.generate_root.status))
     return answer
 
 
@@ -40,7 +41,8 @@ async def start(request: Request, s: Services = Depends(services)) -> dict[str, 
     asked = parse_body(StartGenerateRoot, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.generate_root.start(ctx, asked.public_key, asked.share, asked.ttl)
+        return generate_root_json(s.generate_root.start(ctx, asked.public_key, asked.share,
+                                                        asked.ttl))
 
     return await s.runner.run(request, OP_INIT, None, work, permission=None,
                               authenticate=False, in_thread=True)
@@ -51,7 +53,7 @@ async def update(request: Request, s: Services = Depends(services)) -> dict[str,
     asked = parse_body(SubmitGenerateRootShare, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.generate_root.submit(ctx, asked.nonce, asked.share)
+        return generate_root_json(s.generate_root.submit(ctx, asked.nonce, asked.share))
 
     return await s.runner.run(request, OP_UPDATE, None, work, permission=None,
                               authenticate=False, in_thread=True)
@@ -62,7 +64,7 @@ async def cancel(request: Request, s: Services = Depends(services)) -> dict[str,
     asked = parse_body(CancelGenerateRoot, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.generate_root.cancel(ctx, asked.nonce)
+        return generate_root_json(s.generate_root.cancel(ctx, asked.nonce))
 
     return await s.runner.run(request, OP_CANCEL, None, work, permission=None,
                               authenticate=False, in_thread=True)

@@ -16,6 +16,7 @@ from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_sys import StartRekey, SubmitRekeyShare
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
+from keyquorum.api.serialize_ceremonies import rekey_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import SEAL_CHANGE
 from keyquorum.service.context import RequestContext
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/v1/sys/rekey")
 @router.get("")
 async def status(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     return await s.runner.run(request, "sys:rekey-status", None,
-                              lambda _ctx: RekeyCeremony(s.core).status(),
+                              lambda _ctx: rekey_json(RekeyCeremony(s.core).status()),
                               permission=None, authenticate=False,
                               in_thread=True)
 
@@ -46,7 +47,7 @@ async def start(request: Request, s: Services = Depends(services)) -> dict[str, 
         with refusals_carry(plan.summary()), s.core.dual_control.guard(
                 ctx, SEAL_CHANGE, None, {"rekey": body}, approval_id=approval_id,
                 summary=plan.summary()) as approved:
-            return ceremony.start(ctx, plan, facts=approved)
+            return rekey_json(ceremony.start(ctx, plan, facts=approved))
 
     return await s.runner.run(request, "sys:rekey-init", None,
                               work, permission="sys:seal", in_thread=True)
@@ -57,7 +58,7 @@ async def update(request: Request, s: Services = Depends(services)) -> dict[str,
     asked = parse_body(SubmitRekeyShare, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return RekeyCeremony(s.core).submit(ctx, asked.nonce, asked.share)
+        return rekey_json(RekeyCeremony(s.core).submit(ctx, asked.nonce, asked.share))
 
     return await s.runner.run(request, "sys:rekey-update", None,
                               work, permission=None, authenticate=False, in_thread=True)
@@ -66,7 +67,7 @@ async def update(request: Request, s: Services = Depends(services)) -> dict[str,
 @router.delete("")
 async def cancel(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return RekeyCeremony(s.core).cancel(ctx)
+        return rekey_json(RekeyCeremony(s.core).cancel(ctx))
 
     return await s.runner.run(request, "sys:rekey-cancel", None,
                               work, permission="sys:seal", in_thread=True)

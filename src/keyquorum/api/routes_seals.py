@@ -21,6 +21,8 @@ from keyquorum.api.bodies_admin import ApprovalOnly
 from keyquorum.api.bodies_sys import SubmitRekeyShare, parse_seal, seal_request_body
 from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.runner import read_json
+from keyquorum.api.serialize_ceremonies import seal_add_json
+from keyquorum.api.serialize_sys import seal_status_json
 from keyquorum.api.services import Services, services
 from keyquorum.auth.dual_settings import SEAL_CHANGE
 from keyquorum.service.context import RequestContext
@@ -53,7 +55,7 @@ async def add_seal(request: Request, s: Services = Depends(services)) -> dict[st
                                        approval_id=approval_id,
                                        summary={"change": "add seal", **{
                                            k: str(v) for k, v in public.items()}}) as approved:
-            return SealAddCeremony(s.core).start(ctx, seal, facts=approved)
+            return seal_add_json(SealAddCeremony(s.core).start(ctx, seal, facts=approved))
 
     return await s.runner.run(request, "sys:seal-add", None,
                               work, permission="sys:seal", in_thread=True,
@@ -91,7 +93,7 @@ async def seal_add_status(request: Request, s: Services = Depends(services)
                           ) -> dict[str, Any]:
     """The proposed seal (public parameters), the nonce and the custodians' progress."""
     return await s.runner.run(request, "sys:seal-add-status", None,
-                              lambda _ctx: SealAddCeremony(s.core).status(),
+                              lambda _ctx: seal_add_json(SealAddCeremony(s.core).status()),
                               permission=None, authenticate=False, in_thread=True)
 
 
@@ -102,7 +104,7 @@ async def seal_add_update(request: Request, s: Services = Depends(services)
     asked = parse_body(SubmitRekeyShare, await read_json(request, s.core))
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return SealAddCeremony(s.core).submit(ctx, asked.nonce, asked.share)
+        return seal_add_json(SealAddCeremony(s.core).submit(ctx, asked.nonce, asked.share))
 
     return await s.runner.run(request, "sys:seal-add-update", None,
                               work, permission=None, authenticate=False, in_thread=True)
@@ -112,7 +114,7 @@ async def seal_add_update(request: Request, s: Services = Depends(services)
 async def seal_add_cancel(request: Request, s: Services = Depends(services)
                           ) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return SealAddCeremony(s.core).cancel(ctx)
+        return seal_add_json(SealAddCeremony(s.core).cancel(ctx))
 
     return await s.runner.run(request, "sys:seal-add-cancel", None,
                               work, permission="sys:seal", in_thread=True)
@@ -127,8 +129,8 @@ async def unseal_without_shares(request: Request, s: Services, passphrase: str |
     """
     def work(ctx: RequestContext) -> dict[str, Any]:
         if passphrase is not None:
-            return unseal_with_passphrase(s.core, ctx, passphrase)
-        return unseal_automatic(s.core, ctx)
+            return seal_status_json(unseal_with_passphrase(s.core, ctx, passphrase))
+        return seal_status_json(unseal_automatic(s.core, ctx))
 
     method = "passphrase" if passphrase is not None else "automatic"
     return await s.runner.run(request, "sys:unseal", None,

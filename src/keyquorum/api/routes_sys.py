@@ -13,6 +13,12 @@ from keyquorum.api.routes_approvals import approval_id_from
 from keyquorum.api.routes_seals import unseal_without_shares
 from keyquorum.api.runner import read_json
 from keyquorum.api.secret_answer import SecretAnswer, secrets_of_init
+from keyquorum.api.serialize_sys import (
+    custodian_status_json,
+    dual_control_json,
+    health_json,
+    seal_status_json,
+)
 from keyquorum.api.services import Services, services
 from keyquorum.api.share_body import is_placeholder, read_share_body
 from keyquorum.auth.identity import Identity
@@ -26,14 +32,13 @@ router = APIRouter(prefix="/v1/sys")
 
 @router.get("/health")
 async def health(s: Services = Depends(services)) -> JSONAnswer:
-    body = s.core.health()
-    ready = body["initialized"] and not body["sealed"]
-    return JSONAnswer(body, status_code=200 if ready else 503)
+    health = s.core.health()
+    return JSONAnswer(health_json(health), status_code=200 if health.ready else 503)
 
 
 @router.get("/seal-status")
 async def seal_status(s: Services = Depends(services)) -> dict[str, Any]:
-    return s.core.seal_status()
+    return seal_status_json(s.core.seal_status())
 
 
 @router.post("/init", openapi_extra=request_body(InitService), response_model=dict[str, Any])
@@ -57,7 +62,8 @@ async def unseal(request: Request, s: Services = Depends(services)) -> dict[str,
         if asked.reset:  # only with the round's nonce (its submitters have it): review F14
             nonce = asked.nonce
             return await s.runner.run(request, "sys:unseal", None,
-                                      lambda _ctx: s.core.reset_unseal(nonce),
+                                      lambda _ctx: seal_status_json(
+                                          s.core.reset_unseal(nonce)),
                                       permission=None, authenticate=False)
         if asked.share is None:  # a passphrase, or the automatic seals again
             return await unseal_without_shares(request, s, asked.passphrase)
@@ -65,7 +71,7 @@ async def unseal(request: Request, s: Services = Depends(services)) -> dict[str,
         if buffer is not None and is_placeholder(asked.share, buffer):
             share = buffer
         return await s.runner.run(request, "sys:unseal", None,
-                                  lambda _ctx: s.core.unseal(share),
+                                  lambda _ctx: seal_status_json(s.core.unseal(share)),
                                   permission=None, authenticate=False,
                                   in_thread=True)
     finally:
@@ -79,20 +85,19 @@ async def seal(request: Request, s: Services = Depends(services)) -> dict[str, A
         # (runtime.node_link), and none hands the root key out until custodians unseal.
         with s.core.changes.audited(ctx, "sys:seal") as change:
             change.detail["seal_epoch"] = str(raise_epoch(change.conn, s.core.clock.now()))
-        return s.core.seal_status()
+        return seal_status_json(s.core.seal_status())
 
     answer = await s.runner.run(request, "sys:seal", None, work, permission="sys:seal",
                                 in_thread=True)
     # Audited first (fail closed), then the secrets are dropped.
-    s.core.seal()
-    answer.update(s.core.seal_status())
+    answer.update(seal_status_json(s.core.seal()))
     return answer
 
 
 @router.get("/custodians")
 async def custodians(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.core.custodians()
+        return custodian_status_json(s.core.custodians())
 
     return await s.runner.run(request, "sys:read", None, work, permission="sys:read",
                               in_thread=True)
@@ -101,7 +106,7 @@ async def custodians(request: Request, s: Services = Depends(services)) -> dict[
 @router.get("/dual-control")
 async def get_dual_control(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(_ctx: RequestContext) -> dict[str, Any]:
-        return s.core.dual_control.describe()
+        return dual_control_json(s.core.dual_control.describe())
 
     def needed(identity: Identity) -> str | None:  # readers of sys state may see it too
         return None if s.core.authorizer.allowed(identity, "sys:read", None) \
@@ -119,7 +124,7 @@ async def put_dual_control(request: Request, s: Services = Depends(services)) ->
     wanted = parse_body(PutDualControl, body).to_domain()
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        return s.core.dual_control.set_settings(ctx, wanted, approval_id)
+        return dual_control_json(s.core.dual_control.set_settings(ctx, wanted, approval_id))
 
     return await s.runner.run(request, "sys:dual-control", None,
                               work, permission="sys:dual-control", in_thread=True)
@@ -138,7 +143,9 @@ async def unsafe_clock(request: Request, s: Services = Depends(services)) -> dic
             raise Forbidden("only the root token may move the test clock")
         s.core.clock.advance(seconds)  # type: ignore[attr-defined]
         ran = s.scheduler.tick()
-        return {"now": s.core.clock.now(), **ran}
+        return {"now": s.core.clock.now(), "destroyed": list(ran.destroyed),
+                "rotated": list(ran.rotated), "expired": list(ran.expired),
+                "checkpoint": ran.checkpoint}
 
     # Not a policy permission: only the root token may move time.
     return await s.runner.run(request, "sys:clock", None, work, permission=None,

@@ -56,6 +56,7 @@ from keyquorum.auth.dual_settings import (
     SCHEDULE_DELETION,
     TOKEN_CREATE_PRIVILEGED,
     DualControlSettings,
+    DualControlStatus,
     parse_settings,
     strictest,
 )
@@ -194,16 +195,13 @@ class DualControl:
             effective = replace(effective, approvals=cap)
         return effective
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> DualControlStatus:
         """``GET /v1/sys/dual-control``: in force, and where it comes from."""
-        stored = self.stored()
-        effective = self.settings()
-        return {**effective.to_json(), "enabled": effective.on,
-                "config_file": self.floor.to_json() if self.floor.on else None,
-                "stored": stored.to_json() if stored is not None else None,
-                "max_approvals": self.floor.max_approvals,
-                "approvers": self.approver_count(),
-                "available_operations": sorted(ACTIONS)}
+        return DualControlStatus(effective=self.settings(),
+                                 config_file=self.floor if self.floor.on else None,
+                                 stored=self.stored(), max_approvals=self.floor.max_approvals,
+                                 approvers=self.approver_count(),
+                                 available_operations=tuple(sorted(ACTIONS)))
 
     def approver_count(self) -> int:
         """Live identities (unrevoked, unexpired tokens) whose policies may ``approve``.
@@ -217,7 +215,7 @@ class DualControl:
                    or grants_approval(self._policies, row.policies))
 
     def set_settings(self, ctx: RequestContext, wanted: DualControlSettings,
-                     approval_id: str | None) -> dict[str, Any]:
+                     approval_id: str | None) -> DualControlStatus:
         """Store new settings; weakening the ones in force needs approval itself.
 
         The config file is a floor: what is in force is the stricter of both

@@ -164,3 +164,20 @@ def strictest(a: DualControlSettings, b: DualControlSettings) -> DualControlSett
         return a
     return DualControlSettings(max(a.approvals, b.approvals), a.operations | b.operations,
                                min(a.ttl, b.ttl))
+
+
+@dataclass(frozen=True)
+class DualControlStatus:
+    """What is in force and where it comes from (``GET /v1/sys/dual-control``).
+
+    ``config_file`` is the file's floor when it turns dual control on; ``stored`` what
+    the API stored; ``approvers`` the ceiling on ``approvals`` (identities that may
+    approve). ``api.serialize_sys`` writes it as API.md's JSON.
+    """
+
+    effective: DualControlSettings
+    config_file: DualControlSettings | None
+    stored: DualControlSettings | None
+    max_approvals: int | None
+    approvers: int
+    available_operations: tuple[str, ...]

@@ -26,9 +26,9 @@ def custodian_metrics(core: Core) -> Iterator[Metric]:
     quorum = registry.quorum(config, rows)
     margin = GaugeMetricFamily(
         "keyquorum_custodian_quorum_margin",
-        f"Shares verified within the drill window ({quorum['drill_window_days']} days) beyond "
+        f"Shares verified within the drill window ({quorum.drill_window_days} days) beyond "
         "the threshold; <= 0: one more lost share locks the data")
-    margin.add_metric((), quorum["margin"])
+    margin.add_metric((), quorum.margin)
     yield margin
     last = GaugeMetricFamily("keyquorum_custodian_last_verified_timestamp_seconds",
                              "When each custodian last showed their share (proof or unseal); "

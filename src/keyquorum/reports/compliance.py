@@ -174,22 +174,24 @@ def gather(core: Core) -> Evidence:
     inventory = build_inventory(core)
     status = core.seal_status()
     drills = core.custodians()
-    custodians = drills["custodians"]
-    names = tuple(str(c["name"]) for c in custodians)
+    custodians = drills.custodians
+    names = tuple(c.name for c in custodians)
     dual = core.dual_control.settings()
     settings = core.settings
     return Evidence(
         now=inventory.generated_at, inventory=inventory,
-        threshold=int(status["threshold"]), shares=int(status["shares"]), custodians=names,
+        threshold=int(status.threshold or 0), shares=int(status.shares or 0),
+        custodians=names,
         # Unnamed shares are listed as share-1..share-N: nobody is accountable for them.
         custodians_named=names != default_custodian_names(len(names)),
         dual_approvals=dual.approvals, dual_operations=frozenset(dual.operations),
         tls=settings.tls_cert is not None, listen_host=settings.host,
         storage=core.engine.dialect.name, undestroyed=_undestroyed(core),
-        custodians_verified=int(drills["verified"]), custodian_margin=int(drills["margin"]),
-        custodian_warning=drills.get("warning"), drill_window_days=int(drills["drill_window_days"]),
-        custodians_unacknowledged=tuple(drills.get("unacknowledged") or ()),
-        shares_sealed=sum(1 for c in custodians if c.get("delivery") == "encrypted"))
+        custodians_verified=drills.quorum.verified, custodian_margin=drills.quorum.margin,
+        custodian_warning=drills.quorum.warning,
+        drill_window_days=drills.quorum.drill_window_days,
+        custodians_unacknowledged=drills.quorum.unacknowledged,
+        shares_sealed=sum(1 for c in custodians if c.delivery == "encrypted"))
 
 
 def _key_results(ev: Evidence, check: KeyCheck) -> tuple[KeyResult, ...]:

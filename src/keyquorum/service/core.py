@@ -60,6 +60,12 @@ from keyquorum.service.context import RequestContext
 from keyquorum.service.custodians import CustodianRegistry
 from keyquorum.service.keycache import KeyCache
 from keyquorum.service.seals import SealSet
+from keyquorum.service.sys_values import (
+    AuditHealth,
+    CustodianStatus,
+    Health,
+    SealStatus,
+)
 from keyquorum.storage import keys_repo
 from keyquorum.storage.system_repo import get_entry, insert_entry
 
@@ -153,38 +159,33 @@ class Core:
             raise Sealed()
         return barrier
 
-    def seal_status(self) -> dict[str, Any]:
+    def seal_status(self, nonce: str | None = None) -> SealStatus:
+        """Where the seal stands; ``nonce`` only for the answer to an unseal submitter."""
         config = self._seal_config
-        return {
-            "initialized": config is not None,
-            "sealed": self.sealed,
-            "threshold": config.threshold if config else None,
-            "shares": config.shares if config else None,
-            "progress": self.progress.count,
-            "seals": self.seal_set.describe(config, with_params=False),
-            "version": __version__,
-        }
+        return SealStatus(
+            initialized=config is not None, sealed=self.sealed,
+            threshold=config.threshold if config else None,
+            shares=config.shares if config else None, progress=self.progress.count,
+            seals=tuple(self.seal_set.describe(config, with_params=False)),
+            version=__version__, nonce=nonce)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         hardened = hardening.current()  # what this process achieved at start (F10)
-        return {
-            **({"hardening": hardened.describe()} if hardened is not None else {}),
-            "initialized": self.initialized,
-            "sealed": self.sealed,
-            "version": __version__,
-            "node": self.node,
-            "worker": os.getpid(),
-            "storage": self.engine.dialect.name,
-            "audit": self.audit_health(),
-            **({"custodians": self.custodian_registry.quorum(self._seal_config, public=True)}
-               if self._seal_config is not None else {}),
-        }
+        config = self._seal_config
+        return Health(
+            hardening=hardened.describe() if hardened is not None else None,
+            initialized=self.initialized, sealed=self.sealed, version=__version__,
+            node=self.node, worker=os.getpid(), storage=self.engine.dialect.name,
+            audit=self.audit_health(),
+            custodians=(self.custodian_registry.quorum(config, public=True)
+                        if config is not None else None))
 
-    def audit_health(self) -> dict[str, Any]:
+    def audit_health(self) -> AuditHealth:
         """The audit writer and every sink; ``degraded`` when a best-effort sink is failing."""
         sinks = self.audit.sinks.status()
-        return {"running": self.audit.running, "backlog": self.audit.backlog,
-                "degraded": any(not sink["healthy"] for sink in sinks), "sinks": sinks}
+        return AuditHealth(running=self.audit.running, backlog=self.audit.backlog,
+                           degraded=any(not sink["healthy"] for sink in sinks),
+                           sinks=tuple(sinks))
 
     # -- ceremonies -------------------------------------------------------------------------
 
@@ -252,7 +253,7 @@ class Core:
             "seal_fingerprint": config.fingerprint,
         }
 
-    def unseal(self, share: str | bytearray) -> dict[str, Any]:
+    def unseal(self, share: str | bytearray) -> SealStatus:
         """Submit one share; while the round is open the answer carries its ``nonce``
         (to submitters only: resetting the progress needs it).
 
@@ -268,9 +269,9 @@ class Core:
             text = share if isinstance(share, str) else share.decode("ascii", "replace")
             answer = self.peers.unseal({"share": text})
             self.custodian_registry.share_verified(config, text)
-            nonce = answer.get("nonce")
-            return {**self.seal_status(), "progress": answer["progress"],
-                    **({"nonce": nonce} if nonce else {})}
+            # The supervisor's answer crosses processes as JSON: its progress counts.
+            return replace(self.seal_status(answer.get("nonce") or None),
+                           progress=int(answer["progress"]))
         checked = verified_share(config, share)
         root_key = self.progress.add(config, checked)  # it wipes the share's value
         self.custodian_registry.share_verified(config, checked)  # (its index)
@@ -280,8 +281,7 @@ class Core:
             except BaseException:
                 wipe(root_key)
                 raise
-        nonce = self.progress.nonce
-        return {**self.seal_status(), **({"nonce": nonce} if nonce else {})}
+        return self.seal_status(self.progress.nonce or None)
 
     def _open_barrier(self, root_key: bytes | bytearray) -> None:
         """Open the barrier and keep the root key: a bytearray is kept as it is (this core
@@ -337,14 +337,14 @@ class Core:
                 if isinstance(retired, bytearray):
                     wipe(retired)
 
-    def reset_unseal(self, nonce: str | None) -> dict[str, Any]:
+    def reset_unseal(self, nonce: str | None) -> SealStatus:
         """Discard the unseal progress; ``Forbidden`` without the round's nonce."""
         if self.peers.active:
             self.peers.unseal({"reset": True, "nonce": nonce})
         self.progress.reset_with(nonce)
         return self.seal_status()
 
-    def seal(self) -> dict[str, Any]:
+    def seal(self) -> SealStatus:
         """Drop the barrier, every cached key object and any unseal progress (every worker).
 
         The audit log is checkpointed first (signed), so what happened up to the
@@ -424,11 +424,11 @@ class Core:
         elif op == "seal-attempts":
             self.seal_set.note_attempts(event["attempts"])
 
-    def custodians(self) -> dict[str, Any]:
+    def custodians(self) -> CustodianStatus:
         """Every custodian, when each last showed their share, and the quorum margin."""
         config = self.initialized_seal_config()
-        return {**self.custodian_registry.status(config),
-                "seal_fingerprint": self.seal_fingerprint(config)}
+        return replace(self.custodian_registry.status(config),
+                       seal_fingerprint=self.seal_fingerprint(config))
 
     def seal_fingerprint(self, config: ShamirSealConfig) -> str | None:
         """What backups of this store are pinned to (``seal.fingerprint``).

@@ -65,6 +65,12 @@ from keyquorum.seal.shares import decode_share
 from keyquorum.service.context import RequestContext
 from keyquorum.service.limits import OpenLimit
 from keyquorum.service.refusal_facts import refusals_carry
+from keyquorum.service.sys_values import (
+    Custodian,
+    CustodianQuorum,
+    CustodianStatus,
+    DeliveredShare,
+)
 from keyquorum.storage import custodians_repo as repo
 
 log = logging.getLogger("keyquorum.custodians")
@@ -116,8 +122,8 @@ class CustodianRegistry:
 
     def quorum(self, config: ShamirSealConfig,
                rows: list[repo.CustodianRow] | None = None, *,
-               public: bool = False) -> dict[str, Any]:
-        """``{threshold, drill_window_days, verified, margin, unacknowledged, warning?}``.
+               public: bool = False) -> CustodianQuorum:
+        """The threshold, the drill window, the verified shares and the margin beyond it.
 
         Only acknowledged shares count: one handed out but never shown by its
         custodian may already be lost. ``public`` (health, which needs no token) gives
@@ -132,28 +138,24 @@ class CustodianRegistry:
         margin = verified - config.threshold
         named = (f"{len(unacknowledged)} custodian(s)",) if public and unacknowledged \
             else unacknowledged
-        answer: dict[str, Any] = {"threshold": config.threshold,
-                                  "drill_window_days": self.window_days,
-                                  "verified": verified, "margin": margin,
-                                  "unacknowledged": len(unacknowledged) if public
-                                  else list(unacknowledged)}
         warning = margin_warning(margin, verified, config.shares, config.threshold,
                                  self.window_days, named)
-        if warning:
-            answer["warning"] = warning
-        return answer
+        return CustodianQuorum(threshold=config.threshold, drill_window_days=self.window_days,
+                               verified=verified, margin=margin,
+                               unacknowledged=unacknowledged, public=public,
+                               warning=warning or None)
 
-    def status(self, config: ShamirSealConfig) -> dict[str, Any]:
+    def status(self, config: ShamirSealConfig) -> CustodianStatus:
         """What ``GET /v1/sys/custodians`` answers (commitments included, to save offline)."""
         rows = self.rows(config)
         with self.engine.connect() as conn:
             keys = repo.get_keys(conn, config.names)
-        return {**self.quorum(config, rows), "shares": config.shares,
-                "generation": config.generation,
-                "commitments": [c.hex() for c in config.commitments],
-                "custodians": [_describe(r, keys.get(r.name)) for r in rows]}
+        return CustodianStatus(quorum=self.quorum(config, rows), shares=config.shares,
+                               generation=config.generation,
+                               commitments=tuple(c.hex() for c in config.commitments),
+                               custodians=tuple(_describe(r, keys.get(r.name)) for r in rows))
 
-    def delivered_share(self, config: ShamirSealConfig, name: str) -> dict[str, Any]:
+    def delivered_share(self, config: ShamirSealConfig, name: str) -> DeliveredShare:
         """A custodian's sealed share and what their CLI checks it against (no token).
 
         Public: the envelope opens only with the custodian's private key, and the
@@ -169,11 +171,12 @@ class CustodianRegistry:
         if envelope is None:
             raise NotFound("no sealed share waits for this custodian (the share was handed "
                            "out in the clear, or before deliveries were recorded)")
-        return {"custodian": name, "index": index, "generation": config.generation,
-                "delivery": row.delivery, "recipient": row.recipient, "envelope": envelope,
-                "key_fingerprint": key.fingerprint if key else None,
-                "acknowledged_at": rfc3339(row.acknowledged_at),
-                "commitments": [c.hex() for c in config.commitments]}
+        return DeliveredShare(custodian=name, index=index, generation=config.generation,
+                              delivery=row.delivery, recipient=row.recipient,
+                              envelope=envelope,
+                              key_fingerprint=key.fingerprint if key else None,
+                              acknowledged_at=row.acknowledged_at,
+                              commitments=tuple(c.hex() for c in config.commitments))
 
     # -- recording ---------------------------------------------------------------------
 
@@ -321,12 +324,9 @@ def _index_of(config: ShamirSealConfig, name: str) -> int:
         raise NotFound("no custodian of that name") from None
 
 
-def _describe(row: repo.CustodianRow, key: repo.CustodianKeyRow | None) -> dict[str, Any]:
-    return {"index": row.index, "name": row.name,
-            "issued_at": rfc3339(row.issued_at),
-            "last_verified_at": rfc3339(row.last_verified_at),
-            "verified_by": row.verified_by,
-            "acknowledged": row.acknowledged_at is not None,
-            "acknowledged_at": rfc3339(row.acknowledged_at),
-            "delivery": row.delivery, "recipient": row.recipient,
-            "key_fingerprint": key.fingerprint if key else None}
+def _describe(row: repo.CustodianRow, key: repo.CustodianKeyRow | None) -> Custodian:
+    return Custodian(index=row.index, name=row.name, issued_at=row.issued_at,
+                     last_verified_at=row.last_verified_at, verified_by=row.verified_by,
+                     acknowledged_at=row.acknowledged_at, delivery=row.delivery,
+                     recipient=row.recipient,
+                     key_fingerprint=key.fingerprint if key else None)

@@ -51,18 +51,17 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 from sqlalchemy import Connection
 
 from keyquorum.auth.break_glass import seal_root_token
 from keyquorum.auth.identity import ROOT_POLICY_NAME
-from keyquorum.clock import rfc3339
 from keyquorum.crypto import kem_box, vss
 from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound, Sealed
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, open_root, verified_share
+from keyquorum.service.ceremony_values import GenerateRootStatus
 from keyquorum.service.changes import Change
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
@@ -171,7 +170,7 @@ class GenerateRoot:
 
     # -- the steps --------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> GenerateRootStatus:
         """Public progress: never the nonce, a share or the token."""
         now = self.core.clock.now()
         self._purge_expired(now)
@@ -179,24 +178,24 @@ class GenerateRoot:
             raw = get_entry(conn, GENERATE_ROOT_ENTRY)
             config = self._config(conn)
         if raw is None:
-            return {"started": False, "progress": 0, "required": config.threshold}
+            return GenerateRootStatus(stage="idle", progress=0, required=config.threshold)
         return _describe(Attempt.from_json(raw), config)
 
     def start(self, ctx: RequestContext, public_key: str, share: str,
-              token_ttl: float | None) -> dict[str, Any]:
+              token_ttl: float | None) -> GenerateRootStatus:
         """Open an attempt with the requester's public key and the first share."""
         return self._bounded(ctx, lambda: self._start(ctx, public_key, share, token_ttl))
 
-    def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:
+    def submit(self, ctx: RequestContext, nonce: str, share: str) -> GenerateRootStatus:
         """Add one custodian's share; at quorum, mint the token (sealed to the requester)."""
         return self._bounded(ctx, lambda: self._submit(ctx, nonce, share))
 
-    def cancel(self, ctx: RequestContext, nonce: str) -> dict[str, Any]:
+    def cancel(self, ctx: RequestContext, nonce: str) -> GenerateRootStatus:
         """Drop the attempt and its shares; only with its nonce."""
         return self._bounded(ctx, lambda: self._cancel(ctx, nonce))
 
-    def _bounded(self, ctx: RequestContext, step: Callable[[], dict[str, Any]]
-                 ) -> dict[str, Any]:
+    def _bounded(self, ctx: RequestContext, step: Callable[[], GenerateRootStatus]
+                 ) -> GenerateRootStatus:
         """Refuse a caller over its failure bound before anything is checked; count the
         refusals of this step that a caller caused."""
         self.failures.check(ctx.client)
@@ -207,7 +206,7 @@ class GenerateRoot:
             raise
 
     def _start(self, ctx: RequestContext, public_key: str, share: str,
-               token_ttl: float | None) -> dict[str, Any]:
+               token_ttl: float | None) -> GenerateRootStatus:
         core = self.core
         core.root_key()  # Sealed while sealed: unseal first (the custodians can)
         try:
@@ -232,9 +231,9 @@ class GenerateRoot:
                                   **({"token_ttl": str(int(token_ttl))} if token_ttl else {})})
             answer = self._add(change, state, config, {checked.index: checked},
                                checked.index, now, new=True)
-        return {**answer, "nonce": nonce}
+        return replace(answer, nonce=nonce)
 
-    def _submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:
+    def _submit(self, ctx: RequestContext, nonce: str, share: str) -> GenerateRootStatus:
         core = self.core
         core.root_key()
         now = core.clock.now()
@@ -256,11 +255,11 @@ class GenerateRoot:
             shares[checked.index] = checked
             change.detail.update({"attempt": state.attempt, "public_key": state.fingerprint})
             answer = self._add(change, state, config, shares, checked.index, now, new=False)
-        return {**answer, "nonce": nonce}
+        return replace(answer, nonce=nonce)
 
     def _add(self, change: Change, state: Attempt, config: ShamirSealConfig,
              shares: dict[int, vss.Share], index: int, now: float, *,
-             new: bool) -> dict[str, Any]:
+             new: bool) -> GenerateRootStatus:
         """Store the progress, or mint the token once the quorum is in."""
         change.detail.update({"index": str(index),
                               "progress": f"{len(shares)}/{config.threshold}"})
@@ -275,7 +274,7 @@ class GenerateRoot:
         return _describe(state, config)
 
     def _mint(self, change: Change, state: Attempt, config: ShamirSealConfig,
-              shares: dict[int, vss.Share]) -> dict[str, Any]:
+              shares: dict[int, vss.Share]) -> GenerateRootStatus:
         """Quorum: prove the root key, store a root token, drop the attempt; one transaction."""
         root_key = open_root(config, list(shares.values()))  # a buffer, wiped at once
         try:
@@ -289,13 +288,13 @@ class GenerateRoot:
             created_by=CREATED_BY, connection=change.conn)
         delete_entry(change.conn, GENERATE_ROOT_ENTRY)
         change.detail.update({"completed": "true", "accessor": identity.accessor})
-        return {"started": False, "complete": True, "attempt": state.attempt,
-                "progress": len(shares), "required": config.threshold,
-                "public_key_fingerprint": state.fingerprint, "accessor": identity.accessor,
-                "expires_at": rfc3339(identity.expires_at),
-                "encoded_token": seal_root_token(state.public_key, token, state.attempt)}
+        return GenerateRootStatus(
+            stage="complete", attempt=state.attempt, progress=len(shares),
+            required=config.threshold, public_key_fingerprint=state.fingerprint,
+            accessor=identity.accessor, token_expires_at=identity.expires_at,
+            encoded_token=seal_root_token(state.public_key, token, state.attempt))
 
-    def _cancel(self, ctx: RequestContext, nonce: str) -> dict[str, Any]:
+    def _cancel(self, ctx: RequestContext, nonce: str) -> GenerateRootStatus:
         core = self.core
         with core.changes.audited(ctx, OP_CANCEL) as change:
             state = self._locked(change.conn)
@@ -308,19 +307,18 @@ class GenerateRoot:
             delete_entry(change.conn, GENERATE_ROOT_ENTRY)  # the submitted shares go with it
             change.detail.update({"attempt": state.attempt, "progress":
                                   f"{len(state.indexes)}/{config.threshold}"})
-        return {"started": False, "cancelled": True, "attempt": state.attempt, "progress": 0,
-                "required": config.threshold}
+        return GenerateRootStatus(stage="cancelled", attempt=state.attempt, progress=0,
+                                  required=config.threshold)
 
 
-def _describe(state: Attempt, config: ShamirSealConfig) -> dict[str, Any]:
+def _describe(state: Attempt, config: ShamirSealConfig) -> GenerateRootStatus:
     names = config.names
     opener = names[state.opened_by - 1] if 0 < state.opened_by <= len(names) else None
-    return {"started": True, "complete": False, "attempt": state.attempt,
-            "progress": len(state.indexes), "required": config.threshold,
-            "submitted": list(state.indexes), "opened_by": opener,
-            "public_key_fingerprint": state.fingerprint,
-            "token_ttl": state.token_ttl, "started_at": rfc3339(state.started_at),
-            "expires_at": rfc3339(state.expires_at)}
+    return GenerateRootStatus(
+        stage="collecting", attempt=state.attempt, progress=len(state.indexes),
+        required=config.threshold, submitted=state.indexes, opened_by=opener,
+        public_key_fingerprint=state.fingerprint, token_ttl=state.token_ttl,
+        started_at=state.started_at, expires_at=state.expires_at)
 
 
 __all__ = ["GENERATE_ROOT_ENTRY", "GENERATE_ROOT_TTL", "Attempt", "GenerateRoot"]

@@ -58,7 +58,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from keyquorum.audit.in_transaction import write_audit_in
-from keyquorum.clock import rfc3339
 from keyquorum.crypto import vss
 from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, InvalidRequest, NotFound, Sealed
@@ -72,6 +71,7 @@ from keyquorum.seal.shamir import (
     verified_share,
 )
 from keyquorum.service import share_delivery
+from keyquorum.service.ceremony_values import RekeyStatus
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.refusal_facts import refusals_carry
@@ -258,15 +258,15 @@ class RekeyCeremony:
 
     # -- the steps --------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RekeyStatus:
         self._purge_expired(self.core.clock.now())
         with self.core.engine.connect() as conn:
             raw = get_entry(conn, REKEY_ENTRY)
             config, _ = self._config(conn)
         state = RekeyState.from_json(raw) if raw is not None else None
         if state is None or state.expires_at <= self.core.clock.now():
-            return {"started": False, "progress": 0, "required": config.threshold,
-                    "generation": config.generation}
+            return RekeyStatus(stage="idle", progress=0, required=config.threshold,
+                               generation=config.generation)
         return _describe(state, config.threshold)
 
     def plan(self, request: RekeyRequest) -> RekeyPlan:
@@ -281,7 +281,7 @@ class RekeyCeremony:
         return with_recipients(plan, recipients)
 
     def start(self, ctx: RequestContext, plan: RekeyPlan, *,
-              facts: Mapping[str, str] | None = None) -> dict[str, Any]:
+              facts: Mapping[str, str] | None = None) -> RekeyStatus:
         """Open the ceremony for ``plan`` (from ``plan``). The caller has passed dual
         control's ``seal-change`` gate (``DualControl.guard``) around this call; the
         facts it yields (the approval used) are ``facts``, for the record."""
@@ -303,7 +303,7 @@ class RekeyCeremony:
                            detail={**(facts or {}), **plan.summary(), "nonce": state.nonce})
         return _describe(state, config.threshold)
 
-    def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:
+    def submit(self, ctx: RequestContext, nonce: str, share: str) -> RekeyStatus:
         core = self.core
         now = core.clock.now()
         self._purge_expired(now)
@@ -398,7 +398,7 @@ class RekeyCeremony:
                            "start again")
         return recipients
 
-    def cancel(self, ctx: RequestContext) -> dict[str, Any]:
+    def cancel(self, ctx: RequestContext) -> RekeyStatus:
         core = self.core
         now = core.clock.now()
         with core.engine.begin() as conn:
@@ -409,8 +409,8 @@ class RekeyCeremony:
             self._drop(conn)  # the submitted shares go with it
             write_audit_in(core.audit, conn, ctx, operation="sys:rekey-cancel", key=None,
                            key_version=None, now=now, detail={"nonce": state.nonce})
-        return {"started": False, "cancelled": True, "progress": 0,
-                "required": config.threshold, "generation": config.generation}
+        return RekeyStatus(stage="cancelled", progress=0, required=config.threshold,
+                           generation=config.generation)
 
 
 @dataclass(frozen=True)
@@ -422,29 +422,16 @@ class _Finished:
     root_key: bytearray = field(repr=False)
     seal_fingerprint: str | None = None
 
-    def answer(self, progress: int, required: int) -> dict[str, Any]:
+    def answer(self, progress: int, required: int) -> RekeyStatus:
         """The completing submission's answer: ciphertexts and public facts only."""
-        config = self.config
-        return {"started": False, "complete": True, "progress": progress,
-                "required": required, "generation": config.generation,
-                "delivery": "encrypted", "encrypted_shares": self.encrypted_shares,
-                "threshold": config.threshold, "custodians": list(config.names),
-                "commitments": [c.hex() for c in config.commitments],
-                "root_key_rotated": True, "seal_fingerprint": self.seal_fingerprint}
+        return RekeyStatus(stage="complete", progress=progress, required=required,
+                           generation=self.config.generation, new_config=self.config,
+                           encrypted_shares=tuple(self.encrypted_shares),
+                           seal_fingerprint=self.seal_fingerprint)
 
 
-def _describe(state: RekeyState, required: int) -> dict[str, Any]:
-    plan = state.plan
-    answer: dict[str, Any] = {
-        "started": True, "nonce": state.nonce, "progress": len(state.indexes),
-        "required": required, "submitted": list(state.indexes), "kind": plan.kind,
-        "new_shares": plan.shares, "new_threshold": plan.threshold,
-        "new_custodians": list(plan.names),
-        "recipients": [{"custodian": name, "fingerprint": print_, "source": source}
-                       for name, print_, source in plan.recipients],
-        "keys_replaced": list(plan.keys_replaced),
-        "generation": state.generation, "started_by": state.started_by,
-        "started_at": rfc3339(state.started_at), "expires_at": rfc3339(state.expires_at)}
-    if plan.replaced is not None:
-        answer["replace"] = {"custodian": plan.replaced, "with": plan.replacement}
-    return answer
+def _describe(state: RekeyState, required: int) -> RekeyStatus:
+    return RekeyStatus(stage="collecting", nonce=state.nonce, progress=len(state.indexes),
+                       required=required, submitted=state.indexes, plan=state.plan,
+                       generation=state.generation, started_by=state.started_by,
+                       started_at=state.started_at, expires_at=state.expires_at)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from keyquorum.errors import KeyquorumError
@@ -23,6 +24,16 @@ from keyquorum.storage import keys_repo
 from keyquorum.storage.job_lock import job_lock
 
 log = logging.getLogger("keyquorum.scheduler")
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one scheduler tick did (key names only): read by the test clock's route."""
+
+    destroyed: tuple[str, ...] = ()
+    rotated: tuple[str, ...] = ()
+    expired: tuple[str, ...] = ()  # imported material past its ValidTo, deleted
+    checkpoint: int | None = None  # the seq of the audit checkpoint signed, if one was
 
 
 class Scheduler:
@@ -54,14 +65,13 @@ class Scheduler:
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("scheduler tick failed")
 
-    def tick(self) -> dict[str, Any]:
+    def tick(self) -> TickReport:
         """Run every due job once; return what was done (names only).
 
         The jobs on shared state run on one node of a cluster at a time (``job_lock``:
         a node that finds another running them skips this tick); flushing this node's
         own last-use times runs on every node."""
-        idle: dict[str, Any] = {"destroyed": [], "rotated": [], "expired": [],
-                                "checkpoint": None}
+        idle = TickReport()
         with self._tick_lock:
             if self.core.sealed:
                 return idle
@@ -70,7 +80,7 @@ class Scheduler:
             self.flush_last_used()
             return done
 
-    def _shared_jobs(self) -> dict[str, Any]:
+    def _shared_jobs(self) -> TickReport:
         now = self.core.clock.now()
         with self.core.engine.connect() as conn:
             due_destroy = keys_repo.due_for_destruction(conn, now)
@@ -79,8 +89,8 @@ class Scheduler:
         rotated = self._each(due_rotate, self.lifecycle.rotate)
         expired = sweep_expired(self.core)
         checkpoint = self._checkpoint_if_due(now)
-        return {"destroyed": destroyed, "rotated": rotated, "expired": expired,
-                "checkpoint": checkpoint}
+        return TickReport(destroyed=tuple(destroyed), rotated=tuple(rotated),
+                          expired=tuple(expired), checkpoint=checkpoint)
 
     def _checkpoint_if_due(self, now: float) -> int | None:
         """Sign the audit chain head every ``audit_checkpoint_interval`` if it moved."""

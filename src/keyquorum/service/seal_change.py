@@ -33,7 +33,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from keyquorum.audit.in_transaction import write_audit_in
-from keyquorum.clock import rfc3339
 from keyquorum.crypto import vss
 from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, InvalidRequest, NotFound, Sealed
@@ -41,6 +40,7 @@ from keyquorum.seal import kinds
 from keyquorum.seal.entry import SealEntry
 from keyquorum.seal.seal_set import SEAL_SET_PREFIX, SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, open_root, verified_share
+from keyquorum.service.ceremony_values import SealAddStatus
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.refusal_facts import refusals_carry
@@ -122,19 +122,19 @@ class SealAddCeremony:
 
     # -- the steps ---------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SealAddStatus:
         now = self.core.clock.now()
         self._purge_expired(now)
         with self.core.engine.connect() as conn:
             raw = get_entry(conn, SEAL_ADD_ENTRY)
             config = self._config(conn)
         if raw is None:
-            return {"started": False, "progress": 0, "required": config.threshold,
-                    "generation": config.generation}
+            return SealAddStatus(stage="idle", progress=0, required=config.threshold,
+                                 generation=config.generation)
         return _describe(SealAddState.from_json(raw), config.threshold)
 
     def start(self, ctx: RequestContext, request: kinds.SealRequest, *,
-              facts: Mapping[str, str] | None = None) -> dict[str, Any]:
+              facts: Mapping[str, str] | None = None) -> SealAddStatus:
         """Wrap the root key under the proposed seal now; store it pending a quorum.
 
         The caller has passed dual control's ``seal-change`` gate around this call;
@@ -167,7 +167,7 @@ class SealAddCeremony:
                                    "stage": "proposed"})
         return _describe(state, config.threshold)
 
-    def submit(self, ctx: RequestContext, nonce: str, share: str) -> dict[str, Any]:
+    def submit(self, ctx: RequestContext, nonce: str, share: str) -> SealAddStatus:
         core = self.core
         now = core.clock.now()
         self._purge_expired(now)
@@ -200,8 +200,8 @@ class SealAddCeremony:
                 return _describe(state, config.threshold)
             entry = self._finish(conn, ctx, state, config, shares, now, facts)
         core.seal_config_changed()  # reload here and tell the sibling workers
-        return {"started": False, "complete": True, "progress": len(shares),
-                "required": config.threshold, "seal": entry.describe()}
+        return SealAddStatus(stage="complete", progress=len(shares),
+                             required=config.threshold, seal=entry.describe())
 
     def _finish(self, conn: Connection, ctx: RequestContext, state: SealAddState,
                 config: ShamirSealConfig, shares: dict[int, vss.Share], now: float,
@@ -224,7 +224,7 @@ class SealAddCeremony:
                        key_version=None, now=now, detail=facts)
         return entry
 
-    def cancel(self, ctx: RequestContext) -> dict[str, Any]:
+    def cancel(self, ctx: RequestContext) -> SealAddStatus:
         core = self.core
         now = core.clock.now()
         with core.engine.begin() as conn:
@@ -236,12 +236,12 @@ class SealAddCeremony:
             write_audit_in(core.audit, conn, ctx, operation="sys:seal-add-cancel", key=None,
                            key_version=None, now=now,
                            detail={"nonce": state.nonce, "seal": str(state.seal.get("id"))})
-        return {"started": False, "cancelled": True, "progress": 0,
-                "required": config.threshold, "generation": config.generation}
+        return SealAddStatus(stage="cancelled", progress=0, required=config.threshold,
+                             generation=config.generation)
 
 
-def _describe(state: SealAddState, required: int) -> dict[str, Any]:
-    return {"started": True, "nonce": state.nonce, "progress": len(state.indexes),
-            "required": required, "submitted": list(state.indexes), "seal": state.seal,
-            "generation": state.generation, "started_by": state.started_by,
-            "started_at": rfc3339(state.started_at), "expires_at": rfc3339(state.expires_at)}
+def _describe(state: SealAddState, required: int) -> SealAddStatus:
+    return SealAddStatus(stage="collecting", nonce=state.nonce, progress=len(state.indexes),
+                         required=required, submitted=state.indexes, seal=state.seal,
+                         generation=state.generation, started_by=state.started_by,
+                         started_at=state.started_at, expires_at=state.expires_at)

@@ -48,6 +48,7 @@ from keyquorum.seal.shamir import ShamirSealConfig
 from keyquorum.seal.trust import SealTrust
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.limits import WindowLimit
+from keyquorum.service.sys_values import SealStatus
 from keyquorum.storage.system_repo import (
     delete_entry,
     entries_with_prefix,
@@ -248,7 +249,7 @@ def auto_unseal(core: Core) -> bool:
 
 
 def unseal_with_passphrase(core: Core, ctx: RequestContext, passphrase: str
-                           ) -> dict[str, Any]:
+                           ) -> SealStatus:
     """``POST /v1/sys/unseal {"passphrase"}``: open this worker and every sibling."""
     core.initialized_seal_config()
     if not core.sealed:
@@ -257,7 +258,7 @@ def unseal_with_passphrase(core: Core, ctx: RequestContext, passphrase: str
     return core.seal_status()
 
 
-def unseal_automatic(core: Core, ctx: RequestContext) -> dict[str, Any]:
+def unseal_automatic(core: Core, ctx: RequestContext) -> SealStatus:
     """``POST /v1/sys/unseal {"auto": true}``: try the automatic seals again now."""
     core.initialized_seal_config()
     if not core.sealed:

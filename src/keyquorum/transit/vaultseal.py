@@ -102,7 +102,7 @@ async def forward(native: Any, scope: Scope, receive: Receive, send: Send) -> No
     path = scope["path"]
     if path == "/v1/sys/init" and scope["method"] == "GET":  # `bao operator init -status`
         # ``initialized`` is public (seal-status and health say it without a token).
-        initialized = bool(native.services.core.seal_status()["initialized"])
+        initialized = bool(native.services.core.seal_status().initialized)
         payload = orjson.dumps({"initialized": initialized})
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"),
