@@ -21,7 +21,10 @@ child, since memory locks are not inherited across ``fork``):
   where permitted, one warning otherwise), ``require`` (refuse to start) or ``off``.
 
 What was achieved is printed at start and shown in ``/v1/sys/health``
-(``hardening``); a warning never names a secret. docs/SECURITY.md says what the
+(``hardening``); a warning never names a secret. It also says whether the process
+was started with an allocator that overwrites freed memory (``PYTHONMALLOC=malloc``
+with glibc's ``perturb`` tunable and no ``tcache``: set in the environment before
+Python starts, so only the operator can choose it). docs/SECURITY.md says what the
 host must still provide (``LimitCORE=0``, ``LimitMEMLOCK=infinity``, encrypted swap).
 """
 
@@ -33,6 +36,7 @@ import logging
 import os
 import resource
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,12 +62,14 @@ class Hardening:
     dumpable: bool | None  # None where it cannot be changed (not Linux)
     memory_locked: bool
     memory_lock: str  # the setting: try, require or off
+    freed_memory_overwritten: bool = False  # by the allocator (the environment's choice)
     problems: tuple[str, ...] = ()  # what was not achieved, and why
 
     def describe(self) -> dict[str, Any]:
         """For the health answer."""
         return {"core_dumps": self.core_dumps, "dumpable": self.dumpable,
-                "memory_locked": self.memory_locked, "memory_lock": self.memory_lock}
+                "memory_locked": self.memory_locked, "memory_lock": self.memory_lock,
+                "freed_memory_overwritten": self.freed_memory_overwritten}
 
     def summary(self) -> str:
         """One line for the start-up log."""
@@ -71,7 +77,9 @@ class Hardening:
                  {True: "DUMPABLE", False: "not dumpable", None: "dumpable flag unsupported"}[
                      self.dumpable],
                  "memory locked" if self.memory_locked else
-                 f"memory NOT locked (memory_lock={self.memory_lock})"]
+                 f"memory NOT locked (memory_lock={self.memory_lock})",
+                 "freed memory " + ("overwritten" if self.freed_memory_overwritten
+                                    else "not overwritten")]
         return "process hardening: " + ", ".join(parts)
 
 
@@ -110,7 +118,8 @@ def apply(memory_lock: str = "try", *, warn: bool = True) -> Hardening:
             problems.append(why)
             if memory_lock == "require":
                 raise SystemExit(f"error: memory_lock is require, but {why}")
-    _applied = Hardening(core_dumps, is_dumpable, locked, memory_lock, tuple(problems))
+    _applied = Hardening(core_dumps, is_dumpable, locked, memory_lock,
+                         freed_memory_overwritten(os.environ), tuple(problems))
     if problems and warn:
         log.warning("process hardening incomplete: %s", "; ".join(problems))
     return _applied
@@ -122,6 +131,19 @@ def dumpable(libc: Any | None = None) -> bool | None:
     if libc is None:
         return None
     return bool(libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0))
+
+
+def freed_memory_overwritten(environ: Mapping[str, str]) -> bool:
+    """Whether this process was started so that freed memory is overwritten: Python's
+    objects allocated by glibc's malloc (``PYTHONMALLOC=malloc``), which fills what is
+    freed (``glibc.malloc.perturb``) and keeps no per-thread cache of freed blocks that
+    would skip that (``glibc.malloc.tcache_count=0``)."""
+    if environ.get("PYTHONMALLOC") != "malloc":
+        return False
+    tunables = dict(item.partition("=")[::2]
+                    for item in environ.get("GLIBC_TUNABLES", "").split(":"))
+    return tunables.get("glibc.malloc.perturb", "0") not in ("", "0") \
+        and tunables.get("glibc.malloc.tcache_count") == "0"
 
 
 def _libc() -> Any | None:
