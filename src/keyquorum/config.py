@@ -28,7 +28,11 @@ DEFAULT_LISTEN = "127.0.0.1:8200"
 class Settings:
     data_dir: Path
     listen: str = DEFAULT_LISTEN
-    database_url: str | None = None
+    # The store: None for the embedded SQLite file in data_dir, or postgresql://HOST/DB.
+    # Out of the repr: a URL may carry a password (storage.postgres says where else it
+    # can come from: database_password_file, KEYQUORUM_DATABASE_PASSWORD, libpq's own).
+    database_url: str | None = field(default=None, repr=False)
+    database_password_file: Path | None = None
     max_item_bytes: int = 64 * 1024
     max_batch_items: int = 1000
     max_body_bytes: int = 128 * 1024 * 1024
@@ -58,6 +62,9 @@ class Settings:
     # Custodian drills: a share counts toward the quorum margin if it was shown (issued,
     # proved or used at unseal) within this many days.
     drill_window_days: int = 90
+    # Lock the server's memory against swap (``runtime.hardening``): try (where
+    # permitted, else one warning), require (refuse to start without) or off.
+    memory_lock: str = "try"
     # Hostile or broken HTTP clients (keyquorum.runtime.http_limits says why each exists).
     # Seconds to send a request's headers, from the connection (or from the first byte
     # of a later request on a kept-alive connection); idle keep-alive is uvicorn's 5 s.
@@ -133,6 +140,8 @@ class Settings:
             raise ValueError("report_evidence_max_age must be 0-86400 seconds")
         if not 1 <= self.drill_window_days <= 3650:
             raise ValueError("drill_window_days must be 1-3650")
+        if self.memory_lock not in ("try", "require", "off"):
+            raise ValueError("memory_lock must be one of: try, require, off")
         _check_seconds("header_timeout", self.header_timeout, 0.1, 3600)
         _check_seconds("body_timeout", self.body_timeout, 0.1, 3600)
         _check_count("min_body_rate", self.min_body_rate, 0, 1 << 30)
@@ -148,6 +157,10 @@ class Settings:
                    for r in self.aws_regions):
             raise ValueError("aws_regions must be region names (e.g. us-east-1)")
         self._validate_node()
+        if self.database_url is not None:
+            from keyquorum.storage.postgres import check_database_url  # lazily: SQLAlchemy
+
+            check_database_url(self.database_url)
         return self
 
     def _validate_node(self) -> None:
@@ -212,7 +225,7 @@ def load_config_file(settings: Settings, path: Path) -> Settings:
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
-    for name in ("data_dir", "tls_cert", "tls_key"):
+    for name in ("data_dir", "tls_cert", "tls_key", "database_password_file"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
     if raw.get("node_key_file") is not None:

@@ -51,6 +51,13 @@ def server(
     workers: Annotated[int, typer.Option(
         "--workers", help="Server processes sharing the socket and store (use the cores).",
         min=1, max=64)] = 1,
+    database: Annotated[str | None, typer.Option(
+        "--database", help="postgresql://USER@HOST:PORT/DBNAME instead of the SQLite file "
+        "in --data-dir. Give the password with --database-password-file or "
+        "KEYQUORUM_DATABASE_PASSWORD, not in the URL.", show_default=False)] = None,
+    database_password_file: Annotated[Path | None, typer.Option(
+        "--database-password-file", help="File holding the database password (read at "
+        "every new connection).", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Run the keyquorum server (it starts sealed; use `operator init` / `operator unseal`)."""
     if (tls_cert is None) != (tls_key is None):
@@ -59,4 +66,5 @@ def server(
 
     run_server(data_dir, listen, config_file=config, tls_cert=tls_cert, tls_key=tls_key,
                allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock,
-               scheduler_interval=scheduler_interval, workers=workers)
+               scheduler_interval=scheduler_interval, workers=workers,
+               database_url=database, database_password_file=database_password_file)

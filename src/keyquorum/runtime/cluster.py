@@ -32,6 +32,8 @@ from typing import Any
 
 from keyquorum.config import Settings
 from keyquorum.errors import InvalidRequest, KeyquorumError, Sealed
+from keyquorum.runtime import hardening
+from keyquorum.runtime.change_feed import attach_local_peers
 from keyquorum.runtime.peers import PeerLink, encode_key, read_message, send_message
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, UnsealProgress
@@ -54,7 +56,7 @@ def _listen(settings: Settings) -> socket.socket:
 def run_workers(settings: Settings, workers: int) -> None:
     """Fork ``workers`` server processes and supervise them until stopped."""
     settings = replace(settings, workers=workers)
-    engine = open_engine(settings.url)
+    engine = open_engine(settings.url, password_file=settings.database_password_file)
     migrate(engine)
     engine.dispose()  # no pooled connection may cross the fork
     listener = _listen(settings)
@@ -82,9 +84,11 @@ def _worker_main(settings: Settings, listener: socket.socket, link: socket.socke
     from keyquorum.runtime.wiring import build_core, uvicorn_options
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
+    # Memory locks are not inherited across fork; the supervisor already warned once.
+    hardening.apply(settings.memory_lock, warn=False)
     core = build_core(settings)
     peers = PeerLink(link, core.apply_peer_event)
-    core.peers = peers
+    attach_local_peers(core, peers)
     peers.start()
     app = create_app(core, run_scheduler=index == 0)
     config = uvicorn.Config(app, **uvicorn_options(settings))
@@ -100,7 +104,7 @@ class Supervisor:
         self.settings = settings
         self.links = links
         self.progress = UnsealProgress()
-        self.engine = open_engine(settings.url)
+        self.engine = open_engine(settings.url, password_file=settings.database_password_file)
         self.locks = {pid: threading.Lock() for pid in links}
         self.stopping = False
 

@@ -23,6 +23,7 @@ import uvicorn
 
 from keyquorum.api.app import create_app
 from keyquorum.config import Settings, load_config_file
+from keyquorum.runtime import hardening
 from keyquorum.runtime.http_limits import HttpLimits, cap_warning
 from keyquorum.runtime.wiring import build_core, uvicorn_options
 from keyquorum.service.core import Core
@@ -43,6 +44,12 @@ def _prepare_data_dir(data_dir: Path) -> IO[Any]:
     except BlockingIOError:
         raise SystemExit(f"error: another keyquorum server is using {data_dir}") from None
     return lock
+
+
+def _harden(settings: Settings) -> None:
+    """No core dumps, not dumpable, memory locked where permitted (review F10)."""
+    achieved = hardening.apply(settings.memory_lock)
+    print(achieved.summary(), file=sys.stderr)
 
 
 def _check_port_free(settings: Settings, *, dev: bool) -> None:
@@ -81,7 +88,9 @@ def _serve(core: Core) -> None:
 def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
                tls_cert: Path | None = None, tls_key: Path | None = None,
                allow_plain_http: bool = False, unsafe_test_clock: bool = False,
-               scheduler_interval: float | None = None, workers: int = 1) -> None:
+               scheduler_interval: float | None = None, workers: int = 1,
+               database_url: str | None = None,
+               database_password_file: Path | None = None) -> None:
     settings = Settings(data_dir=data_dir, listen=listen, tls_cert=tls_cert, tls_key=tls_key,
                         allow_plain_http=allow_plain_http, unsafe_test_clock=unsafe_test_clock)
     try:
@@ -89,6 +98,11 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
             settings = load_config_file(settings, config_file)
         if scheduler_interval is not None:
             settings = replace(settings, scheduler_interval=scheduler_interval)
+        if database_url is not None:
+            settings = replace(settings, database_url=database_url)
+            _warn_if_password_in(database_url)
+        if database_password_file is not None:
+            settings = replace(settings, database_password_file=database_password_file)
         settings.validate()
     except OSError as exc:
         raise SystemExit(f"error: cannot read the config file: {exc.strerror}") from None
@@ -97,6 +111,7 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
     if workers > 1 and settings.unsafe_test_clock:
         raise SystemExit("error: --unsafe-test-clock needs a single worker (one clock)")
     _check_port_free(settings, dev=False)
+    _harden(settings)  # before any secret exists (the --workers children inherit it)
     warning = cap_warning(HttpLimits.from_settings(settings))
     if warning is not None:
         print(f"warning: {warning}", file=sys.stderr)
@@ -108,10 +123,21 @@ def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,
         return
     core = build_core(settings)
     state = "sealed" if core.initialized else "uninitialized"
-    print(f"keyquorum listening on {settings.listen} ({state}); data in {settings.data_dir}",
+    where = "PostgreSQL" if settings.database_url else str(settings.data_dir)
+    print(f"keyquorum listening on {settings.listen} ({state}); data in {where}",
           file=sys.stderr)
     print(_next_step(settings, initialized=core.initialized), file=sys.stderr)
     _serve(core)
+
+
+def _warn_if_password_in(database_url: str) -> None:
+    """A password typed in ``--database`` is in the process list for every local user."""
+    from keyquorum.storage.postgres import PASSWORD_ENV, has_password
+
+    if has_password(database_url):
+        print("warning: the --database URL holds a password, which every local user can "
+              "read in the process list; use --database-password-file or "
+              f"{PASSWORD_ENV} instead", file=sys.stderr)
 
 
 def _next_step(settings: Settings, *, initialized: bool) -> str:
@@ -156,6 +182,7 @@ def run_dev(data_dir: Path, listen: str, *, unsafe_test_clock: bool = False,
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     _check_port_free(settings, dev=True)  # before the store or any secret exists
+    _harden(settings)
     _lock = _prepare_data_dir(data_dir)
     core = build_core(settings)
     init_file = data_dir / DEV_INIT_FILE

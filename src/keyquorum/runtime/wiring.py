@@ -22,7 +22,7 @@ from keyquorum.storage.engine import migrate, open_engine
 
 def build_core(settings: Settings) -> Core:
     settings.validate()
-    engine = open_engine(settings.url)
+    engine = open_engine(settings.url, password_file=settings.database_password_file)
     migrate(engine)
     clock: Clock = OffsetClock() if settings.unsafe_test_clock else SystemClock()
     core = Core(settings, engine, clock, node=settings.node_name or socket.gethostname())
