@@ -11,13 +11,11 @@ once audit works again, none of them has landed.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from audit_breakage import audit_storage_broken
 from http_helpers import ok
 from inprocess_server import InProcessServer
 from keyquorum.client._custodians import CustodianChallenge, make_proof
@@ -28,20 +26,6 @@ from keyquorum.storage.system_repo import get_entry
 from sealset_support import add_seal
 
 PHRASE = "a passphrase for the fail-closed test"
-
-
-@contextmanager
-def audit_storage_broken(data_dir: Path) -> Iterator[None]:
-    store = sqlite3.connect(data_dir / "keyquorum.db", timeout=30)
-    try:
-        store.execute("CREATE TRIGGER break_audit BEFORE INSERT ON audit_records "
-                      "BEGIN SELECT RAISE(ABORT, 'audit storage is broken'); END")
-        store.commit()
-        yield
-    finally:
-        store.execute("DROP TRIGGER IF EXISTS break_audit")
-        store.commit()
-        store.close()
 
 
 def refused(answer: httpx.Response) -> None:

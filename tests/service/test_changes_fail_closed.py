@@ -11,29 +11,14 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from audit_breakage import audit_storage_broken
 from conftest import MakeInProcess
 from inprocess_server import InProcessServer
-
-
-@contextmanager
-def audit_storage_broken(data_dir: Path) -> Iterator[None]:
-    store = sqlite3.connect(data_dir / "keyquorum.db", timeout=30)
-    try:
-        store.execute("CREATE TRIGGER break_audit BEFORE INSERT ON audit_records "
-                      "BEGIN SELECT RAISE(ABORT, 'audit storage is broken'); END")
-        store.commit()
-        yield
-    finally:
-        store.execute("DROP TRIGGER IF EXISTS break_audit")
-        store.commit()
-        store.close()
 
 
 def _stored_tokens_named(data_dir: Path, name: str) -> int:
