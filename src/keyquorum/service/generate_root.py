@@ -44,7 +44,6 @@ the nonce or the token.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -61,6 +60,7 @@ from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound, Sealed
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, open_root, verified_share
+from keyquorum.service.ceremony_shares import open_shares, seal_shares
 from keyquorum.service.ceremony_values import GenerateRootStatus
 from keyquorum.service.changes import Change
 from keyquorum.service.context import RequestContext
@@ -147,19 +147,12 @@ class GenerateRoot:
         return ShamirSealConfig.from_json(raw)
 
     def _shares(self, state: Attempt) -> dict[int, vss.Share]:
-        if state.sealed_shares is None:
-            return {}
-        plain = self.core.barrier().decrypt(_SHARES_PATH, base64.b64decode(state.sealed_shares))
-        stored = json.loads(plain)
-        if stored["attempt"] != state.attempt:  # a blob moved from another attempt
-            raise Conflict("the stored root token generation is inconsistent; cancel it")
-        return {int(i): vss.Share(int(i), bytes.fromhex(v)) for i, v in stored["shares"].items()}
+        return open_shares(self.core.barrier(), _SHARES_PATH, state.sealed_shares,
+                           ("attempt", state.attempt),
+                           "the stored root token generation is inconsistent; cancel it")
 
     def _seal_shares(self, attempt: str, shares: dict[int, vss.Share]) -> str:
-        plain = json.dumps({"attempt": attempt,
-                            "shares": {str(i): s.value.hex() for i, s in shares.items()}})
-        return base64.b64encode(self.core.barrier().encrypt(_SHARES_PATH,
-                                                            plain.encode())).decode()
+        return seal_shares(self.core.barrier(), _SHARES_PATH, ("attempt", attempt), shares)
 
     def _purge_expired(self, now: float) -> None:
         """Delete an expired attempt (and the shares it holds) before anything else."""

@@ -47,7 +47,6 @@ open the store. Then this worker and every sibling adopt the new root key.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import secrets
@@ -71,6 +70,7 @@ from keyquorum.seal.shamir import (
     verified_share,
 )
 from keyquorum.service import share_delivery
+from keyquorum.service.ceremony_shares import open_shares, seal_shares
 from keyquorum.service.ceremony_values import RekeyStatus
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
@@ -235,19 +235,12 @@ class RekeyCeremony:
         return ShamirSealConfig.from_json(raw), raw
 
     def _shares(self, state: RekeyState) -> dict[int, vss.Share]:
-        if state.sealed_shares is None:
-            return {}
-        plain = self.core.barrier().decrypt(_SHARES_PATH, base64.b64decode(state.sealed_shares))
-        stored = json.loads(plain)
-        if stored["nonce"] != state.nonce:  # a blob moved from another ceremony
-            raise Conflict("the stored rekey ceremony is inconsistent; cancel it")
-        return {int(i): vss.Share(int(i), bytes.fromhex(v)) for i, v in stored["shares"].items()}
+        return open_shares(self.core.barrier(), _SHARES_PATH, state.sealed_shares,
+                           ("nonce", state.nonce),
+                           "the stored rekey ceremony is inconsistent; cancel it")
 
     def _seal_shares(self, nonce: str, shares: dict[int, vss.Share]) -> str:
-        plain = json.dumps({"nonce": nonce,
-                            "shares": {str(i): s.value.hex() for i, s in shares.items()}})
-        return base64.b64encode(self.core.barrier().encrypt(_SHARES_PATH,
-                                                            plain.encode())).decode()
+        return seal_shares(self.core.barrier(), _SHARES_PATH, ("nonce", nonce), shares)
 
     def _purge_expired(self, now: float) -> None:
         """Delete an expired ceremony (and the shares it holds) before anything else."""
