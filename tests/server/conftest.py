@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from cluster_support import cluster_nodes
+from inprocess_server import InProcessServer
 from kq_support import ServerProcess, free_port
+from pg_support import PostgresCluster
 
 
 @pytest.fixture
@@ -19,3 +22,10 @@ def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def two_nodes(postgres: PostgresCluster, tmp_path: Path) -> Iterator[tuple[InProcessServer, ...]]:
+    """Two unsealed in-process nodes on one new PostgreSQL database (``cluster_support``)."""
+    with cluster_nodes(postgres, tmp_path) as nodes:
+        yield nodes

@@ -9,55 +9,27 @@ check alone must still carry every change across within its interval.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from cluster_support import until
 from inprocess_server import InProcessServer
 from keyquorum.runtime.change_feed import ChangeFeed
-from pg_support import PostgresCluster
 
 BOUND = 1.0
 """Seconds within which the other node must honour a change (issue 15)."""
 
 
 @pytest.fixture
-def nodes(postgres: PostgresCluster, tmp_path: Path) -> Iterator[tuple[InProcessServer, ...]]:
-    database = postgres.create_database()
-    config = postgres.settings_for(database)
-    made: list[InProcessServer] = []
-    try:
-        for name in ("node-a", "node-b"):
-            node = InProcessServer(tmp_path / name, config=config, run_scheduler=False)
-            made.append(node)
-            node.start()
-        made[0].init()
-        made[0].unseal()
-        made[1].unseal(made[0].shares[1:])
-        made[1].root_token = made[0].root_token
-        yield tuple(made)
-    finally:
-        for node in made:
-            node.stop()
-        postgres.drop_database(database)
+def nodes(two_nodes: tuple[InProcessServer, ...]) -> tuple[InProcessServer, ...]:
+    return two_nodes
 
 
 def feed_of(node: InProcessServer) -> ChangeFeed:
     assert node.core is not None and isinstance(node.core.peers, ChangeFeed)
     return node.core.peers
-
-
-def until(condition: Callable[[], bool], limit: float) -> float:
-    """Seconds until ``condition`` held (polled every 10 ms); fails past ``limit``."""
-    started = time.monotonic()
-    while not condition():
-        elapsed = time.monotonic() - started
-        assert elapsed < limit, f"not within {limit} s"
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 def user_token(http: httpx.Client) -> tuple[str, str]:

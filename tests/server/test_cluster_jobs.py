@@ -9,12 +9,11 @@ node's would end), the next tick of a surviving node does them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cluster_support import database_of
 from inprocess_server import InProcessServer
 from keyquorum.storage.job_lock import lock_id
 from pg_support import PostgresCluster
@@ -23,24 +22,8 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def nodes(postgres: PostgresCluster, tmp_path: Path) -> Iterator[tuple[InProcessServer, ...]]:
-    database = postgres.create_database()
-    made: list[InProcessServer] = []
-    try:
-        for name in ("node-a", "node-b"):
-            node = InProcessServer(tmp_path / name, config=postgres.settings_for(database),
-                                   run_scheduler=False)
-            made.append(node)
-            node.start()
-        made[0].init()
-        made[0].unseal()
-        made[1].unseal(made[0].shares[1:])
-        made[1].root_token = made[0].root_token
-        yield tuple(made)
-    finally:
-        for node in made:
-            node.stop()
-        postgres.drop_database(database)
+def nodes(two_nodes: tuple[InProcessServer, ...]) -> tuple[InProcessServer, ...]:
+    return two_nodes
 
 
 def due_key(node: InProcessServer, name: str) -> None:
@@ -82,8 +65,7 @@ def test_a_node_skips_the_jobs_while_another_holds_them_and_takes_over_when_it_d
         nodes: tuple[InProcessServer, ...], postgres: PostgresCluster) -> None:
     a, b = nodes
     due_key(a, "jobs/held")
-    database = a.config["database_url"].split("?")[0].rsplit("/", 1)[-1]
-    holder = postgres.admin(database)  # another node, in the middle of the jobs
+    holder = postgres.admin(database_of(a))  # another node, in the middle of the jobs
     try:
         assert holder.execute("SELECT pg_try_advisory_lock(%s)",
                               (lock_id("scheduler"),)).fetchone() == (True,)
