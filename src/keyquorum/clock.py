@@ -3,6 +3,11 @@
 The service never calls ``time.time()`` directly: it asks its ``Clock``.
 ``OffsetClock`` is the system clock plus an offset that only a test server
 (``--unsafe-test-clock``) lets a root token move forward.
+
+Two different things move a test clock: ``advance`` is time passing (for the test's
+whole world, the database's time included: ``world_advance`` tells the clock-skew
+guard how far), and ``skew_by`` makes this one node's clock wrong, ahead or behind,
+as a host whose NTP failed would be (``service.clock_skew`` must notice that one).
 """
 
 from __future__ import annotations
@@ -37,10 +42,26 @@ class OffsetClock:
 
     def __init__(self) -> None:
         self._offset = 0.0
+        self._skew = 0.0
         self._lock = threading.Lock()
 
     def now(self) -> float:
-        return time.time() + self._offset
+        return time.time() + self._offset + self._skew
+
+    @property
+    def advanced(self) -> float:
+        """Seconds ``advance`` has moved time forward (not the skew)."""
+        return self._offset
+
+    def skew_by(self, seconds: float) -> None:
+        """Make this node's clock wrong by ``seconds`` more (negative: behind), without
+        time passing: what a host with a broken clock would read (tests only)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                or not math.isfinite(seconds) or abs(seconds) > 86400:
+            raise InvalidRequest("a test clock's skew is a finite number of seconds, at "
+                                 "most a day either way")
+        with self._lock:
+            self._skew += seconds
 
     def advance(self, seconds: float) -> None:
         """Move forward by ``seconds``; never back, and never past ``MAX_TEST_OFFSET`` ahead."""
@@ -54,6 +75,13 @@ class OffsetClock:
                 raise InvalidRequest("the test clock may run at most 100 years ahead of real "
                                      f"time: it can advance at most {room:.0f} s more")
             self._offset += seconds
+
+
+def world_advance(clock: Clock) -> float:
+    """How far a test clock has moved time for the world this node sees: the database's
+    own time is taken as moved as far, so a test can make keys due across nodes. Zero
+    for every real clock."""
+    return clock.advanced if isinstance(clock, OffsetClock) else 0.0
 
 
 def rfc3339(timestamp: float | None) -> str | None:

@@ -109,6 +109,9 @@ class Settings:
     # Seconds between a node's looks at the shared store: requests to answer, its own
     # answer, and the cluster's seal epoch (``POST /v1/sys/seal`` seals every node).
     node_link_interval: float = 1.0
+    # Seconds this node's clock may differ from the database's (PostgreSQL) before it
+    # stops running the scheduled jobs (``service.clock_skew``): other nodes run them.
+    max_clock_skew: float = 5.0
 
     @property
     def host(self) -> str:
@@ -165,6 +168,7 @@ class Settings:
 
     def _validate_node(self) -> None:
         _check_seconds("node_link_interval", self.node_link_interval, 0.05, 60)
+        _check_seconds("max_clock_skew", self.max_clock_skew, 0.1, 3600)
         if self.node_name is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,47}",
                                                            self.node_name):
             raise ValueError("node_name must be 1-48 of a-z 0-9 . _ - (it is a seal id)")

@@ -135,7 +135,7 @@ def test_use_after_valid_to_is_refused_before_the_sweep_runs(
 
     import keyquorum.service.scheduler as scheduler
 
-    monkeypatch.setattr(scheduler, "sweep_expired", lambda _core: [])
+    monkeypatch.setattr(scheduler, "sweep_expired", lambda _core, now=None: [])
     _advance(live, 601)
     with pytest.raises(ClientError) as refused:
         kms.generate_mac(KeyId=key_id, Message=b"m", MacAlgorithm="HMAC_SHA_256")

@@ -145,7 +145,7 @@ async def unsafe_clock(request: Request, s: Services = Depends(services)) -> dic
         ran = s.scheduler.tick()
         return {"now": s.core.clock.now(), "destroyed": list(ran.destroyed),
                 "rotated": list(ran.rotated), "expired": list(ran.expired),
-                "checkpoint": ran.checkpoint}
+                "checkpoint": ran.checkpoint, "refused": ran.refused}
 
     # Not a policy permission: only the root token may move time.
     return await s.runner.run(request, "sys:clock", None, work, permission=None,

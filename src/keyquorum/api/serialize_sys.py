@@ -75,6 +75,11 @@ def health_json(health: Health) -> dict[str, Any]:
     })
     if health.custodians is not None:
         answer["custodians"] = quorum_json(health.custodians)
+    if health.clock is not None:
+        answer["clock"] = {"skew_seconds": health.clock.skew,
+                           "uncertainty_seconds": health.clock.uncertainty,
+                           "max_skew_seconds": health.clock.bound,
+                           "within_bound": health.clock.within_bound}
     return answer
 
 

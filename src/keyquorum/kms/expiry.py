@@ -130,16 +130,18 @@ class MaterialExpiry:
             raise _refusal(key.id, when)
 
 
-def sweep_expired(core: Core) -> list[str]:
+def sweep_expired(core: Core, *, now: float | None = None) -> list[str]:
     """Delete the material of every key past its ``ValidTo``; the names of those done.
 
     A key scheduled for deletion is left (nothing uses it; after CancelKeyDeletion the
     next sweep takes the material); the record of a destroyed or missing key is dropped.
     A failure on one key (a concurrent change, a key rotated natively, which
     DeleteImportedKeyMaterial refuses too) is logged and retried on the next tick; the
-    use check keeps refusing the key meanwhile.
+    use check keeps refusing the key meanwhile. ``now`` (the scheduler gives the
+    database's time on PostgreSQL) decides what has expired; by default the service
+    clock.
     """
-    now = core.clock.now()
+    now = core.clock.now() if now is None else now
     with core.engine.connect() as conn:
         due = [(key_id, when) for key_id, when in all_expiries(conn).items() if when <= now]
         keys = {key_id: keys_repo.get_key(conn, key_id=key_id) for key_id, _ in due}

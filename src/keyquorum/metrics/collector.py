@@ -75,6 +75,7 @@ class ServiceCollector(Collector):
             seconds.add_metric((operation,), cumulative, total)
         yield seconds
         yield from self._state(core)
+        yield from clock_metrics(core)
         yield from audit_metrics(core)
         yield from custodian_metrics(core)
 
@@ -99,6 +100,23 @@ class ServiceCollector(Collector):
                                     "Enabled keys past their crypto-period or rotation date")
         overdue.add_metric((), overdue_rotations(core, core.clock.now()))
         yield overdue
+
+
+def clock_metrics(core: Core) -> Iterator[Metric]:
+    """This node's clock against the database's, once measured (PostgreSQL only)."""
+    clock = core.clock_guard.health()
+    if clock is None or clock.skew is None:
+        return
+    skew = GaugeMetricFamily("keyquorum_clock_skew_seconds",
+                             "This node's clock minus the database's at the last scheduler "
+                             "tick (positive: ahead)")
+    skew.add_metric((), clock.skew)
+    yield skew
+    exceeded = GaugeMetricFamily("keyquorum_clock_skew_exceeded",
+                                 "1 while the skew is past max_clock_skew: this node runs no "
+                                 "scheduled job")
+    exceeded.add_metric((), 0.0 if clock.within_bound else 1.0)
+    yield exceeded
 
 
 def sink_totals(statuses: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

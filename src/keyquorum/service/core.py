@@ -56,6 +56,7 @@ from keyquorum.seal.shamir import (
 )
 from keyquorum.service import share_delivery
 from keyquorum.service.changes import ChangeEvent, UnitOfWork
+from keyquorum.service.clock_skew import ClockGuard
 from keyquorum.service.context import RequestContext
 from keyquorum.service.custodians import CustodianRegistry
 from keyquorum.service.keycache import KeyCache
@@ -79,6 +80,8 @@ class Core:
         self.engine = engine
         self.clock = clock
         self.node = node
+        # this node's clock against the database's: the scheduler's jobs obey it
+        self.clock_guard = ClockGuard(engine, clock, settings.max_clock_skew)
         self.audit = AuditLog(engine, commit_lock=settings.data_dir / "audit.lock"
                               if settings.workers > 1 else None,
                               sinks=SinkSet.from_configs(settings.audit_sinks))
@@ -178,7 +181,8 @@ class Core:
             node=self.node, worker=os.getpid(), storage=self.engine.dialect.name,
             audit=self.audit_health(),
             custodians=(self.custodian_registry.quorum(config, public=True)
-                        if config is not None else None))
+                        if config is not None else None),
+            clock=self.clock_guard.health())
 
     def audit_health(self) -> AuditHealth:
         """The audit writer and every sink; ``degraded`` when a best-effort sink is failing."""

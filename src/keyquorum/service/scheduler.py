@@ -2,7 +2,9 @@
 key material (``kms.expiry``), last-use flushes, and signed audit checkpoints.
 
 Runs on a timer thread while unsealed; of nodes sharing a PostgreSQL, one at a time
-runs the jobs on shared state (``storage.job_lock``). Each job is an ordinary audited
+runs the jobs on shared state (``storage.job_lock``), judging what is due by the
+database's clock, and a node whose own clock is off by more than ``max_clock_skew``
+runs none of them (``service.clock_skew``). Each job is an ordinary audited
 lifecycle change under the scheduler's identity, so it obeys the same state
 machine and leaves the same trail as a person's request. ``tick()`` can be
 called directly (the test clock does), and one failing key never stops the rest.
@@ -34,6 +36,7 @@ class TickReport:
     rotated: tuple[str, ...] = ()
     expired: tuple[str, ...] = ()  # imported material past its ValidTo, deleted
     checkpoint: int | None = None  # the seq of the audit checkpoint signed, if one was
+    refused: str | None = None  # why this node ran no shared job ("clock-skew"), if so
 
 
 class Scheduler:
@@ -75,20 +78,30 @@ class Scheduler:
         with self._tick_lock:
             if self.core.sealed:
                 return idle
-            with job_lock(self.core.engine, "scheduler") as mine:
-                done = self._shared_jobs() if mine else idle
+            reading = self.core.clock_guard.measure()
+            if reading is not None and not reading.within_bound:
+                # Not even the lock: a node that took it and did nothing could hold the
+                # jobs back from the nodes whose clocks are right.
+                done = TickReport(refused="clock-skew")
+            else:
+                with job_lock(self.core.engine, "scheduler") as mine:
+                    due_at = reading.database_now if reading is not None \
+                        else self.core.clock.now()
+                    done = self._shared_jobs(due_at) if mine else idle
             self.flush_last_used()
             return done
 
-    def _shared_jobs(self) -> TickReport:
-        now = self.core.clock.now()
+    def _shared_jobs(self, due_at: float) -> TickReport:
+        """The jobs on shared state; ``due_at`` is the time that decides what is due (the
+        database's on PostgreSQL, so every node would pick the same)."""
+        now = due_at
         with self.core.engine.connect() as conn:
             due_destroy = keys_repo.due_for_destruction(conn, now)
             due_rotate = keys_repo.due_for_rotation(conn, now)
         destroyed = self._each(due_destroy, self.lifecycle.destroy)
         rotated = self._each(due_rotate, self.lifecycle.rotate)
-        expired = sweep_expired(self.core)
-        checkpoint = self._checkpoint_if_due(now)
+        expired = sweep_expired(self.core, now=now)
+        checkpoint = self._checkpoint_if_due(self.core.clock.now())  # this node's interval
         return TickReport(destroyed=tuple(destroyed), rotated=tuple(rotated),
                           expired=tuple(expired), checkpoint=checkpoint)
 

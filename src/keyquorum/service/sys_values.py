@@ -60,6 +60,18 @@ class AuditHealth:
 
 
 @dataclass(frozen=True)
+class ClockHealth:
+    """This node's clock against the database's (nodes on PostgreSQL): the last reading
+    (``None`` before the scheduler's first tick) and the bound past which it runs no
+    scheduled job (``service.clock_skew``)."""
+
+    skew: float | None
+    uncertainty: float | None
+    bound: float
+    within_bound: bool | None  # None: not measured yet
+
+
+@dataclass(frozen=True)
 class Health:
     """What one worker reports about itself (``GET /v1/sys/health``)."""
 
@@ -72,6 +84,7 @@ class Health:
     audit: AuditHealth
     hardening: Mapping[str, Any] | None = None  # what the process achieved at start
     custodians: CustodianQuorum | None = None  # once initialized
+    clock: ClockHealth | None = None  # on PostgreSQL only
 
     @property
     def ready(self) -> bool:
