@@ -32,7 +32,7 @@ class Outcome:
     started: float  # time.monotonic()
     elapsed: float
     status: int | None  # None: no HTTP answer (refused, reset, timed out)
-    code: str | None = None  # the error code of a non-200 answer
+    code: str | None = None  # a non-200 answer's error code, or the connection's failure
     plaintext: str = ""  # base64, for encrypt
     ciphertext: str | None = None  # the acknowledged ciphertext
     name: str | None = None  # the key a create named
@@ -122,8 +122,9 @@ class Load:
         started = time.monotonic()
         try:
             answer = http.post(path, json=body)
-        except httpx.TransportError:
+        except httpx.TransportError as error:
             return Outcome(label, kind, started, time.monotonic() - started, None,
+                           f"{type(error).__name__}: {error}"[:120],
                            plaintext=body.get("plaintext", ""), name=body.get("name"))
         elapsed = time.monotonic() - started
         code = None

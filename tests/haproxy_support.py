@@ -4,8 +4,9 @@ Used by the failover test and by ``bench/cluster.py``. The configuration is the 
 docs/OPERATIONS.md recommends, on loopback and with short check intervals:
 
 - health checks on ``GET /v1/sys/health`` (200 only when the node is unsealed and
-  initialised; 503 sealed), every ``check_interval``; one failure marks a node
-  down, two successes bring it back;
+  initialised; 503 sealed), every ``check_interval``, each allowed 2 s (a busy node
+  answers slowly: a check timeout as short as the interval marks healthy nodes down
+  on a loaded machine); two failures mark a node down, two successes bring it back;
 - ``retries`` with ``option redispatch``: a request whose *connection* to a node
   fails (refused: the node is dead but not yet marked down) is sent to another
   node. Nothing is retried once a request was sent: a POST is not idempotent, so a
@@ -13,8 +14,8 @@ docs/OPERATIONS.md recommends, on loopback and with short check intervals:
 - ``http-reuse never`` towards the nodes: a pooled idle connection to a node that
   died would otherwise take a request with it (HAProxy does not resend a request
   it wrote to a connection that then closed);
-- ``on-marked-down shutdown-sessions``: connections still open to a node marked
-  down are cut rather than left to time out.
+- no ``on-marked-down shutdown-sessions``: a node marked down by a slow check
+  finishes what it was sent (a node that died has lost its connections anyway).
 
 The stats socket answers ``show stat``: ``states()`` reads each server's state.
 """
@@ -42,6 +43,7 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout queue 5s
+    timeout check 2s
     retries 3
     option redispatch 1
     http-reuse never
@@ -54,7 +56,7 @@ backend nodes
     balance roundrobin
     option httpchk GET /v1/sys/health
     http-check expect status 200
-    default-server inter {inter_ms}ms fastinter {inter_ms}ms fall 1 rise 2
+    default-server inter {inter_ms}ms fastinter {inter_ms}ms fall 2 rise 2
 {servers}
 """
 
@@ -80,8 +82,8 @@ class HAProxy:
         self.socket = directory / "haproxy.sock"
         self.config = directory / "haproxy.cfg"
         self.log = directory / "haproxy.log"
-        servers = "\n".join(f"    server {name} 127.0.0.1:{port} check "
-                            "on-marked-down shutdown-sessions" for name, port in backends)
+        servers = "\n".join(f"    server {name} 127.0.0.1:{port} check"
+                            for name, port in backends)
         self.config.write_text(CONFIG.format(socket=self.socket, port=self.port,
                                              inter_ms=round(check_interval * 1000),
                                              servers=servers))
