@@ -40,3 +40,20 @@ def test_a_seal_and_unseal_the_link_never_saw_does_not_seal_the_node_again(
         assert node.core.sealed  # which this node still follows
     finally:
         node.stop()
+
+
+def test_a_cluster_seal_between_opening_and_the_links_first_pass_seals_the_node(
+        tmp_path: Path, migrated_store: Path) -> None:
+    node = InProcessServer(tmp_path / "store", run_scheduler=False, migrated=migrated_store)
+    try:
+        node.start()
+        node.init()
+        node.unseal()  # opened under epoch 0
+        assert node.core is not None
+        link = NodeLink(node.core, node.core.node)
+        with node.core.engine.begin() as conn:  # another node seals the cluster at once
+            raise_epoch(conn, node.core.clock.now())
+        link.tick()  # its first pass: the epoch it compares with is the one it opened under
+        assert node.core.sealed
+    finally:
+        node.stop()

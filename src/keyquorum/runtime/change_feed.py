@@ -11,7 +11,8 @@ listening at that moment, and a node can die between its commit and its NOTIFY. 
 once every ``interval`` (and whenever the listening connection is made again) each
 node also runs a *revision check*: it compares what its caches hold with the store
 (every cached key's revision; tokens and access keys revoked lately; a digest of the
-policies) and applies whatever differs. A change thus reaches every node within
+policies; the stored keyring, which a rekey re-seals under a new root key) and
+applies whatever differs. A change thus reaches every node within
 milliseconds when the notification arrives, and within ``interval`` (plus the check's
 own time) when it does not.
 
@@ -32,13 +33,15 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, event
 
+from keyquorum.seal.barrier import KEYRING_ENTRY
+from keyquorum.service.root_follow import follow_root_key
 from keyquorum.storage import notify_repo
 
 log = logging.getLogger("keyquorum.cluster")
 
 CHANNEL = "keyquorum_changes"
 FORWARDED = frozenset({"key", "token", "access-key", "policies", "audit-sinks", "seal-config",
-                       "init"})
+                       "init", "keyring"})
 """The events other nodes need and that carry nothing secret."""
 CHECK_INTERVAL = 0.5
 """Seconds between revision checks: the bound on staleness when a notification is lost
@@ -74,6 +77,7 @@ class ChangeFeed:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._policies: str | None = None
+        self._keyring: str | None = None
         self._forgotten: dict[str, float] = {}  # accessor -> when it was applied here
         self.checks = 0  # revision checks run (for tests and health)
 
@@ -157,6 +161,7 @@ class ChangeFeed:
             tokens = notify_repo.tokens_revoked_since(conn, now - REVOCATION_LOOKBACK)
             access = notify_repo.access_keys_revoked_since(conn, now - REVOCATION_LOOKBACK)
             policies = notify_repo.policies_fingerprint(conn)
+            keyring = notify_repo.entry_fingerprint(conn, KEYRING_ENTRY)
         for key_id, revision in self._cached_revisions().items():
             if stored.get(key_id) != revision:
                 self._apply({"op": "key", "id": key_id})
@@ -170,13 +175,22 @@ class ChangeFeed:
         if self._policies is not None and policies != self._policies:
             self._apply({"op": "policies"})
         self._policies = policies
+        if keyring != self._keyring:  # a rekey elsewhere (or the first look): follow it
+            self._apply({"op": "keyring"})  # (a node whose root key opens it does nothing)
+        self._keyring = keyring
         self.checks += 1
 
 
 def join_cluster(core: Any, *, interval: float = CHECK_INTERVAL) -> ChangeFeed:
     """Put a change feed in front of ``core``'s peers and start it; it stops when the
     core's engine is disposed."""
-    feed = ChangeFeed(core.engine, core.apply_peer_event, core.keys.revisions, core.peers,
+    def apply(event: dict[str, Any]) -> None:
+        if event.get("op") == "keyring":  # the root key may have been rotated elsewhere
+            follow_root_key(core)
+        else:
+            core.apply_peer_event(event)
+
+    feed = ChangeFeed(core.engine, apply, core.keys.revisions, core.peers,
                       interval=interval)
     core.peers = feed
     event.listen(core.engine, "engine_disposed", lambda _engine: feed.stop())

@@ -3,7 +3,9 @@
 While this node is **unsealed** it answers enrolled nodes that ask for the root key
 (``service.node_handoff.NodeResponder``) and follows the cluster's seal epoch:
 when someone seals the cluster (``POST /v1/sys/seal`` on any node raises the
-epoch), this node seals too, within one interval.
+epoch), this node seals too, within one interval. The epoch it compares with is the
+one ``Core`` read when it opened (``Core.opened_epoch``), so a seal of the cluster
+issued between this node's opening and the link's next pass is not missed.
 
 While it is **sealed** and has a node key (``node_key_file``), it asks: it writes
 a request with a fresh nonce, waits for an answer signed by the audit key it
@@ -21,14 +23,11 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import weakref
 from pathlib import Path
 
 from keyquorum.crypto import kem_box
 from keyquorum.crypto.errors import InvalidCiphertext
 from keyquorum.crypto.kem import KemKey
-from keyquorum.errors import Sealed
-from keyquorum.seal.barrier import Barrier
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.core import Core
 from keyquorum.service.node_handoff import (
@@ -70,8 +69,6 @@ class NodeLink:
         if key_file is not None:
             self._key, self._fingerprint = load_node_key(key_file)
         self._request: HandoffRequest | None = None
-        self._epoch: int | None = None
-        self._opened: weakref.ref[Barrier] | None = None  # the opening _epoch belongs to
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -97,7 +94,6 @@ class NodeLink:
         if not core.initialized:
             return
         if core.sealed:
-            self._epoch = None
             if self._key is not None:
                 self._ask()
             return
@@ -108,23 +104,14 @@ class NodeLink:
     # -- unsealed ----------------------------------------------------------------------------
 
     def _follow_cluster_seal(self) -> None:
-        try:
-            barrier = self.core.barrier()
-        except Sealed:  # sealed since tick looked: the next pass asks or waits
+        opened = self.core.opened_epoch  # read with the keyring this node opened
+        if opened is None:  # sealed since tick looked: the next pass asks or waits
             return
-        if self._opened is None or self._opened() is not barrier:
-            # Opened again since the last pass, which never saw it sealed (a seal and an
-            # unseal within one interval): the epoch noted before belongs to the earlier
-            # opening, and this node's own seal raised it. Note the one it is open under.
-            self._epoch, self._opened = None, weakref.ref(barrier)
         with self.core.engine.connect() as conn:
             epoch = read_epoch(conn)
-        if self._epoch is None:
-            self._epoch = epoch  # the epoch this node is open under
-        elif epoch > self._epoch:
+        if epoch > opened and self.core.opened_epoch == opened:  # not reopened meanwhile
             log.warning("node-link: the cluster was sealed (epoch %d); sealing this node",
                         epoch)
-            self._epoch = None
             self.core.seal()
 
     # -- sealed ------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from keyquorum.runtime.peers import NoPeers, PeerLink, decode_key, encode_key
 from keyquorum.seal.barrier import (
     KEYRING_ENTRY,
     Barrier,
+    BarrierError,
     Keyring,
     open_keyring,
     seal_keyring,
@@ -68,6 +69,7 @@ from keyquorum.service.sys_values import (
     SealStatus,
 )
 from keyquorum.storage import keys_repo
+from keyquorum.storage.seal_epoch import read_epoch
 from keyquorum.storage.system_repo import get_entry, insert_entry
 
 log = logging.getLogger("keyquorum.core")
@@ -75,16 +77,19 @@ log = logging.getLogger("keyquorum.core")
 
 
 class Core:
-    def __init__(self, settings: Settings, engine: Engine, clock: Clock, node: str) -> None:
+    def __init__(self, settings: Settings, engine: Engine, clock: Clock, node: str,
+                 audit_node: str | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock
         self.node = node
         # this node's clock against the database's: the scheduler's jobs obey it
         self.clock_guard = ClockGuard(engine, clock, settings.max_clock_skew)
+        # audit_node: this process's audit chain (audit.nodes); the commit file lock
+        # only where the workers share one chain and one writer (SQLite)
         self.audit = AuditLog(engine, commit_lock=settings.data_dir / "audit.lock"
-                              if settings.workers > 1 else None,
-                              sinks=SinkSet.from_configs(settings.audit_sinks))
+                              if settings.workers > 1 and audit_node is None else None,
+                              sinks=SinkSet.from_configs(settings.audit_sinks), node=audit_node)
         self.audit_trail = AuditTrail(engine, self.audit, clock)
         self.audit_sinks = AuditSinkRegistry(engine, clock, self.audit.sinks,
                                              settings.audit_sinks, settings.audit_sink_targets)
@@ -107,6 +112,8 @@ class Core:
         # while unsealed: seals and backups wrap it; a bytearray, wiped on seal
         self._root_key: bytes | bytearray | None = None
         self._seal_config: ShamirSealConfig | None = None
+        # the cluster's seal epoch when this process opened (runtime.node_link follows it)
+        self.opened_epoch: int | None = None
         self.keys = KeyCache(engine, self.barrier, settings.usage_reserve_block)
         self.peers: NoPeers | PeerLink = NoPeers()
         self.changes = UnitOfWork(engine, self.audit, clock, self._changed)
@@ -134,7 +141,26 @@ class Core:
             root_key = self._root_key
             if root_key is None or self._barrier is None:
                 raise Sealed()
-            return bytes(root_key)
+            copy = bytes(root_key)
+        if self.engine.dialect.name == "postgresql":
+            self._require_current_root(copy)
+        return copy
+
+    def _require_current_root(self, root_key: bytes) -> None:
+        """Nodes sharing a store: a rekey on another one may have rotated the root key
+        moments ago (this node follows within its change feed's interval,
+        ``service.root_follow``). Nothing is ever made from a retired root key: it must
+        still open the stored keyring."""
+        with self.engine.connect() as conn:
+            blob = get_entry(conn, KEYRING_ENTRY)
+        try:
+            if blob is None:
+                raise BarrierError("no keyring")
+            open_keyring(root_key, blob).wipe()
+        except BarrierError:
+            raise Sealed("a rekey on another node rotated the root key; this node's no longer "
+                         "opens the keyring, and it is about to seal itself (unseal it with "
+                         "the new shares, or let an enrolled peer hand it the key)") from None
 
     def seal_config_changed(self) -> None:
         """The stored seal configuration changed here (rekey, seal set): reload, tell peers."""
@@ -292,12 +318,14 @@ class Core:
         wipes it on seal), a ``bytes`` key is copied into one (the caller's copy stays)."""
         with self.engine.connect() as conn:
             blob = get_entry(conn, KEYRING_ENTRY)
+            epoch = read_epoch(conn)  # a seal of the cluster from now on is newer
         if blob is None:
             raise Sealed("the barrier keyring is missing from storage")
         keyring = open_keyring(root_key, blob)
         barrier = Barrier(keyring)
         self.audit_trail.open(barrier)
         with self.write_lock:
+            self.opened_epoch = epoch
             self._barrier = barrier
             self._root_key = root_key if isinstance(root_key, bytearray) else bytearray(root_key)
 
@@ -313,10 +341,13 @@ class Core:
         self.progress.reset()
         self.peers.announce({"op": "open", "root_key": encode_key(root_key)})
 
-    def adopt_root_key(self, root_key: bytes | bytearray) -> None:
-        """A committed rekey rotated the root key: use it here, then in every sibling."""
+    def adopt_root_key(self, root_key: bytes | bytearray, *, tell_nodes: bool = True) -> None:
+        """A committed rekey rotated the root key: use it here, then in every sibling;
+        other nodes (``tell_nodes``) hear only that the keyring changed, never the key."""
         self._adopt_root_key(root_key)
         self.peers.announce({"op": "root", "root_key": encode_key(bytes(root_key))})
+        if tell_nodes:
+            self.peers.announce({"op": "keyring"})
 
     def _adopt_root_key(self, root_key: bytes | bytearray) -> None:
         """Take the rotated root key if it opens the stored keyring (it must: the rekey
@@ -373,6 +404,7 @@ class Core:
                 wipe(self._root_key)
             self._barrier = None
             self._root_key = None
+            self.opened_epoch = None
             self.release_usage()
             self.keys.clear()
             self.access_keys.clear()  # no access key secret stays in memory once sealed

@@ -50,6 +50,7 @@ from keyquorum.seal.entry import NODE, SealEntry
 from keyquorum.seal.seal_set import SEAL_SET_PREFIX
 from keyquorum.service.context import RequestContext, next_request_id
 from keyquorum.service.core import Core
+from keyquorum.storage.seal_epoch import SEAL_EPOCH, raise_epoch, read_epoch
 from keyquorum.storage.system_repo import (
     delete_entry,
     entries_with_prefix,
@@ -61,7 +62,6 @@ log = logging.getLogger("keyquorum.node")
 
 REQUEST_PREFIX = "node/request/"
 RESPONSE_PREFIX = "node/response/"
-SEAL_EPOCH = "cluster/seal-epoch"
 REQUEST_TTL = 60.0
 """A request older than this is not answered (the node writes a fresh one)."""
 _SIGNATURE_DOMAIN = b"keyquorum/node-handoff/v1\x00"
@@ -131,21 +131,6 @@ def signed_message(node_id: str, nonce: str, box: bytes) -> bytes:
     """What the audit key signs: the node, the request's nonce and the box itself."""
     return (_SIGNATURE_DOMAIN + f"{node_id}|{nonce}|".encode()
             + hashlib.sha256(box).digest())
-
-
-def read_epoch(conn: Connection) -> int:
-    raw = get_entry(conn, SEAL_EPOCH)
-    try:
-        return int(raw.decode()) if raw else 0
-    except ValueError:
-        return 0
-
-
-def raise_epoch(conn: Connection, now: float) -> int:
-    """``POST /v1/sys/seal``: every node unsealed under an older epoch seals itself."""
-    epoch = read_epoch(conn) + 1
-    put_entry(conn, SEAL_EPOCH, str(epoch).encode(), now)
-    return epoch
 
 
 class NodeResponder:

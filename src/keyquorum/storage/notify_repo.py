@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from keyquorum.storage.schema import access_keys, keys, policies, tokens
+from keyquorum.storage.schema import access_keys, keys, policies, system_entries, tokens
 
 
 def notify(conn: Connection, channel: str, payload: str) -> None:
@@ -56,3 +56,11 @@ def policies_fingerprint(conn: Connection) -> str:
                                     .order_by(policies.c.name)):
         digest.update(f"{len(name)}:{name}{len(rules)}:{rules}".encode())
     return digest.hexdigest()
+
+
+def entry_fingerprint(conn: Connection, name: str) -> str | None:
+    """A digest of one system entry's stored value (None when there is none): tells a
+    node that the entry changed without handing it the value."""
+    value = conn.execute(select(system_entries.c.value)
+                         .where(system_entries.c.name == name)).scalar_one_or_none()
+    return None if value is None else hashlib.sha256(bytes(value)).hexdigest()
