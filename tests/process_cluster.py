@@ -75,8 +75,9 @@ class ProcessCluster:
     """``size`` nodes on a fresh database of ``postgres``; node 0 was initialised."""
 
     def __init__(self, postgres: PostgresCluster, base: Path, size: int = 3, *,
-                 link_interval: float = 0.2) -> None:
+                 link_interval: float = 0.2, config: dict[str, Any] | None = None) -> None:
         self.postgres = postgres
+        self.extra = dict(config or {})  # more of every node's config file
         self.base = base
         self.size = size
         self.link_interval = link_interval
@@ -103,7 +104,7 @@ class ProcessCluster:
         assert self.database is not None
         return {**self.postgres.settings_for(self.database),
                 "database_password_file": str(self.postgres.password_file),
-                "node_link_interval": self.link_interval}
+                "node_link_interval": self.link_interval, **self.extra}
 
     def start(self) -> None:
         """The first node initialised and unsealed by shares, the others by hand-off."""

@@ -98,6 +98,10 @@ def _deletion_days(value: object, field: str) -> int:
     return value
 
 
+_USAGE_ROTATION_TRIES = 3
+"""A usage-limit rotation lost to concurrent changes of the key this many times fails."""
+
+
 class KeyLifecycle:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -393,11 +397,30 @@ class KeyLifecycle:
         return self._mutate(ctx, name, "delete", change, recorded)
 
     def rotate_for_usage(self, ctx: RequestContext, name: str, spent_version: int) -> None:
-        """Rotate because ``spent_version`` reached its usage limit (unless already rotated)."""
+        """Rotate because ``spent_version`` reached its usage limit (unless already rotated).
+
+        Another process counting in blocks of the same version (a worker, a cluster
+        node) reaches the limit at about the same moment and rotates too: the loser's
+        revision check fails (``Conflict``). That is "already rotated", not an error of
+        the encrypt that got here (on PostgreSQL such encrypts answered 409 with uses
+        spread over nodes). So the stored key is read again: if its primary moved on,
+        that revision is installed here and nothing is written; if not, try again.
+        """
         def change(conn: Connection, key: Key, now: float) -> tuple[Key, int | None]:
             if key.primary_version != spent_version:
                 return key, key.primary_version
             rotated = self._rotate_in(conn, key, now)
             return rotated, rotated.primary_version
 
-        self._mutate(ctx, name, "rotate", change, {"reason": "usage_limit"})
+        for attempt in range(_USAGE_ROTATION_TRIES):
+            try:
+                self._mutate(ctx, name, "rotate", change, {"reason": "usage_limit"})
+                return
+            except Conflict:
+                with self.core.engine.connect() as conn:
+                    stored = keys_repo.get_key(conn, name=name)
+                if stored is not None and stored.primary_version != spent_version:
+                    self.core.keys.refresh(stored)  # its rotator announced it; use it now
+                    return
+                if attempt == _USAGE_ROTATION_TRIES - 1:
+                    raise
