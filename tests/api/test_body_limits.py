@@ -126,3 +126,33 @@ async def test_a_request_without_a_token_is_refused_before_its_body_is_read(
 
     assert body.pulled <= 2 * CHUNK, f"{body.pulled} bytes read, then {answer.text}"
     assert answer.status_code == 401, answer.text
+
+
+async def test_an_unknown_token_is_refused_before_a_large_body_is_read(
+        anonymous_api: httpx.AsyncClient) -> None:
+    # Well formed, so only storage can say it is unknown: the front asks from a thread.
+    unknown = "kq_" + "A" * 43
+    body = Dripped(total=LIMIT - 2 * CHUNK)
+
+    answer = await anonymous_api.post("/v1/keys/app/k/encrypt", content=body,
+                                      headers={**JSON, "Authorization": f"Bearer {unknown}"})
+
+    assert answer.status_code == 401, answer.text
+    assert body.pulled <= 2 * CHUNK, f"{body.pulled} bytes read"
+
+
+async def test_a_revoked_token_is_refused_before_a_large_body_is_read(
+        api: httpx.AsyncClient, anonymous_api: httpx.AsyncClient) -> None:
+    made = (await api.post("/v1/auth/tokens", json={"policies": ["root"]})).json()
+    bearer = {**JSON, "Authorization": f"Bearer {made['token']}"}
+    served = await anonymous_api.post("/v1/keys/app/k/encrypt", content=Dripped(total=CHUNK),
+                                      headers=bearer)
+    assert served.status_code != 401, served.text  # read from the cache on the loop
+    revoked = await api.delete(f"/v1/auth/tokens/{made['accessor']}")
+    assert revoked.status_code in (200, 204), revoked.text
+    body = Dripped(total=LIMIT - 2 * CHUNK)
+
+    answer = await anonymous_api.post("/v1/keys/app/k/encrypt", content=body, headers=bearer)
+
+    assert answer.status_code == 401, answer.text
+    assert body.pulled <= 2 * CHUNK, f"{body.pulled} bytes read"

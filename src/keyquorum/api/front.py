@@ -185,7 +185,12 @@ class Front:
         core = self.services.core
         if large and not core.sealed:
             try:
-                await run_in_threadpool(core.tokens.authenticate, bearer_token(authorization))
+                # From the cache on the loop; a thread only when storage must be asked
+                # (a hop to the thread pool cost more than a whole 100-item AES batch's
+                # share of the loop, and many of them fought over the GIL).
+                token = bearer_token(authorization)
+                if core.tokens.authenticate_cached(token) is None:
+                    await run_in_threadpool(core.tokens.authenticate, token)
             except KeyquorumError as refused:
                 return refused
         return None

@@ -161,6 +161,17 @@ class TokenStore:
     def authenticate(self, token: str) -> Identity:
         """The identity behind ``token``; ``Unauthenticated`` if malformed, unknown,
         expired or revoked (one answer for all, so callers cannot probe which)."""
+        identity = self._identity_of(token, may_block=True)
+        assert identity is not None
+        return identity
+
+    def authenticate_cached(self, token: str) -> Identity | None:
+        """``authenticate`` without asking storage, for the event loop: None when the
+        token is not cached or is due to be checked again (ask ``authenticate`` from a
+        thread then); refusals are the same."""
+        return self._identity_of(token, may_block=False)
+
+    def _identity_of(self, token: str, *, may_block: bool) -> Identity | None:
         if not isinstance(token, str) or len(token) != _TOKEN_LENGTH or not token.isascii():
             raise Unauthenticated()
         digest = token_hash(token)
@@ -171,6 +182,8 @@ class TokenStore:
             # The full shape check runs only before storage is asked, not per cached hit.
             if not _TOKEN_SHAPE.fullmatch(token):
                 raise Unauthenticated()
+            if not may_block:
+                return None
             entry = self._load(digest)
         expires_at = entry.identity.expires_at
         if expires_at is not None and expires_at <= self._clock.now():
