@@ -46,6 +46,9 @@ PORT = 5432  # only names the socket file (.s.PGSQL.5432) in the cluster's own d
 _SERVER_OPTIONS = ("-c listen_addresses='' -c fsync=off -c synchronous_commit=off "
                    "-c full_page_writes=off -c max_connections=200 "
                    "-c shared_buffers=32MB")
+_DURABLE_OPTIONS = ("-c listen_addresses='' -c fsync=on -c synchronous_commit=on "
+                    "-c max_connections=200 -c shared_buffers=128MB")
+"""For ``bench/cluster.py``: every commit flushed, as production runs it."""
 _HBA = ("local all postgres trust\n"
         "local all all scram-sha-256\n")
 
@@ -94,8 +97,9 @@ def _server_user() -> str | None:
 class PostgresCluster:
     """One PostgreSQL server of the test session, and databases made from its template."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.options = _DURABLE_OPTIONS if durable else _SERVER_OPTIONS
         self.user = _server_user()
         self.base = Path(tempfile.mkdtemp(prefix="kq-pg-", dir="/tmp"))
         self.data = self.base / "data"
@@ -132,7 +136,7 @@ class PostgresCluster:
             (self.data / "pg_hba.conf").write_text(_HBA)
         self._as_server(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
                         str(self.log), "-w", "-t", "60", "-o",
-                        f"{_SERVER_OPTIONS} -p {PORT} -c unix_socket_directories='{self.base}'",
+                        f"{self.options} -p {PORT} -c unix_socket_directories='{self.base}'",
                         "start")
         self.started = True
         if not self._has_template():
