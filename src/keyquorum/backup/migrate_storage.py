@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -96,8 +96,10 @@ class MigrationResult:
 
 def migrate_storage(source: Path, target_url: str, *, password_file: Path | None = None,
                     audit_public_key: str | None = None, now: float | None = None,
-                    progress: Progress | None = None) -> MigrationResult:
-    """Copy the SQLite store in ``source`` into the empty database at ``target_url``."""
+                    progress: Progress | None = None,
+                    record: Mapping[str, str] | None = None) -> MigrationResult:
+    """Copy the SQLite store in ``source`` into the empty database at ``target_url``;
+    ``record`` adds facts to the move's audit record (a restore says it was one)."""
     if not is_postgresql(target_url):
         raise MigrationError("the target must be a postgresql:// URL")
     if not (source / STORE_FILE).is_file():
@@ -115,7 +117,7 @@ def migrate_storage(source: Path, target_url: str, *, password_file: Path | None
         try:
             migrate(source_engine)
             counts, audit = _move(source_engine, target_engine, report, audit_public_key,
-                                  time.time() if now is None else now)
+                                  time.time() if now is None else now, dict(record or {}))
         except transfer.TransferError as exc:
             raise MigrationError(str(exc)) from None
         except DBAPIError as exc:
@@ -148,7 +150,8 @@ def _locked(source: Path) -> Iterator[IO[str]]:
 
 
 def _move(source_engine: Engine, target_engine: Engine, report: Progress,
-          audit_public_key: str | None, now: float) -> tuple[dict[str, int], VerifyReport]:
+          audit_public_key: str | None, now: float,
+          facts: dict[str, str]) -> tuple[dict[str, int], VerifyReport]:
     tables = transfer.tables()
     with consistent_read(source_engine) as source:  # one snapshot for every read
         counts = transfer.row_counts(source)
@@ -173,7 +176,7 @@ def _move(source_engine: Engine, target_engine: Engine, report: Progress,
                                          f"{mismatch.reason}")
             if transfer.row_counts(target) != counts:
                 raise MigrationError("the copy's row counts differ from the original's")
-            _record_move(target_engine, target, counts, now)
+            _record_move(target_engine, target, counts, now, facts)
             report.phase("audit chain", counts.get("audit_records", 0) + 1)
             audit = _verify_audit(target, audit_public_key, report)
             if not audit.ok:
@@ -185,14 +188,15 @@ def _move(source_engine: Engine, target_engine: Engine, report: Progress,
 
 
 def _record_move(target_engine: Engine, target: Connection, counts: dict[str, int],
-                 now: float) -> None:
+                 now: float, facts: dict[str, str]) -> None:
     """Append ``sys:migrate-storage`` to the moved chain (signed by the next checkpoint
     the service makes once unsealed: the store is sealed, so no key is at hand)."""
     record = AuditRecord(
         time=now, request_id=next_request_id(), identity=None,
         operation="sys:migrate-storage", key=None, key_version=None, outcome="ok",
         error_code=None, client="local",
-        detail={"from": "sqlite", "to": "postgresql", "rows": str(sum(counts.values()))})
+        detail={"from": "sqlite", "to": "postgresql", "rows": str(sum(counts.values())),
+                **facts})
     AuditChain(target_engine).append(target, [to_row(record)])
 
 

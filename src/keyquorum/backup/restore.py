@@ -69,6 +69,8 @@ class RestoreResult:
     audit_seq: int
     canaries: list[dict[str, Any]] = field(repr=False)
     seal_fingerprint: str | None = None
+    # the restored store's audit public key (public: checks its checkpoints' signatures)
+    audit_public_key: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -190,8 +192,9 @@ def _audit_keys(conn: Connection, root_key: bytes) -> AuditKeys:
 
 
 def _record_restore(engine: Engine, conn: Connection, root_key: bytes, header: BackupHeader,
-                    now: float) -> int:
-    """Append ``sys:restore`` to the restored chain and sign a checkpoint over it."""
+                    now: float) -> tuple[int, str]:
+    """Append ``sys:restore`` to the restored chain and sign a checkpoint over it; the
+    record's seq and the audit public key that signed."""
     public = header.public
     record = AuditRecord(
         time=now, request_id=next_request_id(), identity=None, operation="sys:restore",
@@ -201,8 +204,9 @@ def _record_restore(engine: Engine, conn: Connection, root_key: bytes, header: B
                 "source_node": str(public.get("node")),
                 "source_version": str(public.get("server_version"))})
     head = AuditChain(engine).append(conn, [to_row(record)])
-    make_checkpoint(conn, _audit_keys(conn, root_key), now)
-    return head.seq
+    keys = _audit_keys(conn, root_key)
+    make_checkpoint(conn, keys, now)
+    return head.seq, keys.public_pem
 
 
 @contextlib.contextmanager
@@ -273,8 +277,8 @@ def restore(path: Path, data_dir: Path, unlock: Unlock, *, clock: Clock | None =
                     migrate(engine, revision)
                     with engine.begin() as conn:
                         _insert_rows(conn, body)
-                        seq = _record_restore(engine, conn, root_key, header,
-                                              (clock or SystemClock()).now())
+                        seq, public_pem = _record_restore(engine, conn, root_key, header,
+                                                          (clock or SystemClock()).now())
                     migrate(engine)
                 finally:
                     engine.dispose()
@@ -284,4 +288,4 @@ def restore(path: Path, data_dir: Path, unlock: Unlock, *, clock: Clock | None =
                          seal_fingerprint=seal_fingerprint_of(header),
                          created_at=str(header.public.get("created_at")),
                          schema_revision=revision, tables=parsed.tables, audit_seq=seq,
-                         canaries=parsed.canaries)
+                         canaries=parsed.canaries, audit_public_key=public_pem)

@@ -128,8 +128,14 @@ def _download_with_progress(kq: Any, stream: Any, segment_size: int | None) -> i
 def restore(
     ctx: typer.Context,
     backup_file: Annotated[Path, typer.Argument(metavar="IN", help="The backup file.")],
-    data_dir: Annotated[Path, typer.Option(
-        "--data-dir", help="A new or empty directory for the restored store.")],
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="A new or empty directory for the restored store.")] = None,
+    database: Annotated[str | None, typer.Option(
+        "--database", help="Or an EMPTY PostgreSQL database (postgresql://USER@HOST/DB; "
+        "password with --database-password-file or KEYQUORUM_DATABASE_PASSWORD): every "
+        "row compared and the audit chain verified before it reports success.")] = None,
+    database_password_file: Annotated[Path | None, typer.Option(
+        "--database-password-file", help="File holding the database's password.")] = None,
     share: ShareOption = None,
     share_file: ShareFileOption = None,
     passphrase_file: PassphraseFileOption = None,
@@ -138,23 +144,39 @@ def restore(
 ) -> None:
     """Rebuild a store from a backup, offline; nothing is written unless all of it checks out."""
     from keyquorum.backup.restore import restore as run_restore
+    from keyquorum.backup.restore_database import restore_into_database
     from keyquorum.errors import KeyquorumError
 
+    if (data_dir is None) == (database is None):
+        raise fail("give one of --data-dir or --database")
     unlock, pinned = _unlock(share, share_file, passphrase_file, recovery_config, expect)
+    checked: dict[str, object] = {}
     try:
-        result = run_restore(backup_file, data_dir, unlock, expect=pinned)
+        if database is not None:
+            done = restore_into_database(backup_file, database, unlock,
+                                         password_file=database_password_file,
+                                         expect=pinned)
+            result = done.restored
+            checked = {"database": done.moved.target, "rows_compared": done.moved.rows,
+                       "audit_records_verified": done.moved.audit.records,
+                       "checkpoint_signatures": done.moved.checkpoint_signatures}
+        else:
+            assert data_dir is not None
+            result = run_restore(backup_file, data_dir, unlock, expect=pinned)
     except KeyquorumError as exc:
         raise fail(f"{exc.code}: {exc.message}") from None
-    summary = {"data_dir": str(result.data_dir), "backup_id": result.backup_id,
+    where = {"database": checked.pop("database")} if checked \
+        else {"data_dir": str(result.data_dir)}
+    summary = {**where, "backup_id": result.backup_id,
                "created_at": result.created_at, "schema_revision": result.schema_revision,
                "rows": sum(result.tables.values()), "tables": result.tables,
                "audit_seq": result.audit_seq, "seal_fingerprint": result.seal_fingerprint,
-               "pinned": bool(pinned)}
+               "pinned": bool(pinned), **checked}
 
     def human() -> None:
-        fields_table([(k, summary[k]) for k in ("data_dir", "backup_id", "created_at",
+        fields_table([(k, summary[k]) for k in (*where, "backup_id", "created_at",
                                                 "schema_revision", "rows", "audit_seq",
-                                                "seal_fingerprint", "pinned")],
+                                                "seal_fingerprint", "pinned", *checked)],
                      title="restored")
         console().print("Start a server on it: it is sealed and opens with the same seals.")
 
