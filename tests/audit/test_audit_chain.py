@@ -113,10 +113,11 @@ def test_a_deleted_record_is_named(trail: AuditTrail, engine: Engine) -> None:
 
 def test_an_inserted_record_is_found(trail: AuditTrail, engine: Engine) -> None:
     write(trail, range(1, 11))
-    # Make room at 5 by moving 5.. up one, then slip a forged record in.
-    sql(engine, "UPDATE audit_records SET id = id + 100 WHERE id >= 5")
-    sql(engine, "UPDATE audit_records SET id = id - 99 WHERE id >= 105")
-    forged = dict(rows(engine)[0], id=5, request_id="forged")
+    # Make room at 5 by moving 5.. up one, then slip a forged record in. (The place in
+    # the chain is ``seq``; the attacker moves the listing's ``id`` along with it.)
+    sql(engine, "UPDATE audit_records SET id = id + 100, seq = seq + 100 WHERE seq >= 5")
+    sql(engine, "UPDATE audit_records SET id = id - 99, seq = seq - 99 WHERE seq >= 105")
+    forged = dict(rows(engine)[0], id=5, seq=5, request_id="forged")
     insert_behind_the_service(engine, forged)
     report = trail.verify()
     assert report.first_bad is not None and report.first_bad.id == 5
@@ -124,9 +125,9 @@ def test_an_inserted_record_is_found(trail: AuditTrail, engine: Engine) -> None:
 
 def test_two_records_swapped_are_found_at_the_first(trail: AuditTrail, engine: Engine) -> None:
     write(trail, range(1, 11))
-    sql(engine, "UPDATE audit_records SET id = 1000 WHERE id = 3")
-    sql(engine, "UPDATE audit_records SET id = 3 WHERE id = 7")
-    sql(engine, "UPDATE audit_records SET id = 7 WHERE id = 1000")
+    sql(engine, "UPDATE audit_records SET id = 1000, seq = 1000 WHERE seq = 3")
+    sql(engine, "UPDATE audit_records SET id = 3, seq = 3 WHERE seq = 7")
+    sql(engine, "UPDATE audit_records SET id = 7, seq = 7 WHERE seq = 1000")
     report = trail.verify()
     assert report.first_bad is not None and report.first_bad.id == 3
 
@@ -135,7 +136,7 @@ def test_a_record_appended_behind_the_services_back_is_found(
         trail: AuditTrail, engine: Engine) -> None:
     write(trail, range(1, 6))
     last = rows(engine)[-1]
-    extra = dict(last, id=6, request_id="sneaky")
+    extra = dict(last, id=6, seq=6, request_id="sneaky")
     extra["chain_hash"] = link(str(last["chain_hash"]), extra)  # even correctly linked
     insert_behind_the_service(engine, extra)
     report = trail.verify()

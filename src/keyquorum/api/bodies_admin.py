@@ -236,7 +236,14 @@ _CHECKPOINT_SCHEMA = {
     "properties": {"seq": {"type": "integer", "minimum": 0},
                    "chain_hash": {"type": "string", "minLength": 64, "maxLength": 64},
                    "time": {"type": "number"}, "key_id": {"type": "string"},
-                   "signature": {"type": "string", "format": "byte"}}}
+                   "signature": {"type": "string", "format": "byte"},
+                   # a braid's entry (docs/CLUSTER.md): the whole braid it was signed as
+                   "node": {"type": "integer", "minimum": 1},
+                   "braid": {"type": "integer", "minimum": 1},
+                   "previous": {"type": "string", "minLength": 64, "maxLength": 64},
+                   "heads": {"type": "array", "items": {
+                       "type": "array", "minItems": 3, "maxItems": 3,
+                       "description": "[node, seq, chain_hash]"}}}}
 
 
 class VerifyAudit(Body):

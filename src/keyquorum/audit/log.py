@@ -6,9 +6,10 @@ takes everything queued (up to ``max_batch``), inserts it in one transaction
 requests share each fsync, so throughput grows with concurrency instead of
 being capped at one commit per request.
 
-Each group is appended to the hash chain (``chain.py``) and handed to the
-external sinks (``sinks.py``) inside its transaction, so records reach every
-required sink in chain order, and a required sink that fails rolls the group back.
+Each group is appended to this node's hash chain (``chain.py``; which chain a
+process appends to is ``audit.nodes``' choice) and handed to the external sinks
+(``sinks.py``) inside its transaction, so records reach every required sink in
+chain order, and a required sink that fails rolls the group back.
 
 Fail closed: if a group's transaction fails, nothing of it is stored and every
 waiter gets ``AuditUnavailable``, so the operation it was auditing fails too; when
@@ -34,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from keyquorum.audit.chain import AuditChain, ChainHead, ensure_head
+from keyquorum.audit.chain import AuditChain, ChainHead, ensure_node
 from keyquorum.audit.keys import HASH_HEX_CHARS
 from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
 from keyquorum.audit.sinks import SinkSet
@@ -114,7 +115,10 @@ class AuditLog:
     """Group-committing audit writer over the ``audit_records`` table, and its reader."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 512,
-                 commit_lock: Path | None = None, sinks: SinkSet | None = None) -> None:
+                 commit_lock: Path | None = None, sinks: SinkSet | None = None,
+                 node: str | None = None) -> None:
+        """``node``: the name of the chain this process appends to (``audit.nodes``);
+        None for node 1, SQLite's one chain."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._engine = engine
@@ -123,9 +127,10 @@ class AuditLog:
         # sleeps for up to 100 ms between tries.
         self._commit_lock = open(commit_lock, "a") if commit_lock else None  # noqa: SIM115
         self._max_batch = max_batch
-        self.chain = AuditChain(engine)
-        # The chain exists before anything appends, in-process users included.
-        ensure_head(engine)
+        # The chain exists (and its node is registered) before anything appends,
+        # in-process users included.
+        self.node_id = ensure_node(engine, node)
+        self.chain = AuditChain(engine, self.node_id)
         self.sinks = sinks if sinks is not None else SinkSet([])
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()

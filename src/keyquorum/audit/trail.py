@@ -1,7 +1,7 @@
-"""The audit trail as a service: keys, checkpoints, verification and export of the live log.
+"""The audit trail as a service: keys, braids, verification and export of the live log.
 
 ``AuditLog`` writes records; this module holds what needs the unsealed barrier
-(the audit keys) or reads the whole chain back (verify, export).
+(the audit keys) or reads every node's chain back (verify, export).
 """
 
 from __future__ import annotations
@@ -15,16 +15,22 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from keyquorum.audit.chain import ChainHead, read_head
+from keyquorum.audit.chain import ChainHead, read_heads
 from keyquorum.audit.checkpoints import Checkpoint, make_checkpoint, stored_checkpoints
-from keyquorum.audit.export import checkpoint_line, end_line, header_line, record_line
+from keyquorum.audit.export import (
+    checkpoint_line,
+    end_line,
+    header_line,
+    node_line,
+    record_line,
+)
 from keyquorum.audit.keys import AUDIT_KEYS_ENTRY, AuditKeys
 from keyquorum.audit.log import AuditLog
 from keyquorum.audit.verify import Fault, VerifyReport, verify_chain
 from keyquorum.clock import Clock
 from keyquorum.errors import Sealed
 from keyquorum.seal.barrier import Barrier
-from keyquorum.storage.audit_repo import newest_record_id, records_between
+from keyquorum.storage.audit_repo import LEGACY_NODE, newest_seqs, node_registry, records_between
 from keyquorum.storage.system_repo import get_entry, insert_entry
 
 log = logging.getLogger("keyquorum.audit")
@@ -111,12 +117,14 @@ class AuditTrail:
     # -- checkpoints -----------------------------------------------------------------------
 
     def checkpoint(self, *, only_if_grown: bool = False) -> Checkpoint | None:
-        """Sign the head now (if unsealed); the checkpoint also goes to every sink."""
+        """Sign a braid of every node's head now (if unsealed); this node's entry, which
+        carries the whole braid, also goes to every sink and is returned."""
         keys = self._keys
         if keys is None:
             return None
         with self._lock, self._engine.begin() as conn:
-            made = make_checkpoint(conn, keys, self._clock.now(), only_if_grown=only_if_grown)
+            made = make_checkpoint(conn, keys, self._clock.now(), only_if_grown=only_if_grown,
+                                   node=self._audit.node_id)
             if made is not None:
                 self._audit.sinks.deliver_lines([checkpoint_line(made)])
         return made
@@ -136,40 +144,56 @@ class AuditTrail:
             log.error("audit checkpoint at %s failed (%s)", when, type(exc).__name__)
             return None
 
-    # -- reading the chain back -------------------------------------------------------------
+    # -- reading the chains back ------------------------------------------------------------
 
-    def _records(self, upto: int) -> Iterator[dict[str, Any]]:
-        """Records 1..``upto`` in chain order, a page at a time (no long-held read transaction)."""
+    def _records(self, upto: int, node: int = LEGACY_NODE) -> Iterator[dict[str, Any]]:
+        """The node's records 1..``upto`` in chain order, a page at a time (no long-held
+        read transaction)."""
         after = 0
         while True:
             with self._engine.connect() as conn:
-                rows = records_between(conn, after, upto, _PAGE)
+                rows = records_between(conn, after, upto, _PAGE, node)
             if not rows:
                 return
             yield from rows
-            after = rows[-1]["id"]
+            after = rows[-1]["seq"]
 
-    def _snapshot(self) -> tuple[ChainHead, list[Checkpoint]]:
+    def _all_records(self, heads: dict[int, ChainHead]) -> Iterator[dict[str, Any]]:
+        for node in sorted(heads):
+            yield from self._records(heads[node].seq, node)
+
+    def _snapshot(self) -> tuple[dict[int, ChainHead], list[Checkpoint], dict[int, int]]:
+        """Checkpoints first, then the registry, then the heads: heads only move forward,
+        so on PostgreSQL (a snapshot per statement) no braid read names a link beyond
+        the heads read after it, and every registered node read has its head."""
         with self._engine.connect() as conn:
-            head = read_head(conn) or ChainHead(0, "0" * 64)
-            return head, stored_checkpoints(conn)
+            checkpoints = stored_checkpoints(conn)
+            registry = {node: first for node, (_name, first) in node_registry(conn).items()}
+            heads = read_heads(conn)
+        if not heads:
+            heads = {LEGACY_NODE: ChainHead(0, "0" * 64)}
+        return heads, checkpoints, registry
 
     def verify(self, trusted: Sequence[Checkpoint] = ()) -> VerifyReport:
-        """Check the live chain up to the head read now, plus checkpoints held outside."""
-        head, checkpoints = self._snapshot()
-        report = verify_chain(self._records(head.seq), [*checkpoints, *trusted],
-                              self.keys.public_pem, head=head)
+        """Check every live chain up to the heads read now, every braid, plus checkpoints
+        held outside."""
+        heads, checkpoints, registry = self._snapshot()
+        report = verify_chain(self._all_records(heads), [*checkpoints, *trusted],
+                              self.keys.public_pem, heads=heads, registry=registry)
         if report.ok:
-            # Records beyond the head were not appended by the service (which moves the head
-            # in the same transaction). Newest id first, head second: a legitimate append
-            # committed before the id was read is always covered by the head read after it.
+            # Records beyond a head were not appended by the service (which moves the head
+            # in the same transaction). Newest places first, heads second: a legitimate
+            # append committed before the places were read is covered by the heads after.
             with self._engine.connect() as conn:
-                newest = newest_record_id(conn)
-                now_head = read_head(conn) or ChainHead(0, "0" * 64)
-            if newest > now_head.seq:
-                report = replace(report, ok=False, first_bad=Fault(
-                    now_head.seq + 1, f"records {now_head.seq + 1}-{newest} lie beyond the "
-                    "chain head: they were added outside the service"))
+                newest = newest_seqs(conn)
+                now_heads = read_heads(conn)
+            for node, seq in sorted(newest.items()):
+                now_head = now_heads.get(node, ChainHead(0, ""))
+                if seq > now_head.seq:
+                    report = replace(report, ok=False, first_bad=Fault(
+                        now_head.seq + 1, f"records {now_head.seq + 1}-{seq} lie beyond the "
+                        "chain head: they were added outside the service", node))
+                    break
         if not trusted:
             self.last_verification = (self._clock.now(), report)
         return report
@@ -188,22 +212,34 @@ class AuditTrail:
         return self.last_verification
 
     def export(self) -> Iterator[bytes]:
-        """The export file's lines: header, records with each checkpoint after its record, end.
+        """The export file's lines: header, (several nodes: the registry), each node's
+        records with each of its checkpoints after its record, then one end per node.
 
-        Keys and the head are read now (``Sealed`` is raised here, not mid-stream).
+        Keys and the heads are read now (``Sealed`` is raised here, not mid-stream).
         """
         keys = self.keys
-        head, checkpoints = self._snapshot()
-        return self._export_lines(keys, head, checkpoints)
+        heads, checkpoints, registry = self._snapshot()
+        return self._export_lines(keys, heads, checkpoints, registry)
 
-    def _export_lines(self, keys: AuditKeys, head: ChainHead,
-                      checkpoints: list[Checkpoint]) -> Iterator[bytes]:
-        yield header_line(self._clock.now(), keys.public_pem, keys.key_id)
-        pending = sorted((c for c in checkpoints if c.seq <= head.seq), key=lambda c: c.seq)
-        index = 0
-        for row in self._records(head.seq):
-            yield record_line(row)
-            while index < len(pending) and pending[index].seq <= row["id"]:
-                yield checkpoint_line(pending[index])
-                index += 1
-        yield end_line(head)
+    def _export_lines(self, keys: AuditKeys, heads: dict[int, ChainHead],
+                      checkpoints: list[Checkpoint], registry: dict[int, int]
+                      ) -> Iterator[bytes]:
+        several = set(heads) != {LEGACY_NODE} or set(registry) - {LEGACY_NODE}
+        yield header_line(self._clock.now(), keys.public_pem, keys.key_id,
+                          version=2 if several else 1)
+        if several:
+            for node, first_braid in sorted(registry.items()):
+                yield node_line(node, first_braid)
+        for node, head in sorted(heads.items()):
+            pending = sorted((c for c in checkpoints if c.node == node and c.seq <= head.seq),
+                             key=lambda c: c.seq)
+            index = 0
+            for row in self._records(head.seq, node):
+                yield record_line(row)
+                while index < len(pending) and pending[index].seq <= row["seq"]:
+                    yield checkpoint_line(pending[index])
+                    index += 1
+            for checkpoint in pending[index:]:  # an empty chain's braid entries
+                yield checkpoint_line(checkpoint)
+        for node, head in sorted(heads.items()):
+            yield end_line(head, node)

@@ -217,11 +217,11 @@ def _verify_audit(conn: Connection, public_pem: str | None,
             if not rows:
                 return
             for row in rows:
-                if row["id"] in wanted:
-                    links[row["id"]] = row["chain_hash"]
+                if row["seq"] in wanted:
+                    links[row["seq"]] = row["chain_hash"]
                 yield row
             report.advance(len(rows))
-            after = rows[-1]["id"]
+            after = rows[-1]["seq"]
 
     if public_pem is not None:
         return verify_chain(records(), checkpoints, public_pem, head=head)

@@ -86,7 +86,7 @@ def _worker_main(settings: Settings, listener: socket.socket, link: socket.socke
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
     # Memory locks are not inherited across fork; the supervisor already warned once.
     hardening.apply(settings.memory_lock, warn=False)
-    core = build_core(settings)
+    core = build_core(settings, worker=index)
     peers = PeerLink(link, core.apply_peer_event)
     attach_local_peers(core, peers)
     peers.start()

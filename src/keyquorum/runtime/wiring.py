@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from keyquorum.audit.nodes import audit_node_name
 from keyquorum.clock import Clock, OffsetClock, SystemClock
 from keyquorum.config import Settings
 from keyquorum.runtime.change_feed import join_cluster
@@ -20,12 +21,15 @@ from keyquorum.service.core import Core
 from keyquorum.storage.engine import migrate, open_engine
 
 
-def build_core(settings: Settings) -> Core:
+def build_core(settings: Settings, worker: int = 0) -> Core:
+    """``worker``: this process's index under ``--workers`` (it names its audit chain on
+    PostgreSQL, ``audit.nodes``)."""
     settings.validate()
     engine = open_engine(settings.url, password_file=settings.database_password_file)
     migrate(engine)
     clock: Clock = OffsetClock() if settings.unsafe_test_clock else SystemClock()
-    core = Core(settings, engine, clock, node=settings.node_name or socket.gethostname())
+    core = Core(settings, engine, clock, node=settings.node_name or socket.gethostname(),
+                audit_node=audit_node_name(settings, engine.dialect.name, worker))
     if engine.dialect.name == "postgresql":  # other nodes may share the database
         join_cluster(core)
     return core

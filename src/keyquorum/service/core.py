@@ -77,16 +77,19 @@ log = logging.getLogger("keyquorum.core")
 
 
 class Core:
-    def __init__(self, settings: Settings, engine: Engine, clock: Clock, node: str) -> None:
+    def __init__(self, settings: Settings, engine: Engine, clock: Clock, node: str,
+                 audit_node: str | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock
         self.node = node
         # this node's clock against the database's: the scheduler's jobs obey it
         self.clock_guard = ClockGuard(engine, clock, settings.max_clock_skew)
+        # audit_node: this process's audit chain (audit.nodes); the commit file lock
+        # only where the workers share one chain and one writer (SQLite)
         self.audit = AuditLog(engine, commit_lock=settings.data_dir / "audit.lock"
-                              if settings.workers > 1 else None,
-                              sinks=SinkSet.from_configs(settings.audit_sinks))
+                              if settings.workers > 1 and audit_node is None else None,
+                              sinks=SinkSet.from_configs(settings.audit_sinks), node=audit_node)
         self.audit_trail = AuditTrail(engine, self.audit, clock)
         self.audit_sinks = AuditSinkRegistry(engine, clock, self.audit.sinks,
                                              settings.audit_sinks, settings.audit_sink_targets)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -130,13 +131,32 @@ audit_records = Table(
     Column("context", Text, nullable=True),
     # SHA-256 chain link (hex): hash of the previous link and this record's canonical form.
     Column("chain_hash", String(64), nullable=True),
+    # The node whose chain holds the record, and its place there (1, 2, 3, ...). ``id``
+    # is the global key listings page by; ``seq`` is what the chain links.
+    Column("node", Integer, nullable=False, server_default="1"),
+    Column("seq", BigInteger, nullable=False),
 )
 Index("ix_audit_time", audit_records.c.time)
 Index("ix_audit_key", audit_records.c.key)
+Index("ix_audit_node_seq", audit_records.c.node, audit_records.c.seq, unique=True)
 
-# The newest link of the audit chain, one row. Appending updates it first, which
-# serializes appenders on every database (row lock / SQLite write lock) and lets a
-# cut tail be noticed: the head names a record that is no longer there.
+# The nodes that append to the audit trail, each to a chain of its own; the row is
+# made before the node's first record. ``first_braid``: the first braided checkpoint
+# that must name the node (one more than the newest braid when it registered).
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("registered_at", Float, nullable=False),
+    Column("first_braid", BigInteger, nullable=False),
+    UniqueConstraint("name", name="uq_audit_nodes_name"),
+)
+
+# The newest link of each node's audit chain, one row per node (``id`` is the node).
+# Appending updates it first, which serializes one node's appenders (row lock /
+# SQLite write lock) and lets a cut tail be noticed: the head names a record that is
+# no longer there.
 audit_head = Table(
     "audit_head",
     metadata,
@@ -157,7 +177,14 @@ audit_checkpoints = Table(
     Column("time", Float, nullable=False),
     Column("key_id", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
+    # A braid (``braid`` set): one signed statement naming every node's head, stored as
+    # one row per node, all with the same signature; ``previous`` is the hash of the
+    # braid before it. Rows with ``braid`` NULL are single-chain checkpoints of node 1.
+    Column("node", Integer, nullable=False, server_default="1"),
+    Column("braid", BigInteger, nullable=True),
+    Column("previous", String(64), nullable=True),
 )
+Index("ix_audit_checkpoints_braid", audit_checkpoints.c.braid)
 
 # Dual control: a guarded request waiting for (or holding) M approvals. The request
 # itself is kept only as a hash of its exact parameters plus a non-secret summary.
