@@ -8,6 +8,9 @@ travels through the database, so another node hears only that the keyring change
 is lost) and then:
 
 - its root key still opens the stored keyring: nothing to do (a sibling's news);
+- it opens it again within ``GRACE``: the rekey ran here, or in a ``--workers``
+  sibling whose new key is on its way over the socketpair (the revision check can
+  see the commit before the rekeying process has adopted the key it made);
 - an automatic seal (HSM, KMS) this node can reach opens the new wrap and that key
   opens the keyring: it adopts that key (audited ``sys:root-key-reload``);
 - otherwise it **seals itself** (audited ``sys:seal``, reason ``root-key-rotated``,
@@ -23,6 +26,7 @@ and ``Core.root_key`` refuses that on its own as soon as the stored keyring move
 from __future__ import annotations
 
 import logging
+import time
 from enum import Enum
 
 from keyquorum.crypto.wipe import wipe
@@ -33,6 +37,10 @@ from keyquorum.service.core import Core
 from keyquorum.storage.system_repo import get_entry
 
 log = logging.getLogger("keyquorum.cluster")
+
+GRACE = 2.0
+"""Seconds a root key that no longer opens the keyring may take to be replaced by this
+host's own rekey (its adoption follows the commit) before the node seals itself."""
 
 
 class Followed(Enum):
@@ -57,16 +65,21 @@ def _opens(root_key: bytes | bytearray, blob: bytes | None) -> bool:
 def follow_root_key(core: Core) -> Followed:
     """Check this node's root key against the stored keyring and act (module docstring)."""
     core.apply_peer_event({"op": "seal-config"})  # the rekey's new shares, for unseal
-    try:
-        mine: bytes | None = core.root_key()  # on PostgreSQL it refuses a retired key
-    except Sealed:
-        if core.sealed:
-            return Followed.SEALED_ALREADY
-        mine = None
-    with core.engine.connect() as conn:
-        blob = get_entry(conn, KEYRING_ENTRY)
-    if mine is not None and _opens(mine, blob):
-        return Followed.CURRENT
+    deadline = time.monotonic() + GRACE
+    while True:
+        try:
+            mine: bytes | None = core.root_key()  # on PostgreSQL it refuses a retired key
+        except Sealed:
+            if core.sealed:
+                return Followed.SEALED_ALREADY
+            mine = None
+        with core.engine.connect() as conn:
+            blob = get_entry(conn, KEYRING_ENTRY)
+        if mine is not None and _opens(mine, blob):
+            return Followed.CURRENT
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
     ctx = RequestContext(request_id=next_request_id(), client="cluster",
                          detail={"reason": "root-key-rotated"})
     opened = core.seal_set.try_automatic()  # every failed attempt is audited there
