@@ -50,7 +50,7 @@ from keyquorum.errors import InvalidRequest
 from keyquorum.seal.barrier import KEYRING_ENTRY, Barrier, BarrierError, open_keyring
 from keyquorum.seal.seal_set import Unlock, open_root_key
 from keyquorum.service.context import next_request_id
-from keyquorum.storage.engine import MIGRATIONS_DIR, migrate, open_engine, sqlite_url
+from keyquorum.storage.engine import MIGRATIONS_DIR, migrate, migrate_on, open_engine, sqlite_url
 from keyquorum.storage.snapshot import insert_rows, layout_of
 from keyquorum.storage.system_repo import get_entry
 
@@ -277,9 +277,12 @@ def restore(path: Path, data_dir: Path, unlock: Unlock, *, clock: Clock | None =
                     migrate(engine, revision)
                     with engine.begin() as conn:
                         _insert_rows(conn, body)
+                        # The rows at the newest schema before the record is appended
+                        # (still one transaction): the chain writer knows only today's
+                        # tables (a backup older than chains per node has no seq column).
+                        migrate_on(conn)
                         seq, public_pem = _record_restore(engine, conn, root_key, header,
                                                           (clock or SystemClock()).now())
-                    migrate(engine)
                 finally:
                     engine.dispose()
         finally:
