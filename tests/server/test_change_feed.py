@@ -100,3 +100,39 @@ def test_a_node_applies_only_other_nodes_notifications(
     assert a.client().post("/v1/keys/feed/own/rotate", json={}).status_code == 200
     time.sleep(feed.interval * 1.5)
     assert [e for e in seen if e.get("op") == "key"] == []  # its own NOTIFY is ignored
+
+
+def test_a_node_does_not_load_a_changed_key_it_does_not_hold_and_reads_it_fresh_on_first_use(
+        nodes: tuple[InProcessServer, ...]) -> None:
+    a, b = nodes
+    assert b.core is not None
+    heard = feed_of(b)
+    assert a.client().post("/v1/keys", json={"name": "feed/cold", "spec": "aes-256-gcm"}
+                           ).status_code == 200
+    key_id = a.client().get("/v1/keys/feed/cold").json()["id"]
+    assert a.client().post("/v1/keys/feed/cold/rotate", json={}).status_code == 200
+    checks = heard.checks
+    until(lambda: heard.checks >= checks + 2, 5 * BOUND)  # B heard both, and checked
+
+    assert b.core.keys.cached_by_id(key_id) is None  # nothing read for a key B never used
+    assert encrypt(b.client(), "feed/cold")["key_version"] == 2  # first use: read fresh
+    assert b.core.keys.cached_by_id(key_id) is not None
+
+
+def test_the_revision_check_reads_only_the_keys_a_node_holds(
+        nodes: tuple[InProcessServer, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = nodes
+    for name in ("feed/held", "feed/other"):
+        assert a.client().post("/v1/keys", json={"name": name, "spec": "aes-256-gcm"}
+                               ).status_code == 200
+    encrypt(b.client(), "feed/held")
+    held = b.client().get("/v1/keys/feed/held").json()["id"]
+    asked: list[set[str]] = []
+    from keyquorum.storage import notify_repo
+    real = notify_repo.key_revisions
+    monkeypatch.setattr(notify_repo, "key_revisions",
+                        lambda conn, ids: (asked.append(set(ids)), real(conn, ids))[1])
+    checks = feed_of(b).checks
+    until(lambda: feed_of(b).checks > checks and bool(asked), 5 * BOUND)
+
+    assert asked[-1] == {held}

@@ -156,13 +156,14 @@ class ChangeFeed:
     def check(self) -> None:
         """The revision check: apply every change the caches missed."""
         now = time.time()
+        cached = self._cached_revisions()
         with self._engine.connect() as conn:
-            stored = notify_repo.key_revisions(conn)
+            stored = notify_repo.key_revisions(conn, cached)
             tokens = notify_repo.tokens_revoked_since(conn, now - REVOCATION_LOOKBACK)
             access = notify_repo.access_keys_revoked_since(conn, now - REVOCATION_LOOKBACK)
             policies = notify_repo.policies_fingerprint(conn)
             keyring = notify_repo.entry_fingerprint(conn, KEYRING_ENTRY)
-        for key_id, revision in self._cached_revisions().items():
+        for key_id, revision in cached.items():
             if stored.get(key_id) != revision:
                 self._apply({"op": "key", "id": key_id})
         for op, accessors in (("token", tokens), ("access-key", access)):

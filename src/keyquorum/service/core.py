@@ -443,10 +443,16 @@ class Core:
         elif op == "root":  # a rekey on a sibling rotated the root key
             self._adopt_root_key(decode_key(event["root_key"]))
         elif op == "key":
-            if self.sealed:
+            key_id = str(event["id"])
+            self.keys.note_change(key_id)
+            # A key this process has not loaded needs nothing: it is read when first
+            # used. Reading every changed key on every node made each change cost N-1
+            # reads across a cluster (measured: node CPU per create 2.2 ms on one node,
+            # 3.8 on two, 5.2 on three).
+            if self.sealed or self.keys.cached_by_id(key_id) is None:
                 return
             with self.engine.connect() as conn:
-                key = keys_repo.get_key(conn, key_id=str(event["id"]))
+                key = keys_repo.get_key(conn, key_id=key_id)
             if key is not None:
                 self.keys.refresh(key)
         elif op == "token":

@@ -42,6 +42,10 @@ _RESERVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyquorum-usag
 """Reserves usage blocks ahead, off the request path (one storage write at a time)."""
 
 
+_LOAD_ATTEMPTS = 3
+_CHANGES_REMEMBERED = 4096
+"""Key ids whose latest change is remembered for racing loads (``KeyCache.note_change``)."""
+
 FAST_BLOCK_SECONDS = 1.0
 MAX_BLOCK_FACTOR = 64
 """A busy version's blocks grow to at most 64 times ``usage_reserve_block`` (a crash may
@@ -104,6 +108,11 @@ class KeyCache:
         self._by_name: dict[str, LoadedKey] = {}
         self._name_by_id: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Changes heard of (``note_change``), so a load that read the row before one was
+        # noted does not install its older snapshot (see ``_install``).
+        self._changes = 0
+        self._changed_at: dict[str, int] = {}
+        self._changes_floor = 0
         self.use_check: Callable[[Key], None] | None = None
         """Run before any version's material is used; raises to refuse the use.
         ``build_services`` sets it to refuse imported material past its ValidTo
@@ -179,28 +188,62 @@ class KeyCache:
         loaded = self._by_name.get(name)
         if loaded is not None:
             return loaded
-        with self._engine.connect() as conn:
-            key = keys_repo.get_key(conn, name=name)
-        if key is None:
-            raise NotFound(f"no key named {name}")
-        return self._install(key)
+        return self._load(f"no key named {name}", name=name)
 
     def get_by_id(self, key_id: str) -> LoadedKey:
         name = self._name_by_id.get(key_id)
         if name is not None and name in self._by_name:
             return self._by_name[name]
-        with self._engine.connect() as conn:
-            key = keys_repo.get_key(conn, key_id=key_id)
-        if key is None:
-            raise NotFound("the ciphertext names a key that does not exist here")
-        return self._install(key)
+        return self._load("the ciphertext names a key that does not exist here", key_id=key_id)
+
+    def _load(self, missing: str, **lookup: str) -> LoadedKey:
+        """Read a key and cache it; read again if a change to it was heard of meanwhile
+        (``note_change``), so an older snapshot is not cached over the news."""
+        for attempt in range(_LOAD_ATTEMPTS):
+            started = self._changes
+            with self._engine.connect() as conn:
+                key = keys_repo.get_key(conn, **lookup)
+            if key is None:
+                raise NotFound(missing)
+            loaded = self._install(key, read_from=started)
+            if loaded is not None:
+                return loaded
+            if attempt == _LOAD_ATTEMPTS - 1:
+                # Changes keep arriving: answer with the newest read, but leave nothing
+                # cached, so the next use reads the key again (a usage block reserved
+                # through this entry is then never handed back: counts only go up).
+                return LoadedKey(key=key)
+        raise AssertionError("unreachable")
+
 
     def refresh(self, key: Key) -> LoadedKey:
         """Install fresh metadata after a change, keeping loaded objects of live versions."""
-        return self._install(key)
+        loaded = self._install(key)
+        assert loaded is not None
+        return loaded
 
-    def _install(self, key: Key) -> LoadedKey:
+    def note_change(self, key_id: str) -> None:
+        """Another process changed ``key_id``: a load of it that read the row before now
+        must not be cached (it may hold the old revision). Called before that change is
+        read here, or instead of reading it when the key is not cached here at all."""
         with self._lock:
+            self._changes += 1
+            self._changed_at[key_id] = self._changes
+            if len(self._changed_at) > _CHANGES_REMEMBERED:
+                # Forget them all at once: every load begun before this point is then
+                # treated as possibly stale, once.
+                self._changed_at.clear()
+                self._changes_floor = self._changes
+
+    def _install(self, key: Key, *, read_from: int | None = None) -> LoadedKey | None:
+        """Cache ``key``; None (nothing cached) when it was read from storage (at change
+        count ``read_from``) and a change to it was noted since. Checked under the lock
+        that ``note_change`` takes, so a change noted after this is installed finds the
+        key cached and is read again by whoever noted it."""
+        with self._lock:
+            if read_from is not None and (read_from < self._changes_floor
+                                          or self._changed_at.get(key.id, 0) > read_from):
+                return None
             old = self._by_name.get(key.name)
             if old is not None and old.key.id == key.id and old.key.revision > key.revision:
                 # A reader that loaded the row before a concurrent change committed must not

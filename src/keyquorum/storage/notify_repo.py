@@ -9,6 +9,7 @@ compares, once a second, what its caches hold against these cheap reads.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -30,10 +31,20 @@ def listen(conn: Connection, channel: str) -> Any:
     return conn.connection.dbapi_connection
 
 
-def key_revisions(conn: Connection) -> dict[str, int]:
-    """Key id → revision, for every key (two narrow columns: cheap for many keys)."""
-    return {str(key_id): int(revision)
-            for key_id, revision in conn.execute(select(keys.c.id, keys.c.revision))}
+_IDS_PER_QUERY = 1000
+
+
+def key_revisions(conn: Connection, key_ids: Collection[str]) -> dict[str, int]:
+    """Key id → revision for ``key_ids`` (the keys a node has cached; a key deleted since
+    is simply absent). Only those: a node that reread every key's revision twice a
+    second would pay for keys it never uses, and pay more as the store grows."""
+    wanted = sorted(key_ids)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        chunk = wanted[start:start + _IDS_PER_QUERY]
+        found.update((str(key_id), int(revision)) for key_id, revision in conn.execute(
+            select(keys.c.id, keys.c.revision).where(keys.c.id.in_(chunk))))
+    return found
 
 
 def tokens_revoked_since(conn: Connection, since: float) -> list[str]:
