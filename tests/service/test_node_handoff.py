@@ -30,6 +30,7 @@ from keyquorum.service.node_handoff import (
     RESPONSE_PREFIX,
     HandoffResponse,
     box_context,
+    raise_epoch,
     signed_message,
 )
 from sealset_support import add_seal
@@ -125,7 +126,7 @@ def test_an_enrolled_node_is_unsealed_by_its_peer_and_serves_the_same_keys(
     [handed] = audit(cluster.a, "sys:node-unseal")
     assert handed["outcome"] == "ok" and handed["detail"]["node"] == NODE_B  # type: ignore[index]
     unseals = [r for r in audit(cluster.a, "sys:unseal")
-               if (r.get("detail") or {}).get("method") == "node-handoff"]  # type: ignore[union-attr]
+               if (r.get("detail") or {}).get("method") == "node-handoff"]  # type: ignore[union-attr,attr-defined]
     assert len(unseals) == 1
     # Nothing is left in the store to replay.
     assert not [n for n in store_entries(cluster.a) if n.startswith(("node/request/",
@@ -168,8 +169,8 @@ def test_a_response_not_signed_by_the_pinned_audit_key_is_ignored(cluster: Clust
     box = kem_box.seal_to(cluster.public_pem, cluster.a.core.root_key(),
                           context=box_context(NODE_B, request["nonce"]))
     forged = HandoffResponse(NODE_B, request["nonce"], box, theirs.public_pem,
-                             theirs.sign(signed_message(NODE_B, request["nonce"], box)),
-                             "evil", 0.0)
+                             theirs.sign(signed_message(NODE_B, request["nonce"], 0, box)),
+                             "evil", 0.0, 0)
     write_entry(cluster.a, RESPONSE_PREFIX + NODE_B, forged.to_json())
 
     cluster.link_b.tick()
@@ -238,3 +239,34 @@ def test_node_settings_go_together_and_the_key_file_must_be_private(tmp_path: Pa
     path.chmod(0o644)
     with pytest.raises(ValueError, match="chmod 600"):
         load_node_key(path)
+
+
+def test_an_answer_made_before_the_cluster_was_sealed_does_not_open_the_node(
+        cluster: Cluster) -> None:
+    """A genuine answer that reaches B only after someone sealed the cluster (a database
+    writer held it back, or B read it late) must not open B: the cluster is sealed."""
+    cluster.enrol()
+    cluster.link_b.tick()  # B asks
+    cluster.link_a.tick()  # A answers, under the epoch it is open under
+    assert RESPONSE_PREFIX + NODE_B in store_entries(cluster.a)
+    with cluster.a.client() as http:
+        assert ok(http.post("/v1/sys/seal"))["sealed"] is True  # raises the epoch
+
+    cluster.link_b.tick()  # the same request's answer, signed and for B's nonce
+
+    assert cluster.b.core is not None and cluster.b.core.sealed
+
+
+def test_a_node_that_has_not_yet_seen_a_cluster_seal_does_not_answer(
+        cluster: Cluster) -> None:
+    """The epoch was raised by another node; A has not followed it yet (its link's next
+    pass will): its responder must not hand the root key out meanwhile."""
+    cluster.enrol()
+    cluster.link_b.tick()
+    assert cluster.a.core is not None
+    with cluster.a.core.engine.begin() as conn:
+        raise_epoch(conn, cluster.a.core.clock.now())
+
+    assert cluster.link_a.responder.answer_requests() == []
+
+    assert RESPONSE_PREFIX + NODE_B not in store_entries(cluster.a)

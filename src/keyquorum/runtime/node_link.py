@@ -9,9 +9,11 @@ issued between this node's opening and the link's next pass is not missed.
 
 While it is **sealed** and has a node key (``node_key_file``), it asks: it writes
 a request with a fresh nonce, waits for an answer signed by the audit key it
-pins (``node_trust_key``), opens the box with its private key and unseals. Any
-failure (no answer yet, a forged or damaged answer, a root key the keyring
-refuses) leaves it sealed and asking; Shamir shares, a passphrase or an automatic
+pins (``node_trust_key``), made under the seal epoch still stored (an answer made
+before someone sealed the cluster opens nothing: ``service.node_handoff``), opens
+the box with its private key and unseals. Any failure (no answer yet, a forged,
+stale or damaged answer, a root key the keyring refuses) leaves it sealed and
+asking; Shamir shares, a passphrase or an automatic
 seal still open it as always.
 
 It runs in the worker that runs the background jobs; opening or sealing here
@@ -143,6 +145,12 @@ class NodeLink:
         if not verify_response(response, self._trusted):
             log.error("node-link: an answer not signed by the trusted audit key was ignored")
             return
+        with core.engine.connect() as conn:
+            stored_epoch = read_epoch(conn)
+        if stored_epoch != response.epoch:
+            log.error("node-link: an answer made before the cluster was sealed (epoch %d, "
+                      "now %d) was ignored", response.epoch, stored_epoch)
+            return
         try:
             root_key = kem_box.open_box(self._key, response.box,
                                         context=box_context(self.node_id, response.nonce))
@@ -151,6 +159,10 @@ class NodeLink:
                       "ignored")
             return
         core.open_with_root_key(root_key)  # the keyring refuses a wrong key: stays sealed
+        if core.opened_epoch != response.epoch:  # the cluster was sealed while it opened
+            log.error("node-link: the cluster was sealed while this node opened; sealing")
+            core.seal()
+            return
         self._request = None
         ctx = RequestContext(request_id=next_request_id(), client="node-link")
         with core.changes.audited(ctx, "sys:unseal", detail={

@@ -10,10 +10,15 @@ must be able neither to read what crosses it nor to pass for either side:
    key (``seal.node.authentic``: only a custodian ceremony made it), checks the
    fingerprint, and writes a **response** ``node/response/<node>``: the root key
    sealed to the enrolled public key (``kem_box``, bound to the node and the
-   nonce) and signed with the cluster's audit signing key. The answer, and the
-   audit record naming the node, commit in one transaction (fail closed).
+   nonce) and signed with the cluster's audit signing key together with the
+   **seal epoch** the answering node is open under. A node that has not yet
+   followed a seal of the cluster (the stored epoch is newer than its own) does
+   not answer. The answer, and the audit record naming the node, commit in one
+   transaction (fail closed).
 3. The starting node checks the signature against the audit key id it pins in
-   its own configuration (``node_trust_key``), opens the box with its private
+   its own configuration (``node_trust_key``), checks the signed epoch is still
+   the stored one (an answer made before a seal of the cluster, held back by a
+   database writer or read late, opens nothing), opens the box with its private
    key and unseals; a root key that does not open the stored keyring opens
    nothing (``runtime.node_link``).
 
@@ -44,7 +49,7 @@ from keyquorum.audit.keys import SIGNING_ALG, key_id_of
 from keyquorum.audit.records import AuditRecord
 from keyquorum.crypto import kem_box
 from keyquorum.crypto.signing import verify_with_public_pem
-from keyquorum.errors import KeyquorumError
+from keyquorum.errors import KeyquorumError, Sealed
 from keyquorum.seal import node
 from keyquorum.seal.entry import NODE, SealEntry
 from keyquorum.seal.seal_set import SEAL_SET_PREFIX
@@ -64,7 +69,7 @@ REQUEST_PREFIX = "node/request/"
 RESPONSE_PREFIX = "node/response/"
 REQUEST_TTL = 60.0
 """A request older than this is not answered (the node writes a fresh one)."""
-_SIGNATURE_DOMAIN = b"keyquorum/node-handoff/v1\x00"
+_SIGNATURE_DOMAIN = b"keyquorum/node-handoff/v2\x00"  # v2: the epoch is signed
 _MAX_ENTRY = 64 * 1024
 
 
@@ -101,10 +106,12 @@ class HandoffResponse:
     signature: bytes
     answered_by: str
     answered_at: float
+    epoch: int  # the seal epoch the answering node was open under (signed)
 
     def to_json(self) -> bytes:
         return json.dumps({
-            "nonce": self.nonce, "box": base64.b64encode(self.box).decode(),
+            "nonce": self.nonce, "epoch": self.epoch,
+            "box": base64.b64encode(self.box).decode(),
             "signer_pem": self.signer_pem,
             "signature": base64.b64encode(self.signature).decode(),
             "answered_by": self.answered_by, "answered_at": self.answered_at,
@@ -119,7 +126,14 @@ class HandoffResponse:
         return cls(node_id, str(data["nonce"]), base64.b64decode(data["box"], validate=True),
                    str(data["signer_pem"]),
                    base64.b64decode(data["signature"], validate=True),
-                   str(data["answered_by"])[:128], float(data["answered_at"]))
+                   str(data["answered_by"])[:128], float(data["answered_at"]),
+                   _epoch(data["epoch"]))
+
+
+def _epoch(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("malformed epoch")
+    return value
 
 
 def box_context(node_id: str, nonce: str) -> bytes:
@@ -127,9 +141,10 @@ def box_context(node_id: str, nonce: str) -> bytes:
     return f"keyquorum/node-handoff/v1|{node_id}|{nonce}".encode()
 
 
-def signed_message(node_id: str, nonce: str, box: bytes) -> bytes:
-    """What the audit key signs: the node, the request's nonce and the box itself."""
-    return (_SIGNATURE_DOMAIN + f"{node_id}|{nonce}|".encode()
+def signed_message(node_id: str, nonce: str, epoch: int, box: bytes) -> bytes:
+    """What the audit key signs: the node, the request's nonce, the seal epoch the answer
+    was made under, and the box itself."""
+    return (_SIGNATURE_DOMAIN + f"{node_id}|{nonce}|{epoch}|".encode()
             + hashlib.sha256(box).digest())
 
 
@@ -148,10 +163,13 @@ class NodeResponder:
     def answer_requests(self) -> list[str]:
         """Answer every pending request; the nodes answered."""
         core = self.core
-        if core.sealed:
+        opened = core.opened_epoch
+        if core.sealed or opened is None:
             return []
         now = core.clock.now()
         with core.engine.connect() as conn:
+            if read_epoch(conn) != opened:  # the cluster was sealed: the link follows it
+                return []
             requests = entries_with_prefix(conn, REQUEST_PREFIX)
             answered = entries_with_prefix(conn, RESPONSE_PREFIX)
         done = []
@@ -169,7 +187,7 @@ class NodeResponder:
             if previous is not None and _nonce_of(previous) == request.nonce:
                 continue
             try:
-                answered_now = self._answer(request, now)
+                answered_now = self._answer(request, now, opened)
             except KeyquorumError as exc:  # e.g. audit_unavailable: nothing was written
                 log.error("node-link: answering node %s failed (%s); the next pass retries",
                           node_id, exc.code)
@@ -178,7 +196,7 @@ class NodeResponder:
                 done.append(node_id)
         return done
 
-    def _answer(self, request: HandoffRequest, now: float) -> bool:
+    def _answer(self, request: HandoffRequest, now: float, epoch: int) -> bool:
         core = self.core
         root_key = core.root_key()
         keys = core.audit_trail.keys_or_none
@@ -195,11 +213,14 @@ class NodeResponder:
                               context=box_context(request.node, request.nonce))
         response = HandoffResponse(
             request.node, request.nonce, box, keys.public_pem,
-            keys.sign(signed_message(request.node, request.nonce, box)), core.node, now)
+            keys.sign(signed_message(request.node, request.nonce, epoch, box)), core.node,
+            now, epoch)
         ctx = RequestContext(request_id=next_request_id(), client="node-link")
         with core.changes.audited(ctx, "sys:node-unseal", detail={
                 "node": request.node, "fingerprint": request.fingerprint,
-                "answered_by": core.node}) as change:
+                "answered_by": core.node, "seal_epoch": str(epoch)}) as change:
+            if read_epoch(change.conn) != epoch:  # sealed since the pass began: no answer
+                raise Sealed("the cluster was sealed; not answering")
             put_entry(change.conn, RESPONSE_PREFIX + request.node, response.to_json(), now)
         log.warning("node-link: handed the root key to enrolled node %s", request.node)
         return True
@@ -246,7 +267,8 @@ def verify_response(response: HandoffResponse, trusted_key_id: str) -> bool:
     try:
         return verify_with_public_pem(
             SIGNING_ALG, response.signer_pem, response.signature,
-            message=signed_message(response.node, response.nonce, response.box))
+            message=signed_message(response.node, response.nonce, response.epoch,
+                                   response.box))
     except ValueError:
         return False
 
