@@ -29,7 +29,9 @@ Shape (Vault's, made safe against anonymous callers):
 4. ``cancel`` needs the nonce (the submitters have it; status never shows it).
 
 The attempt is the stored entry ``ceremony/generate-root``: public facts in the
-clear, the nonce only as its SHA-256, submitted shares under the barrier. Every
+clear, the nonce only as its SHA-256, submitted shares under the barrier and bound
+to a digest of those facts (``service.ceremony_shares``), so a database writer who
+swaps the requester's public key mid-ceremony makes the next share refused. Every
 step locks that entry first, so any worker or node takes the next step and two
 submissions never race. It expires after ``GENERATE_ROOT_TTL`` (an opener who
 walks away holds the slot for at most that long; the status names the share
@@ -60,7 +62,7 @@ from keyquorum.crypto.wipe import wipe
 from keyquorum.errors import Conflict, Forbidden, InvalidRequest, NotFound, Sealed
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, open_root, verified_share
-from keyquorum.service.ceremony_shares import open_shares, seal_shares
+from keyquorum.service.ceremony_shares import facts_digest, open_shares, seal_shares
 from keyquorum.service.ceremony_values import GenerateRootStatus
 from keyquorum.service.changes import Change
 from keyquorum.service.context import RequestContext
@@ -114,6 +116,14 @@ class Attempt:
         data = json.loads(raw)
         return cls(**{**data, "indexes": tuple(data["indexes"])})
 
+    def facts(self) -> str:
+        """The digest of what this attempt keeps in the clear (``ceremony_shares``): the
+        collected shares are bound to it, so a writer who swaps the public key (or
+        anything else) between two submissions makes the next one refuse."""
+        public = asdict(self)
+        del public["indexes"], public["sealed_shares"]
+        return facts_digest(public)
+
     def holds_nonce(self, nonce: object) -> bool:
         """Whether ``nonce`` is this attempt's (constant time over the hashes)."""
         if not isinstance(nonce, str) or not nonce:
@@ -148,11 +158,12 @@ class GenerateRoot:
 
     def _shares(self, state: Attempt) -> dict[int, vss.Share]:
         return open_shares(self.core.barrier(), _SHARES_PATH, state.sealed_shares,
-                           ("attempt", state.attempt),
-                           "the stored root token generation is inconsistent; cancel it")
+                           state.facts(), state.indexes,
+                           "the stored root token generation is inconsistent (its stored "
+                           "facts or shares were changed); cancel it")
 
-    def _seal_shares(self, attempt: str, shares: dict[int, vss.Share]) -> str:
-        return seal_shares(self.core.barrier(), _SHARES_PATH, ("attempt", attempt), shares)
+    def _seal_shares(self, state: Attempt, shares: dict[int, vss.Share]) -> str:
+        return seal_shares(self.core.barrier(), _SHARES_PATH, state.facts(), shares)
 
     def _purge_expired(self, now: float) -> None:
         """Delete an expired attempt (and the shares it holds) before anything else."""
@@ -259,7 +270,7 @@ class GenerateRoot:
         if len(shares) >= config.threshold:
             return self._mint(change, state, config, shares)
         state = replace(state, indexes=tuple(sorted(shares)),
-                        sealed_shares=self._seal_shares(state.attempt, shares))
+                        sealed_shares=self._seal_shares(state, shares))
         if new:
             insert_entry(change.conn, GENERATE_ROOT_ENTRY, state.to_json(), now)
         else:

@@ -31,9 +31,11 @@ nonce (no token, like unseal: the share is the credential); each is verified
 alone against the stored commitments, so a wrong share is refused by itself and
 the progress is kept. The ceremony lives in storage as the entry
 ``ceremony/rekey`` (public plan in the clear, submitted shares encrypted under
-the barrier), so any worker or node can take the next share; every step locks
-that entry first, so two submissions never race. It expires after
-``REKEY_TTL`` and is deleted when done or cancelled.
+the barrier and bound to a digest of the plan from the start: a database writer
+who rewrites the keys or counts makes the next share refused), so any worker or
+node can take the next share; every step locks that entry first, so two
+submissions never race. It expires after ``REKEY_TTL`` and is deleted when done
+or cancelled.
 
 At quorum, in ONE transaction: the old secret is reconstructed and proven by
 unwrapping the stored root key (it must equal the root key in memory), a fresh
@@ -70,7 +72,7 @@ from keyquorum.seal.shamir import (
     verified_share,
 )
 from keyquorum.service import share_delivery
-from keyquorum.service.ceremony_shares import open_shares, seal_shares
+from keyquorum.service.ceremony_shares import facts_digest, open_shares, seal_shares
 from keyquorum.service.ceremony_values import RekeyStatus
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
@@ -149,6 +151,14 @@ class RekeyState:
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
+
+    def facts(self) -> str:
+        """The digest of what this ceremony keeps in the clear, the plan with the keys the
+        new shares will be sealed to above all (``ceremony_shares``): a writer who
+        rewrites it makes the next share refused, rather than sealed to their keys."""
+        public = asdict(self)
+        del public["indexes"], public["sealed_shares"]
+        return facts_digest(public)
 
     @classmethod
     def from_json(cls, raw: bytes) -> RekeyState:
@@ -236,11 +246,12 @@ class RekeyCeremony:
 
     def _shares(self, state: RekeyState) -> dict[int, vss.Share]:
         return open_shares(self.core.barrier(), _SHARES_PATH, state.sealed_shares,
-                           ("nonce", state.nonce),
-                           "the stored rekey ceremony is inconsistent; cancel it")
+                           state.facts(), state.indexes,
+                           "the stored rekey ceremony is inconsistent (its plan or shares "
+                           "were changed in storage); cancel it")
 
-    def _seal_shares(self, nonce: str, shares: dict[int, vss.Share]) -> str:
-        return seal_shares(self.core.barrier(), _SHARES_PATH, ("nonce", nonce), shares)
+    def _seal_shares(self, state: RekeyState, shares: dict[int, vss.Share]) -> str:
+        return seal_shares(self.core.barrier(), _SHARES_PATH, state.facts(), shares)
 
     def _purge_expired(self, now: float) -> None:
         """Delete an expired ceremony (and the shares it holds) before anything else."""
@@ -290,6 +301,8 @@ class RekeyCeremony:
             state = RekeyState(nonce=secrets.token_hex(16), generation=config.generation,
                                plan=plan, started_at=now, expires_at=now + REKEY_TTL,
                                started_by=ctx.accessor)
+            # Sealed from the start (no share yet): the plan is bound before anyone submits.
+            state = replace(state, sealed_shares=self._seal_shares(state, {}))
             insert_entry(conn, REKEY_ENTRY, state.to_json(), now)
             write_audit_in(core.audit, conn, ctx, operation="sys:rekey-init", key=None,
                            key_version=None, now=now,
@@ -319,7 +332,7 @@ class RekeyCeremony:
             facts["progress"] = f"{len(shares)}/{config.threshold}"
             if len(shares) < config.threshold:
                 state = replace(state, indexes=tuple(sorted(shares)),
-                                sealed_shares=self._seal_shares(state.nonce, shares))
+                                sealed_shares=self._seal_shares(state, shares))
                 update_entry(conn, REKEY_ENTRY, state.to_json(), now)
                 write_audit_in(core.audit, conn, ctx, operation="sys:rekey-update", key=None,
                                key_version=None, now=now, detail=facts)

@@ -14,7 +14,8 @@ rebuild the root key in use (constant-time comparison), and the seal entry, its
 audit record and the removal of the ceremony land in one transaction.
 
 The ceremony is the stored entry ``ceremony/seal-add`` (public description in the
-clear, the wrapped entry and submitted shares under the barrier), so any worker
+clear, the wrapped entry and submitted shares under the barrier, the shares bound
+to a digest of the rest: ``service.ceremony_shares``), so any worker
 or node takes the next share; every step locks that entry first. It expires after
 ``SEAL_ADD_TTL`` and is dropped when done or cancelled. Removing a seal is not a
 ceremony (it takes no way to the root key away from Shamir).
@@ -40,6 +41,7 @@ from keyquorum.seal import kinds
 from keyquorum.seal.entry import SealEntry
 from keyquorum.seal.seal_set import SEAL_SET_PREFIX, SHAMIR_ENTRY
 from keyquorum.seal.shamir import ShamirSealConfig, open_root, verified_share
+from keyquorum.service.ceremony_shares import facts_digest, open_shares, seal_shares
 from keyquorum.service.ceremony_values import SealAddStatus
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
@@ -75,6 +77,14 @@ class SealAddState:
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
 
+    def facts(self) -> str:
+        """The digest of what this ceremony keeps outside the shares blob, the seal's
+        description and its wrapped entry included (``ceremony_shares``): a wrapped
+        entry moved here from another proposal makes the next share refused."""
+        public = asdict(self)
+        del public["indexes"], public["sealed_shares"]
+        return facts_digest(public)
+
     @classmethod
     def from_json(cls, raw: bytes) -> SealAddState:
         data = json.loads(raw)
@@ -107,12 +117,13 @@ class SealAddCeremony:
         return self.core.barrier().decrypt(path, base64.b64decode(blob))
 
     def _shares(self, state: SealAddState) -> dict[int, vss.Share]:
-        if state.sealed_shares is None:
-            return {}
-        stored = json.loads(self._open(_SHARES_PATH, state.sealed_shares))
-        if stored["nonce"] != state.nonce:  # a blob moved from another ceremony
-            raise Conflict("the stored seal ceremony is inconsistent; cancel it")
-        return {int(i): vss.Share(int(i), bytes.fromhex(v)) for i, v in stored["shares"].items()}
+        return open_shares(self.core.barrier(), _SHARES_PATH, state.sealed_shares,
+                           state.facts(), state.indexes,
+                           "the stored seal ceremony is inconsistent (what it proposes or "
+                           "its shares were changed in storage); cancel it")
+
+    def _seal_shares(self, state: SealAddState, shares: dict[int, vss.Share]) -> str:
+        return seal_shares(self.core.barrier(), _SHARES_PATH, state.facts(), shares)
 
     def _purge_expired(self, now: float) -> None:
         with self.core.engine.begin() as conn:
@@ -159,6 +170,9 @@ class SealAddCeremony:
                 nonce=secrets.token_hex(16), generation=config.generation,
                 seal=entry.describe(), started_at=now, expires_at=now + SEAL_ADD_TTL,
                 started_by=ctx.accessor, sealed_entry=self._seal(_ENTRY_PATH, entry.to_json()))
+            # Sealed from the start (no share yet): what is proposed is bound before anyone
+            # submits.
+            state = replace(state, sealed_shares=self._seal_shares(state, {}))
             insert_entry(conn, SEAL_ADD_ENTRY, state.to_json(), now)
             write_audit_in(core.audit, conn, ctx, operation="sys:seal-add", key=None,
                            key_version=None, now=now,
@@ -190,10 +204,8 @@ class SealAddCeremony:
             shares[checked.index] = checked
             facts["progress"] = f"{len(shares)}/{config.threshold}"
             if len(shares) < config.threshold:
-                plain = json.dumps({"nonce": state.nonce, "shares": {
-                    str(i): s.value.hex() for i, s in shares.items()}}).encode()
                 state = replace(state, indexes=tuple(sorted(shares)),
-                                sealed_shares=self._seal(_SHARES_PATH, plain))
+                                sealed_shares=self._seal_shares(state, shares))
                 update_entry(conn, SEAL_ADD_ENTRY, state.to_json(), now)
                 write_audit_in(core.audit, conn, ctx, operation="sys:seal-add-update",
                                key=None, key_version=None, now=now, detail=facts)
@@ -214,6 +226,8 @@ class SealAddCeremony:
         finally:
             wipe(root_key)  # only compared: the proposed seal was wrapped at the proposal
         entry = SealEntry.from_json(self._open(_ENTRY_PATH, state.sealed_entry))
+        if entry.describe() != state.seal:  # what the custodians were shown is what is added
+            raise Conflict("the stored seal ceremony is inconsistent; cancel it")
         try:
             insert_entry(conn, SEAL_SET_PREFIX + entry.id, entry.to_json(), now)
         except Exception as exc:  # the id was taken meanwhile (IntegrityError)
