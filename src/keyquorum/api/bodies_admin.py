@@ -102,11 +102,16 @@ TokenName = Annotated[
 
 
 class CreateToken(Body):
-    """``POST /v1/auth/tokens``: a child of the caller's token (its policies, at most its life)."""
+    """``POST /v1/auth/tokens``: a child of the caller's token (its policies, at most its life).
+
+    ``orphan`` (root callers only) makes a token the caller's revocation does not reach,
+    so init's root token can be revoked once the operators hold orphans of their own."""
 
     policies: PolicyNames
     ttl: TokenTtl = None
     name: TokenName | None = None
+    orphan: bool = Field(default=False, description=(
+        "root callers only: the new token is not revoked with the caller's token"))
     approval_id: ApprovalId | None = None
 
 

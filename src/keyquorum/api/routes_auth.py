@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,12 +11,14 @@ from keyquorum.api.bodies import parse_body, request_body
 from keyquorum.api.bodies_admin import CreateToken, PutPolicy
 from keyquorum.api.child_credentials import child_credential, identity_json
 from keyquorum.api.routes_approvals import approval_id_from
-from keyquorum.api.runner import read_json
+from keyquorum.api.runner import Audited, read_json
 from keyquorum.api.services import Services, services
+from keyquorum.auth.access_keys import AccessKeyInfo
 from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy_diff import policy_change_summary
 from keyquorum.auth.policy_store import parse_policy
+from keyquorum.auth.tokens import check_orphan
 from keyquorum.errors import Forbidden
 from keyquorum.service.changes import AccessKeyRevoked, PoliciesChanged, TokenRevoked
 from keyquorum.service.context import RequestContext
@@ -30,15 +33,20 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
     asked = parse_body(CreateToken, body)
 
     def work(ctx: RequestContext) -> dict[str, Any]:
-        ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id)
         assert ctx.identity is not None
+        if asked.orphan:  # before any approval request is opened for it
+            check_orphan(ctx.identity)
+        ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id)
         with gate as approved, s.core.changes.audited(ctx, "sys:tokens",
                                                       detail=approved) as change:
             token, identity = s.core.tokens.create(
                 policies=asked.policies, ttl=ttl, name=asked.name,
-                created_by=ctx.identity.accessor, connection=change.conn)
+                created_by=ctx.identity.accessor, orphan=asked.orphan,
+                connection=change.conn)
             change.detail["created_accessor"] = identity.accessor
-        return {"token": token, **identity_json(identity)}
+            if asked.orphan:
+                change.detail["orphan"] = "true"
+        return {"token": token, **_token_json(identity)}
 
     return await s.runner.run(request, "sys:tokens", None, work, permission="sys:tokens",
                               in_thread=True)
@@ -48,14 +56,37 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
 async def token_self(request: Request, s: Services = Depends(services)) -> dict[str, Any]:
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
-        return identity_json(ctx.identity)
+        return _token_json(ctx.identity)
 
     return await s.runner.run(request, "token:self", None, work, permission=None)
+
+
+@router.get("/auth/tokens/{accessor}")
+async def lookup_token(request: Request, accessor: str,
+                       s: Services = Depends(services)) -> dict[str, Any]:
+    """A token by its accessor, and what revoking it would revoke along with it right now.
+
+    A read, not ``DELETE ...?dry_run``: a client newer than the server must never have
+    its preview taken for a revocation (an older server would ignore the parameter).
+    """
+    def work(ctx: RequestContext) -> Audited:
+        assert ctx.identity is not None
+        target = s.core.tokens.get(accessor)
+        tokens = s.core.tokens.descendants(accessor)
+        keys = _keys_of(s, [accessor, *(t.accessor for t in tokens)])
+        return Audited({**_token_json(target), **_lineage_json(tokens, keys)}, None, None,
+                       {"lineage": str(len(tokens) + len(keys))})
+
+    return await s.runner.run(request, "token:lookup", None, work,
+                              permission=_sys_tokens_unless_own(accessor), in_thread=True,
+                              detail={"looked_up_accessor": accessor[:64]})
 
 
 @router.delete("/auth/tokens/{accessor}")
 async def revoke_token(request: Request, accessor: str,
                        s: Services = Depends(services)) -> dict[str, Any]:
+    """Revoke a token and its lineage; ``also_revoked_details`` says who each was (``GET``
+    of the token says it beforehand: the CLI asks before revoking more than the token)."""
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
         target = s.core.tokens.get(accessor)
@@ -64,22 +95,48 @@ async def revoke_token(request: Request, accessor: str,
         with s.core.changes.audited(ctx, "sys:tokens",
                                     detail={"revoked_accessor": accessor}) as change:
             # The token and everything it minted, transitively (review F13): tokens, and
-            # the access keys any of them made, in this one transaction.
+            # the access keys any of them made, in this one transaction. Orphans (minted
+            # by a root holder with ``orphan``) and what they made are not its lineage.
             revoked = s.core.tokens.revoke(accessor, connection=change.conn)
-            keys = [k.accessor for k in s.access_keys.list() if k.created_by in revoked]
+            keys = _keys_of(s, [t.accessor for t in revoked])
             for key in keys:
-                s.access_keys.revoke(key, connection=change.conn)
-            change.events.extend(TokenRevoked(gone) for gone in revoked)
-            change.events.extend(AccessKeyRevoked(key) for key in keys)
+                s.access_keys.revoke(key.accessor, connection=change.conn)
+            change.events.extend(TokenRevoked(gone.accessor) for gone in revoked)
+            change.events.extend(AccessKeyRevoked(key.accessor) for key in keys)
             if len(revoked) > 1 or keys:
                 change.detail["cascade"] = str(len(revoked) - 1 + len(keys))
-        return {"accessor": accessor, "revoked": True, "also_revoked": revoked[1:] + keys}
+        return {"accessor": accessor, "revoked": True, **_lineage_json(revoked[1:], keys)}
 
+    return await s.runner.run(request, "sys:tokens", None, work,
+                              permission=_sys_tokens_unless_own(accessor), in_thread=True)
+
+
+def _sys_tokens_unless_own(accessor: str) -> Callable[[Identity], str | None]:
+    """A token may always look itself up or revoke itself; any other needs ``sys:tokens``."""
     def needed(identity: Identity) -> str | None:
-        return None if identity.accessor == accessor else "sys:tokens"  # revoking itself
+        return None if identity.accessor == accessor else "sys:tokens"
 
-    return await s.runner.run(request, "sys:tokens", None, work, permission=needed,
-                              in_thread=True)
+    return needed
+
+
+def _keys_of(s: Services, accessors: list[str]) -> list[AccessKeyInfo]:
+    """The unrevoked access keys any of ``accessors`` made (they die with their maker)."""
+    makers = set(accessors)
+    return [k for k in s.access_keys.list() if k.created_by in makers]
+
+
+def _lineage_json(tokens: list[Identity], keys: list[AccessKeyInfo]) -> dict[str, Any]:
+    """``also_revoked`` (accessors, as ever) and who each one is, tokens first."""
+    details = [{"accessor": t.accessor, "kind": "token", "name": t.name,
+                "policies": list(t.policies)} for t in tokens]
+    details += [{"accessor": k.accessor, "kind": "access_key", "name": k.name,
+                 "policies": list(k.policies)} for k in keys]
+    return {"also_revoked": [d["accessor"] for d in details], "also_revoked_details": details}
+
+
+def _token_json(identity: Identity) -> dict[str, Any]:
+    """A token's public fields, and whether it is an orphan (outlives its maker's revocation)."""
+    return {**identity_json(identity), "orphan": identity.orphan}
 
 
 @router.get("/policies")

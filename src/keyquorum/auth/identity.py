@@ -21,6 +21,9 @@ class Identity:
     policies: tuple[str, ...]
     expires_at: float | None
     created_at: float
+    orphan: bool = False
+    """Revoking the token that made it leaves it alone (made by a root holder with
+    ``orphan``, or with no parent token at all: init's and break glass's root tokens)."""
 
     @property
     def is_root(self) -> bool:

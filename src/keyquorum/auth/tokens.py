@@ -105,6 +105,19 @@ def check_child_token(parent: Identity, policies: Sequence[str], ttl: float | No
     return remaining if ttl is None or ttl > remaining else ttl
 
 
+def check_orphan(parent: Identity) -> None:
+    """Only a root holder may mint a token that outlives its own revocation.
+
+    Any other ``sys:tokens`` holder minting orphans would reopen review F13: a thief
+    with a stolen ``sys:tokens`` token could leave tokens behind that the cleanup of
+    the stolen one does not reach. A root holder can already do anything, so an
+    orphan gives it nothing it did not have; it exists so that init's root token can
+    be revoked after setup without taking the operators' tokens with it.
+    """
+    if not parent.is_root:
+        raise Forbidden("only a root token may create an orphan token")
+
+
 @dataclass(frozen=True, slots=True)
 class _Cached:
     identity: Identity
@@ -127,11 +140,13 @@ class TokenStore:
         self._epoch = 0
 
     def create(self, *, policies: Sequence[str], ttl: float | None, name: str | None,
-               created_by: str | None,
+               created_by: str | None, orphan: bool = False,
                connection: Connection | None = None) -> tuple[str, Identity]:
         """Store a new token and return its text (the only time it exists) and identity.
 
-        The caller applies ``check_child_token`` first; this only validates shape.
+        The caller applies ``check_child_token`` (and ``check_orphan`` for an orphan)
+        first; this only validates shape. ``created_by`` names the minter even for an
+        orphan: ``orphan`` only keeps its revocation from reaching the new token.
         """
         wanted = validate_policies(policies)
         ttl = validate_ttl(ttl)
@@ -140,11 +155,12 @@ class TokenStore:
         now = self._clock.now()
         identity = Identity(
             accessor=new_accessor(), name=name, policies=wanted,
-            expires_at=None if ttl is None else now + ttl, created_at=now)
+            expires_at=None if ttl is None else now + ttl, created_at=now,
+            orphan=orphan or not _is_accessor(created_by))
         token = new_token()
         row = TokenRow(accessor=identity.accessor, token_hash=token_hash(token), name=name,
                        policies=wanted, created_at=now, created_by=created_by,
-                       expires_at=identity.expires_at, revoked_at=None)
+                       expires_at=identity.expires_at, revoked_at=None, orphan=orphan)
         if connection is not None:  # part of the caller's transaction (init)
             tokens_repo.insert_token(connection, row)
         else:
@@ -218,16 +234,17 @@ class TokenStore:
             raise NotFound("no token with that accessor")
         return _identity(row)
 
-    def revoke(self, accessor: str, connection: Connection | None = None) -> list[str]:
+    def revoke(self, accessor: str, connection: Connection | None = None) -> list[Identity]:
         """Revoke the token and every token it minted, transitively, at once.
 
         A token made with a stolen ``sys:tokens`` token must not outlive the cleanup
         of the thief's token (review F13): children are found by ``created_by`` and
-        revoked in the same transaction, however deep. Returns every accessor this
-        call revoked (the token first; it is included even if it was revoked before,
-        and its children are still swept). With ``connection`` the writes are part
-        of the caller's unit of work, whose ``TokenRevoked`` events drop the cached
-        identities (``forget``) after commit.
+        revoked in the same transaction, however deep; only orphans (which only a
+        root holder can mint) are left, with what they minted. Returns every token
+        this call revoked (the token first; it is included even if it was revoked
+        before, and its children are still swept). With ``connection`` the writes
+        are part of the caller's unit of work, whose ``TokenRevoked`` events drop
+        the cached identities (``forget``) after commit.
         """
         row = self._row(accessor)
         if row is None:
@@ -240,8 +257,19 @@ class TokenStore:
         # After the commit, so a concurrent lookup either reads the revocation or
         # sees the epoch move and keeps its read out of the cache.
         for gone in revoked:
-            self.forget(gone)
+            self.forget(gone.accessor)
         return revoked
+
+    def descendants(self, accessor: str) -> list[Identity]:
+        """The tokens ``revoke(accessor)`` would revoke along with it, in the same order,
+        without revoking anything (what ``DELETE ...?dry_run=true`` shows). A token
+        minted between this answer and the revocation is revoked too: the
+        revocation's own answer lists what it did."""
+        row = self._row(accessor)
+        if row is None or row.revoked_at is not None:
+            raise NotFound("no token with that accessor")
+        with self._engine.connect() as connection:
+            return [_identity(child) for child in _lineage(connection, row.accessor)]
 
     def forget(self, accessor: str) -> None:
         """Drop any cached identity for ``accessor`` (another process revoked it)."""
@@ -257,21 +285,38 @@ class TokenStore:
             return tokens_repo.find_by_accessor(connection, accessor)
 
 
-def _revoke_lineage(conn: Connection, row: TokenRow, now: float) -> list[str]:
-    """Revoke ``row`` and, breadth first, every unrevoked token created by a revoked one."""
-    if row.revoked_at is None:
-        tokens_repo.revoke_token(conn, row.accessor, now)
-    revoked, frontier = [row.accessor], [row.accessor]
+def _lineage(conn: Connection, accessor: str) -> list[TokenRow]:
+    """Breadth first, every unrevoked token created by ``accessor`` or by one of those,
+    orphans (and so what they made) left out."""
+    found: list[TokenRow] = []
+    seen, frontier = {accessor}, [accessor]
     while frontier:
         children = [c for c in tokens_repo.unrevoked_children(conn, frontier)
-                    if c not in revoked]
-        for child in children:
-            tokens_repo.revoke_token(conn, child, now)
-        revoked += children
-        frontier = children
-    return revoked
+                    if c.accessor not in seen]
+        seen.update(c.accessor for c in children)
+        found += children
+        frontier = [c.accessor for c in children]
+    return found
+
+
+def _revoke_lineage(conn: Connection, row: TokenRow, now: float) -> list[Identity]:
+    """Revoke ``row`` and every token of its lineage, in one transaction."""
+    if row.revoked_at is None:
+        tokens_repo.revoke_token(conn, row.accessor, now)
+    children = _lineage(conn, row.accessor)
+    for child in children:
+        tokens_repo.revoke_token(conn, child.accessor, now)
+    return [_identity(row), *(_identity(child) for child in children)]
+
+
+def _is_accessor(created_by: str | None) -> bool:
+    """Whether ``created_by`` names a token (not init, break glass or nobody)."""
+    return created_by is not None and _ACCESSOR_SHAPE.fullmatch(created_by) is not None
 
 
 def _identity(row: TokenRow) -> Identity:
+    # A token with no parent token (init's root, break glass's) dies with no other
+    # token's revocation: it is reported as the orphan it is.
     return Identity(accessor=row.accessor, name=row.name, policies=row.policies,
-                    expires_at=row.expires_at, created_at=row.created_at)
+                    expires_at=row.expires_at, created_at=row.created_at,
+                    orphan=row.orphan or not _is_accessor(row.created_by))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -101,6 +102,8 @@ tokens = Table(
     Column("created_by", String(64), nullable=True),
     Column("expires_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
+    # Made with ``orphan``: revoking ``created_by`` does not revoke it (migration 0008).
+    Column("orphan", Boolean, nullable=False, server_default=false()),
 )
 
 policies = Table(

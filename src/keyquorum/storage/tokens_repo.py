@@ -27,6 +27,8 @@ class TokenRow:
     created_by: str | None
     expires_at: float | None
     revoked_at: float | None
+    orphan: bool = False
+    """Not revoked with ``created_by`` (only a root holder may mint one)."""
 
 
 _INSERT = insert(tokens)
@@ -42,7 +44,7 @@ def _from_row(row: Any) -> TokenRow:
     return TokenRow(accessor=row.accessor, token_hash=bytes(row.token_hash), name=row.name,
                     policies=tuple(json.loads(row.policies)), created_at=row.created_at,
                     created_by=row.created_by, expires_at=row.expires_at,
-                    revoked_at=row.revoked_at)
+                    revoked_at=row.revoked_at, orphan=bool(row.orphan))
 
 
 def insert_token(conn: Connection, row: TokenRow) -> None:
@@ -51,7 +53,7 @@ def insert_token(conn: Connection, row: TokenRow) -> None:
         "accessor": row.accessor, "token_hash": row.token_hash, "name": row.name,
         "policies": json.dumps(list(row.policies)), "created_at": row.created_at,
         "created_by": row.created_by, "expires_at": row.expires_at,
-        "revoked_at": row.revoked_at})
+        "revoked_at": row.revoked_at, "orphan": row.orphan})
 
 
 def find_by_hash(conn: Connection, digest: bytes) -> TokenRow | None:
@@ -78,10 +80,12 @@ def live_tokens(conn: Connection, now: float) -> list[TokenRow]:
     return [_from_row(row) for row in conn.execute(query)]
 
 
-def unrevoked_children(conn: Connection, parents: Sequence[str]) -> list[str]:
-    """Accessors of the unrevoked tokens that any of ``parents`` created (``created_by``)."""
+def unrevoked_children(conn: Connection, parents: Sequence[str]) -> list[TokenRow]:
+    """The unrevoked tokens that any of ``parents`` created (``created_by``), orphans
+    left out: they are the ones a parent's revocation takes along."""
     if not parents:
         return []
-    query = select(tokens.c.accessor).where(tokens.c.created_by.in_(list(parents)),
-                                            tokens.c.revoked_at.is_(None))
-    return [str(row.accessor) for row in conn.execute(query)]
+    query = (select(tokens).where(tokens.c.created_by.in_(list(parents)),
+                                  tokens.c.revoked_at.is_(None), tokens.c.orphan.is_(False))
+             .order_by(tokens.c.created_at, tokens.c.accessor))
+    return [_from_row(row) for row in conn.execute(query)]
