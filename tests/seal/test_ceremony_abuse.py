@@ -15,9 +15,11 @@ import pytest
 from conftest import CoreFactory
 from http_helpers import assert_error, ok
 from inprocess_server import InProcessServer
-from keyquorum.errors import RateLimited, WrongPassphrase
+from keyquorum.crypto.vss import PROOF_SIZE
+from keyquorum.errors import InvalidProof, RateLimited, WrongPassphrase
 from keyquorum.seal.passphrase_throttle import PassphraseThrottle
 from keyquorum.service.context import RequestContext
+from keyquorum.service.custodians import CLIENT_CHALLENGES
 
 
 def test_anonymous_reset_needs_the_nonce_given_to_the_submitters(
@@ -138,3 +140,21 @@ def test_automatic_unseal_attempts_are_rate_limited(inprocess_server: InProcessS
     assert server.core is not None
     server.core.clock.advance(31)  # the test clock (its HTTP route needs an unsealed server)
     assert_error(anyone.post("/v1/sys/unseal", json={"auto": True}), 503, "sealed")
+
+
+def test_refused_proofs_do_not_free_an_address_to_hold_every_challenge_slot(
+        make_core: CoreFactory) -> None:
+    """A proof refused before its challenge was spent (wrong size, or sent under another
+    custodian's name) gave the address its open-challenge allowance back while the
+    challenge still held one of the custodian's five slots: one address could then
+    hold all five and lock the custodian out of drills and key registration."""
+    core = make_core()
+    config = core.initialized_seal_config()
+    registry = core.custodian_registry
+    attacker = RequestContext(request_id="t", client="198.51.100.66")
+    for n in range(CLIENT_CHALLENGES + 1):
+        challenge = registry.challenge(config, "share-1", attacker)
+        name, proof = ("share-1", b"short") if n % 2 else ("share-2", bytes(PROOF_SIZE))
+        with pytest.raises(InvalidProof):
+            registry.prove(config, name, challenge["challenge_id"], proof, attacker)
+    registry.challenge(config, "share-1", RequestContext(request_id="t", client="203.0.113.10"))

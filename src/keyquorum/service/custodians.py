@@ -237,24 +237,30 @@ class CustodianRegistry:
                facts: dict[str, str]) -> tuple[int, bytes, float]:
         """Consume the challenge (committed, whatever the proof turns out to be):
         ``(index, challenge bytes, now)``. A failed or replayed proof can never be
-        retried against it."""
+        retried against it.
+
+        The challenge is spent in the database *before* anything about the proof is
+        checked, and only then stops counting against the address that asked for it:
+        a refusal that left it open (a proof of the wrong size, another custodian's
+        name) would let one address hold every slot of a custodian."""
         index = _index_of(config, name)
         facts.update(index=str(index), generation=str(config.generation))
-        self.open_challenges.release(challenge_id)  # answered (or refused): spent either way
-        if len(proof) != vss.PROOF_SIZE:
-            raise InvalidProof(f"a proof is {vss.PROOF_SIZE} bytes")
         now = self.clock.now()
         with self.engine.begin() as conn:
             row = repo.get_challenge(conn, challenge_id)
             if row is None:
                 raise NotFound("no such challenge (ask for a fresh one)")
-            if row.custodian_index != index or row.generation != config.generation:
-                raise InvalidProof("the challenge was not issued to this custodian for the "
-                                   "current seal generation")
-            if row.used_at is not None or not repo.consume_challenge(conn, challenge_id, now):
-                raise ChallengeUsed("the challenge already answered a proof; ask for a fresh one")
-            if row.expires_at <= now:
-                raise ChallengeExpired("the challenge expired; ask for a fresh one")
+            fresh = row.used_at is None and repo.consume_challenge(conn, challenge_id, now)
+        self.open_challenges.release(challenge_id)  # spent now, whoever answered it
+        if not fresh:
+            raise ChallengeUsed("the challenge already answered a proof; ask for a fresh one")
+        if row.custodian_index != index or row.generation != config.generation:
+            raise InvalidProof("the challenge was not issued to this custodian for the "
+                               "current seal generation")
+        if row.expires_at <= now:
+            raise ChallengeExpired("the challenge expired; ask for a fresh one")
+        if len(proof) != vss.PROOF_SIZE:
+            raise InvalidProof(f"a proof is {vss.PROOF_SIZE} bytes")
         return index, row.challenge, now
 
     def prove(self, config: ShamirSealConfig, name: str, challenge_id: str, proof: bytes,
