@@ -25,8 +25,10 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         Policy,
         PolicyDecision,
         PolicyRule,
+        RevokedCredential,
         Token,
         TokenInfo,
+        TokenRevocation,
     )
     from ._approvals import Approval, ApprovalDecision, ApprovalPage, DualControlSettings
     from ._async_client import AsyncClient
@@ -110,7 +112,8 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(('AccessKey', 'AccessKeyInfo',), "_access_keys"),
     **dict.fromkeys((
         'AuditPage', 'AuditRecord', 'AuditVerification', 'DecidingRule', 'Policy',
-        'PolicyDecision', 'PolicyRule', 'Token', 'TokenInfo',
+        'PolicyDecision', 'PolicyRule', 'RevokedCredential', 'Token', 'TokenInfo',
+        'TokenRevocation',
     ), "_admin_models"),
     **dict.fromkeys((
         'Approval', 'ApprovalDecision', 'ApprovalPage', 'DualControlSettings',
@@ -224,6 +227,7 @@ __all__ = [
     "RateLimitedError",
     "ReencryptItem",
     "RekeyStatus",
+    "RevokedCredential",
     "Seal",
     "SealAddStatus",
     "SealRequiredError",
@@ -237,6 +241,7 @@ __all__ = [
     "StorageUnavailableError",
     "Token",
     "TokenInfo",
+    "TokenRevocation",
     "TooLargeError",
     "TransportError",
     "UnauthenticatedError",

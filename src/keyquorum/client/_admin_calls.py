@@ -14,6 +14,7 @@ from ._admin_models import (
     PolicyRule,
     Token,
     TokenInfo,
+    TokenRevocation,
     rules_to_json,
 )
 from ._protocol import (
@@ -33,9 +34,10 @@ from ._protocol import (
 
 
 def create_token(policies: Sequence[str], *, ttl: Duration | None = None,
-                 name: str | None = None, approval_id: str | None = None) -> Call[Token]:
+                 name: str | None = None, approval_id: str | None = None,
+                 orphan: bool = False) -> Call[Token]:
     body = _put({"policies": list(policies)}, ttl=None if ttl is None else _duration(ttl),
-                name=name, approval_id=approval_id)
+                name=name, approval_id=approval_id, orphan=True if orphan else None)
     return Call("POST", "/v1/auth/tokens", _one(Token.from_json), json=body)
 
 
@@ -43,8 +45,14 @@ def token_self() -> Call[TokenInfo]:
     return Call("GET", "/v1/auth/tokens/self", _one(TokenInfo.from_json))
 
 
-def revoke_token(accessor: str) -> Call[None]:
-    return Call("DELETE", f"/v1/auth/tokens/{_segment(accessor, 'accessor')}", _nothing)
+def revoke_token(accessor: str, *, dry_run: bool = False) -> Call[TokenRevocation]:
+    """``dry_run`` reads (``GET``) what a revocation would take along: never a ``DELETE``
+    with a flag, which a server older than the flag would carry out."""
+    path = f"/v1/auth/tokens/{_segment(accessor, 'accessor')}"
+    if dry_run:
+        return Call("GET", path, _one(lambda body: TokenRevocation.from_json(
+            {**body, "revoked": False, "dry_run": True})))
+    return Call("DELETE", path, _one(TokenRevocation.from_json))
 
 
 def put_policy(name: str, rules: Sequence[PolicyRule | Mapping[str, Any]], *,

@@ -20,12 +20,15 @@ class Token:
     accessor: str
     expires_at: datetime | None = None
     policies: tuple[str, ...] = ()
+    orphan: bool = False
+    """Not revoked with the token that made it (``create_token(..., orphan=True)``)."""
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Token:
         return cls(token=str(body["token"]), accessor=str(body["accessor"]),
                    expires_at=parse_time(body.get("expires_at")),
-                   policies=tuple(body.get("policies") or ()))
+                   policies=tuple(body.get("policies") or ()),
+                   orphan=body.get("orphan") is True)
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,52 @@ class TokenInfo:
     policies: tuple[str, ...] = ()
     expires_at: datetime | None = None
     created_at: datetime | None = None
+    orphan: bool = False
+    """Revoking the token that made it leaves this one (init's root token is one too)."""
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> TokenInfo:
         return cls(accessor=str(body.get("accessor", "")), name=body.get("name"),
                    policies=tuple(body.get("policies") or ()),
                    expires_at=parse_time(body.get("expires_at")),
-                   created_at=parse_time(body.get("created_at")))
+                   created_at=parse_time(body.get("created_at")),
+                   orphan=body.get("orphan") is True)
+
+
+@dataclass(frozen=True)
+class RevokedCredential:
+    """A token or access key a revocation took along (or would, in a dry run)."""
+
+    accessor: str
+    kind: str  # "token" or "access_key"
+    name: str | None = None
+    policies: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> RevokedCredential:
+        return cls(accessor=str(body.get("accessor", "")), kind=str(body.get("kind", "")),
+                   name=body.get("name"), policies=tuple(body.get("policies") or ()))
+
+
+@dataclass(frozen=True)
+class TokenRevocation:
+    """What ``revoke_token`` did: the token, and every credential it minted, directly or
+    through them (orphans excepted). With ``dry_run`` nothing was revoked: the lists
+    are what the revocation would take along."""
+
+    accessor: str
+    revoked: bool
+    dry_run: bool = False
+    also_revoked: tuple[str, ...] = ()
+    also_revoked_details: tuple[RevokedCredential, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> TokenRevocation:
+        return cls(accessor=str(body.get("accessor", "")), revoked=body.get("revoked") is True,
+                   dry_run=body.get("dry_run") is True,
+                   also_revoked=tuple(str(a) for a in body.get("also_revoked") or ()),
+                   also_revoked_details=tuple(RevokedCredential.from_json(d) for d
+                                              in body.get("also_revoked_details") or ()))
 
 
 @dataclass(frozen=True)

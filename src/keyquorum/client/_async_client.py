@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         PolicyRule,
         Token,
         TokenInfo,
+        TokenRevocation,
     )
     from ._approvals import Approval, ApprovalPage, DualControlSettings
     from ._custodians import (
@@ -357,16 +358,19 @@ class AsyncClient(AsyncCryptoMethods):
     # --- tokens and policies ----------------------------------------------------
 
     async def create_token(self, policies: Sequence[str], *, ttl: Duration | None = None,
-                           name: str | None = None, approval_id: str | None = None) -> Token:
+                           name: str | None = None, approval_id: str | None = None,
+                           orphan: bool = False) -> Token:
+        """A child of this token; ``orphan`` (root only): not revoked with this token."""
         return await self._run(admin.create_token(policies, ttl=ttl, name=name,
-                                          approval_id=approval_id))
+                                          approval_id=approval_id, orphan=orphan))
 
     async def token_self(self) -> TokenInfo:
         """Who the calling token is: accessor, name, policies, expiry."""
         return await self._run(admin.token_self())
 
-    async def revoke_token(self, accessor: str) -> None:
-        await self._run(admin.revoke_token(accessor))
+    async def revoke_token(self, accessor: str, *, dry_run: bool = False) -> TokenRevocation:
+        """Revoke a token and what it minted (orphans excepted); ``dry_run``: list only."""
+        return await self._run(admin.revoke_token(accessor, dry_run=dry_run))
 
     async def create_access_key(self, policies: Sequence[str], *, ttl: Duration | None = None,
                                 name: str | None = None,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         PolicyRule,
         Token,
         TokenInfo,
+        TokenRevocation,
     )
     from ._approvals import Approval, ApprovalPage, DualControlSettings
     from ._custodians import (
@@ -358,16 +359,19 @@ class Client(CryptoMethods):
     # --- tokens and policies ----------------------------------------------------
 
     def create_token(self, policies: Sequence[str], *, ttl: Duration | None = None,
-                     name: str | None = None, approval_id: str | None = None) -> Token:
+                     name: str | None = None, approval_id: str | None = None,
+                     orphan: bool = False) -> Token:
+        """A child of this token; ``orphan`` (root only): not revoked with this token."""
         return self._run(admin.create_token(policies, ttl=ttl, name=name,
-                                          approval_id=approval_id))
+                                          approval_id=approval_id, orphan=orphan))
 
     def token_self(self) -> TokenInfo:
         """Who the calling token is: accessor, name, policies, expiry."""
         return self._run(admin.token_self())
 
-    def revoke_token(self, accessor: str) -> None:
-        self._run(admin.revoke_token(accessor))
+    def revoke_token(self, accessor: str, *, dry_run: bool = False) -> TokenRevocation:
+        """Revoke a token and what it minted (orphans excepted); ``dry_run``: list only."""
+        return self._run(admin.revoke_token(accessor, dry_run=dry_run))
 
     def create_access_key(self, policies: Sequence[str], *, ttl: Duration | None = None,
                           name: str | None = None,
