@@ -246,3 +246,45 @@ def test_a_directory_without_a_store_is_refused(tmp_path: Path) -> None:
         migrate_storage(tmp_path, "postgresql://kq@db/keys")
     with pytest.raises(MigrationError, match="must be a postgresql"):
         migrate_storage(tmp_path, "sqlite:///elsewhere.db")
+
+
+def add_second_chain(store: Path, records: int) -> None:
+    """A store that holds a second node's chain (a PostgreSQL cluster's backup restored
+    into a directory has one per node): ``records`` records appended under node-b."""
+    from keyquorum.audit.chain import AuditChain, ensure_node
+    from keyquorum.audit.records import AuditRecord, to_row
+    from keyquorum.storage.engine import open_engine, sqlite_url
+
+    engine = open_engine(sqlite_url(store))
+    try:
+        node = ensure_node(engine, "node-b")
+        with engine.begin() as conn:
+            AuditChain(engine, node).append(conn, [to_row(AuditRecord(
+                time=1_700_000_000.0 + n, request_id=f"b-{n}", identity="acc1",
+                operation="encrypt", key="mv/aes", key_version=1, outcome="ok",
+                error_code=None, client="127.0.0.1")) for n in range(records)])
+    finally:
+        engine.dispose()
+
+
+def test_every_nodes_chain_is_verified_before_the_move_is_reported(
+        store: Path, postgres: PostgresCluster, empty_database: str) -> None:
+    """The move walked node 1's chain only: a record changed in another node's chain was
+    copied and the chain reported verified."""
+    add_second_chain(store, 3)
+    with sqlite3.connect(store / "keyquorum.db") as db:
+        db.execute("UPDATE audit_records SET identity = 'someone-else' "
+                   "WHERE node = 2 AND seq = 2")
+    with pytest.raises(MigrationError, match="audit chain does not verify"):
+        migrate_storage(store, postgres.url(empty_database),
+                        password_file=postgres.password_file)
+    assert tables_in(postgres, empty_database) == []
+
+
+def test_a_store_with_two_nodes_chains_moves_with_both_verified(
+        store: Path, postgres: PostgresCluster, empty_database: str) -> None:
+    add_second_chain(store, 3)
+    moved = migrate_storage(store, postgres.url(empty_database),
+                            password_file=postgres.password_file)
+    assert moved.audit.ok and [c.node for c in moved.audit.chains] == [1, 2]
+    assert moved.audit.chains[1].records == 3

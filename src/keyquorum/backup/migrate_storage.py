@@ -12,9 +12,10 @@ Order is what keeps a failed move from leaving anything half-done:
    table is copied as stored (ciphertext stays ciphertext: the store needs no
    unsealing to move); the id sequences are moved past the copied ids; every table
    is compared with the source row by row and value by value; a
-   ``sys:migrate-storage`` record is appended to the audit chain; and the whole chain
-   is verified on the target (every link, the head, and each stored checkpoint's
-   link; their signatures too when the audit public key is given). Only then does it
+   ``sys:migrate-storage`` record is appended to the audit chain; and every node's
+   chain is verified on the target (every link, the heads, nothing beyond a head,
+   and each stored checkpoint's link; their signatures and the braids too when the
+   audit public key is given). Only then does it
    commit.
 
 A failure at any step leaves the target empty (PostgreSQL's DDL is transactional)
@@ -36,13 +37,18 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from keyquorum.audit.chain import AuditChain, read_head
+from keyquorum.audit.chain import GENESIS, AuditChain, ChainHead, read_heads
 from keyquorum.audit.checkpoints import stored_checkpoints
 from keyquorum.audit.records import AuditRecord, to_row
 from keyquorum.audit.verify import VerifyReport, verify_chain
 from keyquorum.service.context import next_request_id
 from keyquorum.storage import transfer
-from keyquorum.storage.audit_repo import records_between
+from keyquorum.storage.audit_repo import (
+    LEGACY_NODE,
+    newest_seqs,
+    node_registry,
+    records_between,
+)
 from keyquorum.storage.engine import migrate, migrate_on, open_engine, sqlite_url
 from keyquorum.storage.errors import storage_failure
 from keyquorum.storage.postgres import is_postgresql
@@ -202,33 +208,46 @@ def _record_move(target_engine: Engine, target: Connection, counts: dict[str, in
 
 def _verify_audit(conn: Connection, public_pem: str | None,
                   report: Progress) -> VerifyReport:
-    """The whole chain on ``conn``: links and head; each stored checkpoint must name a
-    link of the chain, and with ``public_pem`` its signature must be good too."""
-    head = read_head(conn)
+    """Every node's chain on ``conn`` (a store restored from a cluster's backup holds one
+    per node): links and heads, no record beyond a head; each stored checkpoint must
+    name a link of its node's chain, and with ``public_pem`` every signature and braid
+    must be good too. Walking node 1's chain only let a record changed in another
+    node's chain be copied and reported verified."""
+    heads = read_heads(conn) or {LEGACY_NODE: ChainHead(0, GENESIS)}
     checkpoints = stored_checkpoints(conn)
-    links: dict[int, str] = {}
-    wanted = {checkpoint.seq for checkpoint in checkpoints}
+    links: dict[tuple[int, int], str] = {}
+    wanted = {(checkpoint.node, checkpoint.seq) for checkpoint in checkpoints}
 
     def records() -> Iterator[dict[str, Any]]:
-        after = 0
-        upto = head.seq if head is not None else 0
-        while True:
-            rows = records_between(conn, after, upto, _AUDIT_PAGE)
-            if not rows:
-                return
-            for row in rows:
-                if row["seq"] in wanted:
-                    links[row["seq"]] = row["chain_hash"]
-                yield row
-            report.advance(len(rows))
-            after = rows[-1]["seq"]
+        for node in sorted(heads):
+            after, upto = 0, heads[node].seq
+            while True:
+                rows = records_between(conn, after, upto, _AUDIT_PAGE, node)
+                if not rows:
+                    break
+                for row in rows:
+                    if (node, row["seq"]) in wanted:
+                        links[(node, row["seq"])] = row["chain_hash"]
+                    yield row
+                report.advance(len(rows))
+                after = rows[-1]["seq"]
 
     if public_pem is not None:
-        return verify_chain(records(), checkpoints, public_pem, head=head)
-    verified = verify_chain(records(), [], "", head=head)
+        registry = {node: first for node, (_name, first) in node_registry(conn).items()}
+        verified = verify_chain(records(), checkpoints, public_pem, heads=heads,
+                                registry=registry)
+    else:
+        verified = verify_chain(records(), [], "", heads=heads)
+        if verified.ok:
+            for checkpoint in checkpoints:
+                if links.get((checkpoint.node, checkpoint.seq)) != checkpoint.chain_hash:
+                    raise MigrationError(f"the stored checkpoint at record {checkpoint.seq} "
+                                         f"of node {checkpoint.node} does not name a link "
+                                         "of its chain")
     if verified.ok:
-        for checkpoint in checkpoints:
-            if links.get(checkpoint.seq) != checkpoint.chain_hash:
-                raise MigrationError(f"the stored checkpoint at record {checkpoint.seq} does "
-                                     "not name a link of the chain")
+        for node, seq in sorted(newest_seqs(conn).items()):
+            head = heads.get(node)
+            if head is None or seq > head.seq:
+                raise MigrationError(f"records beyond the head of node {node}'s audit chain "
+                                     "(added outside the service)")
     return verified
