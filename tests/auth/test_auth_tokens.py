@@ -191,3 +191,13 @@ def test_a_child_never_outlives_its_parent() -> None:
     assert check_child_token(parent, ["reader"], 10, now=400.0) == 10
     with pytest.raises(Unauthenticated):
         check_child_token(parent, ["reader"], 10, now=1000.0)
+
+
+def test_an_orphan_of_a_root_token_with_a_ttl_is_not_clipped_to_it() -> None:
+    parent = _parent(("root",), expires_at=1000.0)  # a break-glass root token, say
+    assert check_child_token(parent, ["reader"], 5000, now=400.0, orphan=True) == 5000
+    assert check_child_token(parent, ["reader"], None, now=400.0, orphan=True) is None
+    with pytest.raises(Unauthenticated):  # an expired parent mints nothing at all
+        check_child_token(parent, ["reader"], 10, now=1000.0, orphan=True)
+    with pytest.raises(Forbidden):  # review F13: only root makes what outlives it
+        check_child_token(_parent(("reader",)), ["reader"], 10, now=400.0, orphan=True)

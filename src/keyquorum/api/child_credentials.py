@@ -23,14 +23,16 @@ from keyquorum.service.context import RequestContext
 
 
 def child_credential(s: Services, ctx: RequestContext, policies: tuple[str, ...] | list[str],
-                     ttl: float | None, body: dict[str, Any], approval_id: str | None
+                     ttl: float | None, body: dict[str, Any], approval_id: str | None,
+                     *, orphan: bool = False
                      ) -> tuple[float | None, AbstractContextManager[Mapping[str, str]]]:
     """The life the new credential gets, and the dual-control gate to make it inside
-    (it yields the facts the credential's record carries: the approval it used)."""
+    (it yields the facts the credential's record carries: the approval it used).
+    ``orphan``: a token not bound to the caller's life (root callers only)."""
     parent = ctx.identity
     assert parent is not None
     wanted = s.core.settings.default_token_ttl if ttl is None else ttl
-    life = check_child_token(parent, policies, wanted, s.core.clock.now())
+    life = check_child_token(parent, policies, wanted, s.core.clock.now(), orphan=orphan)
     missing = [name for name in policies if s.core.policies.find(name) is None]
     if missing:
         raise InvalidRequest(f"no such policies: {', '.join(missing)}")

@@ -18,7 +18,6 @@ from keyquorum.auth.dual_settings import POLICY_DELETE, POLICY_PUT
 from keyquorum.auth.identity import Identity
 from keyquorum.auth.policy_diff import policy_change_summary
 from keyquorum.auth.policy_store import parse_policy
-from keyquorum.auth.tokens import check_orphan
 from keyquorum.errors import Forbidden
 from keyquorum.service.changes import AccessKeyRevoked, PoliciesChanged, TokenRevoked
 from keyquorum.service.context import RequestContext
@@ -34,9 +33,9 @@ async def create_token(request: Request, s: Services = Depends(services)) -> dic
 
     def work(ctx: RequestContext) -> dict[str, Any]:
         assert ctx.identity is not None
-        if asked.orphan:  # before any approval request is opened for it
-            check_orphan(ctx.identity)
-        ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id)
+        # A non-root orphan is refused in here, before any approval request is opened.
+        ttl, gate = child_credential(s, ctx, asked.policies, asked.ttl, body, approval_id,
+                                     orphan=asked.orphan)
         with gate as approved, s.core.changes.audited(ctx, "sys:tokens",
                                                       detail=approved) as change:
             token, identity = s.core.tokens.create(

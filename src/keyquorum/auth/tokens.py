@@ -83,13 +83,18 @@ def validate_token_name(name: object) -> str:
 
 
 def check_child_token(parent: Identity, policies: Sequence[str], ttl: float | None,
-                      now: float) -> float | None:
+                      now: float, *, orphan: bool = False) -> float | None:
     """Apply the rules for ``parent`` creating a token; return the ttl to use.
 
     A non-root token may only hand out policies it holds itself (else any token
     with ``sys:tokens`` could mint root); and a child never outlives its parent,
     so a ttl past the parent's expiry is clipped to the parent's remaining life.
+    An orphan (``check_orphan``: a root parent) is not clipped: it is made to
+    outlive its parent, e.g. the operators' tokens minted with a break-glass root
+    token that has a ttl.
     """
+    if orphan:
+        check_orphan(parent)
     wanted = validate_policies(policies)
     ttl = validate_ttl(ttl)
     if not parent.is_root:
@@ -102,7 +107,7 @@ def check_child_token(parent: Identity, policies: Sequence[str], ttl: float | No
     remaining = parent.expires_at - now
     if remaining <= 0:
         raise Unauthenticated()
-    return remaining if ttl is None or ttl > remaining else ttl
+    return ttl if orphan or (ttl is not None and ttl <= remaining) else remaining
 
 
 def check_orphan(parent: Identity) -> None:
