@@ -111,7 +111,7 @@ async def test_audit_bodies_state_their_limits(api: httpx.AsyncClient) -> None:
                    "checkpoints must have at most 100 entries")
     assert_invalid(await api.post("/v1/audit/verify", json={"checkpoints": [{"seq": 1}]}),
                    "checkpoints: a checkpoint is an object with seq, chain_hash, time, key_id, "
-                   "signature")
+                   "signature (and node, braid, previous, heads for a braid's entry)")
     assert_invalid(await api.post("/v1/audit/hash", json={"value": "x" * 4097}),
                    "value must be at most 4096 characters")
     assert (await api.post("/v1/audit/verify")).json()["ok"] is True  # no body: the live chain

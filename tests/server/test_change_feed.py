@@ -127,6 +127,8 @@ def test_the_revision_check_reads_only_the_keys_a_node_holds(
                                ).status_code == 200
     encrypt(b.client(), "feed/held")
     held = b.client().get("/v1/keys/feed/held").json()["id"]
+    other = a.client().get("/v1/keys/feed/other").json()["id"]
+    assert b.core is not None
     asked: list[set[str]] = []
     from keyquorum.storage import notify_repo
     real = notify_repo.key_revisions
@@ -135,4 +137,5 @@ def test_the_revision_check_reads_only_the_keys_a_node_holds(
     checks = feed_of(b).checks
     until(lambda: feed_of(b).checks > checks and bool(asked), 5 * BOUND)
 
-    assert asked[-1] == {held}
+    assert held in asked[-1] and other not in asked[-1]
+    assert asked[-1] == set(b.core.keys.revisions())  # what B holds, nothing more
