@@ -98,6 +98,14 @@ def _deletion_days(value: object, field: str) -> int:
     return value
 
 
+_LOST_RACE_TRIES = 5
+"""Times a change is applied again after another process changed the key under it."""
+
+
+class _LostRace(Conflict):
+    """The key's revision moved between this change's read and its write."""
+
+
 _USAGE_ROTATION_TRIES = 3
 """A usage-limit rotation lost to concurrent changes of the key this many times fails."""
 
@@ -150,17 +158,25 @@ class KeyLifecycle:
             changed, version = change(conn, key, now)
             changed = changed.evolve(updated_at=now)
             if not keys_repo.update_key(conn, key, changed):
-                raise Conflict("the key changed concurrently; retry")
+                raise _LostRace("the key changed concurrently; retry")
             write_audit_in(self.core.audit, conn, ctx, operation=operation,
                            key=name, key_version=version, now=now, detail=facts)
             fresh = keys_repo.get_key(conn, key_id=key.id)
             assert fresh is not None
             return fresh
 
-        try:
-            return self._commits.run(apply, after_commit=self.core.key_changed)
-        except IntegrityError as exc:  # another process took the same version number
-            raise Conflict("the key changed concurrently; retry") from exc
+        # Another node (or worker) changing the same key between this change's read and
+        # its write makes the revision check fail; on one node the write lock orders such
+        # changes instead. So the change is read and applied again on the newer key, as
+        # if it had queued behind the other (two rotations make two versions, a second
+        # disable meets a disabled key), and only a key that keeps changing answers 409.
+        for attempt in range(_LOST_RACE_TRIES):
+            try:
+                return self._commits.run(apply, after_commit=self.core.key_changed)
+            except (_LostRace, IntegrityError) as exc:  # IntegrityError: the same new
+                if attempt == _LOST_RACE_TRIES - 1:     # version number taken elsewhere
+                    raise Conflict("the key changed concurrently; retry") from exc
+        raise AssertionError("unreachable")
 
     # -- operations ------------------------------------------------------------------------
 
