@@ -10,6 +10,8 @@ it. After commit the cache is refreshed from storage.
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -176,6 +178,8 @@ class KeyLifecycle:
             except (_LostRace, IntegrityError) as exc:  # IntegrityError: the same new
                 if attempt == _LOST_RACE_TRIES - 1:     # version number taken elsewhere
                     raise Conflict("the key changed concurrently; retry") from exc
+                # A few milliseconds of jitter, so racing nodes do not meet again in step.
+                time.sleep(secrets.randbelow(5_000 * (attempt + 1)) / 1e6)
         raise AssertionError("unreachable")
 
     # -- operations ------------------------------------------------------------------------
