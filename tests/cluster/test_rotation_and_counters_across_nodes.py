@@ -6,10 +6,10 @@ One three-node cluster of server processes (tests/process_cluster.py) serves the
 module. A rotation is a change conditional on the key's revision in one transaction:
 of two at once, one wins and the other, its revision check lost, is applied again on
 the newer key, as on one node where they queue: both answer 200, each makes a
-version, and there are never two active versions. A usage limit is counted in blocks reserved from one stored count: a
-version never protects more than its limit however the uses are spread, and the
-stored count never says fewer uses than were made (it may say more: a block reserved
-and not yet given back).
+version, and there are never two active versions. A usage limit is counted in
+blocks reserved from one stored count: a version never protects more than its limit
+however the uses are spread, and the stored count never says fewer uses than were
+made (it may say more: a block reserved and not yet given back).
 """
 
 from __future__ import annotations
