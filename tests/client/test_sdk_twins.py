@@ -22,13 +22,11 @@ from keyquorum.client import AsyncClient, Client
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "scripts" / "gen-async"
 CLIENT_DIR = ROOT / "src" / "keyquorum" / "client"
-GENERATED = {"_async_client.py": "_client.py", "_async_client_crypto.py": "_client_crypto.py"}
-"""Each generated module, and the module it is generated from."""
 RENAMED = {"close": "aclose", "__enter__": "__aenter__", "__exit__": "__aexit__"}
 
 
 def _public(cls: type) -> list[str]:
-    """Public methods of ``cls`` and its bases (``Client`` gets its crypto from one)."""
+    """Public methods of ``cls`` and its bases (``Client`` gets its operations from them)."""
     return sorted({n for base in cls.__mro__[:-1] for n in vars(base)
                    if not n.startswith("_")})
 
@@ -47,6 +45,20 @@ def _load_generator() -> ModuleType:
     finally:
         del sys.modules["gen_async"]
     return module
+
+
+GENERATED = {job.target: job.source for job in _load_generator().JOBS}
+"""Each generated module, and the module it is generated from."""
+
+
+def test_every_class_of_either_client_comes_from_a_generated_pair() -> None:
+    """A base class of ``Client`` written by hand on both sides would escape the checks
+    that its async twin is what the generator writes."""
+    def files(cls: type) -> list[str]:
+        return [f"{base.__module__.rsplit('.', 1)[1]}.py" for base in cls.__mro__[:-1]]
+
+    assert files(Client) == [GENERATED[target] for target in files(AsyncClient)]
+    assert {"_client.py", "_client_crypto.py"} <= set(files(Client))
 
 
 def test_the_committed_async_client_is_what_the_generator_writes(tmp_path: Path) -> None:

@@ -1,14 +1,19 @@
-"""What the sync and async clients share about HTTP: headers, TLS, failures."""
+"""What the sync and async clients share about HTTP: headers, TLS, answers, failures."""
 
 from __future__ import annotations
 
 import os
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import __version__
-from ._protocol import Call
+from ._protocol import Call, finish
 from .errors import TransportError
+
+if TYPE_CHECKING:
+    import httpx
+
+T = TypeVar("T")
 
 USER_AGENT = f"keyquorum-python/{__version__}"
 
@@ -41,6 +46,13 @@ def request_options(call: Call[Any], token: str | None) -> dict[str, Any]:
     """Keyword arguments for one ``request()``; the token goes only into a header."""
     headers = {"Authorization": f"Bearer {token}"} if call.auth and token else {}
     return {"params": list(call.params) or None, "json": call.json, "headers": headers}
+
+
+def read_answer(call: Call[T], answer: httpx.Response) -> T:
+    """The value of ``call``'s answer, or its ``KeyquorumAPIError`` raised (the body must
+    have been read: a streamed answer reads it first)."""
+    return finish(call, answer.status_code, answer.headers.get("x-request-id"),
+                  answer.content)
 
 
 def transport_error(exc: Exception, addr: str) -> TransportError:
