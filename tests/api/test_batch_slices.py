@@ -16,13 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
+from keyquorum.api import batches
 from keyquorum.api import runner as pipeline
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgresql]
 
 
 def test_a_batch_preempted_off_cpu_has_not_spent_its_slice() -> None:
-    batch = pipeline._Batch(loop_deadline=time.perf_counter() - 1.0,  # wall clock: long past
+    batch = batches.Batch(loop_deadline=time.perf_counter() - 1.0,  # wall clock: long past
                             cpu_started=time.thread_time())
     time.sleep(0.02)  # off the CPU, as when another process has the core
     assert not batch.slice_spent()
@@ -31,9 +32,9 @@ def test_a_batch_preempted_off_cpu_has_not_spent_its_slice() -> None:
 
 def test_a_batch_that_used_the_cpu_has_spent_its_slice() -> None:
     started = time.thread_time()
-    while time.thread_time() - started < pipeline.LOOP_SLICE:
+    while time.thread_time() - started < batches.LOOP_SLICE:
         pass  # burn the slice on this thread's CPU
-    batch = pipeline._Batch(loop_deadline=time.perf_counter(), cpu_started=started)
+    batch = batches.Batch(loop_deadline=time.perf_counter(), cpu_started=started)
     assert batch.slice_spent()
 
 
@@ -73,7 +74,7 @@ def spilled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 async def test_a_batch_moved_to_a_thread_midway_answers_every_item_in_order(
         api: httpx.AsyncClient, spilled: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "LOOP_SLICE", 0.0)  # every batch moves on at once
+    monkeypatch.setattr(batches, "LOOP_SLICE", 0.0)  # every batch moves on at once
     results = await _encrypt_batch(api, 300)
     assert spilled and spilled[0] <= 300
     assert await _decrypted(api, results) == [f"item {n}".encode() for n in range(300)]
@@ -83,7 +84,7 @@ async def test_a_cheap_batch_stays_on_the_loop(
         api: httpx.AsyncClient, spilled: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     await _encrypt_batch(api, 1)  # the key is cached and its usage block reserved
     spilled.clear()
-    monkeypatch.setattr(pipeline, "LOOP_SLICE", 10.0)
+    monkeypatch.setattr(batches, "LOOP_SLICE", 10.0)
     body = {"batch": [{"plaintext": "eA=="}] * 100}
     answer = await api.post("/v1/keys/slices/k/encrypt", json=body)
     assert answer.status_code == 200 and len(answer.json()["results"]) == 100

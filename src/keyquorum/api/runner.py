@@ -25,8 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -35,19 +34,18 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from keyquorum.api import batches
 from keyquorum.api.anonymous import AnonymousRefusals
 from keyquorum.api.bodies import parse_body
 from keyquorum.api.context import new_context
 from keyquorum.api.crypto_routes import CryptoRoute
 from keyquorum.api.errors import error_body, translate
+from keyquorum.api.request_records import context_of, item_facts, make_record
 from keyquorum.api.serialize import crypto_json
-from keyquorum.audit.keys import AuditKeys
 from keyquorum.audit.records import AuditRecord
 from keyquorum.auth.identity import Identity
 from keyquorum.errors import (
-    ApprovalRequired,
     AuditUnavailable,
-    Forbidden,
     InvalidRequest,
     KeyquorumError,
     Sealed,
@@ -57,10 +55,9 @@ from keyquorum.errors import (
 from keyquorum.keys.names import validate_key_name
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
-from keyquorum.service.operations import CryptoOperations, Used, WouldBlock, subject_of
+from keyquorum.service.operations import CryptoOperations, WouldBlock, subject_of
 
 log = logging.getLogger("keyquorum.api")
-_DENIALS = (Unauthenticated, Forbidden, ApprovalRequired)
 T = TypeVar("T")
 
 Needed = str | tuple[str, ...] | None
@@ -130,69 +127,6 @@ def _as_domain_error(exc: BaseException) -> KeyquorumError:
     return error
 
 
-def _make_record(ctx: RequestContext, operation: str, key: str | None, version: int | None,
-                 error: KeyquorumError | None, now: float, audit_keys: AuditKeys | None,
-                 detail: Mapping[str, str] | None, context: dict[str, str] | None
-                 ) -> AuditRecord:
-    outcome = "ok" if error is None else ("denied" if isinstance(error, _DENIALS) else "error")
-    if error is not None and error.audit_detail:  # what a refusal says about itself
-        detail = {**(detail or {}), **error.audit_detail}
-    # The context may carry personal data: only its HMAC is stored. Sealed (no audit
-    # key), no operation ran, so there is nothing to hash and nothing is kept.
-    hashed = audit_keys.hash_context(context) if context and audit_keys else None
-    return AuditRecord(time=now, request_id=ctx.request_id, identity=ctx.accessor,
-                       operation=operation, key=key, key_version=version, outcome=outcome,
-                       error_code=error.code if error else None, client=ctx.client,
-                       detail=dict(detail) if detail else None, context=hashed)
-
-
-class _BatchTally:
-    """One audit record per (key, version, outcome, error, detail, context) of a batch.
-
-    Every item is still accounted for — who, which key and version, how it ended,
-    and how many — without writing a hundred near-identical rows per request.
-    """
-
-    __slots__ = ("groups",)
-
-    def __init__(self) -> None:
-        self.groups: dict[tuple[Any, ...], list[Any]] = {}
-
-    def add(self, key: str | None, version: int | None, error: KeyquorumError | None,
-            detail: dict[str, str] | None, context: dict[str, str] | None) -> None:
-        group = (key, version, error.code if error else None,
-                 tuple(sorted(detail.items())) if detail else (),
-                 tuple(sorted(context.items())) if context else ())
-        entry = self.groups.get(group)
-        if entry is None:
-            self.groups[group] = [1, error, detail, context]
-        else:
-            entry[0] += 1
-
-    def records(self, ctx: RequestContext, operation: str, now: float, batch_size: int,
-                audit_keys: AuditKeys | None) -> list[AuditRecord]:
-        return [
-            _make_record(ctx, operation, key, version, error, now, audit_keys,
-                         {**ctx.detail, **(detail or {}), "items": str(count),
-                          "batch_size": str(batch_size)},
-                         context)
-            for (key, version, _code, _detail, _context), (count, error, detail, context)
-            in self.groups.items()]
-
-
-def _item_facts(result: Used | None, error: KeyquorumError | None, key: str | None
-                ) -> tuple[str | None, int | None, dict[str, str] | None]:
-    """The key, version and detail an item's record names."""
-    if result is not None:
-        override = getattr(result, "override", False)
-        return (result.key or key, result.version,
-                {"override": "unsafe_allow_compromised"} if override else None)
-    subject = subject_of(error) if error is not None else None
-    if subject is not None:
-        return subject[0], subject[1], None
-    return key, None, None
-
-
 class Runner:
     def __init__(self, core: Core, operations: CryptoOperations) -> None:
         self.core = core
@@ -229,7 +163,7 @@ class Runner:
         call), then the route's and the call's own (``detail``), then what a refusal
         carries about itself (``error.audit_detail``)."""
         facts = {**ctx.detail, **detail} if detail else ctx.detail
-        return _make_record(ctx, operation, key, version, error, now,
+        return make_record(ctx, operation, key, version, error, now,
                             self.core.audit_trail.keys_or_none, facts, context)
 
     async def record_refusal(self, ctx: RequestContext, authorization: str | None,
@@ -409,15 +343,15 @@ class Runner:
                     route.call, self.operations, ctx, name, single, True)
         except Exception as exc:
             error = _as_domain_error(exc)
-            key, version, detail = _item_facts(None, error, name)
+            key, version, detail = item_facts(None, error, name)
             await self._audit([self._record(ctx, route.operation, key, version, error,
-                                            self.core.clock.now(), _context_of(single),
+                                            self.core.clock.now(), context_of(single),
                                             detail)],
                               ctx, started)
             raise error from exc
-        key, version, detail = _item_facts(result, None, name)
+        key, version, detail = item_facts(result, None, name)
         await self._audit([self._record(ctx, route.operation, key, version, None,
-                                        self.core.clock.now(), _context_of(single), detail)],
+                                        self.core.clock.now(), context_of(single), detail)],
                           ctx, started)
         return crypto_json(result)
 
@@ -428,10 +362,10 @@ class Runner:
         if route.permission is not None:
             assert ctx.identity is not None
             self.core.authorizer.authorize(ctx.identity, route.permission, name,
-                                           client=ctx.client, context=_context_of(item))
+                                           client=ctx.client, context=context_of(item))
 
     def _batch_items(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
-                     items: list[Any], batch: _Batch, *, may_block: bool) -> None:
+                     items: list[Any], batch: batches.Batch, *, may_block: bool) -> None:
         """Items through parse → authorize → service, appended to ``batch`` in order.
 
         With ``may_block=False`` (on the event loop) it stops at the first item that would
@@ -447,7 +381,7 @@ class Runner:
                 # Typed one by one: a malformed item answers its own error and does not
                 # fail the others (API.md, Batches).
                 item = parse_body(route.model, raw)
-                context = _context_of(item)
+                context = context_of(item)
                 self._authorize_item(ctx, route, name, item)
                 outcome = route.call(self.operations, ctx, name, item, may_block)
             except WouldBlock:
@@ -455,11 +389,11 @@ class Runner:
             except Exception as exc:
                 failure = _as_domain_error(exc)
                 batch.results.append(error_body(failure, None))
-                key, version, _ = _item_facts(None, failure, name)
+                key, version, _ = item_facts(None, failure, name)
                 batch.tally.add(key, version, failure, None, context)
                 continue
             batch.results.append(crypto_json(outcome))
-            key, version, detail = _item_facts(outcome, None, name)
+            key, version, detail = item_facts(outcome, None, name)
             batch.tally.add(key, version, None, detail, context)
 
     async def _run_batch(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
@@ -469,50 +403,15 @@ class Runner:
         # rest, and any item that would block (storage, rotation, RSA-4096 signing), go
         # to a worker thread in one hop: a thousand RSA signatures must not hold the loop
         # (and every other request on this worker) for seconds.
-        batch = _Batch(loop_deadline=time.perf_counter() + LOOP_SLICE,
+        batch = batches.Batch(loop_deadline=time.perf_counter() + batches.LOOP_SLICE,
                        cpu_started=time.thread_time())
         self._batch_items(ctx, route, name, items, batch, may_block=False)
         if len(batch.results) < len(items):
             rest = items[len(batch.results):]
             await asyncio.get_running_loop().run_in_executor(
-                _BATCH_THREADS, partial(self._batch_items, ctx, route, name, rest, batch,
+                batches.BATCH_THREADS, partial(self._batch_items, ctx, route, name, rest, batch,
                                         may_block=True))
         records = batch.tally.records(ctx, route.operation, now, len(items),
                                       self.core.audit_trail.keys_or_none)
         await self._audit(records, ctx, started)
         return {"results": batch.results}
-
-
-LOOP_SLICE = 0.005
-"""How much of the event loop's CPU time one batch may use before the rest moves to a thread.
-
-CPU time, not wall time: on a busy machine the loop's thread is preempted (by other
-processes, or by a batch thread holding the GIL), and a wall-clock slice would then
-send ever more cheap items to threads, where they fight the loop for the GIL and
-cost more (measured: under load 40% of the items of 100-item AES batches spilled).
-The wall clock is read per item (cheap); the thread's CPU clock (a system call) only
-once the wall-clock deadline has passed, to decide whether the slice is really spent."""
-_BATCH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyquorum-batch")
-"""Batch remainders run here, not in the 40-thread default pool: many threads fighting
-for the GIL over CPU-bound items cost more than they give (measured on 100-item batches)."""
-
-
-@dataclass
-class _Batch:
-    loop_deadline: float
-    cpu_started: float
-    results: list[dict[str, Any]] = field(default_factory=list)
-    tally: _BatchTally = field(default_factory=_BatchTally)
-
-    def slice_spent(self) -> bool:
-        """Whether this batch used ``LOOP_SLICE`` of the loop thread's CPU; if not, the
-        wall-clock deadline moves to when it could have, at the earliest."""
-        left = LOOP_SLICE - (time.thread_time() - self.cpu_started)
-        if left <= 0:
-            return True
-        self.loop_deadline = time.perf_counter() + left
-        return False
-
-
-def _context_of(item: Any) -> dict[str, str] | None:
-    return getattr(item, "context", None)
