@@ -89,3 +89,26 @@ async def test_a_cheap_batch_stays_on_the_loop(
     answer = await api.post("/v1/keys/slices/k/encrypt", json=body)
     assert answer.status_code == 200 and len(answer.json()["results"]) == 100
     assert spilled == []
+
+
+async def test_batch_items_without_a_context_share_one_decision_items_with_one_are_each_decided(
+        api: httpx.AsyncClient, app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    authorizer = app.services.core.authorizer
+    decided: list[dict[str, str] | None] = []
+    real = authorizer.authorize
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        decided.append(kwargs.get("context"))
+        return real(*args, **kwargs)
+
+    created = await api.post("/v1/keys", json={"name": "slices/auth", "spec": "aes-256-gcm"})
+    assert created.status_code == 200, created.text
+    monkeypatch.setattr(authorizer, "authorize", counting)
+    plain = {"plaintext": base64.b64encode(b"x").decode()}
+    answer = await api.post("/v1/keys/slices/auth/encrypt", json={"batch": [
+        plain, plain, {**plain, "context": {"t": "1"}}, plain, {**plain, "context": {"t": "2"}},
+        plain]})
+
+    assert answer.status_code == 200, answer.text
+    assert all("ciphertext" in r for r in answer.json()["results"])
+    assert decided == [None, {"t": "1"}, {"t": "2"}]

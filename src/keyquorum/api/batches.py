@@ -30,6 +30,9 @@ class Batch:
     cpu_started: float
     results: list[dict[str, Any]] = field(default_factory=list)
     tally: BatchTally = field(default_factory=BatchTally)
+    allowed_without_context: bool = False
+    """Whether the caller was allowed the route's permission on the key for an item with
+    no context (``Runner._authorize_item``): then the others without one are too."""
 
     def slice_spent(self) -> bool:
         """Whether this batch used ``LOOP_SLICE`` of the loop thread's CPU; if not, the

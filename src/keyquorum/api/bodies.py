@@ -232,7 +232,12 @@ def parse_body(model: type[M], value: Any) -> M:
     if not isinstance(value, dict):
         raise InvalidRequest("each item must be a JSON object")
     try:
-        return model.model_validate(value)
+        # The model's own validator, called without keyword arguments: the same rules
+        # as ``model.model_validate`` (which passes seven keywords, all None), but
+        # pydantic-core takes a slower path for any keyword: measured with pydantic
+        # 2.14, 8.0 µs against 4.0 µs for a 1 KiB encrypt item, whose base64 decode is
+        # 3.5 of them. This runs for every crypto item.
+        return model.__pydantic_validator__.validate_python(value)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise InvalidRequest(describe(exc)) from None
 

@@ -335,7 +335,7 @@ class Runner:
         if single is None:
             return await self._run_batch(ctx, route, name, items, started)
         try:
-            self._authorize_item(ctx, route, name, single)
+            self._authorize_item(ctx, route, name, context_of(single))
             try:
                 result = route.call(self.operations, ctx, name, single, False)
             except WouldBlock:
@@ -356,13 +356,23 @@ class Runner:
         return crypto_json(result)
 
     def _authorize_item(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
-                        item: Any) -> None:
+                        context: dict[str, str] | None,
+                        batch: batches.Batch | None = None) -> None:
         """The route's permission on the path's key (its name was validated once, before
-        any item), with this item's context for rules with conditions."""
-        if route.permission is not None:
-            assert ctx.identity is not None
-            self.core.authorizer.authorize(ctx.identity, route.permission, name,
-                                           client=ctx.client, context=context_of(item))
+        any item), with this item's context for rules with conditions.
+
+        In a batch, items without a context share one decision: the same caller, key,
+        permission and address give the same answer (a batch is one request, as a
+        single call is decided once); items with a context are each decided."""
+        if route.permission is None:
+            return
+        if context is None and batch is not None and batch.allowed_without_context:
+            return
+        assert ctx.identity is not None
+        self.core.authorizer.authorize(ctx.identity, route.permission, name,
+                                       client=ctx.client, context=context)
+        if context is None and batch is not None:
+            batch.allowed_without_context = True
 
     def _batch_items(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
                      items: list[Any], batch: batches.Batch, *, may_block: bool) -> None:
@@ -382,7 +392,7 @@ class Runner:
                 # fail the others (API.md, Batches).
                 item = parse_body(route.model, raw)
                 context = context_of(item)
-                self._authorize_item(ctx, route, name, item)
+                self._authorize_item(ctx, route, name, context, batch)
                 outcome = route.call(self.operations, ctx, name, item, may_block)
             except WouldBlock:
                 return

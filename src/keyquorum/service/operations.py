@@ -258,7 +258,8 @@ class CryptoOperations:
                            "to its public key (RSAES-OAEP) and the server decrypts with "
                            "decrypt-oaep; kq1 ciphertexts need a symmetric key")
         loaded, version = self._protect_version(ctx, loaded, may_block)
-        handle = self.core.keys.handle(loaded, version)
+        # _protect_version loaded (and use-checked) this version's key object already.
+        handle = loaded.handles.get(version) or self.core.keys.handle(loaded, version)
         text = seal_with(handle, _key_uuid(loaded.key.id), version, plaintext, context)
         self._used(loaded, version)
         return text, version
