@@ -33,6 +33,7 @@ _VERSION_COLUMNS = [c for c in key_versions.c if c.name != "material"]
 # columns from the parameter names, and SQLAlchemy reserves the column names for it.
 _KEY_BY_NAME = select(keys).where(keys.c.name == bindparam("w_name"))
 _KEY_BY_ID = select(keys).where(keys.c.id == bindparam("w_id"))
+_REVISION_OF = select(keys.c.revision).where(keys.c.id == bindparam("w_id"))
 _VERSIONS_OF = (select(*_VERSION_COLUMNS).where(key_versions.c.key_id == bindparam("w_key_id"))
                 .order_by(key_versions.c.version))
 _INSERT_KEY = keys.insert()
@@ -60,6 +61,7 @@ _KEY_COLUMNS = [c.name for c in keys.c]
 _VERSION_NAMES = [c.name for c in _VERSION_COLUMNS]
 _KEY_BY_NAME_RAW = Statements(_KEY_BY_NAME)
 _KEY_BY_ID_RAW = Statements(_KEY_BY_ID)
+_REVISION_OF_RAW = Statements(_REVISION_OF)
 _VERSIONS_OF_RAW = Statements(_VERSIONS_OF)
 _INSERT_KEY_RAW = Statements(_INSERT_KEY, _KEY_COLUMNS)
 _INSERT_VERSION_RAW = Statements(_INSERT_VERSION, [c.name for c in key_versions.c])
@@ -101,18 +103,44 @@ def _versions_of(conn: Connection, key_id: str) -> tuple[KeyVersion, ...]:
                  for row in rows)
 
 
+_CONSISTENT_READ_TRIES = 5
+
+
 def get_key(conn: Connection, *, name: str | None = None, key_id: str | None = None) -> Key | None:
+    """The key and its versions as of one revision.
+
+    They are two statements, and outside a write transaction neither SQLite (no BEGIN
+    before a SELECT) nor PostgreSQL (READ COMMITTED) reads them from one snapshot: a
+    change committed between them gave a key whose row predates its versions (primary
+    version 1 while version 1 was already deactivated), and an encrypt with it answered
+    409. Every change to a key's versions moves its revision in the same transaction,
+    so the revision is read again after the versions, and the read repeated if it moved.
+    """
     if name is not None:
         statement, params = _KEY_BY_NAME_RAW.on(conn), {"w_name": name}
     else:
         statement, params = _KEY_BY_ID_RAW.on(conn), {"w_id": str(key_id)}
+    key: Key | None = None
+    for _ in range(_CONSISTENT_READ_TRIES):
+        with cursor_of(conn) as cursor:
+            cursor.execute(statement.sql, statement.params(params))
+            found = cursor.fetchone()
+        if found is None:
+            return None
+        row = dict(zip(_KEY_COLUMNS, found, strict=True))
+        key = _key_from_row(row, _versions_of(conn, row["id"]))
+        if _revision_of(conn, key.id) == key.revision:
+            return key
+    return key  # (changing faster than it can be read: the newest read; its change
+    #              events and the revision check bring the next)
+
+
+def _revision_of(conn: Connection, key_id: str) -> int | None:
+    statement = _REVISION_OF_RAW.on(conn)
     with cursor_of(conn) as cursor:
-        cursor.execute(statement.sql, statement.params(params))
+        cursor.execute(statement.sql, statement.params({"w_id": key_id}))
         found = cursor.fetchone()
-    if found is None:
-        return None
-    row = dict(zip(_KEY_COLUMNS, found, strict=True))
-    return _key_from_row(row, _versions_of(conn, row["id"]))
+    return None if found is None else int(found[0])
 
 
 def list_keys(conn: Connection, *, prefix: str | None, state: str | None, spec: str | None,
