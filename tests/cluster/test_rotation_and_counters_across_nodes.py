@@ -99,7 +99,7 @@ def test_uses_spread_over_three_nodes_never_exceed_the_limit_nor_under_count(
         def use(number: int) -> int:
             answer = clients[number % len(clients)].post(
                 f"/v1/keys/{name}/encrypt", json={"plaintext": "aGk="})
-            assert answer.status_code == 200, answer.text
+            assert answer.status_code == 200, answer.text + cluster.logs()
             return int(answer.json()["key_version"])
 
         with ThreadPoolExecutor(len(clients)) as pool:

@@ -56,6 +56,7 @@ from keyquorum.keys.names import validate_key_name
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
 from keyquorum.service.operations import CryptoOperations, WouldBlock, subject_of
+from keyquorum.storage.errors import failure_kind
 
 log = logging.getLogger("keyquorum.api")
 T = TypeVar("T")
@@ -122,7 +123,7 @@ def _as_domain_error(exc: BaseException) -> KeyquorumError:
     """The error to audit and answer; an unexpected one is logged (type only) as internal."""
     error = translate(exc)
     if error is None:
-        log.error("unexpected %s while serving a request", type(exc).__name__)
+        log.error("unexpected %s while serving a request", failure_kind(exc))
         error = KeyquorumError("internal error")
     return error
 

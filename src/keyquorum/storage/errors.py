@@ -126,3 +126,16 @@ class _Notice:
 
 note_storage_failure = _Notice()
 """Tell the operator storage is failing, without a line per refused request."""
+
+
+def failure_kind(exc: BaseException) -> str:
+    """What an unexpected exception was, for a log line: its type, and for a database
+    error the driver's exception type and SQLSTATE or SQLite code. Never its text:
+    drivers put bound parameters (token hashes, blobs) in their messages."""
+    kind = type(exc).__name__
+    driver = exc.orig if isinstance(exc, DBAPIError) else None
+    if driver is None:
+        return kind
+    code = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None) \
+        or getattr(driver, "sqlite_errorname", None)
+    return f"{kind} ({type(driver).__name__}{f', {code}' if isinstance(code, str) else ''})"
