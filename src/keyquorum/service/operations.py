@@ -54,6 +54,10 @@ from keyquorum.service.lifecycle import KeyLifecycle
 _SLOW_FAMILIES = frozenset({"sign", "kem"})
 
 
+_PROTECT_TRIES = 10
+"""Passes ``_protect_version`` makes at a usage-limited key before answering 409."""
+
+
 class WouldBlock(Exception):
     """Raised with ``may_block=False`` before any side effect: run me in a thread."""
 
@@ -188,8 +192,15 @@ class CryptoOperations:
 
     def _protect_version(self, ctx: RequestContext, loaded: LoadedKey,
                          may_block: bool) -> tuple[LoadedKey, int]:
-        """The primary version, counted; rotates first or after when the usage limit is hit."""
-        for _ in range(3):
+        """The primary version, counted; rotates first or after when the usage limit is hit.
+
+        With several nodes (or workers) each counting in blocks of its own, a version can
+        be spent by the others between this process's rotation and its next count: each
+        pass then finds the key rotated already and counts on the new primary. Each pass
+        rotates only a version this process saw spent, so more passes cost reads, not
+        versions; three were too few on a loaded machine (CI: 409 key_state with three
+        nodes, usage limit 20, blocks of 4)."""
+        for _ in range(_PROTECT_TRIES):
             key = loaded.key
             version = key.primary_version
             stored = key.version(version)
