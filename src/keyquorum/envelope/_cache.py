@@ -66,6 +66,16 @@ class _Entry:
 _CacheKey = tuple[tuple[str, ...], bytes]
 
 
+class _FetchSlot:
+    """The lock one entry's fetcher holds, and how many threads hold or wait for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+
+
 class DataKeyCache:
     """Reuse data keys across streams within ``max_age`` / ``max_messages`` / ``max_bytes``.
 
@@ -92,7 +102,8 @@ class DataKeyCache:
         self._clock = clock
         self._lock = threading.Condition()
         self._entries: OrderedDict[_CacheKey, _Entry] = OrderedDict()
-        self._fetching: dict[_CacheKey, threading.Lock] = {}
+        # Per entry: the lock its fetcher holds, and how many threads hold or wait for it.
+        self._fetching: dict[_CacheKey, _FetchSlot] = {}
         self._counts = {"hits": 0, "misses": 0, "bypassed": 0, "fetched": 0}
         self._closed = False
         self._janitor: threading.Thread | None = None
@@ -131,26 +142,38 @@ class DataKeyCache:
             taken = self._take(cache_key, service, size)
             if taken is not None:
                 return taken
-            fetch_lock = self._fetching.setdefault(cache_key, threading.Lock())
-        with fetch_lock:  # one fetch per entry; the others wait and then take from it
+            slot = self._fetching.get(cache_key)
+            if slot is None:
+                slot = self._fetching[cache_key] = _FetchSlot()
+            slot.users += 1
+        try:
+            with slot.lock:  # one fetch per entry; the others wait and then take from it
+                with self._lock:
+                    taken = self._take(cache_key, service, size)
+                if taken is not None:
+                    return taken
+                fresh = new_data_key(service, names, context)
+                with self._lock:
+                    self._counts["misses"] += 1
+                    self._counts["fetched"] += 1
+                    entry = _Entry(fresh, service, self._clock() + self.max_age)
+                    self._drop(cache_key)
+                    self._entries[cache_key] = entry
+                    while len(self._entries) > self.capacity:
+                        self._drop(next(iter(self._entries)))
+                    copy = self._use(cache_key, entry, size)
+                    self._start_janitor()
+                    self._lock.notify_all()
+                    return copy
+        finally:
             with self._lock:
-                taken = self._take(cache_key, service, size)
-            if taken is not None:
-                return taken
-            fresh = new_data_key(service, names, context)
-            with self._lock:
-                self._counts["misses"] += 1
-                self._counts["fetched"] += 1
-                entry = _Entry(fresh, service, self._clock() + self.max_age)
-                self._drop(cache_key)
-                self._entries[cache_key] = entry
-                while len(self._entries) > self.capacity:
-                    self._drop(next(iter(self._entries)))
-                copy = self._use(cache_key, entry, size)
-                self._fetching.pop(cache_key, None)  # contexts may be per record: do not grow
-                self._start_janitor()
-                self._lock.notify_all()
-                return copy
+                # Forgotten only once nobody holds or waits for it (contexts may be per
+                # record: the table must not grow). Forgetting it while a thread still
+                # waited let a newcomer make a second lock and fetch beside that thread,
+                # and one of the two fresh keys was dropped half used (seen in CI).
+                slot.users -= 1
+                if slot.users == 0 and self._fetching.get(cache_key) is slot:
+                    del self._fetching[cache_key]
 
     def purge(self) -> int:
         """Wipe every expired entry now; returns how many. The janitor calls this."""
