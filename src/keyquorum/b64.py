@@ -36,18 +36,12 @@ _URL_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _STANDARD_TO_URL = bytes.maketrans(b"+/", b"-_")
 
 
-def _strict_small(data: bytes) -> bytes:
-    # strict_mode accepts padding after a complete quantum ("QUJD=", "QUJD===="):
-    # a padded encoding is a whole number of quanta with at most two "=".
-    if len(data) % 4 or data.endswith(b"==="):
-        raise binascii.Error("incorrect padding")
-    return binascii.a2b_base64(data, strict_mode=True)
-
-
 def decode_standard(data: bytes) -> bytes:
     """Standard alphabet (``+/``), padded; anything else raises ``ValueError``."""
     size = len(data)
-    if size < LARGE:  # _strict_small, inlined: this runs for every crypto item
+    if size < LARGE:
+        # strict_mode accepts padding after a complete quantum ("QUJD=", "QUJD===="):
+        # a padded encoding is a whole number of quanta with at most two "=".
         if size % 4 or data.endswith(b"==="):
             raise binascii.Error("incorrect padding")
         return binascii.a2b_base64(data, strict_mode=True)
@@ -60,7 +54,7 @@ def decode_url(data: bytes) -> bytes:
     if b"+" in data or b"/" in data:
         raise binascii.Error("only the URL-safe base64 alphabet is allowed")
     if len(data) < LARGE:
-        return _strict_small(data.translate(_URL_TO_STANDARD))
+        return decode_standard(data.translate(_URL_TO_STANDARD))  # the same length
     return pybase64.b64decode(data, altchars=b"-_", validate=True)
 
 
