@@ -100,15 +100,6 @@ def store(source: Source, tmp_path: Path) -> Path:
     return copy
 
 
-@pytest.fixture
-def empty_database(postgres: PostgresCluster) -> Iterator[str]:
-    name = postgres.create_database(empty=True)
-    try:
-        yield name
-    finally:
-        postgres.drop_database(name)
-
-
 def kq(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "keyquorum", *args], capture_output=True,
                           text=True, env=dict(os.environ), timeout=300)
