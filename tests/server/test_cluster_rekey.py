@@ -92,7 +92,7 @@ def test_a_lost_notification_of_the_rekey_is_caught_by_the_revision_check(
     checks = feed_of(b).checks
     rekey(a, Custodians(NAMES))
     until(lambda: sealed(b), BOUND)
-    until(lambda: feed_of(b).checks > checks, BOUND)  # counted once the check returns
+    until(lambda: feed_of(b).checks > checks, BOUND)  # counted as the check reads
 
 
 def test_until_it_notices_a_node_makes_nothing_from_its_retired_root_key(

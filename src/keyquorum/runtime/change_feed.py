@@ -79,7 +79,7 @@ class ChangeFeed:
         self._policies: str | None = None
         self._keyring: str | None = None
         self._forgotten: dict[str, float] = {}  # accessor -> when it was applied here
-        self.checks = 0  # revision checks run (for tests and health)
+        self.checks = 0  # revision checks that read the store (for tests and health)
 
     @property
     def active(self) -> bool:
@@ -163,6 +163,7 @@ class ChangeFeed:
             access = notify_repo.access_keys_revoked_since(conn, now - REVOCATION_LOOKBACK)
             policies = notify_repo.policies_fingerprint(conn)
             keyring = notify_repo.entry_fingerprint(conn, KEYRING_ENTRY)
+        self.checks += 1  # counted before applying: whoever sees a change sees the count
         for key_id, revision in cached.items():
             if stored.get(key_id) != revision:
                 self._apply({"op": "key", "id": key_id})
@@ -179,7 +180,6 @@ class ChangeFeed:
         if keyring != self._keyring:  # a rekey elsewhere (or the first look): follow it
             self._apply({"op": "keyring"})  # (a node whose root key opens it does nothing)
         self._keyring = keyring
-        self.checks += 1
 
 
 def join_cluster(core: Any, *, interval: float = CHECK_INTERVAL) -> ChangeFeed:
