@@ -98,3 +98,39 @@ def test_while_postgresql_is_down_requests_fail_fast_and_the_node_recovers_by_it
     verified = http.post("/v1/audit/verify", json={})
     assert verified.status_code == 200, verified.text
     assert verified.json()["ok"] is True
+
+
+def test_a_token_not_cached_while_postgresql_is_down_is_answered_503_never_500(
+        on_postgresql: dict[str, str], make_inprocess: MakeInProcess,
+        postgres: PostgresCluster) -> None:
+    """The token must be looked up in storage, which is away: on the crypto front, on a
+    native route, on a large body's early check and on a malformed body's refusal the
+    answer is 503 ``storage_unavailable`` or the request's own refusal, never a 500 (CI
+    under load: a refusal's token lookup raised the driver's error out of the app)."""
+    server = make_inprocess(config=on_postgresql)
+    server.init()
+    server.unseal()
+    root = server.client(server.root_token)
+    assert root.post("/v1/keys", json={"name": "before", "spec": "aes-256-gcm"}
+                     ).status_code == 200
+    made = root.post("/v1/auth/tokens", json={"policies": ["root"]})
+    assert made.status_code == 200, made.text
+    fresh = server.client(made.json()["token"])  # never used: this node has not cached it
+    large = {"plaintext": "aGk=", "context": {"pad": "x" * 70_000}}
+    postgres.stop()
+    try:
+        for method, path, body in [
+                ("POST", "/v1/keys/before/encrypt", {"plaintext": "aGk="}),
+                ("GET", "/v1/keys/before", None),
+                ("POST", "/v1/keys/before/encrypt", large)]:
+            answer = fresh.request(method, path, json=body)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.json()["error"]["code"] == "storage_unavailable", path
+        broken = fresh.post("/v1/keys/before/encrypt", content=b"{not json",
+                            headers={"content-type": "application/json"})
+        assert broken.status_code == 400, broken.text
+        assert broken.json()["error"]["code"] == "invalid_request"
+    finally:
+        postgres.start()
+    assert fresh.post("/v1/keys/before/encrypt", json={"plaintext": "aGk="}
+                      ).status_code == 200

@@ -29,6 +29,7 @@ from keyquorum.errors import (
     NotFound,
     StorageUnavailable,
 )
+from keyquorum.failure_log import describe_failure
 from keyquorum.storage.errors import note_storage_failure, storage_failure
 
 log = logging.getLogger("keyquorum.api")
@@ -89,6 +90,8 @@ async def _audited(request: Request, error: KeyquorumError) -> KeyquorumError:
                                     error)
     except AuditUnavailable as unavailable:
         return unavailable
+    except Exception:  # not even the refusal could be recorded: fail closed
+        return AuditUnavailable()
     return error
 
 
@@ -160,8 +163,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONAnswer:
         error = translate(exc)
         if error is None:
-            log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
-                      request.url.path)
+            log.error("unexpected %s on %s %s", describe_failure(exc), request.method,
+                      request.url.path[:256])
             error = KeyquorumError("internal error")
         return error_response(await _audited(request, error),
                               getattr(request.state, "request_id", None))

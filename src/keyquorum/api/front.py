@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 from collections.abc import MutableMapping, Sequence
 from typing import Any
@@ -38,11 +40,14 @@ from keyquorum.errors import (
     TooLarge,
     Unauthenticated,
 )
+from keyquorum.failure_log import describe_failure
 from keyquorum.service.context import RequestContext, next_request_id
 
 Send = Any
 Receive = Any
 Scope = MutableMapping[str, Any]
+
+log = logging.getLogger("keyquorum.api")
 
 TOKENLESS_BODY_BYTES = 16 * 1024
 TOKENLESS_PATHS = frozenset({
@@ -134,6 +139,23 @@ class Front:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        try:
+            await self._serve(scope, receive, send)
+        except Exception as exc:
+            # Starlette raises an unexpected error again after its handler answered, for
+            # the server to log, and uvicorn would log it with its text (a driver's
+            # carries the statement's parameters): here it is logged without, and a
+            # request nothing answered yet gets a 500 of the error contract.
+            log.error("unexpected %s on %s %s", describe_failure(exc), scope["method"],
+                      scope["path"][:256])
+            payload = orjson.dumps(error_body(KeyquorumError("internal error"), None))
+            with contextlib.suppress(Exception):  # the answer may have started already
+                await send({"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()), *self._extra]})
+                await send({"type": "http.response.body", "body": payload})
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
         for front in self.foreign:  # AWS KMS, Vault transit: their own framing and creds
             if front.claims(scope):  # (token-less paths keep their small limit: F6)
@@ -193,6 +215,8 @@ class Front:
                     await run_in_threadpool(core.tokens.authenticate, token)
             except KeyquorumError as refused:
                 return refused
+            except Exception as exc:  # storage away: the answer says so, never a 500
+                return translate(exc) or KeyquorumError("internal error")
         return None
 
     @staticmethod
@@ -236,6 +260,8 @@ class Front:
                     await runner.record_refusal(ctx, authorization, operation, name, error)
                 except AuditUnavailable as unavailable:
                     error = unavailable
+                except Exception:  # not even the refusal could be recorded: fail closed
+                    error = AuditUnavailable()
             status, payload = error.status, orjson.dumps(error_body(error, request_id))
             if route is None or refusal is not None:
                 extra.append((b"connection", b"close"))  # the body was not read: do not reuse

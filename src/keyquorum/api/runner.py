@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -52,6 +53,7 @@ from keyquorum.errors import (
     TooLarge,
     Unauthenticated,
 )
+from keyquorum.failure_log import describe_failure
 from keyquorum.keys.names import validate_key_name
 from keyquorum.service.context import RequestContext
 from keyquorum.service.core import Core
@@ -123,7 +125,7 @@ def _as_domain_error(exc: BaseException) -> KeyquorumError:
     """The error to audit and answer; an unexpected one is logged (type only) as internal."""
     error = translate(exc)
     if error is None:
-        log.error("unexpected %s while serving a request", failure_kind(exc))
+        log.error("unexpected %s while serving a request", describe_failure(exc))
         error = KeyquorumError("internal error")
     return error
 
@@ -137,11 +139,27 @@ class Runner:
     # -- the pipeline's steps --------------------------------------------------------------
 
     def authenticate(self, authorization: str | None, ctx: RequestContext) -> Identity:
-        """Resolve the bearer token; while sealed nothing but the sys ceremonies answers."""
+        """Resolve the bearer token; while sealed nothing but the sys ceremonies answers.
+        Asks storage when the token is not cached: call it from a thread, or use
+        ``authenticate_on_loop`` on the event loop."""
         if self.core.sealed:
             raise Sealed()
         ctx.identity = self.core.tokens.authenticate(bearer_token(authorization))
         return ctx.identity
+
+    async def authenticate_on_loop(self, authorization: str | None,
+                                   ctx: RequestContext) -> Identity:
+        """``authenticate`` for the event loop: from the token cache, and from a thread
+        only when storage must be asked (a slow or unreachable database then holds up
+        this request, not every request on the loop)."""
+        if self.core.sealed:
+            raise Sealed()
+        token = bearer_token(authorization)
+        identity = self.core.tokens.authenticate_cached(token)
+        if identity is None:
+            identity = await run_in_threadpool(self.core.tokens.authenticate, token)
+        ctx.identity = identity
+        return identity
 
     def authorize(self, ctx: RequestContext, permission: str, key: str | None = None, *,
                   spec: str | None = None, context: dict[str, str] | None = None) -> None:
@@ -178,9 +196,14 @@ class Runner:
         """
         if ctx.recorded or ctx.audited:
             return
-        if ctx.identity is None and authorization is not None:
-            with contextlib.suppress(KeyquorumError):
-                ctx.identity = self.core.tokens.authenticate(bearer_token(authorization))
+        if ctx.identity is None and authorization is not None and not self.core.sealed:
+            try:
+                await self.authenticate_on_loop(authorization, ctx)
+            except KeyquorumError:
+                pass  # not a valid token: the refusal is counted against the client
+            except Exception as exc:  # storage away: nobody can be named, so it is counted
+                log.debug("could not look up the token of a refused request (%s)",
+                            failure_kind(exc))
         if ctx.identity is None:
             await self._refused_anonymously(ctx, operation, error)
             return
@@ -254,13 +277,13 @@ class Runner:
         authorization = request.headers.get("authorization")
         return await self.execute(
             new_context(request), operation, key, work, permission=permission,
-            credential=(partial(self.authenticate, authorization) if authenticate
+            credential=(partial(self.authenticate_on_loop, authorization) if authenticate
                         else None),
             authorization=authorization, in_thread=in_thread, spec=spec, detail=detail)
 
     async def execute(self, ctx: RequestContext, operation: str, key: str | None,
                       work: Callable[[RequestContext], T], *, permission: Permission,
-                      credential: Callable[[RequestContext], Identity] | None,
+                      credential: Callable[[RequestContext], Identity | Awaitable[Identity]] | None,
                       authorization: str | None = None, in_thread: bool = False,
                       spec: str | None = None,
                       detail: Mapping[str, str] | None = None) -> Any:
@@ -278,7 +301,8 @@ class Runner:
         version: int | None = None
         try:
             if credential is not None:
-                identity = credential(ctx)
+                found = credential(ctx)
+                identity = await found if inspect.isawaitable(found) else found
                 ctx.identity = identity
                 needed = permission(identity) if callable(permission) else permission
                 if key is not None:
@@ -327,7 +351,7 @@ class Runner:
                 single = None
             else:
                 single = parse_body(route.model, body)
-            self.authenticate(authorization, ctx)
+            await self.authenticate_on_loop(authorization, ctx)
             if name is not None:
                 validate_key_name(name)
         except Exception as exc:

@@ -40,6 +40,7 @@ from keyquorum.audit.keys import HASH_HEX_CHARS
 from keyquorum.audit.records import OUTCOMES, AuditRecord, from_row, to_row
 from keyquorum.audit.sinks import SinkSet
 from keyquorum.errors import AuditUnavailable, InvalidRequest, StorageUnavailable
+from keyquorum.failure_log import describe_failure
 from keyquorum.storage.audit_repo import query_records
 from keyquorum.storage.errors import storage_failure
 
@@ -235,8 +236,9 @@ class AuditLog:
                         batch.append(self._queue.popleft())
                         rows += len(batch[-1].rows)
                 _resolve(batch, self._commit(batch))
-        except BaseException:
-            log.exception("audit writer crashed; refusing further records")
+        except BaseException as exc:
+            log.error("audit writer crashed; refusing further records: %s",
+                      describe_failure(exc))
             self._fail_all()
             raise
 

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, event
 
+from keyquorum.failure_log import describe_failure
 from keyquorum.seal.barrier import KEYRING_ENTRY
 from keyquorum.service.root_follow import follow_root_key
 from keyquorum.storage import notify_repo
@@ -150,8 +151,9 @@ class ChangeFeed:
             if message.get("node") == self.node or event.get("op") not in FORWARDED:
                 return
             self._apply(event)
-        except Exception:  # one bad notification must not stop the feed
-            log.exception("change feed: could not apply a notification")
+        except Exception as exc:  # one bad notification must not stop the feed
+            log.error("change feed: could not apply a notification: %s",
+                      describe_failure(exc))
 
     def check(self) -> None:
         """The revision check: apply every change the caches missed."""

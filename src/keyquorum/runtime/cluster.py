@@ -32,6 +32,7 @@ from typing import Any
 
 from keyquorum.config import Settings
 from keyquorum.errors import InvalidRequest, KeyquorumError, Sealed
+from keyquorum.failure_log import describe_failure
 from keyquorum.runtime import hardening
 from keyquorum.runtime.change_feed import attach_local_peers
 from keyquorum.runtime.peers import PeerLink, encode_key, read_message, send_message
@@ -175,8 +176,8 @@ class Supervisor:
             return {"progress": self.progress.count, "nonce": self.progress.nonce}
         except KeyquorumError as error:
             return {"error": {"code": error.code, "message": error.message}}
-        except Exception:  # never let a bad share take the supervisor down
-            log.exception("unseal failed")
+        except Exception as exc:  # never let a bad share take the supervisor down
+            log.error("unseal failed: %s", describe_failure(exc))
             return {"error": {"code": InvalidRequest.code,
                               "message": "the share could not be processed"}}
 

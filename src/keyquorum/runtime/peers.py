@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keyquorum.errors import KeyquorumError, Sealed
+from keyquorum.failure_log import describe_failure
 
 log = logging.getLogger("keyquorum.peers")
 _LENGTH = struct.Struct(">I")
@@ -125,8 +126,9 @@ class PeerLink:
                 continue
             try:
                 self._apply(message)
-            except Exception:  # one bad event must not stop the link
-                log.exception("could not apply a change from a sibling worker")
+            except Exception as exc:  # one bad event must not stop the link
+                log.error("could not apply a change from a sibling worker: %s",
+                          describe_failure(exc))
 
 
 def _error(body: dict[str, Any]) -> KeyquorumError:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyquorum.errors import KeyquorumError
+from keyquorum.failure_log import describe_failure
 from keyquorum.kms.expiry import sweep_expired
 from keyquorum.service.context import next_request_id, system_context
 from keyquorum.service.core import Core
@@ -65,8 +66,8 @@ class Scheduler:
                 continue
             try:
                 self.tick()
-            except Exception:  # keep the loop alive; the next tick retries
-                log.exception("scheduler tick failed")
+            except Exception as exc:  # keep the loop alive; the next tick retries
+                log.error("scheduler tick failed: %s", describe_failure(exc))
 
     def tick(self) -> TickReport:
         """Run every due job once; return what was done (names only).

@@ -50,13 +50,20 @@ class Call:
             raise Unauthenticated("missing client token")
         return self.runner.authenticate(self.authorization, ctx)
 
+    async def identity_on_loop(self, ctx: RequestContext) -> Identity:
+        """``identity`` for the event loop (storage only from a thread)."""
+        if not self.token:
+            raise Unauthenticated("missing client token")
+        return await self.runner.authenticate_on_loop(self.authorization, ctx)
+
     async def run(self, operation: str, key: str | None, work: Callable[[RequestContext], T],
                   *, permission: Permission, in_thread: bool = True,
                   spec: str | None = None, detail: dict[str, str] | None = None) -> T:
         """One audited operation through the native pipeline (raises the audited error);
         ``detail`` adds the request's own facts to the API and path every record names."""
         return await self.runner.execute(  # type: ignore[no-any-return]
-            self.ctx, operation, key, work, permission=permission, credential=self.identity,
+            self.ctx, operation, key, work, permission=permission,
+            credential=self.identity_on_loop,
             authorization=self.authorization, in_thread=in_thread, spec=spec,
             detail={"api": API, "path": self.path[:256], **(detail or {})})
 
@@ -68,7 +75,8 @@ class Call:
         item = RequestContext(request_id=self.ctx.request_id, client=self.ctx.client) \
             if self.in_batch else self.ctx
         return await self.runner.execute(  # type: ignore[no-any-return]
-            item, operation, key, work, permission=permission, credential=self.identity,
+            item, operation, key, work, permission=permission,
+            credential=self.identity_on_loop,
             authorization=self.authorization, in_thread=True,
             detail={"api": API, "path": self.path[:256]})
 

@@ -244,7 +244,7 @@ async def upsert(call: Call, name: str) -> None:
 
     with contextlib.suppress(Conflict):  # made meanwhile by another request: use it
         await call.runner.execute(create, "create", name, work, permission="create",
-                                  credential=call.identity,
+                                  credential=call.identity_on_loop,
                                   authorization=call.authorization, in_thread=True, spec=spec)
 
 
