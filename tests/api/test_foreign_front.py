@@ -107,3 +107,17 @@ async def test_an_unknown_foreign_caller_is_counted_not_written(
         answer = await toy.post("/toy/describe/team/k3", headers={"x-toy-token": "nope"})
         assert answer.status_code == 401
     assert await _audit(api, operation="key:describe", key="team/k3") == []
+
+
+def test_no_foreign_front_claims_a_native_crypto_path(app: Front) -> None:
+    """The front answers native crypto paths before asking the foreign fronts (the hot
+    path skips their checks), which is right only while none of them could claim one."""
+    from keyquorum.api.crypto_routes import KEY_ROUTES, KEYLESS_ROUTES
+
+    paths = [*KEYLESS_ROUTES, *(f"/v1/keys/app/k/{segment}" for segment in KEY_ROUTES),
+             *(f"/v1/keys/{segment}/{segment}" for segment in KEY_ROUTES)]
+    assert app.foreign, "the app has its foreign fronts"
+    for front in app.foreign:
+        for path in paths:
+            scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+            assert not front.claims(scope), (type(front).__name__, path)

@@ -79,13 +79,18 @@ class MethodNotAllowed(InvalidRequest):
 
 
 def _is_json(content_type: bytes) -> bool:
+    known = _JSON_TYPES.get(content_type)
+    if known is not None:
+        return known
     media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (media.startswith(b"application/")
-                                            and media.endswith(b"+json"))
+    answer = media == b"application/json" or (media.startswith(b"application/")
+                                              and media.endswith(b"+json"))
+    if len(_JSON_TYPES) < 64:  # clients send one or two spellings; a hostile one is not kept
+        _JSON_TYPES[content_type] = answer
+    return answer
 
 
-def body_limit(path: str, settings_limit: int) -> int:
-    return TOKENLESS_BODY_BYTES if is_tokenless(path) else settings_limit
+_JSON_TYPES: dict[bytes, bool] = {}
 
 
 class LimitedReceive:
@@ -156,19 +161,33 @@ class Front:
                 await send({"type": "http.response.body", "body": payload})
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = body_limit(scope["path"], self.services.core.settings.max_body_bytes)
+        path = scope["path"]
+        route = match(path) if scope["method"] == "POST" else None
+        if route is not None:
+            # The crypto hot path. No foreign front claims these paths ("keys", "decrypt",
+            # "reencrypt" and "random" are reserved mount names; tests/api/
+            # test_foreign_front.py holds every front to it), and none is token-less.
+            limit = self.services.core.settings.max_body_bytes
+            headers = _headers(scope)
+            refusal = self._framing_refusal(headers, limit) \
+                or await self._token_refusal(scope, headers, tokenless=False)
+            await self._answer_directly(route, scope, receive, send, limit, refusal,
+                                        headers[3])
+            return
+        tokenless = is_tokenless(path)
+        limit = TOKENLESS_BODY_BYTES if tokenless \
+            else self.services.core.settings.max_body_bytes
         for front in self.foreign:  # AWS KMS, Vault transit: their own framing and creds
             if front.claims(scope):  # (token-less paths keep their small limit: F6)
                 await front(scope, LimitedReceive(receive, limit), self._with_headers(send))
                 return
         headers = _headers(scope)
         refusal = self._framing_refusal(headers, limit) \
-            or await self._token_refusal(scope, headers)
-        route = match(scope["path"]) if scope["method"] == "POST" else None
-        if refusal is None and scope["path"] in KEYLESS_ROUTES and scope["method"] != "POST":
-            refusal = MethodNotAllowed(f"{scope['path']} answers POST only")
-        if route is not None or refusal is not None:  # answered here, headers and all
-            await self._answer_directly(route, scope, receive, send, limit, refusal,
+            or await self._token_refusal(scope, headers, tokenless=tokenless)
+        if refusal is None and path in KEYLESS_ROUTES and scope["method"] != "POST":
+            refusal = MethodNotAllowed(f"{path} answers POST only")
+        if refusal is not None:  # answered here, headers and all
+            await self._answer_directly(None, scope, receive, send, limit, refusal,
                                         headers[3])
             return
         await self.app(scope, LimitedReceive(receive, limit), self._with_headers(send))
@@ -186,7 +205,7 @@ class Front:
 
         return sending
 
-    async def _token_refusal(self, scope: Scope, headers: _Headers
+    async def _token_refusal(self, scope: Scope, headers: _Headers, *, tokenless: bool
                              ) -> KeyquorumError | None:
         """Refuse a request nobody could be allowed to send before reading its body.
 
@@ -195,7 +214,7 @@ class Front:
         chunked one only once that token was found valid: anonymous callers cannot
         make the server buffer megabytes (security review F6).
         """
-        if is_tokenless(scope["path"]):
+        if tokenless:
             return None
         length, _type, chunked, authorization = headers
         if authorization is None:  # nothing else about the request matters

@@ -359,8 +359,9 @@ class Runner:
                                      started) from exc
         if single is None:
             return await self._run_batch(ctx, route, name, items, started)
+        context = context_of(single)
         try:
-            self._authorize_item(ctx, route, name, context_of(single))
+            self._authorize_item(ctx, route, name, context)
             try:
                 result = route.call(self.operations, ctx, name, single, False)
             except WouldBlock:
@@ -370,13 +371,12 @@ class Runner:
             error = _as_domain_error(exc)
             key, version, detail = item_facts(None, error, name)
             await self._audit([self._record(ctx, route.operation, key, version, error,
-                                            self.core.clock.now(), context_of(single),
-                                            detail)],
+                                            self.core.clock.now(), context, detail)],
                               ctx, started)
             raise error from exc
         key, version, detail = item_facts(result, None, name)
         await self._audit([self._record(ctx, route.operation, key, version, None,
-                                        self.core.clock.now(), context_of(single), detail)],
+                                        self.core.clock.now(), context, detail)],
                           ctx, started)
         return crypto_json(result)
 
