@@ -169,8 +169,11 @@ class Front:
             # test_foreign_front.py holds every front to it), and none is token-less.
             limit = self.services.core.settings.max_body_bytes
             headers = _headers(scope)
-            refusal = self._framing_refusal(headers, limit) \
-                or await self._token_refusal(scope, headers, tokenless=False)
+            refusal = self._framing_refusal(headers, limit)
+            if refusal is None:
+                found = self._token_refusal(headers)
+                refusal = await self._token_refusal_from_storage(found) \
+                    if isinstance(found, str) else found
             await self._answer_directly(route, scope, receive, send, limit, refusal,
                                         headers[3])
             return
@@ -182,8 +185,7 @@ class Front:
                 await front(scope, LimitedReceive(receive, limit), self._with_headers(send))
                 return
         headers = _headers(scope)
-        refusal = self._framing_refusal(headers, limit) \
-            or await self._token_refusal(scope, headers, tokenless=tokenless)
+        refusal = await self._early_refusal(headers, limit, tokenless=tokenless)
         if refusal is None and path in KEYLESS_ROUTES and scope["method"] != "POST":
             refusal = MethodNotAllowed(f"{path} answers POST only")
         if refusal is not None:  # answered here, headers and all
@@ -205,17 +207,54 @@ class Front:
 
         return sending
 
-    async def _token_refusal(self, scope: Scope, headers: _Headers, *, tokenless: bool
-                             ) -> KeyquorumError | None:
+    def _token_refusal(self, headers: _Headers) -> KeyquorumError | str | None:
         """Refuse a request nobody could be allowed to send before reading its body.
 
         A token route without a token is 401 at once, whatever else is wrong with
         it; its body is read only if the request carries a token, and a large or
         chunked one only once that token was found valid: anonymous callers cannot
-        make the server buffer megabytes (security review F6).
+        make the server buffer megabytes (security review F6). A plain function (no
+        coroutine per request): it answers the token, as a ``str``, when only storage
+        can tell whether it is valid (``_token_refusal_from_storage``).
         """
-        if tokenless:
+        length, _type, chunked, authorization = headers
+        if authorization is None:  # nothing else about the request matters
+            return Unauthenticated("missing bearer token")
+        if not chunked and (length is None or length == b"0"):
             return None
+        large = chunked or (length is not None and length.isdigit()
+                            and int(length) > EARLY_AUTH_BYTES)
+        if not large or self.services.core.sealed:
+            return None
+        try:
+            # From the cache on the loop; a thread only when storage must be asked (a
+            # hop to the thread pool cost more than a whole 100-item AES batch's share
+            # of the loop, and many of them fought over the GIL).
+            token = bearer_token(authorization)
+            if self.services.core.tokens.authenticate_cached(token) is None:
+                return token
+        except KeyquorumError as refused:
+            return refused
+        return None
+
+    async def _token_refusal_from_storage(self, token: str) -> KeyquorumError | None:
+        try:
+            await run_in_threadpool(self.services.core.tokens.authenticate, token)
+        except KeyquorumError as refused:
+            return refused
+        except Exception as exc:  # storage away: the answer says so, never a 500
+            return translate(exc) or KeyquorumError("internal error")
+        return None
+
+    async def _early_refusal(self, headers: _Headers, limit: int, *, tokenless: bool
+                             ) -> KeyquorumError | None:
+        """The framing and token checks made before any body is read."""
+        refusal = self._framing_refusal(headers, limit)
+        if refusal is not None or tokenless:
+            return refusal
+        found = self._token_refusal(headers)
+        return await self._token_refusal_from_storage(found) if isinstance(found, str) \
+            else found
         length, _type, chunked, authorization = headers
         if authorization is None:  # nothing else about the request matters
             return Unauthenticated("missing bearer token")

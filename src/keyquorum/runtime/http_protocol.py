@@ -33,6 +33,7 @@ from itertools import chain
 from typing import Any, ClassVar, cast
 
 import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
@@ -114,6 +115,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._received_any = True
         self._now = self.loop.time()
         self.table.touch(self)
+        if self.timeout_keep_alive_task is not None:  # uvicorn's _unset_keepalive_if_required
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
         if not self._in_body:
             if self._head_started is None:
                 self._head_started = self._now
@@ -122,7 +126,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     f"request header fields exceed {self.limits.max_header_bytes} bytes"))
                 return
             self._head_raw += len(data)
-        self._unset_keepalive_if_required()
         if not self._in_body and data.startswith(b"LIST "):
             data = list_as_get(data)
         try:
@@ -160,7 +163,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_started = self._now
 
     def on_url(self, url: bytes) -> None:
-        super().on_url(url)  # called per piece as the target arrives
+        self.url += url  # uvicorn's, inline; called per piece as the target arrives
         if len(self.url) > self.limits.max_url_bytes:
             self._refuse(414, f"the request target exceeds {self.limits.max_url_bytes} bytes")
 
@@ -186,12 +189,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._body_bytes = 0
 
     def on_body(self, body: bytes) -> None:
-        super().on_body(body)
         self._body_bytes += len(body)
         self._body_last = self._now
+        cycle = self.cycle  # uvicorn's on_body, inline (one call less per piece of body)
+        if cycle.response_complete or (self.parser.should_upgrade()
+                                       and self._should_upgrade()):
+            return
+        cycle.body += body
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.message_event.set()
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        cycle = self.cycle  # uvicorn's on_message_complete, inline
+        if not (cycle.response_complete or (self.parser.should_upgrade()
+                                            and self._should_upgrade())):
+            cycle.more_body = False
+            cycle.message_event.set()
         self._in_body = False
         self._head_raw = 0
         if self._body_timer is not None:
