@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from keyquorum.audit import AuditLog, AuditRecord, to_json
+from keyquorum.audit.log import SWEEP_SECONDS
 from keyquorum.errors import AuditUnavailable, InvalidRequest
 
 pytestmark = pytest.mark.postgresql
@@ -341,3 +342,33 @@ def test_an_over_long_field_is_cut_to_fit_rather_than_failing_its_group(
 def test_an_unknown_outcome_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="outcome"):
         record("r1", outcome="fine")
+
+
+def test_an_async_waiter_that_times_out_is_withdrawn_and_not_stored(engine: Engine,
+                                                                    audit: AuditLog) -> None:
+    """The event loop's waiters share one deadline sweep (no timer per write): a write
+    still queued at its deadline fails, is taken out of the queue, and never lands;
+    a write settled before its deadline is not disturbed by the sweep."""
+    gate = CommitGate(engine, hold_first=True)
+    first, _ = in_threads(1, lambda _: audit.write_sync(record("first")))
+    assert gate.holding.wait(10)
+
+    async def late() -> float:
+        started = time.monotonic()
+        with pytest.raises(AuditUnavailable, match="timed out"):
+            # (wait_for: a sweep that never came would fail the test, not hang it)
+            await asyncio.wait_for(audit.write_many([record("late")], timeout=0.3), 5)
+        return time.monotonic() - started
+
+    took = asyncio.run(late())
+    assert 0.3 <= took < 0.3 + 2 * SWEEP_SECONDS + 1.0, took
+    assert audit.backlog == 0
+    gate.release.set()
+    first[0].join()
+
+    async def on_time() -> None:
+        await audit.write_many([record("on-time")], timeout=0.3)
+        await asyncio.sleep(2 * SWEEP_SECONDS)  # the sweep passes over the settled one
+
+    asyncio.run(on_time())
+    assert sorted(r.request_id for r in all_records(audit)) == ["first", "on-time"]
