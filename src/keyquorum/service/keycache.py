@@ -27,13 +27,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine
 
 from keyquorum.errors import KeyStateError, NotFound
 from keyquorum.keys.models import Key
-from keyquorum.keys.specs import get_spec
+from keyquorum.keys.specs import KeySpec, get_spec
 from keyquorum.seal.barrier import Barrier
 from keyquorum.storage import keys_repo
 
@@ -98,6 +99,11 @@ class LoadedKey:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Last use per version, kept in memory on the hot path and flushed by the scheduler.
     used_at: dict[int, float] = field(default_factory=dict)
+
+    @cached_property
+    def spec(self) -> KeySpec:
+        """The key's spec, looked up once per loaded revision (asked per item)."""
+        return get_spec(self.key.spec)
 
 
 class KeyCache:
@@ -346,6 +352,35 @@ class KeyCache:
                         and loaded.counters[v.version].holding)
             exact[v.version] = held.get((key.id, v.version), 0) - int(mine) <= 0
         return exact
+
+    def count_protect_on_loop(self, loaded: LoadedKey, version: int,
+                              limit: int | None) -> int | None:
+        """``count_protect`` for the event loop, in one call: the count after this use,
+        or None, with nothing counted, when counting needs storage (no block held, or
+        this one spent with none reserved ahead) or this use would reach ``limit`` (a
+        rotation follows it). Asks for the next block ahead when this one runs low."""
+        counter = loaded.counters.get(version)
+        if counter is None:
+            return None
+        with counter.lock:
+            if limit is not None and counter.count + 1 >= limit:
+                return None
+            if counter.count >= counter.ceiling:
+                if counter.spare is None:
+                    return None
+                start, end = counter.spare  # the block reserved ahead: count on in it
+                counter.spare = None
+                counter.take_block(end, end - start)
+                if limit is not None and counter.count + 1 >= limit:
+                    return None
+            counter.count += 1
+            count = counter.count
+            low = (counter.holding and counter.spare is None and not counter.reserving_spare
+                   and counter.ceiling - count
+                   <= (counter.block or self._reserve_block) // 2)
+        if low:
+            self.reserve_spare_soon(loaded, version)
+        return count
 
     def protect_count(self, key: Key, version: int) -> int:
         loaded = self._by_name.get(key.name)

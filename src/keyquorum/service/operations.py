@@ -171,7 +171,7 @@ class CryptoOperations:
     def _key_for(self, operation: str, name: str, purposes: tuple[str, ...],
                  may_block: bool) -> LoadedKey:
         self.core.barrier()
-        loaded = self._cached(name, may_block)
+        loaded = self.core.keys.cached(name) or self._cached(name, may_block)
         if loaded.key.purpose not in purposes:
             raise Conflict(f"key {name} has purpose {loaded.key.purpose}; "
                            f"{operation} needs a key for {' or '.join(purposes)}")
@@ -209,11 +209,12 @@ class CryptoOperations:
             check_use(key_state=key.state, version_state=stored.state,
                       use=Use.PROTECT, is_primary=True, version=version,
                       min_decrypt_version=key.min_decrypt_version)
-            limit = key.usage_limit or get_spec(key.spec).default_usage_limit
-            if not may_block and (self.core.keys.needs_reservation(loaded, version) or (
-                    limit is not None
-                    and self.core.keys.protect_count(key, version) + 1 >= limit)):
-                raise WouldBlock()  # storage write or rotation ahead: not on the loop
+            limit = key.usage_limit or loaded.spec.default_usage_limit
+            if not may_block:  # the event loop: counted here in one step, or not at all
+                self._handle(loaded, version, may_block)
+                if self.core.keys.count_protect_on_loop(loaded, version, limit) is None:
+                    raise WouldBlock()  # storage write or rotation ahead: not on the loop
+                return loaded, version
             self._handle(loaded, version, may_block)
             if self.core.keys.wants_spare(loaded, version):
                 self.core.keys.reserve_spare_soon(loaded, version)  # the next block, ahead
@@ -257,14 +258,15 @@ class CryptoOperations:
 
     def encrypt(self, ctx: RequestContext, name: str, plaintext: bytes,
                 context: dict[str, str] | None, *, may_block: bool = True) -> Encrypted:
-        self._check_size(plaintext, "plaintext")
+        if len(plaintext) > self.core.settings.max_item_bytes:
+            self._check_size(plaintext, "plaintext")
         loaded = self._key_for("encrypt", name, ("encrypt",), may_block)
         text, version = self._seal(ctx, loaded, plaintext, context, may_block)
         return Encrypted(loaded.key.name, version, ciphertext=text)
 
     def _seal(self, ctx: RequestContext, loaded: LoadedKey, plaintext: bytes,
               context: dict[str, str] | None, may_block: bool) -> tuple[str, int]:
-        if get_spec(loaded.key.spec).family != "aead":  # before any use is counted
+        if loaded.spec.family != "aead":  # before any use is counted
             raise Conflict(f"key {loaded.key.name} is an RSA encryption key: clients encrypt "
                            "to its public key (RSAES-OAEP) and the server decrypts with "
                            "decrypt-oaep; kq1 ciphertexts need a symmetric key")
@@ -272,7 +274,7 @@ class CryptoOperations:
         # _protect_version loaded (and use-checked) this version's key object already.
         handle = loaded.handles.get(version) or self.core.keys.handle(loaded, version)
         text = seal_with(handle, _key_uuid(loaded.key.id), version, plaintext, context)
-        self._used(loaded, version)
+        loaded.used_at[version] = self.core.clock.now()  # _used, inline (per item)
         return text, version
 
     def _open(self, ctx: RequestContext, operation: str, text: str,
