@@ -425,7 +425,7 @@ class Runner:
                 # Typed one by one: a malformed item answers its own error and does not
                 # fail the others (API.md, Batches).
                 item = parse_body(route.model, raw)
-                context = context_of(item)
+                context = getattr(item, "context", None)  # context_of, inline (per item)
                 self._authorize_item(ctx, route, name, context, batch)
                 outcome = route.call(self.operations, ctx, name, item, may_block)
             except WouldBlock:
