@@ -201,3 +201,40 @@ def test_an_orphan_of_a_root_token_with_a_ttl_is_not_clipped_to_it() -> None:
         check_child_token(parent, ["reader"], 10, now=1000.0, orphan=True)
     with pytest.raises(Forbidden):  # review F13: only root makes what outlives it
         check_child_token(_parent(("reader",)), ["reader"], 10, now=400.0, orphan=True)
+
+
+def test_a_due_token_is_read_again_once_while_the_loop_answers_from_its_entry(
+        engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a busy token's entry is due, the event loop does not send every request in
+    flight to storage (each one a thread and a read): the first goes, and until its
+    read returns the others are answered from the entry. A token nobody is reading
+    again, or one revoked here, is not."""
+    import threading
+
+    from keyquorum.storage import tokens_repo
+
+    store = TokenStore(engine, clock, revalidate_after=0.0)  # always due
+    token, identity = make(store)
+    store.authenticate(token)
+    assert store.authenticate_cached(token) is None  # due, and nobody is reading it
+
+    reading, release = threading.Event(), threading.Event()
+    real = tokens_repo.find_by_hash
+
+    def slow(connection: object, digest: bytes) -> object:
+        reading.set()
+        assert release.wait(10)
+        return real(connection, digest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tokens_repo, "find_by_hash", slow)
+    reader = threading.Thread(target=store.authenticate, args=(token,))
+    reader.start()
+    try:
+        assert reading.wait(10)
+        assert store.authenticate_cached(token) == identity  # from the entry meanwhile
+        store.forget(identity.accessor)  # revoked elsewhere: the entry is gone
+        assert store.authenticate_cached(token) is None
+    finally:
+        release.set()
+        reader.join()
+    assert store.authenticate_cached(token) is None  # due again, nobody reading it

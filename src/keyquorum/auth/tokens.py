@@ -7,7 +7,9 @@ and never stored, logged or audited. Audit records and revocation use the
 ``authenticate`` is on every request, so valid tokens are cached in memory by
 hash. Expiry is still checked against the clock on every call; a revocation in
 this process drops the entry at once; a revocation made by another node is seen
-within ``revalidate_after`` seconds.
+within ``revalidate_after`` seconds (and the one storage read made then: while it
+runs, the event loop answers from the entry), or at once when its change event
+arrives.
 """
 
 from __future__ import annotations
@@ -143,6 +145,10 @@ class TokenStore:
         # Bumped by every revocation: a lookup that started before one must not
         # put what it read into the cache (it may be the token just revoked).
         self._epoch = 0
+        # Tokens being read again because their entry is due: meanwhile the event loop
+        # keeps answering from the entry, so a busy token sends one read to storage
+        # when it is due, not one (and a thread) per request in flight.
+        self._refreshing: set[bytes] = set()
 
     def create(self, *, policies: Sequence[str], ttl: float | None, name: str | None,
                created_by: str | None, orphan: bool = False,
@@ -203,9 +209,10 @@ class TokenStore:
             # The full shape check runs only before storage is asked, not per cached hit.
             if not _TOKEN_SHAPE.fullmatch(token):
                 raise Unauthenticated()
-            if not may_block:
+            if may_block:
+                entry = self._load(digest)
+            elif entry is None or digest not in self._refreshing:
                 return None
-            entry = self._load(digest)
         expires_at = entry.identity.expires_at
         if expires_at is not None and expires_at <= self._clock.now():
             with self._lock:
@@ -216,8 +223,13 @@ class TokenStore:
     def _load(self, digest: bytes) -> _Cached:
         with self._lock:
             epoch = self._epoch
-        with self._engine.connect() as connection:
-            row = tokens_repo.find_by_hash(connection, digest)
+            self._refreshing.add(digest)
+        try:
+            with self._engine.connect() as connection:
+                row = tokens_repo.find_by_hash(connection, digest)
+        finally:
+            with self._lock:
+                self._refreshing.discard(digest)
         if row is None or not hmac.compare_digest(row.token_hash, digest) \
                 or row.revoked_at is not None:
             with self._lock:
