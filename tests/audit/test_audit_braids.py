@@ -277,3 +277,41 @@ def test_a_listing_id_moved_within_a_chain_is_found(store_engine: Engine) -> Non
         assert fault is not None and fault.id == 3 and "listed out of order" in fault.reason
     finally:
         audit.stop()
+
+
+def test_a_kept_checkpoint_names_the_cut_even_where_a_later_braid_agrees_with_the_log(
+        store_engine: Engine) -> None:
+    """An insider cuts the tail, moves the head back and lets the service write on: a
+    braid signed afterwards pins the rewritten record at the very place the kept
+    checkpoint pins the original. The fault starts at or before that place (it read
+    one later when the agreeing braid was looked at first; CI at de2e822)."""
+    audit = AuditLog(store_engine)
+    audit.start()
+    trail = AuditTrail(store_engine, audit, SystemClock())
+    trail.open(Barrier(Keyring.generate()))
+    try:
+        assert trail.unseal_checkpoint_done()
+        for n in range(5):
+            audit.write_sync(record(n, "before"))
+            if n == 1:
+                assert trail.checkpoint() is not None  # so the kept braid is not the first
+        kept = trail.checkpoint()
+        assert kept is not None
+        place = next(seq for _node, seq, _hash in kept.heads)
+        sql(store_engine, "DELETE FROM audit_records WHERE seq > :s", s=place - 2)
+        sql(store_engine, "DELETE FROM audit_checkpoints")
+        with store_engine.connect() as conn:
+            last = conn.execute(text("SELECT chain_hash FROM audit_records WHERE seq = :s"),
+                                {"s": place - 2}).scalar_one()
+        sql(store_engine, "UPDATE audit_head SET seq = :s, chain_hash = :h", s=place - 2,
+            h=last)
+        for n in range(2):  # the service writes on, into the shortened chain
+            audit.write_sync(record(n, "after"))
+        later = trail.checkpoint()
+        assert later is not None
+        assert next(seq for _node, seq, _hash in later.heads) == place
+        assert trail.verify().ok  # inside, the rewritten chain is consistent
+        fault = trail.verify([kept]).first_bad
+        assert fault is not None and fault.id <= place, fault
+    finally:
+        audit.stop()

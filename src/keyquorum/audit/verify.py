@@ -257,12 +257,14 @@ def _check_record(chain: _Chain, row: dict[str, Any],
     if computed != row["chain_hash"]:
         raise _Stop(Fault(record_id, f"record {record_id} does not match its link: it "
                           "was changed, inserted or moved", node))
-    for pinned, what in pins.get((node, record_id), ()):
-        if pinned != computed:
+    pinned_here = pins.get((node, record_id), ())
+    for pinned, what in pinned_here:
+        if pinned != computed:  # (good only once every pin at this place agrees)
             first = (chain.last_good or 0) + 1
             raise _Stop(Fault(first, f"the chain does not reach the {what} at record "
                               f"{record_id}: records {first}-{record_id} were altered "
                               "and relinked", node))
+    if pinned_here:
         chain.last_good = record_id
     if seq is not None:  # a stored row: ids are given in append order within a node
         listed = row["id"]
