@@ -169,11 +169,9 @@ class Front:
             # test_foreign_front.py holds every front to it), and none is token-less.
             limit = self.services.core.settings.max_body_bytes
             headers = _headers(scope)
-            refusal = self._framing_refusal(headers, limit)
-            if refusal is None:
-                found = self._token_refusal(headers)
-                refusal = await self._token_refusal_from_storage(found) \
-                    if isinstance(found, str) else found
+            found = self._early_refusal(headers, limit, tokenless=False)
+            refusal = await self._token_refusal_from_storage(found) \
+                if isinstance(found, str) else found
             await self._answer_directly(route, scope, receive, send, limit, refusal,
                                         headers[3])
             return
@@ -185,7 +183,9 @@ class Front:
                 await front(scope, LimitedReceive(receive, limit), self._with_headers(send))
                 return
         headers = _headers(scope)
-        refusal = await self._early_refusal(headers, limit, tokenless=tokenless)
+        found = self._early_refusal(headers, limit, tokenless=tokenless)
+        refusal = await self._token_refusal_from_storage(found) \
+            if isinstance(found, str) else found
         if refusal is None and path in KEYLESS_ROUTES and scope["method"] != "POST":
             refusal = MethodNotAllowed(f"{path} answers POST only")
         if refusal is not None:  # answered here, headers and all
@@ -246,36 +246,15 @@ class Front:
             return translate(exc) or KeyquorumError("internal error")
         return None
 
-    async def _early_refusal(self, headers: _Headers, limit: int, *, tokenless: bool
-                             ) -> KeyquorumError | None:
-        """The framing and token checks made before any body is read."""
+    def _early_refusal(self, headers: _Headers, limit: int, *, tokenless: bool
+                       ) -> KeyquorumError | str | None:
+        """The framing and token checks made before any body is read, without a
+        coroutine: a token (``str``) when only storage can tell whether it is valid
+        (then ``_token_refusal_from_storage``)."""
         refusal = self._framing_refusal(headers, limit)
         if refusal is not None or tokenless:
             return refusal
-        found = self._token_refusal(headers)
-        return await self._token_refusal_from_storage(found) if isinstance(found, str) \
-            else found
-        length, _type, chunked, authorization = headers
-        if authorization is None:  # nothing else about the request matters
-            return Unauthenticated("missing bearer token")
-        if not chunked and (length is None or length == b"0"):
-            return None
-        large = chunked or (length is not None and length.isdigit()
-                            and int(length) > EARLY_AUTH_BYTES)
-        core = self.services.core
-        if large and not core.sealed:
-            try:
-                # From the cache on the loop; a thread only when storage must be asked
-                # (a hop to the thread pool cost more than a whole 100-item AES batch's
-                # share of the loop, and many of them fought over the GIL).
-                token = bearer_token(authorization)
-                if core.tokens.authenticate_cached(token) is None:
-                    await run_in_threadpool(core.tokens.authenticate, token)
-            except KeyquorumError as refused:
-                return refused
-            except Exception as exc:  # storage away: the answer says so, never a 500
-                return translate(exc) or KeyquorumError("internal error")
-        return None
+        return self._token_refusal(headers)
 
     @staticmethod
     def _framing_refusal(headers: _Headers, limit: int) -> KeyquorumError | None:
