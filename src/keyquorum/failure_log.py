@@ -23,13 +23,16 @@ FRAMES = 4
 def describe_failure(exc: BaseException) -> str:
     """``kind at file:line in function < ...`` (innermost first), and what it came from."""
     parts = [f"{failure_kind(exc)}{_where(exc)}"]
-    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    depth = 0
-    while cause is not None and depth < 3:
+    cause = _cause_of(exc)
+    while cause is not None and len(parts) <= 3:
         parts.append(f"from {failure_kind(cause)}{_where(cause)}")
-        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
-        depth += 1
+        cause = _cause_of(cause)
     return "; ".join(parts)
+
+
+def _cause_of(exc: BaseException) -> BaseException | None:
+    """What Python would print as this exception's cause or context."""
+    return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
 
 
 def _where(exc: BaseException) -> str:

@@ -152,8 +152,10 @@ class Runner:
         """``authenticate`` for the event loop: from the token cache, and from a thread
         only when storage must be asked (a slow or unreachable database then holds up
         this request, not every request on the loop)."""
-        return self.cached_identity(authorization, ctx) \
-            or await self._identity_from_storage(authorization, ctx)
+        identity = self.cached_identity(authorization, ctx)
+        if identity is None:
+            identity = await self._identity_from_storage(authorization, ctx)
+        return identity
 
     def cached_identity(self, authorization: str | None,
                         ctx: RequestContext) -> Identity | None:
@@ -204,11 +206,11 @@ class Runner:
         """
         if ctx.recorded or ctx.audited:
             return
-        if ctx.identity is None and authorization is not None and not self.core.sealed:
+        if ctx.identity is None and authorization is not None:
             try:
                 await self.authenticate_on_loop(authorization, ctx)
             except KeyquorumError:
-                pass  # not a valid token: the refusal is counted against the client
+                pass  # sealed, or not a valid token: the refusal is counted against the client
             except Exception as exc:  # storage away: nobody can be named, so it is counted
                 log.debug("could not look up the token of a refused request (%s)",
                             failure_kind(exc))

@@ -80,6 +80,18 @@ class UsageCounter:
         self.ceiling = end
         self.block_started = time.monotonic()
 
+    def take_spare(self) -> None:
+        """Count on in the block reserved ahead (``spare`` must be set)."""
+        assert self.spare is not None
+        start, end = self.spare
+        self.spare = None
+        self.take_block(end, end - start)
+
+    def runs_low(self, configured: int) -> bool:
+        """Whether the next block should be reserved ahead now (half of this one left)."""
+        return (self.holding and self.spare is None and not self.reserving_spare
+                and self.ceiling - self.count <= (self.block or configured) // 2)
+
     def next_block(self, configured: int) -> int:
         """The size of the next block: doubled (up to ``MAX_BLOCK_FACTOR`` times the
         configured size) while a block lasts under ``FAST_BLOCK_SECONDS``, so a busy key
@@ -151,12 +163,9 @@ class KeyCache:
         return counter is None or (counter.count >= counter.ceiling and counter.spare is None)
 
     def wants_spare(self, loaded: LoadedKey, version: int) -> bool:
-        """Whether the next block should be reserved ahead now (a quarter of this one left)."""
+        """Whether the next block should be reserved ahead now (``UsageCounter.runs_low``)."""
         counter = loaded.counters.get(version)
-        return (counter is not None and counter.holding and counter.spare is None
-                and not counter.reserving_spare
-                and counter.ceiling - counter.count
-                <= (counter.block or self._reserve_block) // 2)
+        return counter is not None and counter.runs_low(self._reserve_block)
 
     def reserve_spare_soon(self, loaded: LoadedKey, version: int) -> None:
         """Reserve the next block ahead on a background thread; the caller goes on at once.
@@ -293,9 +302,7 @@ class KeyCache:
                 counter = loaded.counters[version] = UsageCounter(reserved, reserved)
         with counter.lock:
             if counter.count >= counter.ceiling and counter.spare is not None:
-                start, end = counter.spare
-                counter.spare = None
-                counter.take_block(end, end - start)
+                counter.take_spare()
             if counter.count >= counter.ceiling:
                 block = counter.next_block(self._reserve_block)
                 with self._engine.begin() as conn:
@@ -368,16 +375,12 @@ class KeyCache:
             if counter.count >= counter.ceiling:
                 if counter.spare is None:
                     return None
-                start, end = counter.spare  # the block reserved ahead: count on in it
-                counter.spare = None
-                counter.take_block(end, end - start)
+                counter.take_spare()
                 if limit is not None and counter.count + 1 >= limit:
                     return None
             counter.count += 1
             count = counter.count
-            low = (counter.holding and counter.spare is None and not counter.reserving_spare
-                   and counter.ceiling - count
-                   <= (counter.block or self._reserve_block) // 2)
+            low = counter.runs_low(self._reserve_block)
         if low:
             self.reserve_spare_soon(loaded, version)
         return count
