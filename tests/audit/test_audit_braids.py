@@ -261,57 +261,57 @@ def test_listing_pages_across_two_chains_repeat_and_skip_nothing(
     assert set(seen) == stored
 
 
-def test_a_listing_id_moved_within_a_chain_is_found(store_engine: Engine) -> None:
-    """Ids are not linked (PostgreSQL hands them out across nodes), but within a chain
-    they follow the appends: an insider reordering the listing is caught."""
+@pytest.fixture
+def one_node(store_engine: Engine) -> Iterator[tuple[AuditLog, AuditTrail]]:
+    """One node's audit log and trail on the store, unsealed, its opening checkpoint done."""
     audit = AuditLog(store_engine)
     audit.start()
     trail = AuditTrail(store_engine, audit, SystemClock())
     trail.open(Barrier(Keyring.generate()))
     try:
         assert trail.unseal_checkpoint_done()
-        for n in range(6):
-            audit.write_sync(record(n, "one"))
-        sql(store_engine, "UPDATE audit_records SET id = id + 1000 WHERE seq = 2")
-        fault = trail.verify().first_bad
-        assert fault is not None and fault.id == 3 and "listed out of order" in fault.reason
+        yield audit, trail
     finally:
         audit.stop()
 
 
+def test_a_listing_id_moved_within_a_chain_is_found(
+        store_engine: Engine, one_node: tuple[AuditLog, AuditTrail]) -> None:
+    """Ids are not linked (PostgreSQL hands them out across nodes), but within a chain
+    they follow the appends: an insider reordering the listing is caught."""
+    audit, trail = one_node
+    for n in range(6):
+        audit.write_sync(record(n, "one"))
+    sql(store_engine, "UPDATE audit_records SET id = id + 1000 WHERE seq = 2")
+    fault = trail.verify().first_bad
+    assert fault is not None and fault.id == 3 and "listed out of order" in fault.reason
+
+
 def test_a_kept_checkpoint_names_the_cut_even_where_a_later_braid_agrees_with_the_log(
-        store_engine: Engine) -> None:
+        store_engine: Engine, one_node: tuple[AuditLog, AuditTrail]) -> None:
     """An insider cuts the tail, moves the head back and lets the service write on: a
     braid signed afterwards pins the rewritten record at the very place the kept
     checkpoint pins the original. The fault starts at or before that place (it read
     one later when the agreeing braid was looked at first; CI at de2e822)."""
-    audit = AuditLog(store_engine)
-    audit.start()
-    trail = AuditTrail(store_engine, audit, SystemClock())
-    trail.open(Barrier(Keyring.generate()))
-    try:
-        assert trail.unseal_checkpoint_done()
-        for n in range(5):
-            audit.write_sync(record(n, "before"))
-            if n == 1:
-                assert trail.checkpoint() is not None  # so the kept braid is not the first
-        kept = trail.checkpoint()
-        assert kept is not None
-        place = next(seq for _node, seq, _hash in kept.heads)
-        sql(store_engine, "DELETE FROM audit_records WHERE seq > :s", s=place - 2)
-        sql(store_engine, "DELETE FROM audit_checkpoints")
-        with store_engine.connect() as conn:
-            last = conn.execute(text("SELECT chain_hash FROM audit_records WHERE seq = :s"),
-                                {"s": place - 2}).scalar_one()
-        sql(store_engine, "UPDATE audit_head SET seq = :s, chain_hash = :h", s=place - 2,
-            h=last)
-        for n in range(2):  # the service writes on, into the shortened chain
-            audit.write_sync(record(n, "after"))
-        later = trail.checkpoint()
-        assert later is not None
-        assert next(seq for _node, seq, _hash in later.heads) == place
-        assert trail.verify().ok  # inside, the rewritten chain is consistent
-        fault = trail.verify([kept]).first_bad
-        assert fault is not None and fault.id <= place, fault
-    finally:
-        audit.stop()
+    audit, trail = one_node
+    for n in range(5):
+        audit.write_sync(record(n, "before"))
+        if n == 1:
+            assert trail.checkpoint() is not None  # so the kept braid is not the first
+    kept = trail.checkpoint()
+    assert kept is not None
+    place = next(seq for _node, seq, _hash in kept.heads)
+    sql(store_engine, "DELETE FROM audit_records WHERE seq > :s", s=place - 2)
+    sql(store_engine, "DELETE FROM audit_checkpoints")
+    with store_engine.connect() as conn:
+        last = conn.execute(text("SELECT chain_hash FROM audit_records WHERE seq = :s"),
+                            {"s": place - 2}).scalar_one()
+    sql(store_engine, "UPDATE audit_head SET seq = :s, chain_hash = :h", s=place - 2, h=last)
+    for n in range(2):  # the service writes on, into the shortened chain
+        audit.write_sync(record(n, "after"))
+    later = trail.checkpoint()
+    assert later is not None
+    assert next(seq for _node, seq, _hash in later.heads) == place
+    assert trail.verify().ok  # inside, the rewritten chain is consistent
+    fault = trail.verify([kept]).first_bad
+    assert fault is not None and fault.id <= place, fault
