@@ -30,7 +30,7 @@ from keyquorum.errors import (
     StorageUnavailable,
 )
 from keyquorum.failure_log import describe_failure
-from keyquorum.storage.errors import note_storage_failure, storage_failure
+from keyquorum.storage.errors import note_storage_failure, storage_failure, transient_conflict
 
 log = logging.getLogger("keyquorum.api")
 
@@ -51,6 +51,9 @@ def translate(exc: BaseException) -> KeyquorumError | None:
     if reason is not None:
         note_storage_failure(reason)
         return StorageUnavailable()
+    if transient_conflict(exc) is not None:  # still deadlocking after its retries
+        return StorageUnavailable("concurrent changes kept colliding in the database; "
+                                  "nothing was changed, retry", retry_after=1)
     return None
 
 

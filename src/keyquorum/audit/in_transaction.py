@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from keyquorum.audit.log import AuditLog
 from keyquorum.audit.records import AuditRecord
 from keyquorum.errors import AuditUnavailable
-from keyquorum.storage.errors import is_storage_failure
+from keyquorum.storage.errors import is_storage_failure, transient_conflict
 
 if TYPE_CHECKING:  # the audit package does not depend on the service layer at run time
     from keyquorum.service.context import RequestContext
@@ -43,8 +43,8 @@ def write_audit_in(audit: AuditLog, conn: Connection, ctx: RequestContext, *, op
     except AuditUnavailable:
         raise
     except Exception as exc:  # storage (SQLAlchemy or the driver itself) or anything else
-        if is_storage_failure(exc):  # a full disk is the store's failure, not the audit's
-            raise
+        if is_storage_failure(exc) or transient_conflict(exc):
+            raise  # a full disk or a deadlock is the store's failure, not the audit's
         # The caller's transaction rolls back with it: no change without its record.
         raise AuditUnavailable() from exc
     ctx.audited = True

@@ -118,6 +118,7 @@ def withdraw(core: Core, ctx: RequestContext, key: Key, *,
     with core.changes.audited(ctx, "import", key=key.name, events=(KeyChanged(key.id),),
                               detail=facts) as change:
         conn = change.conn
+        keys_repo.lock_key(conn, key.id)  # the key's row before its version's
         if is_withdrawn(conn, key.id):
             raise KmsStateError(f"{key.id} is pending import", "KMSInvalidStateException")
         stored = key.version(number)
@@ -155,6 +156,7 @@ def restore(core: Core, ctx: RequestContext, key: Key, material: bytes,
     with core.changes.audited(ctx, "import", key=key.name, events=(KeyChanged(key.id),),
                               detail=facts) as change:
         conn = change.conn
+        keys_repo.lock_key(conn, key.id)  # the key's row before its version's
         record = find_withdrawn(conn, barrier, key.id)
         if record is None:
             raise KmsStateError("this key's material is already in keyquorum",

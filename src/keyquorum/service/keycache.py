@@ -37,6 +37,7 @@ from keyquorum.keys.models import Key
 from keyquorum.keys.specs import KeySpec, get_spec
 from keyquorum.seal.barrier import Barrier
 from keyquorum.storage import keys_repo
+from keyquorum.storage.retry import retrying
 
 log = logging.getLogger("keyquorum.keys")
 _RESERVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyquorum-usage")
@@ -305,11 +306,17 @@ class KeyCache:
                 counter.take_spare()
             if counter.count >= counter.ceiling:
                 block = counter.next_block(self._reserve_block)
-                with self._engine.begin() as conn:
-                    end = keys_repo.reserve_protects(conn, loaded.key.id, version, block)
-                    if not counter.holding:
-                        keys_repo.adjust_reservation_holders(conn, loaded.key.id, version, +1,
-                                                             time.time())
+                holding = counter.holding
+
+                def reserve() -> int:
+                    with self._engine.begin() as conn:
+                        end = keys_repo.reserve_protects(conn, loaded.key.id, version, block)
+                        if not holding:
+                            keys_repo.adjust_reservation_holders(conn, loaded.key.id, version,
+                                                                 +1, time.time())
+                    return end
+
+                end = retrying(reserve)
                 counter.take_block(end, block)
                 counter.holding = True
             counter.count += 1
@@ -404,7 +411,9 @@ class KeyCache:
         return overall, per_version  # type: ignore[return-value]
 
     def pending_use(self) -> list[tuple[str, dict[int, float]]]:
-        """Key ids with in-memory last-use times, for the scheduler to flush to storage."""
+        """Key ids with in-memory last-use times, for the scheduler to flush to storage;
+        in id order, the lock order of ``keys_repo.lock_key``."""
         with self._lock:
-            return [(loaded.key.id, dict(loaded.used_at))
-                    for loaded in self._by_name.values() if loaded.used_at]
+            return sorted(((loaded.key.id, dict(loaded.used_at))
+                           for loaded in self._by_name.values() if loaded.used_at),
+                          key=lambda pending: pending[0])

@@ -154,7 +154,7 @@ class KeyLifecycle:
 
         def apply(conn: Connection) -> Key:
             now = self.core.clock.now()
-            key = keys_repo.get_key(conn, name=name)
+            key = keys_repo.get_key_for_change(conn, name)
             if key is None:
                 raise NotFound(f"no key named {name}")
             changed, version = change(conn, key, now)
@@ -438,7 +438,7 @@ class KeyLifecycle:
                 return
             except Conflict:
                 with self.core.engine.connect() as conn:
-                    stored = keys_repo.get_key(conn, name=name)
+                    stored = keys_repo.get_key_for_change(conn, name)
                 if stored is not None and stored.primary_version != spent_version:
                     self.core.keys.refresh(stored)  # its rotator announced it; use it now
                     return

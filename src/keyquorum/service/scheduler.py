@@ -25,6 +25,7 @@ from keyquorum.service.core import Core
 from keyquorum.service.lifecycle import KeyLifecycle
 from keyquorum.storage import keys_repo
 from keyquorum.storage.job_lock import job_lock
+from keyquorum.storage.retry import retrying
 
 log = logging.getLogger("keyquorum.scheduler")
 
@@ -134,6 +135,10 @@ class Scheduler:
         pending = self.core.keys.pending_use()
         if not pending:
             return
-        with self.core.engine.begin() as conn:
-            for key_id, per_version in pending:
-                keys_repo.record_last_used(conn, key_id, per_version)
+
+        def flush() -> None:
+            with self.core.engine.begin() as conn:
+                for key_id, per_version in pending:  # in id order: keys_repo.lock_key
+                    keys_repo.record_last_used(conn, key_id, per_version)
+
+        retrying(flush)

@@ -89,6 +89,24 @@ def storage_failure(exc: BaseException) -> str | None:
     return None
 
 
+_TRANSIENT = {"40P01": "SQLSTATE 40P01 deadlock_detected",
+              "40001": "SQLSTATE 40001 serialization_failure"}
+
+
+def transient_conflict(exc: BaseException) -> str | None:
+    """Why PostgreSQL gave up a transaction that would succeed if run again, or None.
+
+    A deadlock between two nodes' transactions (PostgreSQL aborts one of them) or a
+    serialization failure: nothing of the aborted transaction was applied, and the
+    same work, run again from the start, is expected to succeed (PostgreSQL's manual,
+    "Serialization Failure Handling"). ``retrying`` does that; what still fails after
+    its tries is answered 503 ``storage_unavailable``, never 500.
+    """
+    driver = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
+    return _TRANSIENT.get(state) if isinstance(state, str) else None
+
+
 def _is_pg_operational(driver: BaseException) -> bool:
     """A PostgreSQL driver's ``OperationalError`` (or subclass) with no SQLSTATE: libpq
     itself failed (connection refused, timed out, closed), no server statement did."""

@@ -42,18 +42,22 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from keyquorum.storage.errors import transient_conflict
 from keyquorum.storage.prepared import cursor_of
+from keyquorum.storage.retry import pause_before_retry
 
 T = TypeVar("T")
 
 DEFAULT_MAX_BATCH = 64
+TRANSIENT_TRIES = 5
+"""Submissions of a change PostgreSQL keeps aborting for deadlocks before its error stands."""
 _SAVEPOINT = "kq_change"
 
 
 class _Pending(Generic[T]):
     """One submitted change, its outcome, and the event its caller waits on."""
 
-    __slots__ = ("after_commit", "change", "error", "lead", "result", "wake")
+    __slots__ = ("after_commit", "change", "committed", "error", "lead", "result", "wake")
 
     def __init__(self, change: Callable[[Connection], T],
                  after_commit: Callable[[T], object] | None) -> None:
@@ -62,6 +66,7 @@ class _Pending(Generic[T]):
         self.result: T | None = None
         self.error: BaseException | None = None
         self.lead = False  # woken to lead the next group rather than with an outcome
+        self.committed = False  # its group committed (an error since is after_commit's)
         self.wake = threading.Event()
 
     def outcome(self) -> T:
@@ -107,6 +112,20 @@ class GroupCommit:
         if self._leader == threading.get_ident():  # from a change or an after_commit
             raise RuntimeError("a change cannot submit another change: it would wait "
                                "for its own group")
+        for attempt in range(1, TRANSIENT_TRIES + 1):
+            pending = self._submit(change, after_commit)
+            if pending.error is None or pending.committed \
+                    or transient_conflict(pending.error) is None or attempt == TRANSIENT_TRIES:
+                return pending.outcome()
+            # PostgreSQL aborted this change for a deadlock with another node's
+            # transaction (see keyquorum.storage.retry): its savepoint rolled back, so it
+            # is submitted again, as a change of a later group.
+            pause_before_retry(attempt)
+        raise AssertionError("unreachable")
+
+    def _submit(self, change: Callable[[Connection], T],
+                after_commit: Callable[[T], object] | None) -> _Pending[T]:
+        """Queue ``change``, lead or wait for its group; the settled entry."""
         pending: _Pending[T] = _Pending(change, after_commit)
         with self._mutex:
             self._queue.append(pending)
@@ -115,9 +134,9 @@ class GroupCommit:
         if not lead:
             pending.wake.wait()
             if not pending.lead:
-                return pending.outcome()
+                return pending
         self._lead()
-        return pending.outcome()
+        return pending
 
     @property
     def backlog(self) -> int:
@@ -158,6 +177,7 @@ class GroupCommit:
     @staticmethod
     def _after_commit(batch: list[_Pending[Any]]) -> None:
         for pending in batch:
+            pending.committed = pending.error is None
             if pending.error is None and pending.after_commit is not None:
                 try:
                     pending.after_commit(pending.result)

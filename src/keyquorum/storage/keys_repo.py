@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, bindparam, func, select, update
 from keyquorum.keys.models import Key, KeyVersion
 from keyquorum.keys.states import KeyState, VersionState
 from keyquorum.storage import system_repo
-from keyquorum.storage.prepared import Statements, cursor_of
+from keyquorum.storage.prepared import Prepared, Statements, cursor_of
 from keyquorum.storage.schema import key_versions, keys
 
 _VERSION_COLUMNS = [c for c in key_versions.c if c.name != "material"]
@@ -33,6 +33,12 @@ _VERSION_COLUMNS = [c for c in key_versions.c if c.name != "material"]
 # columns from the parameter names, and SQLAlchemy reserves the column names for it.
 _KEY_BY_NAME = select(keys).where(keys.c.name == bindparam("w_name"))
 _KEY_BY_ID = select(keys).where(keys.c.id == bindparam("w_id"))
+# FOR NO KEY UPDATE on PostgreSQL (what the row's own UPDATE takes; inserting a version,
+# whose foreign key takes KEY SHARE, is not blocked by it); nothing on SQLite, whose
+# write transaction already holds the whole database.
+_LOCK_KEY_BY_NAME = _KEY_BY_NAME.with_for_update(key_share=True)
+_LOCK_KEY_BY_ID = select(keys.c.id).where(keys.c.id == bindparam("w_id")) \
+    .with_for_update(key_share=True)
 _REVISION_OF = select(keys.c.revision).where(keys.c.id == bindparam("w_id"))
 _VERSIONS_OF = (select(*_VERSION_COLUMNS).where(key_versions.c.key_id == bindparam("w_key_id"))
                 .order_by(key_versions.c.version))
@@ -61,6 +67,8 @@ _KEY_COLUMNS = [c.name for c in keys.c]
 _VERSION_NAMES = [c.name for c in _VERSION_COLUMNS]
 _KEY_BY_NAME_RAW = Statements(_KEY_BY_NAME)
 _KEY_BY_ID_RAW = Statements(_KEY_BY_ID)
+_LOCK_KEY_BY_NAME_RAW = Statements(_LOCK_KEY_BY_NAME)
+_LOCK_KEY_BY_ID_RAW = Statements(_LOCK_KEY_BY_ID)
 _REVISION_OF_RAW = Statements(_REVISION_OF)
 _VERSIONS_OF_RAW = Statements(_VERSIONS_OF)
 _INSERT_KEY_RAW = Statements(_INSERT_KEY, _KEY_COLUMNS)
@@ -117,9 +125,17 @@ def get_key(conn: Connection, *, name: str | None = None, key_id: str | None = N
     so the revision is read again after the versions, and the read repeated if it moved.
     """
     if name is not None:
-        statement, params = _KEY_BY_NAME_RAW.on(conn), {"w_name": name}
-    else:
-        statement, params = _KEY_BY_ID_RAW.on(conn), {"w_id": str(key_id)}
+        return _read_key(conn, _KEY_BY_NAME_RAW.on(conn), {"w_name": name})
+    return _read_key(conn, _KEY_BY_ID_RAW.on(conn), {"w_id": str(key_id)})
+
+
+def get_key_for_change(conn: Connection, name: str) -> Key | None:
+    """``get_key`` by name, with the key's row locked for the rest of the caller's
+    transaction before anything is read (see :func:`lock_key` for why the row first)."""
+    return _read_key(conn, _LOCK_KEY_BY_NAME_RAW.on(conn), {"w_name": name})
+
+
+def _read_key(conn: Connection, statement: Prepared, params: dict[str, str]) -> Key | None:
     key: Key | None = None
     for _ in range(_CONSISTENT_READ_TRIES):
         with cursor_of(conn) as cursor:
@@ -244,14 +260,32 @@ def update_version(conn: Connection, key_id: str, version: int, **values: Any) -
     conn.execute(_UPDATE_VERSION, {**values, "w_key_id": key_id, "w_version": version})
 
 
+def lock_key(conn: Connection, key_id: str) -> None:
+    """Lock the key's row for the rest of the caller's transaction.
+
+    The lock order for PostgreSQL, where nodes change one key at once: a transaction
+    that writes a key's row and any of its versions' rows locks the key's row first,
+    and one that touches several keys takes them in id order. Rotating (the old
+    version's row, then the key's) while another node's group transaction held the
+    key's row and wanted that version deadlocked (40P01) and answered 500.
+    """
+    statement = _LOCK_KEY_BY_ID_RAW.on(conn)
+    with cursor_of(conn) as cursor:
+        cursor.execute(statement.sql, statement.params({"w_id": key_id}))
+        cursor.fetchall()
+
+
 def record_last_used(conn: Connection, key_id: str, per_version: Mapping[int, float]) -> None:
-    """Store when each version of a key was last used, and the latest as the key's."""
+    """Store when each version of a key was last used, and the latest as the key's.
+
+    The key's row is written first and the versions in order: the lock order of
+    :func:`lock_key`."""
     if not per_version:
         return
-    for version, used_at in per_version.items():
-        conn.execute(_VERSION_LAST_USED, {"w_key_id": key_id, "w_version": version,
-                                          "w_last_used_at": used_at})
     conn.execute(_KEY_LAST_USED, {"w_id": key_id, "w_last_used_at": max(per_version.values())})
+    for version in sorted(per_version):
+        conn.execute(_VERSION_LAST_USED, {"w_key_id": key_id, "w_version": version,
+                                          "w_last_used_at": per_version[version]})
 
 
 def get_material(conn: Connection, key_id: str, version: int) -> bytes | None:
