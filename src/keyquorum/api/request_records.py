@@ -66,13 +66,20 @@ class BatchTally:
             in self.groups.items()]
 
 
+OVERRIDE_FACT = {"override": "unsafe_allow_compromised"}
+"""What an item's record says when it used the compromised-version override (never
+changed: it is shared by every such record)."""
+
+
+def override_fact(result: Used) -> dict[str, str] | None:
+    return OVERRIDE_FACT if getattr(result, "override", False) else None
+
+
 def item_facts(result: Used | None, error: KeyquorumError | None, key: str | None
                 ) -> tuple[str | None, int | None, dict[str, str] | None]:
     """The key, version and detail an item's record names."""
     if result is not None:
-        override = getattr(result, "override", False)
-        return (result.key or key, result.version,
-                {"override": "unsafe_allow_compromised"} if override else None)
+        return result.key or key, result.version, override_fact(result)
     subject = subject_of(error) if error is not None else None
     if subject is not None:
         return subject[0], subject[1], None

@@ -310,36 +310,46 @@ class CryptoOperations:
                      context: dict[str, str] | None, *, expected_key: str | None,
                      allow_compromised: bool,
                      may_block: bool) -> tuple[bytes, LoadedKey, int, bool]:
-        name = loaded.key.name
+        # Run for every decrypted item: the steps of _authorize, _version_for_use,
+        # _handle and _used are written out here, a Python call each saved.
+        key = loaded.key
+        name = key.name
         number = header.key_version
-        assert ctx.identity is not None
+        identity = ctx.identity
+        assert identity is not None
         if expected_key is not None and name != expected_key:
             raise InvalidCiphertext("the ciphertext belongs to another key")
         try:
-            self._authorize(ctx.identity, operation, name, ctx.client, context)
+            self.core.authorizer.authorize(identity, operation, name, client=ctx.client,
+                                           context=context)
         except Forbidden as exc:
             # Do not map key ids to names for a caller who may not use the key; the
             # reason (which of the caller's own rules decided) stays.
             reason = exc.message.partition(name)[2] if name in exc.message else ""
             raise Forbidden(f"token may not {operation} with the key this ciphertext "
                             f"names{reason}") from exc
-        if header.algorithm != loaded.key.spec:
+        if header.algorithm != key.spec:
             raise InvalidCiphertext()
-        stored = loaded.key.version(number)
+        stored = key.version(number)
         if stored is None:  # FORMAT.md 1.5: one vague answer for every bad ciphertext
             raise InvalidCiphertext()
-        self._version_for_use(loaded, number, allow_compromised=allow_compromised)
+        check_use(key_state=key.state, version_state=stored.state, use=Use.UNPROTECT,
+                  is_primary=number == key.primary_version, version=number,
+                  min_decrypt_version=key.min_decrypt_version,
+                  allow_compromised=allow_compromised)
         override = allow_compromised and is_compromised(stored.state)
         if override:
             # The override is its own permission: holding decrypt is not enough to read
             # data under a key everyone should assume the attacker holds too.
-            self._authorize(ctx.identity, "unprotect-compromised", name, ctx.client, context)
-        handle = self._handle(loaded, number, may_block)
+            self._authorize(identity, "unprotect-compromised", name, ctx.client, context)
+        if not may_block and number not in loaded.handles:
+            raise WouldBlock()
+        handle = self.core.keys.handle(loaded, number)
         try:
             plaintext = open_with(handle, header, header_bytes, body, context)  # type: ignore[arg-type]
         except CryptoInvalid as exc:
             raise InvalidCiphertext() from exc
-        self._used(loaded, number)
+        loaded.used_at[number] = self.core.clock.now()
         return plaintext, loaded, number, override
 
     def decrypt(self, ctx: RequestContext, ciphertext: str, context: dict[str, str] | None,
