@@ -33,7 +33,7 @@ from typing import Any
 from keyquorum.config import Settings
 from keyquorum.errors import InvalidRequest, KeyquorumError, Sealed
 from keyquorum.failure_log import describe_failure
-from keyquorum.runtime import hardening
+from keyquorum.runtime import hardening, heap
 from keyquorum.runtime.change_feed import attach_local_peers
 from keyquorum.runtime.peers import PeerLink, encode_key, read_message, send_message
 from keyquorum.seal.seal_set import SHAMIR_ENTRY
@@ -93,6 +93,7 @@ def _worker_main(settings: Settings, listener: socket.socket, link: socket.socke
     peers.start()
     app = create_app(core, run_scheduler=index == 0)
     config = uvicorn.Config(app, **uvicorn_options(settings))
+    heap.settle()  # start-up's objects out of the collector's way (runtime.heap)
     # The inherited socket object itself (uvicorn's ``fd=`` would rebuild it as a Unix
     # socket, and asyncio would then leave Nagle on: 40 ms per small answer).
     uvicorn.Server(config).run(sockets=[listener])

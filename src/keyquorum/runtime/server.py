@@ -23,7 +23,7 @@ import uvicorn
 
 from keyquorum.api.app import create_app
 from keyquorum.config import Settings, load_config_file
-from keyquorum.runtime import hardening
+from keyquorum.runtime import hardening, heap
 from keyquorum.runtime.http_limits import HttpLimits, cap_warning
 from keyquorum.runtime.wiring import build_core, uvicorn_options
 from keyquorum.service.core import Core
@@ -81,8 +81,9 @@ def _check_port_free(settings: Settings, *, dev: bool) -> None:
 
 def _serve(core: Core) -> None:
     settings = core.settings
-    uvicorn.run(create_app(core), host=settings.host, port=settings.port,
-                **uvicorn_options(settings))
+    app = create_app(core)
+    heap.settle()  # start-up's objects out of the collector's way (runtime.heap)
+    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(settings))
 
 
 def run_server(data_dir: Path, listen: str, *, config_file: Path | None = None,

@@ -211,7 +211,9 @@ class CryptoOperations:
                       min_decrypt_version=key.min_decrypt_version)
             limit = key.usage_limit or loaded.spec.default_usage_limit
             if not may_block:  # the event loop: counted here in one step, or not at all
-                self._handle(loaded, version, may_block)
+                if version not in loaded.handles:  # _handle, inline (per item)
+                    raise WouldBlock()
+                self.core.keys.handle(loaded, version)  # its use check
                 if self.core.keys.count_protect_on_loop(loaded, version, limit) is None:
                     raise WouldBlock()  # storage write or rotation ahead: not on the loop
                 return loaded, version
