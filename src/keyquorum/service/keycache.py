@@ -158,11 +158,6 @@ class KeyCache:
         name = self._name_by_id.get(key_id)
         return self._by_name.get(name) if name is not None else None
 
-    def needs_reservation(self, loaded: LoadedKey, version: int) -> bool:
-        """Whether the next protect of ``version`` must reserve a block in storage."""
-        counter = loaded.counters.get(version)
-        return counter is None or (counter.count >= counter.ceiling and counter.spare is None)
-
     def wants_spare(self, loaded: LoadedKey, version: int) -> bool:
         """Whether the next block should be reserved ahead now (``UsageCounter.runs_low``)."""
         counter = loaded.counters.get(version)
