@@ -107,21 +107,27 @@ def _bump(conn: Connection, row: int) -> None:
 
 
 def test_a_change_postgresql_aborts_for_a_deadlock_is_run_again_and_commits_once(
-        pg_engine: Engine) -> None:
+        pg_engine: Engine, postgres: PostgresCluster) -> None:
     commits = GroupCommit(pg_engine)
     attempts: list[int] = []
     other_done: list[BaseException | None] = []
     other_may_go = threading.Event()
 
     def other_transaction() -> None:
-        """Holds row 2, then (once the change waits for it) wants row 1: a deadlock."""
+        """Holds row 2, then (once the change waits for it) wants row 1: a deadlock.
+
+        PostgreSQL aborts the side whose deadlock check runs first. This side checks
+        only after 30 s (a superuser's session may set that), the change after the
+        default 1 s: the change is always the one aborted, however loaded the machine."""
         try:
-            with pg_engine.begin() as conn:
-                _bump(conn, 2)
+            with postgres.admin(str(pg_engine.url.database)) as conn:
+                conn.execute("BEGIN")
+                conn.execute("SET LOCAL deadlock_timeout = '30s'")
+                conn.execute("UPDATE contested SET n = n + 1 WHERE id = 2")
                 other_may_go.set()
                 _waiting_on_a_lock(pg_engine)
-                time.sleep(0.2)  # the change has waited longest: its check finds the cycle
-                _bump(conn, 1)
+                conn.execute("UPDATE contested SET n = n + 1 WHERE id = 1")
+                conn.execute("COMMIT")
             other_done.append(None)
         except Exception as exc:
             other_done.append(exc)
