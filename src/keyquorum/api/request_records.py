@@ -66,13 +66,14 @@ class BatchTally:
             in self.groups.items()]
 
 
-OVERRIDE_FACT = {"override": "unsafe_allow_compromised"}
+_OVERRIDE_FACT = {"override": "unsafe_allow_compromised"}
 """What an item's record says when it used the compromised-version override (never
 changed: it is shared by every such record)."""
 
 
 def override_fact(result: Used) -> dict[str, str] | None:
-    return OVERRIDE_FACT if getattr(result, "override", False) else None
+    """The detail an item's record carries when it used the override, else None."""
+    return _OVERRIDE_FACT if getattr(result, "override", False) else None
 
 
 def item_facts(result: Used | None, error: KeyquorumError | None, key: str | None

@@ -41,7 +41,7 @@ from keyquorum.api.bodies import parse_body
 from keyquorum.api.context import new_context
 from keyquorum.api.crypto_routes import CryptoRoute
 from keyquorum.api.errors import error_body, translate
-from keyquorum.api.request_records import OVERRIDE_FACT, context_of, item_facts, make_record
+from keyquorum.api.request_records import context_of, item_facts, make_record, override_fact
 from keyquorum.api.serialize import crypto_json
 from keyquorum.audit.records import AuditRecord
 from keyquorum.auth.identity import Identity
@@ -441,8 +441,7 @@ class Runner:
             batch.results.append(crypto_json(outcome))
             # item_facts(outcome, None, name), inline (per item)
             batch.tally.add(outcome.key or name, outcome.version, None,
-                            OVERRIDE_FACT if getattr(outcome, "override", False) else None,
-                            context)
+                            override_fact(outcome), context)
 
     async def _run_batch(self, ctx: RequestContext, route: CryptoRoute, name: str | None,
                          items: list[Any], started: float) -> dict[str, Any]:

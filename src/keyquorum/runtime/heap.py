@@ -15,7 +15,10 @@ made since; and it lets the youngest generation grow ten times larger before it 
 collected. Objects allocated later are collected as before, and reference
 counting frees everything the moment it is unreachable, frozen or not: this changes
 when cycles are looked for, not what is freed. It runs before the server serves,
-so nothing of a request or of an unsealed key is frozen.
+so nothing of a request is frozen; ``keyquorum server`` starts sealed, so nothing
+of an unsealed key is either (``keyquorum dev`` unseals first: what it made while
+unsealed is frozen too, and is still freed by reference counting and wiped on seal
+as before; only such objects caught in reference cycles would outlive a seal).
 """
 
 from __future__ import annotations

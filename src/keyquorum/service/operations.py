@@ -160,18 +160,14 @@ class CryptoOperations:
 
     # -- shared steps ----------------------------------------------------------------------
 
-    def _cached(self, name: str, may_block: bool) -> LoadedKey:
-        loaded = self.core.keys.cached(name)
-        if loaded is not None:
-            return loaded
-        if not may_block:
-            raise WouldBlock()
-        return self.core.keys.get(name)
-
     def _key_for(self, operation: str, name: str, purposes: tuple[str, ...],
                  may_block: bool) -> LoadedKey:
         self.core.barrier()
-        loaded = self.core.keys.cached(name) or self._cached(name, may_block)
+        loaded = self.core.keys.cached(name)
+        if loaded is None:  # reading it from storage is not for the event loop
+            if not may_block:
+                raise WouldBlock()
+            loaded = self.core.keys.get(name)
         if loaded.key.purpose not in purposes:
             raise Conflict(f"key {name} has purpose {loaded.key.purpose}; "
                            f"{operation} needs a key for {' or '.join(purposes)}")
